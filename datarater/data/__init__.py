@@ -1,0 +1,3 @@
+"""Source-aware datasets with ground-truth corruption flags, and batch samplers."""
+from datarater.data.core import DataError, Dataset, DatasetInfo, Split, make_split
+from datarater.data.loaders import load_dataset

@@ -1,0 +1,90 @@
+"""`train_and_evaluate(config, workdir)`: the library entry point of every run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from datarater.data import load_dataset
+from datarater.train import plots
+from datarater.train.loop import Context, PhaseResult, evaluate, train_phase
+from datarater.train.methods import METHODS
+from datarater.train.rundir import RunDir, run_metadata
+from datarater.train.sharding import make_mesh
+from datarater.train.task import make_task
+from datarater.train.validate import ConfigError, validate
+
+
+def prepare(config):
+  """Validates the config and builds data, task and method; writes nothing.
+
+  Raises ConfigError / DataError (one-line messages) on bad input.
+  """
+  validate(config, METHODS)
+  dataset = load_dataset(config.data, config.seed)
+  module = METHODS[config.method.name]
+  try:
+    task = make_task(config, dataset.info)
+    method = module.make(config, task, dataset)
+  except ConfigError:
+    raise
+  except ValueError as e:  # hyperparameter checks in factories name their field
+    raise ConfigError(str(e).splitlines()[0]) from None
+  return dataset, module, task, method
+
+
+def base_summary(ctx: Context, result: PhaseResult) -> dict:
+  info = ctx.dataset.info
+  return {
+      'method': ctx.config.method.name,
+      'dataset': info.name,
+      'meta_mode': info.meta_mode,
+      'source_names': list(info.source_names),
+      'corruption': info.corruption,
+      'corruption_rates': list(info.corruption_rates),
+      'num_steps': ctx.config.num_steps,
+      'final': result.eval,
+      'test_accuracy': result.eval['test/accuracy'],
+      'test_loss': result.eval['test/loss'],
+      'test_source_loss': result.eval['test/source_loss'],
+      'ledger': result.ledger,
+  }
+
+
+def run_single(ctx: Context, task, method) -> dict:
+  """The default pipeline: one phase named 'train'."""
+  result = train_phase(ctx, 'train', method, task, ctx.config.num_steps)
+  summary = base_summary(ctx, result)
+  if method.finalize is not None:
+    summary.update(method.finalize(ctx, result.train_state, result.method_state))
+  return summary
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Trains and evaluates `config.method.name` on `config.data.name` into `workdir`.
+
+  Re-running with the same workdir resumes from the latest checkpoints.
+
+  Returns:
+    The summary dict also written to `workdir/summary.json`.
+  """
+  dataset, module, task, method = prepare(config)
+  created = not os.path.exists(workdir)
+  try:
+    run = RunDir(workdir)
+    run.write_config(config, run_metadata())
+    ctx = Context(config, dataset, run, make_mesh())
+    pipeline = getattr(module, 'run', run_single)
+    summary = pipeline(ctx, task, method)
+  except KeyboardInterrupt:
+    raise
+  except BaseException:
+    if created and not os.path.exists(os.path.join(workdir, 'checkpoints')):
+      shutil.rmtree(workdir, ignore_errors=True)
+    raise
+  run.write_summary(summary)
+  plots.training_curves(run.read_metrics(), run.file('plots', 'training_curves.png'))
+  run.close()
+  print(f'done: test accuracy {summary["test_accuracy"]:.4f}, test loss {summary["test_loss"]:.4f}; '
+        f'run directory {workdir}', flush=True)
+  return summary

@@ -1,0 +1,26 @@
+"""Static mixture: fixed per-source weights as sampling probabilities or loss weights.
+
+Command (about 15 s on 2 CPU cores):
+  python -m experiments.train --config=configs/static_mixture.py:dataset=digits \
+      --workdir=runs/mixture --config.method.source_weights='(1,1,1,0,0)'
+
+Arguments after ':' : dataset=digits|stdlib_text|npz|<tfds name>, smoke.
+
+Method fields:
+  method.source_weights  tuple of K non-negative floats, normalized; () = uniform.
+  method.mode            'sample' (draw each example's source from the weights)
+                         or 'loss' (uniform batches, per-example loss weight
+                         proportional to its source's weight).
+Shared fields are documented in datarater/config.py.
+"""
+
+from datarater.config import base_config, parse_arg
+
+
+def get_config(arg=None):
+  arg = parse_arg(arg, dataset='digits', smoke=False)
+  config = base_config(arg.dataset, arg.smoke)
+  config.method.name = 'static_mixture'
+  config.method.source_weights = ()
+  config.method.mode = 'sample'
+  return config

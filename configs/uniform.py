@@ -1,0 +1,20 @@
+"""Uniform baseline (plain ERM) on the noisy-sources presets.
+
+Command (about 15 s on 2 CPU cores):
+  python -m experiments.train --config=configs/uniform.py:dataset=digits --workdir=runs/uniform
+
+Arguments after ':' : dataset=digits|stdlib_text|npz|<tfds name>, smoke.
+Expected result (digits, 5 sources with label noise 0/0.2/0.4/0.6/0.8, 600
+steps): see README "Results" for the measured test accuracy.
+All shared fields are documented in datarater/config.py; this method has no
+`config.method.*` hyperparameters.
+"""
+
+from datarater.config import base_config, parse_arg
+
+
+def get_config(arg=None):
+  arg = parse_arg(arg, dataset='digits', smoke=False)
+  config = base_config(arg.dataset, arg.smoke)
+  config.method.name = 'uniform'
+  return config

@@ -1,0 +1,202 @@
+"""Shared configuration: the base config every `configs/*.py` file starts from.
+
+Every field is documented here once; method config files only add their
+`config.method.*` fields (documented in their own module docstring) and change
+defaults. Config files call `parse_arg(arg, dataset='digits', smoke=False)` on
+the `--config=configs/x.py:dataset=digits,smoke` argument, then
+`base_config(...)`.
+
+Fields of the base config
+-------------------------
+seed               int. Seeds parameter init, data corruption, data order and
+                   method randomness. Same seed + same machine => same metrics.
+num_steps          int. Steps of the main training phase.
+batch_size         int. Global training batch (split across devices; must be a
+                   multiple of the device count).
+eval_batch_size    int. Batch for evaluation passes (multiple of device count).
+log_every          int. Log train metrics every this many steps.
+eval_every         int. Evaluate on `meta` and `test` every this many steps
+                   (and always at the last step).
+checkpoint_every   int. Save an orbax checkpoint every this many steps (and
+                   always at the last step). Re-running resumes from the latest.
+
+data.name          'digits' | 'stdlib_text' | 'npz' | any TFDS name
+                   (mnist, fashion_mnist, cifar10, cifar100, tiny_shakespeare
+                   are wired to models; others work if they have
+                   image/label or text features).
+data.path          str. The .npz file for data.name='npz'.
+data.data_dir      str. TFDS data_dir (None: TFDS default ~/tensorflow_datasets).
+data.corruption_rates  tuple of floats in [0, 1], one per source. Its length is
+                   the number of sources K; source k is corrupted at rate r_k
+                   (ScaleBiO's noisy-sources protocol). () = one clean source.
+data.corruption    how corrupted examples are made. Images/tabular:
+                   'label_symmetric' (label replaced by a different random class),
+                   'label_pairflip' (label y -> y+1 mod C), 'feature_noise'
+                   (input replaced by uniform noise). Text: 'random_bytes'
+                   (a fraction `data.text_noise_fraction` of bytes replaced),
+                   'shuffle' (bytes of the sequence permuted), 'repeat'
+                   (sequence replaced by a short chunk repeated). 'none'.
+data.imbalance     float >= 1. Long-tail factor for classification: class c
+                   keeps a fraction imbalance**(-c/(C-1)) of its train examples
+                   (1 = balanced). Imbalance drops examples; it sets no flag.
+data.meta_mode     'clean': the meta split is a small trusted slice held out
+                   before corruption (L2RW / Meta-Weight-Net protocol; used when
+                   an npz supplies x_meta/y_meta). 'noisy': a held-out slice of
+                   the same (corrupted) training distribution (DataRater paper).
+data.meta_size     int. Examples in the meta split (ignored when npz gives x_meta).
+data.test_fraction float in (0, 1). Fraction of digits held out as test.
+data.seq_len       int. Tokens per text example (inputs; targets are shifted).
+data.examples_per_source  int. Text sequences drawn per source for train.
+data.text_packages tuple of stdlib top-level packages, one per source, for
+                   stdlib_text (length must equal len(corruption_rates)).
+data.text_noise_fraction  float. Fraction of bytes replaced by 'random_bytes'.
+data.max_examples  int. Cap on train examples read from TFDS/npz (0 = all).
+
+model.name         'mlp' | 'cnn' | 'resnet' | 'transformer'.
+model.hidden       tuple of ints. MLP hidden widths.
+model.channels     tuple of ints. CNN conv channels.
+model.resnet_depth int 6n+2 (ResNet-32 = 32). model.resnet_width: first stage
+                   width (16 in the CIFAR ResNet papers).
+model.d_model, model.num_layers, model.num_heads, model.mlp_ratio: transformer.
+
+optimizer.name     'sgd' | 'momentum' | 'nesterov' | 'adam' | 'adamw'.
+optimizer.learning_rate  float. Peak learning rate.
+optimizer.schedule 'constant' | 'cosine' | 'warmup_cosine'.
+optimizer.warmup_steps   int. Linear warm-up for 'warmup_cosine'.
+optimizer.momentum float. For 'momentum' / 'nesterov'.
+optimizer.weight_decay   float. Decoupled (adamw) or added L2 (others).
+optimizer.grad_clip      float. Global-norm clipping (0 = off).
+optimizer.eps_root float. Adam's eps inside the square root; keep it > 0 when
+                   differentiating through Adam updates (d sqrt(v)/dv is
+                   infinite at v = 0).
+
+method.name        which method module runs (see datarater/train/methods.py).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+DATASETS_EMBEDDED = ('digits', 'stdlib_text', 'npz')
+TEXT_TFDS = ('tiny_shakespeare', 'lm1b', 'wikitext103')  # text TFDS datasets wired to the LM.
+
+
+def parse_arg(arg: str | None, **defaults):
+  """Parses 'dataset=digits,smoke' into a ConfigDict with typed defaults.
+
+  A bare key (e.g. 'smoke') sets a boolean default to True. Unknown keys raise.
+
+  Args:
+    arg: the text after ':' in `--config=configs/x.py:...` (may be empty).
+    **defaults: allowed keys and their default values (types are kept).
+
+  Returns:
+    ml_collections.ConfigDict with one field per key.
+  """
+  out = ml_collections.ConfigDict(defaults)
+  for part in filter(None, (arg or '').split(',')):
+    key, eq, value = part.partition('=')
+    if key not in defaults:
+      raise ValueError(f'config arg: unknown key {key!r}; allowed: {sorted(defaults)}')
+    default = defaults[key]
+    if not eq:
+      if not isinstance(default, bool):
+        raise ValueError(f'config arg: {key!r} needs a value ({key}=...)')
+      out[key] = True
+    elif isinstance(default, bool):
+      out[key] = value.lower() in ('1', 'true', 'yes')
+    else:
+      out[key] = type(default)(value)
+  return out
+
+
+def base_config(dataset: str = 'digits', smoke: bool = False) -> ml_collections.ConfigDict:
+  """The shared base config (fields documented in this module's docstring)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.num_steps = 600
+  c.batch_size = 64
+  c.eval_batch_size = 256
+  c.log_every = 20
+  c.eval_every = 100
+  c.checkpoint_every = 200
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = dataset
+  c.data.path = ''
+  c.data.data_dir = ''
+  c.data.corruption_rates = (0.0, 0.2, 0.4, 0.6, 0.8)
+  c.data.corruption = 'label_symmetric'
+  c.data.imbalance = 1.0
+  c.data.meta_mode = 'clean'
+  c.data.meta_size = 100
+  c.data.test_fraction = 0.2
+  c.data.seq_len = 64
+  c.data.examples_per_source = 400
+  c.data.text_packages = ('asyncio', 'email', 'unittest', 'xml', 'multiprocessing')
+  c.data.text_noise_fraction = 0.5
+  c.data.max_examples = 0
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = 'mlp'
+  c.model.hidden = (128, 128)
+  c.model.channels = (32, 64)
+  c.model.resnet_depth = 32
+  c.model.resnet_width = 16
+  c.model.d_model = 64
+  c.model.num_layers = 2
+  c.model.num_heads = 4
+  c.model.mlp_ratio = 4
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = 'adam'
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.schedule = 'constant'
+  c.optimizer.warmup_steps = 0
+  c.optimizer.momentum = 0.9
+  c.optimizer.weight_decay = 0.0
+  c.optimizer.grad_clip = 0.0
+  c.optimizer.eps_root = 1e-8
+
+  c.method = ml_collections.ConfigDict()
+  c.method.name = 'uniform'
+
+  if dataset == 'stdlib_text' or dataset in TEXT_TFDS:
+    c.data.corruption = 'random_bytes'
+    c.model.name = 'transformer'
+    c.batch_size = 32
+    c.eval_batch_size = 128
+    if dataset != 'stdlib_text':
+      c.data.corruption_rates = ()
+  elif dataset in ('mnist', 'fashion_mnist'):
+    c.model.name = 'cnn'
+    c.data.meta_size = 1000
+    c.num_steps = 2000
+  elif dataset in ('cifar10', 'cifar100'):
+    c.model.name = 'resnet'
+    c.data.meta_size = 1000
+    c.batch_size = 128
+    c.num_steps = 20000
+    c.optimizer.name = 'nesterov'
+    c.optimizer.learning_rate = 0.1
+    c.optimizer.schedule = 'cosine'
+    c.optimizer.weight_decay = 5e-4
+  elif dataset == 'npz':
+    c.data.corruption_rates = ()
+
+  if smoke:
+    c.num_steps = 6
+    c.log_every = 2
+    c.eval_every = 3
+    c.checkpoint_every = 3
+    c.batch_size = 16
+    c.eval_batch_size = 64
+    c.model.hidden = (32,)
+    c.model.channels = (8, 16)
+    c.model.resnet_depth = 8
+    c.model.d_model = 32
+    c.model.num_layers = 1
+    c.model.num_heads = 2
+    c.data.seq_len = 32
+    c.data.examples_per_source = 40
+  return c

@@ -1,0 +1,69 @@
+"""The data model: source-aware splits with ground-truth corruption flags.
+
+Every example has an input `x`, a target `y` (a class label, or the next tokens
+for language modelling), an integer `source` id and a ground-truth `corrupted`
+flag. Methods see `x`, `y`, `source` and the example's `index` in its split;
+the `corrupted` flag is for evaluation only (AUROC of scores, weight vs
+corruption rate) and is never put in a training batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+
+class DataError(ValueError):
+  """Bad or missing data; the message is one line naming the problem."""
+
+
+class Split(NamedTuple):
+  x: np.ndarray          # float32 [N, H, W, C] images / [N, D] features, or int32 [N, L] tokens
+  y: np.ndarray          # int32 [N] labels, or int32 [N, L] next tokens
+  source: np.ndarray     # int32 [N]
+  corrupted: np.ndarray  # bool [N]; all False when unknown
+
+  @property
+  def size(self) -> int:
+    return len(self.y)
+
+  def take(self, idx) -> 'Split':
+    return Split(*(a[idx] for a in self))
+
+
+def make_split(x, y, source=None, corrupted=None) -> Split:
+  n = len(y)
+  source = np.zeros(n, np.int32) if source is None else np.asarray(source, np.int32)
+  corrupted = np.zeros(n, bool) if corrupted is None else np.asarray(corrupted, bool)
+  return Split(np.asarray(x), np.asarray(y, np.int32), source, corrupted)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  name: str
+  task: str                    # 'classification' | 'lm'
+  num_classes: int             # classes, or vocabulary size for 'lm'
+  input_shape: tuple           # shape of one x
+  num_sources: int
+  source_names: tuple
+  corruption: str              # description of the corruption applied
+  corruption_rates: tuple      # per source (empty when unknown)
+  meta_mode: str               # 'clean' | 'noisy' | 'given'
+
+
+class Dataset(NamedTuple):
+  train: Split
+  meta: Split
+  test: Split
+  info: DatasetInfo
+
+
+def train_meta_split(pool: Split, meta_size: int, rng: np.random.Generator):
+  """Disjoint random (train, meta) slices of a pool."""
+  if meta_size >= pool.size:
+    raise DataError(f'config.data.meta_size={meta_size} must be smaller than the '
+                    f'training pool ({pool.size} examples)')
+  perm = rng.permutation(pool.size)
+  return pool.take(np.sort(perm[meta_size:])), pool.take(np.sort(perm[:meta_size]))

@@ -1,0 +1,282 @@
+"""Dataset loaders: embedded (digits, stdlib_text), a user's npz, and TFDS.
+
+`load_dataset(data_config, seed)` is the single entry point. Everything is
+loaded into host numpy arrays once (the embedded and paper-scale datasets fit
+in memory); batches are gathered by index (see `datarater.data.sampler`).
+"""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+
+import numpy as np
+
+from datarater.data import corruption
+from datarater.data.core import DataError, Dataset, DatasetInfo, Split, make_split, train_meta_split
+
+VOCAB = 256  # byte-level text
+
+
+# ----------------------------------------------------------------------------- classification
+
+
+def _classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng,
+                            meta: Split | None = None, sources_given: bool = False) -> Dataset:
+  """Shared recipe: imbalance -> sources -> meta split -> per-source corruption."""
+  rates = tuple(cfg.corruption_rates)
+  pool = corruption.long_tail(pool, cfg.imbalance, num_classes, rng)
+  if len(rates) and not sources_given:
+    pool = pool._replace(source=corruption.assign_sources(pool.size, len(rates), rng))
+  num_sources = len(rates) or int(pool.source.max()) + 1
+  # Test examples get balanced source ids too, so per-source test loss has K entries.
+  test = test._replace(source=corruption.assign_sources(test.size, num_sources, rng))
+  if meta is not None:
+    meta_mode = 'given'
+    pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)
+  elif cfg.meta_mode == 'clean':
+    meta_mode = 'clean'
+    pool, meta = train_meta_split(pool, cfg.meta_size, rng)
+    pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)
+  else:
+    meta_mode = 'noisy'
+    pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)
+    pool, meta = train_meta_split(pool, cfg.meta_size, rng)
+  info = DatasetInfo(
+      name=name, task='classification', num_classes=int(num_classes),
+      input_shape=tuple(pool.x.shape[1:]), num_sources=num_sources,
+      source_names=tuple(f'source{k}' for k in range(num_sources)),
+      corruption=cfg.corruption if len(rates) else 'none',
+      corruption_rates=rates, meta_mode=meta_mode)
+  return Dataset(pool, meta, test, info)
+
+
+def load_digits(cfg, seed) -> Dataset:
+  """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes)."""
+  from sklearn.datasets import load_digits as sk_digits
+  d = sk_digits()
+  x = (d.images / 16.0).astype(np.float32)[..., None]
+  y = d.target.astype(np.int32)
+  rng = np.random.default_rng([seed, 1])
+  perm = rng.permutation(len(y))
+  n_test = int(round(cfg.test_fraction * len(y)))
+  test = make_split(x[perm[:n_test]], y[perm[:n_test]])
+  pool = make_split(x[perm[n_test:]], y[perm[n_test:]])
+  return _classification_dataset('digits', pool, test, 10, cfg, rng)
+
+
+NPZ_REQUIRED = ('x_train', 'y_train', 'x_test', 'y_test')
+
+
+def load_npz(cfg, seed) -> Dataset:
+  """A user's classification data: x_train, y_train, x_test, y_test
+  [, source_train, corrupted_train, x_meta, y_meta]. Every problem raises
+  DataError with one line naming the key."""
+  path = cfg.path
+  if not path:
+    raise DataError('config.data.path: set it to the .npz file for dataset=npz')
+  if not os.path.isfile(path):
+    raise DataError(f'config.data.path: no such file {path!r}')
+  try:
+    f = dict(np.load(path, allow_pickle=False))
+  except Exception as e:  # noqa: BLE001 - any unreadable file is one user-facing error
+    raise DataError(f'config.data.path: cannot read {path!r} as .npz ({type(e).__name__})') from None
+  for k in NPZ_REQUIRED:
+    if k not in f:
+      raise DataError(f'{path}: missing key {k!r} (needs {", ".join(NPZ_REQUIRED)})')
+  for xk, yk in (('x_train', 'y_train'), ('x_test', 'y_test'), ('x_meta', 'y_meta')):
+    if (xk in f) != (yk in f):
+      raise DataError(f'{path}: {xk!r} and {yk!r} must be given together')
+    if xk not in f:
+      continue
+    x, y = f[xk], f[yk]
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+      raise DataError(f'{path}: {xk!r} has non-numeric dtype {x.dtype}')
+    if x.ndim < 2:
+      raise DataError(f'{path}: {xk!r} must have shape [N, ...features], got {x.shape}')
+    if not np.all(np.isfinite(x)):
+      raise DataError(f'{path}: {xk!r} contains non-finite values')
+    if not np.issubdtype(y.dtype, np.integer):
+      raise DataError(f'{path}: {yk!r} must hold integer class labels, got dtype {y.dtype}')
+    if y.shape != (len(x),):
+      raise DataError(f'{path}: {yk!r} must have shape ({len(x)},), got {y.shape}')
+    if len(y) and y.min() < 0:
+      raise DataError(f'{path}: {yk!r} has negative labels')
+  if f['x_train'].shape[1:] != f['x_test'].shape[1:]:
+    raise DataError(f"{path}: 'x_test' shape {f['x_test'].shape[1:]} differs from 'x_train' "
+                    f"{f['x_train'].shape[1:]}")
+  if len(f['y_train']) == 0:
+    raise DataError(f"{path}: 'y_train' is empty")
+  num_classes = int(f['y_train'].max()) + 1
+  for yk in ('y_test', 'y_meta'):
+    if yk in f and len(f[yk]) and f[yk].max() >= num_classes:
+      raise DataError(f'{path}: {yk!r} has label {int(f[yk].max())} not seen in y_train '
+                      f'(classes 0..{num_classes - 1})')
+  n = len(f['y_train'])
+  for k, kind in (('source_train', 'int'), ('corrupted_train', 'bool')):
+    if k in f:
+      v = f[k]
+      if v.shape != (n,):
+        raise DataError(f'{path}: {k!r} must have shape ({n},), got {v.shape}')
+      if kind == 'int' and (not np.issubdtype(v.dtype, np.integer) or v.min() < 0):
+        raise DataError(f'{path}: {k!r} must hold non-negative integers')
+  if 'source_train' in f and len(cfg.corruption_rates) and f['source_train'].max() >= len(cfg.corruption_rates):
+    raise DataError(f"{path}: 'source_train' has ids >= len(config.data.corruption_rates)")
+  x_train = f['x_train'].astype(np.float32)
+  if cfg.max_examples:
+    n = min(n, cfg.max_examples)
+  pool = make_split(x_train[:n], f['y_train'][:n],
+                    f['source_train'][:n] if 'source_train' in f else None,
+                    f['corrupted_train'][:n] if 'corrupted_train' in f else None)
+  test = make_split(f['x_test'].astype(np.float32), f['y_test'])
+  meta = make_split(f['x_meta'].astype(np.float32), f['y_meta']) if 'x_meta' in f else None
+  rng = np.random.default_rng([seed, 2])
+  return _classification_dataset('npz', pool, test, num_classes, cfg, rng, meta,
+                                 sources_given='source_train' in f)
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def _windows(stream: np.ndarray, length: int) -> np.ndarray:
+  n = len(stream) // length
+  return stream[:n * length].reshape(n, length)
+
+
+def _text_dataset(name, streams, names, cfg, seed) -> Dataset:
+  """Cuts non-overlapping (seq_len+1)-byte windows from per-source byte streams.
+
+  The first 80% of each stream gives train (+ meta) windows, the last 20% test
+  windows, so the splits are disjoint. x = window[:-1], y = window[1:].
+  """
+  rng = np.random.default_rng([seed, 3])
+  rates = tuple(cfg.corruption_rates)
+  length = cfg.seq_len + 1
+  n_train = cfg.examples_per_source
+  n_meta = -(-cfg.meta_size // len(streams))
+  n_test = max(1, n_train // 4)
+  parts = {'train': [], 'meta': [], 'test': []}
+  for k, stream in enumerate(streams):
+    cut = int(0.8 * len(stream))
+    head, tail = _windows(stream[:cut], length), _windows(stream[cut:], length)
+    if len(head) < n_train + n_meta or len(tail) < n_test:
+      raise DataError(f'source {names[k]!r} has {len(head)} train windows of {length} bytes; '
+                      f'need {n_train + n_meta}: lower config.data.examples_per_source or seq_len')
+    pick = rng.choice(len(head), n_train + n_meta, replace=False)
+    src = lambda n: np.full(n, k, np.int32)  # noqa: E731
+    parts['train'].append((head[pick[:n_train]], src(n_train)))
+    parts['meta'].append((head[pick[n_train:]], src(n_meta)))
+    parts['test'].append((tail[rng.choice(len(tail), n_test, replace=False)], src(n_test)))
+  splits = {}
+  for split, chunks in parts.items():
+    seqs = np.concatenate([c[0] for c in chunks]).astype(np.int32)
+    source = np.concatenate([c[1] for c in chunks])
+    corrupt = split == 'train' or (split == 'meta' and cfg.meta_mode == 'noisy')
+    mask = np.zeros(len(seqs), bool)
+    if corrupt:
+      seqs, mask = corruption.corrupt_sequences(seqs, source, rates, cfg.corruption, rng,
+                                                cfg.text_noise_fraction)
+    splits[split] = Split(seqs[:, :-1], seqs[:, 1:], source, mask)
+  if cfg.meta_mode not in ('clean', 'noisy'):
+    raise DataError(f"config.data.meta_mode={cfg.meta_mode!r} must be 'clean' or 'noisy'")
+  info = DatasetInfo(name=name, task='lm', num_classes=VOCAB, input_shape=(cfg.seq_len,),
+                     num_sources=len(streams), source_names=tuple(names),
+                     corruption=cfg.corruption if len(rates) else 'none',
+                     corruption_rates=rates, meta_mode=cfg.meta_mode)
+  return Dataset(splits['train'], splits['meta'], splits['test'], info)
+
+
+def stdlib_package_bytes(package: str) -> np.ndarray:
+  """All `.py` files of one top-level stdlib package, concatenated (sorted paths)."""
+  root = os.path.join(sysconfig.get_paths()['stdlib'], package)
+  if not os.path.isdir(root):
+    raise DataError(f'config.data.text_packages: {package!r} is not a package of this '
+                    f'Python\'s standard library ({root})')
+  chunks = []
+  for dirpath, dirnames, files in os.walk(root):
+    dirnames.sort()
+    for fname in sorted(files):
+      if fname.endswith('.py'):
+        with open(os.path.join(dirpath, fname), 'rb') as fh:
+          chunks.append(fh.read())
+  return np.frombuffer(b'\n'.join(chunks), dtype=np.uint8)
+
+
+def load_stdlib_text(cfg, seed) -> Dataset:
+  """Byte sequences from the running interpreter's stdlib; source = package."""
+  packages = tuple(cfg.text_packages)
+  if len(cfg.corruption_rates) not in (0, len(packages)):
+    raise DataError(f'config.data.corruption_rates has {len(cfg.corruption_rates)} entries but '
+                    f'config.data.text_packages has {len(packages)}; they must match')
+  streams = [stdlib_package_bytes(p) for p in packages]
+  return _text_dataset('stdlib_text', streams, packages, cfg, seed)
+
+
+# ----------------------------------------------------------------------------- TFDS
+
+
+def _tfds_source(name, split, data_dir):
+  import tensorflow_datasets as tfds
+  try:
+    return tfds.data_source(name, split=split, data_dir=data_dir or None, download=False)
+  except Exception as e:  # noqa: BLE001 - TFDS raises many types for "not prepared"
+    where = data_dir or '~/tensorflow_datasets'
+    raise DataError(
+        f'TFDS dataset {name!r} ({split}) is not prepared in {where} ({type(e).__name__}); run: '
+        f'python -c "import tensorflow_datasets as tfds; tfds.builder(\'{name}\', '
+        f'data_dir=\'{where}\').download_and_prepare(file_format=\'array_record\')"') from None
+
+
+def _read_all(source, max_examples=0):
+  n = len(source) if not max_examples else min(len(source), max_examples)
+  return [source[i] for i in range(n)]
+
+
+def load_tfds(cfg, seed) -> Dataset:
+  """Any prepared TFDS dataset with image/label or text features."""
+  train_src = _tfds_source(cfg.name, 'train', cfg.data_dir)
+  test_split = 'test' if 'test' in _splits(train_src) else 'validation'
+  test_src = _tfds_source(cfg.name, test_split, cfg.data_dir)
+  first = train_src[0]
+  if 'text' in first:
+    stream = lambda recs: np.frombuffer(b'\n'.join(_as_bytes(r['text']) for r in recs), np.uint8)  # noqa: E731
+    tr = stream(_read_all(train_src, cfg.max_examples))
+    te = stream(_read_all(test_src))
+    # One source; train region from the train split, test windows from the test split.
+    joined = np.concatenate([tr, te[: max(len(tr) // 4, len(te) // 2)]])
+    return _text_dataset(cfg.name, [joined], (cfg.name,), cfg, seed)
+  if 'image' not in first or 'label' not in first:
+    raise DataError(f'TFDS dataset {cfg.name!r}: needs image/label or text features, has {sorted(first)}')
+  def arrays(src, cap=0):
+    recs = _read_all(src, cap)
+    x = np.stack([np.asarray(r['image']) for r in recs]).astype(np.float32) / 255.0
+    return x, np.asarray([int(r['label']) for r in recs], np.int32)
+  x_tr, y_tr = arrays(train_src, cfg.max_examples)
+  x_te, y_te = arrays(test_src)
+  num_classes = int(max(y_tr.max(), y_te.max())) + 1
+  rng = np.random.default_rng([seed, 4])
+  return _classification_dataset(cfg.name, make_split(x_tr, y_tr), make_split(x_te, y_te),
+                                 num_classes, cfg, rng)
+
+
+def _splits(source):
+  info = getattr(source, 'dataset_info', None)
+  return set(info.splits.keys()) if info is not None else {'test'}
+
+
+def _as_bytes(t):
+  return t if isinstance(t, bytes) else str(t).encode('utf-8')
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def load_dataset(cfg, seed: int) -> Dataset:
+  """Loads `cfg.name` (a ConfigDict `config.data`). Raises DataError on bad input."""
+  if cfg.meta_mode not in ('clean', 'noisy'):
+    raise DataError(f"config.data.meta_mode={cfg.meta_mode!r} must be 'clean' or 'noisy'")
+  for r in cfg.corruption_rates:
+    if not 0.0 <= r <= 1.0:
+      raise DataError(f'config.data.corruption_rates: {r} is not in [0, 1]')
+  loaders = {'digits': load_digits, 'stdlib_text': load_stdlib_text, 'npz': load_npz}
+  return loaders.get(cfg.name, load_tfds)(cfg, seed)

@@ -1,0 +1,73 @@
+"""PNG plots for the run directory (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _series(rows, key):
+  """{phase: (steps, values)} for rows that have `key`."""
+  out = {}
+  for r in rows:
+    if isinstance(r.get(key), (int, float)):
+      s = out.setdefault(r['phase'], ([], []))
+      s[0].append(r['step'])
+      s[1].append(r[key])
+  return out
+
+
+def training_curves(rows, path):
+  """Train loss, test loss and test accuracy vs step, one line per phase."""
+  keys = [('train/loss', 'train loss'), ('test/loss', 'test loss'), ('test/accuracy', 'test accuracy')]
+  fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+  for ax, (key, title) in zip(axes, keys):
+    for phase, (steps, vals) in _series(rows, key).items():
+      ax.plot(steps, vals, label=phase, marker='.' if len(steps) < 30 else None)
+    ax.set_title(title)
+    ax.set_xlabel('step')
+    ax.grid(alpha=0.3)
+  axes[-1].legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def vector_curves(rows, key, names, path, title, ylabel='weight'):
+  """A logged vector metric (e.g. per-source weights) over steps, one line per entry."""
+  rows = [r for r in rows if isinstance(r.get(key), list)]
+  fig, ax = plt.subplots(figsize=(6, 4))
+  if rows:
+    steps = [r['step'] for r in rows]
+    vals = np.asarray([r[key] for r in rows])
+    for i in range(vals.shape[1]):
+      ax.plot(steps, vals[:, i], label=names[i] if i < len(names) else str(i))
+    ax.legend(fontsize=8)
+  ax.set_title(title)
+  ax.set_xlabel('step')
+  ax.set_ylabel(ylabel)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def histograms(groups: dict, path, title, xlabel='score', bins=40):
+  """Overlaid normalized histograms, one per named group of values."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  values = [np.asarray(v) for v in groups.values() if len(v)]
+  if values:
+    edges = np.histogram_bin_edges(np.concatenate(values), bins=bins)
+    for name, v in groups.items():
+      if len(v):
+        ax.hist(np.asarray(v), bins=edges, alpha=0.5, density=True, label=f'{name} (n={len(v)})')
+    ax.legend(fontsize=8)
+  ax.set_title(title)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel('density')
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

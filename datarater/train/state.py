@@ -1,0 +1,85 @@
+"""Train state and the method interface every weighting method implements.
+
+A method is a `Method` of pure functions, in the spirit of optax's
+`init`/`update` pairs:
+
+  init(key, train_state) -> method_state           (a pytree of arrays)
+  step(train_state, method_state, batch, key) -> (train_state, method_state, metrics)
+
+`batch` holds `train_batch_size` training examples (`x`, `y`, `source`,
+`index`) and, when `meta_batch_size > 0`, a `meta` sub-batch from the meta
+split. The loop owns data, logging, checkpoints, evaluation and sharding.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class TrainState(NamedTuple):
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+def init_train_state(task, key) -> TrainState:
+  params = task.init_params(key)
+  return TrainState(jnp.zeros((), jnp.int32), params, task.optimizer.init(params))
+
+
+class Method(NamedTuple):
+  """A weighting method's pure functions and its batch needs.
+
+  Attributes:
+    init: (key, train_state) -> method_state.
+    step: (train_state, method_state, batch, key) -> (train_state, method_state, metrics).
+    train_batch_size: training examples fetched per step.
+    meta_batch_size: meta-split examples fetched per step (0: none).
+    sample: optional host-side (step, method_state) -> train indices; default:
+      epoch-wise reshuffled passes, a pure function of (seed, step).
+    finalize: optional (ctx, train_state, method_state) -> dict merged into
+      summary.json (and may write extra files such as scores_train.npy).
+    grad_evals: per-example gradient evaluations per step (compute ledger).
+  """
+  init: Callable
+  step: Callable
+  train_batch_size: int
+  meta_batch_size: int = 0
+  sample: Optional[Callable] = None
+  finalize: Optional[Callable] = None
+  grad_evals: Optional[int] = None
+
+
+def no_state(key, train_state):
+  del key, train_state
+  return ()
+
+
+def weighted_update(task, train_state: TrainState, batch, weights_fn):
+  """One optimizer step on sum_i w_i * loss_i, with w = weights_fn(stop_grad(losses)).
+
+  Args:
+    task: the Task.
+    train_state: current TrainState.
+    batch: training batch dict.
+    weights_fn: losses [B] -> weights [B] (called on stop-gradient losses).
+
+  Returns:
+    (new_train_state, metrics) with the weighted and the mean loss.
+  """
+  def objective(params):
+    losses = task.per_example_loss(params, batch)
+    weights = weights_fn(jax.lax.stop_gradient(losses))
+    return jnp.sum(weights * losses), (losses, weights)
+
+  (loss, (losses, weights)), grads = jax.value_and_grad(objective, has_aux=True)(train_state.params)
+  updates, opt_state = task.optimizer.update(grads, train_state.opt_state, train_state.params)
+  params = optax.apply_updates(train_state.params, updates)
+  metrics = {'train/weighted_loss': loss, 'train/loss': losses.mean(),
+             'train/max_weight': weights.max(),
+             'train/ess': 1.0 / jnp.maximum(jnp.sum(jnp.square(weights / weights.sum())), 1e-12)}
+  return TrainState(train_state.step + 1, params, opt_state), metrics
