@@ -176,8 +176,9 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     ledger['examples_processed'] += examples
     ledger['gradient_evaluations'] += grad_evals
     last = done == num_steps
+    checkpoint = done % cfg.checkpoint_every == 0 or last
     row = {}
-    if done % cfg.log_every == 0 or last:
+    if done % cfg.log_every == 0 or checkpoint:  # windows restart at checkpoints, so resume is exact
       row.update(_mean_metrics(window))
       window = []
     if done % cfg.eval_every == 0 or last:
@@ -192,7 +193,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
       print(f'[{phase}] step {done}/{num_steps} {rate:.1f} steps/s ETA {eta:.0f}s {_fmt(row)}',
             flush=True)
       t_last, s_last = now, done
-    if done % cfg.checkpoint_every == 0 or last:
+    if checkpoint:
       ledger['wall_seconds'] = time.time() - t_phase
       mngr.save(done, args=ocp.args.StandardSave(
           {'train_state': train_state, 'method_state': method_state, 'ledger': _arrays(ledger)}))

@@ -1,0 +1,60 @@
+"""Shared test helpers: run a config's smoke variant and check the run-directory contract."""
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from datarater.train import train_and_evaluate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONTRACT = ('config.json', 'metrics.jsonl', 'summary.json', 'checkpoints', 'tensorboard',
+            'plots/training_curves.png')
+
+
+def load_config(name: str, arg: str = 'dataset=digits,smoke'):
+  path = os.path.join(ROOT, 'configs', f'{name}.py')
+  spec = importlib.util.spec_from_file_location(f'configs_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def check_run_dir(workdir, num_train=None):
+  """Asserts every file of the run-directory contract exists and is well formed."""
+  for f in CONTRACT:
+    assert os.path.exists(os.path.join(workdir, f)), f'missing {f}'
+  rows = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
+  assert rows and all('step' in r and 'phase' in r for r in rows)
+  assert any(f.startswith('events') for f in os.listdir(os.path.join(workdir, 'tensorboard')))
+  summary = json.load(open(os.path.join(workdir, 'summary.json')))
+  for k in ('test_accuracy', 'test_loss', 'test_source_loss', 'ledger'):
+    assert k in summary, k
+  for k in ('wall_seconds', 'examples_processed', 'gradient_evaluations'):
+    assert summary['ledger'][k] > 0, k
+  if num_train is not None:
+    scores = np.load(os.path.join(workdir, 'scores_train.npy'))
+    assert scores.shape == (num_train,) and np.all(np.isfinite(scores))
+  return summary, rows
+
+
+@pytest.fixture
+def run_smoke(tmp_path):
+  """run_smoke(config_name, arg='dataset=digits,smoke', **overrides) -> (summary, rows, workdir)."""
+  def run(name, arg='dataset=digits,smoke', scores=False, **overrides):
+    config = load_config(name, arg)
+    for key, value in overrides.items():
+      node = config
+      *parents, leaf = key.split('__')
+      for p in parents:
+        node = node[p]
+      node[leaf] = value
+    workdir = str(tmp_path / name)
+    train_and_evaluate(config, workdir)
+    from datarater.data import load_dataset
+    n = load_dataset(config.data, config.seed).train.size if scores else None
+    summary, rows = check_run_dir(workdir, n)
+    return summary, rows, workdir
+  return run

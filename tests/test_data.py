@@ -1,0 +1,173 @@
+"""Data contracts: ground truth matches the corruption, splits partition the data,
+npz validation, TFDS loading, the sampler is a pure function of (seed, step)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from datarater.config import base_config
+from datarater.data import DataError, load_dataset, sampler
+from datarater.data import corruption
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def digits_cfg(**kw):
+  c = base_config('digits').data
+  for k, v in kw.items():
+    c[k] = v
+  return c
+
+
+@pytest.mark.parametrize('kind', ['label_symmetric', 'label_pairflip', 'feature_noise'])
+def test_flags_match_applied_corruption(kind):
+  clean = load_dataset(digits_cfg(corruption='none'), seed=3)
+  noisy = load_dataset(digits_cfg(corruption=kind), seed=3)
+  np.testing.assert_array_equal(clean.train.source, noisy.train.source)
+  if kind == 'feature_noise':
+    changed = np.any(clean.train.x != noisy.train.x, axis=(1, 2, 3))
+    np.testing.assert_array_equal(clean.train.y, noisy.train.y)
+  else:
+    changed = clean.train.y != noisy.train.y
+    np.testing.assert_array_equal(clean.train.x, noisy.train.x)
+  np.testing.assert_array_equal(changed, noisy.train.corrupted)
+  if kind == 'label_pairflip':
+    c = noisy.train.corrupted
+    np.testing.assert_array_equal(noisy.train.y[c], (clean.train.y[c] + 1) % 10)
+  rates = [noisy.train.corrupted[noisy.train.source == k].mean() for k in range(5)]
+  np.testing.assert_allclose(rates, [0, 0.2, 0.4, 0.6, 0.8], atol=0.005)
+  assert not noisy.meta.corrupted.any() and not noisy.test.corrupted.any()  # clean meta mode
+
+
+def test_splits_partition_digits():
+  d = load_dataset(digits_cfg(), seed=0)
+  full = load_digits().images.reshape(1797, -1) / 16.0
+  got = np.concatenate([s.x.reshape(s.size, -1) for s in (d.train, d.meta, d.test)])
+  assert len(got) == 1797
+  key = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731
+  np.testing.assert_allclose(key(got), key(full), atol=1e-6)
+  assert d.meta.size == 100 and d.info.meta_mode == 'clean'
+
+
+def test_noisy_meta_mode_is_corrupted_like_train():
+  d = load_dataset(digits_cfg(meta_mode='noisy', meta_size=400), seed=0)
+  assert d.info.meta_mode == 'noisy'
+  assert 0.25 < d.meta.corrupted.mean() < 0.55
+
+
+def test_imbalance_long_tail():
+  d = load_dataset(digits_cfg(imbalance=10.0, corruption_rates=()), seed=0)
+  counts = np.bincount(np.concatenate([d.train.y, d.meta.y]), minlength=10)
+  assert counts[0] > 5 * counts[9] and counts[9] >= 1
+
+
+@pytest.mark.parametrize('kind', ['random_bytes', 'shuffle', 'repeat'])
+def test_text_flags_match(kind):
+  c = base_config('stdlib_text', smoke=True).data
+  clean_c = base_config('stdlib_text', smoke=True).data
+  c.corruption, clean_c.corruption = kind, 'none'
+  clean, noisy = load_dataset(clean_c, 1), load_dataset(c, 1)
+  changed = np.any(clean.train.x != noisy.train.x, axis=1) | np.any(clean.train.y != noisy.train.y, axis=1)
+  np.testing.assert_array_equal(changed, noisy.train.corrupted)
+  np.testing.assert_array_equal(noisy.train.x[:, 1:], noisy.train.y[:, :-1])  # next-byte targets
+  assert noisy.info.task == 'lm' and noisy.info.source_names[0] == 'asyncio'
+  assert noisy.train.x.shape[1] == c.seq_len and noisy.train.x.max() < 256
+
+
+def test_sampler_is_pure_and_covers_epochs():
+  a = [sampler.sequential_indices(100, 32, 7, s) for s in range(10)]
+  b = [sampler.sequential_indices(100, 32, 7, s) for s in reversed(range(10))][::-1]
+  np.testing.assert_array_equal(np.concatenate(a), np.concatenate(b))
+  first_epoch = np.concatenate(a)[:100]
+  assert sorted(first_epoch.tolist()) == list(range(100))
+  src = np.repeat(np.arange(3), 50)
+  idx = sampler.mixture_indices(src, [0.0, 0.25, 0.75], 4000, 0, 0)
+  frac = np.bincount(src[idx], minlength=3) / 4000
+  np.testing.assert_allclose(frac, [0, 0.25, 0.75], atol=0.03)
+
+
+def _write(path, **arrays):
+  np.savez(path, **arrays)
+  return str(path)
+
+
+def _good(n=60):
+  rng = np.random.default_rng(0)
+  return dict(x_train=rng.normal(size=(n, 4)).astype(np.float32), y_train=rng.integers(0, 3, n),
+              x_test=rng.normal(size=(20, 4)).astype(np.float32), y_test=rng.integers(0, 3, 20))
+
+
+BAD = {
+    'missing y_test': (lambda g: g.pop('y_test'), "'y_test'"),
+    'label float': (lambda g: g.update(y_train=g['y_train'].astype(np.float32)), "'y_train'"),
+    'nan input': (lambda g: g['x_train'].__setitem__((0, 0), np.nan), "'x_train'"),
+    'shape mismatch': (lambda g: g.update(y_train=g['y_train'][:-1]), "'y_train'"),
+    'test label unseen': (lambda g: g['y_test'].__setitem__(0, 7), "'y_test'"),
+    'source shape': (lambda g: g.update(source_train=np.zeros(3, int)), "'source_train'"),
+    'meta without y': (lambda g: g.update(x_meta=g['x_test']), "'x_meta'"),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD))
+def test_npz_validation(tmp_path, case):
+  g = _good()
+  mutate, needle = BAD[case]
+  mutate(g)
+  cfg = base_config('npz').data
+  cfg.path = _write(tmp_path / 'd.npz', **g)
+  with pytest.raises(DataError) as e:
+    load_dataset(cfg, 0)
+  assert needle in str(e.value) and '\n' not in str(e.value)
+
+
+def test_npz_with_sources_and_meta(tmp_path):
+  g = _good()
+  g.update(source_train=np.arange(60) % 3, corrupted_train=np.arange(60) % 5 == 0,
+           x_meta=g['x_test'][:10], y_meta=g['y_test'][:10])
+  cfg = base_config('npz').data
+  cfg.path = _write(tmp_path / 'd.npz', **g)
+  d = load_dataset(cfg, 0)
+  assert d.info.num_sources == 3 and d.info.meta_mode == 'given' and d.meta.size == 10
+  np.testing.assert_array_equal(d.train.corrupted, np.arange(60) % 5 == 0)
+
+
+def test_cli_bad_npz_exits_2_one_line_no_workdir(tmp_path):
+  g = _good()
+  g.pop('x_test')
+  path = _write(tmp_path / 'bad.npz', **g)
+  workdir = tmp_path / 'run'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.train', '--config=configs/uniform.py:dataset=npz,smoke',
+       f'--config.data.path={path}', f'--workdir={workdir}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  err = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
+  assert len(err) == 1 and "'x_test'" in err[0]
+  assert not workdir.exists()
+
+
+def test_tfds_not_prepared_is_one_line(tmp_path):
+  cfg = base_config('mnist').data
+  cfg.data_dir = str(tmp_path)
+  with pytest.raises(DataError) as e:
+    load_dataset(cfg, 0)
+  msg = str(e.value)
+  assert 'mnist' in msg and 'download_and_prepare' in msg and '\n' not in msg
+
+
+def test_tfds_array_record_roundtrip(tmp_path):
+  """A tiny TFDS builder prepared as array_record is read through tfds.data_source."""
+  from tfds_tiny import DrTinyImages
+
+  DrTinyImages(data_dir=str(tmp_path)).download_and_prepare(file_format='array_record')
+  cfg = base_config('dr_tiny_images').data
+  cfg.data_dir = str(tmp_path)
+  cfg.meta_size = 20
+  d = load_dataset(cfg, 0)
+  assert d.train.size + d.meta.size == 150 and d.test.size == 30
+  assert d.train.x.shape[1:] == (8, 8, 1) and d.info.num_classes == 3
+  assert 0.0 <= d.train.x.min() and d.train.x.max() <= 1.0
