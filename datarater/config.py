@@ -114,12 +114,12 @@ def base_config(dataset: str = 'digits', smoke: bool = False) -> ml_collections.
   """The shared base config (fields documented in this module's docstring)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.num_steps = 600
+  c.num_steps = 1500
   c.batch_size = 64
   c.eval_batch_size = 256
-  c.log_every = 20
+  c.log_every = 50
   c.eval_every = 100
-  c.checkpoint_every = 200
+  c.checkpoint_every = 500
 
   c.data = ml_collections.ConfigDict()
   c.data.name = dataset
@@ -139,7 +139,7 @@ def base_config(dataset: str = 'digits', smoke: bool = False) -> ml_collections.
 
   c.model = ml_collections.ConfigDict()
   c.model.name = 'mlp'
-  c.model.hidden = (128, 128)
+  c.model.hidden = (256, 256)
   c.model.channels = (32, 64)
   c.model.resnet_depth = 32
   c.model.resnet_width = 16

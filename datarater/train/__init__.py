@@ -7,7 +7,7 @@ import shutil
 
 from datarater.data import load_dataset
 from datarater.train import plots
-from datarater.train.loop import Context, PhaseResult, evaluate, train_phase
+from datarater.train.loop import Context, base_summary, train_phase
 from datarater.train.methods import METHODS
 from datarater.train.rundir import RunDir, run_metadata
 from datarater.train.sharding import make_mesh
@@ -31,24 +31,6 @@ def prepare(config):
   except ValueError as e:  # hyperparameter checks in factories name their field
     raise ConfigError(str(e).splitlines()[0]) from None
   return dataset, module, task, method
-
-
-def base_summary(ctx: Context, result: PhaseResult) -> dict:
-  info = ctx.dataset.info
-  return {
-      'method': ctx.config.method.name,
-      'dataset': info.name,
-      'meta_mode': info.meta_mode,
-      'source_names': list(info.source_names),
-      'corruption': info.corruption,
-      'corruption_rates': list(info.corruption_rates),
-      'num_steps': ctx.config.num_steps,
-      'final': result.eval,
-      'test_accuracy': result.eval['test/accuracy'],
-      'test_loss': result.eval['test/loss'],
-      'test_source_loss': result.eval['test/source_loss'],
-      'ledger': result.ledger,
-  }
 
 
 def run_single(ctx: Context, task, method) -> dict:

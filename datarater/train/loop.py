@@ -40,7 +40,7 @@ class PhaseResult(NamedTuple):
   train_state: TrainState
   method_state: Any
   eval: dict        # final {'meta/...', 'test/...'} metrics
-  ledger: dict      # wall_seconds, examples_processed, gradient_evaluations, steps
+  ledger: dict      # wall_seconds, examples_processed, gradient_evaluations, flops, steps
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -87,7 +87,15 @@ def evaluate(task, params, ctx: Context, eval_fn=None) -> dict:
 # ----------------------------------------------------------------------------- training
 
 
-LEDGER_KEYS = ('wall_seconds', 'examples_processed', 'gradient_evaluations', 'steps')
+LEDGER_KEYS = ('wall_seconds', 'examples_processed', 'gradient_evaluations', 'flops', 'steps')
+
+
+def _step_flops(compiled) -> float:
+  """FLOPs of one step from XLA's cost analysis (summed over devices; 0 if unavailable)."""
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0] if cost else {}
+  return float((cost or {}).get('flops', 0.0)) * jax.device_count()
 
 
 def _arrays(ledger: dict) -> dict:
@@ -110,7 +118,8 @@ def _fmt(metrics: dict, limit: int = 4) -> str:
 
 
 def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
-                key: jax.Array | None = None, train_state: TrainState | None = None) -> PhaseResult:
+                key: jax.Array | None = None, train_state: TrainState | None = None,
+                evaluate_model: bool = True) -> PhaseResult:
   """Runs `method` for `num_steps` steps with logging, evaluation and checkpoints.
 
   Args:
@@ -121,6 +130,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     num_steps: total steps of this phase (a resumed phase continues to it).
     key: PRNG key of the phase (default: from config.seed and the phase name).
     train_state: initial TrainState (default: fresh params from `key`).
+    evaluate_model: evaluate `train_state.params` on meta/test (off for phases
+      that train something else, e.g. a rater).
 
   Returns:
     PhaseResult with the final states, final evaluation and compute ledger.
@@ -154,7 +165,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   grad_evals = method.grad_evals if method.grad_evals is not None else method.train_batch_size
   examples = method.train_batch_size + method.meta_batch_size
 
-  window, t_last, s_last = [], time.time(), start
+  window, t_last, s_last, flops = [], time.time(), start, None
   t_phase = time.time() - ledger['wall_seconds']
   evaluation = {}
   for step in range(start, num_steps):
@@ -168,20 +179,24 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
                                         step, sampler.META)
       host_batch['meta'] = sampler.gather(ctx.dataset.meta, midx)
     batch = sharding.put_batch(host_batch, mesh)
-    train_state, method_state, metrics = step_fn(train_state, method_state, batch,
-                                                 jax.random.fold_in(step_key, step))
+    args = (train_state, method_state, batch, jax.random.fold_in(step_key, step))
+    if flops is None:  # compile once; XLA's cost analysis gives the step's FLOPs
+      step_fn = step_fn.lower(*args).compile()
+      flops = _step_flops(step_fn)
+    train_state, method_state, metrics = step_fn(*args)
     window.append(metrics)
     done = step + 1
     ledger['steps'] = done
     ledger['examples_processed'] += examples
     ledger['gradient_evaluations'] += grad_evals
+    ledger['flops'] += flops
     last = done == num_steps
     checkpoint = done % cfg.checkpoint_every == 0 or last
     row = {}
     if done % cfg.log_every == 0 or checkpoint:  # windows restart at checkpoints, so resume is exact
       row.update(_mean_metrics(window))
       window = []
-    if done % cfg.eval_every == 0 or last:
+    if evaluate_model and (done % cfg.eval_every == 0 or last):
       evaluation = evaluate(task, train_state.params, ctx, eval_fn)
       row.update(evaluation)
     if row:
@@ -199,9 +214,27 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
           {'train_state': train_state, 'method_state': method_state, 'ledger': _arrays(ledger)}))
   mngr.wait_until_finished()
   mngr.close()
-  if not evaluation:  # phase was already complete: evaluate the restored params
+  if evaluate_model and not evaluation:  # phase was already complete: evaluate restored params
     evaluation = evaluate(task, train_state.params, ctx, eval_fn)
   return PhaseResult(train_state, method_state, evaluation, ledger)
+
+
+def base_summary(ctx: Context, result: PhaseResult) -> dict:
+  info = ctx.dataset.info
+  return {
+      'method': ctx.config.method.name,
+      'dataset': info.name,
+      'meta_mode': info.meta_mode,
+      'source_names': list(info.source_names),
+      'corruption': info.corruption,
+      'corruption_rates': list(info.corruption_rates),
+      'num_steps': ctx.config.num_steps,
+      'final': result.eval,
+      'test_accuracy': result.eval['test/accuracy'],
+      'test_loss': result.eval['test/loss'],
+      'test_source_loss': result.eval['test/source_loss'],
+      'ledger': result.ledger,
+  }
 
 
 def add_ledgers(*ledgers: dict) -> dict:

@@ -7,9 +7,11 @@ dict`; otherwise the loop runs one phase with `make`'s Method. To add a method,
 write one module and add one line here.
 """
 
+from datarater.meta import datarater
 from datarater.weighting import static_mixture, uniform
 
 METHODS = {
     'uniform': uniform,
+    'datarater': datarater,
     'static_mixture': static_mixture,
 }

@@ -1,0 +1,80 @@
+"""Rater networks: one scalar score per example, from the whole example.
+
+The rater sees input *and* target (for classification the label as a one-hot
+vector; for language modelling the full window of bytes), since label noise is
+only visible together with the label.
+
+  'mlp'          flattened input ++ one-hot label -> ReLU MLP -> score
+  'cnn'          conv features of the image ++ one-hot label -> MLP -> score
+  'transformer'  non-causal byte transformer over the window, mean-pooled -> score
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from datarater.models.transformer import Encoder
+
+RATERS = ('mlp', 'cnn', 'transformer')
+
+
+class MLPRater(nn.Module):
+  hidden: Sequence[int]
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x, y):
+    h = jnp.concatenate([jnp.reshape(x, (x.shape[0], -1)), jax.nn.one_hot(y, self.num_classes)], -1)
+    for width in self.hidden:
+      h = nn.relu(nn.Dense(width)(h))
+    return nn.Dense(1)(h)[:, 0]
+
+
+class CNNRater(nn.Module):
+  channels: Sequence[int]
+  hidden: Sequence[int]
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x, y):
+    h = x if x.ndim == 4 else x[..., None]
+    for ch in self.channels:
+      h = nn.relu(nn.Conv(ch, (3, 3))(h))
+      if min(h.shape[1:3]) >= 2:
+        h = nn.avg_pool(h, (2, 2), strides=(2, 2))
+    h = jnp.concatenate([jnp.reshape(h, (h.shape[0], -1)), jax.nn.one_hot(y, self.num_classes)], -1)
+    for width in self.hidden:
+      h = nn.relu(nn.Dense(width)(h))
+    return nn.Dense(1)(h)[:, 0]
+
+
+class TransformerRater(nn.Module):
+  d_model: int
+  num_layers: int
+  num_heads: int
+  max_len: int
+  vocab_size: int = 256
+
+  @nn.compact
+  def __call__(self, x, y):
+    tokens = jnp.concatenate([x, y[:, -1:]], axis=1)  # the whole window
+    h = Encoder(self.vocab_size, self.d_model, self.num_layers, self.num_heads, 4,
+                self.max_len + 1, causal=False)(tokens)
+    return nn.Dense(1)(h.mean(axis=1))[:, 0]
+
+
+def build_rater(cfg, info):
+  """The rater named by `config.method.rater.name` for a dataset's `info`."""
+  if cfg.name not in RATERS:
+    raise ValueError(f'config.method.rater.name={cfg.name!r} is not one of {RATERS}')
+  if (cfg.name == 'transformer') != (info.task == 'lm'):
+    raise ValueError(f'config.method.rater.name={cfg.name!r} does not fit the {info.task} task')
+  if cfg.name == 'mlp':
+    return MLPRater(tuple(cfg.hidden), info.num_classes)
+  if cfg.name == 'cnn':
+    return CNNRater(tuple(cfg.channels), tuple(cfg.hidden), info.num_classes)
+  return TransformerRater(cfg.d_model, cfg.num_layers, cfg.num_heads, info.input_shape[0])
