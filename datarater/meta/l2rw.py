@@ -1,0 +1,116 @@
+"""Learning to Reweight (L2RW; Ren et al., ICML 2018): per-example weights.
+
+For a training batch with per-example losses f_i(theta) and a clean meta batch
+with mean loss M(theta) = (1/m) sum_j f^meta_j(theta):
+
+  theta_hat(eps) = theta - alpha * grad_theta sum_i eps_i f_i(theta)
+  u_i = -d/d eps_i M(theta_hat(eps)) |_{eps = 0}
+  w_i = max(u_i, 0) / (sum_j max(u_j, 0) + [sum_j max(u_j, 0) == 0])
+
+At eps = 0, theta_hat = theta, so by the chain rule exactly
+u_i = alpha * <grad f_i(theta), grad M(theta)>: examples whose gradient agrees
+with the meta gradient get weight. The look-ahead is computed here as a
+one-step unroll of `optax.sgd(alpha)` (see `datarater.meta.unroll`), so the
+same code path (and estimator `mode`) serves L2RW and DataRater.
+
+Math only: the integrator applies the model update with loss
+sum_i w_i f_i(theta) (weights under `stop_gradient`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from datarater.meta import unroll
+
+PyTree = Any
+PerExampleLossFn = Callable[[PyTree, PyTree], jax.Array]
+
+
+def normalize_nonnegative(u: jax.Array) -> jax.Array:
+  """w = max(u, 0) / (sum max(u, 0) + [sum == 0]) (L2RW's zero-sum guard).
+
+  Args:
+    u: array of shape [B] of raw scores.
+
+  Returns:
+    Array of shape [B]: non-negative and summing to 1, or all zeros when no
+    entry of `u` is positive.
+  """
+  pos = jnp.maximum(u, 0.0)
+  total = jnp.sum(pos)
+  return pos / (total + (total == 0).astype(pos.dtype))
+
+
+def l2rw_scores(
+    params: PyTree,
+    train_batch: PyTree,
+    meta_batch: PyTree,
+    *,
+    per_example_loss_fn: PerExampleLossFn,
+    inner_lr: float,
+    mode: str = 'reverse',
+) -> jax.Array:
+  """The unnormalized L2RW scores u_i = -dM(theta_hat(eps))/d eps_i at eps = 0.
+
+  Args:
+    params: model parameters theta.
+    train_batch: training batch of B examples.
+    meta_batch: meta (clean, held-out) batch of m examples.
+    per_example_loss_fn: (params, batch) -> per-example losses of shape [B].
+    inner_lr: look-ahead SGD step size alpha.
+    mode: meta-gradient estimator for the one-step look-ahead; any exact
+      mode of `datarater.meta.unroll` gives the same numbers.
+
+  Returns:
+    Array of shape [B]; u_i = alpha * <grad f_i(theta), grad M(theta)>.
+  """
+  losses = jax.eval_shape(per_example_loss_fn, params, train_batch)
+  eps = jnp.zeros(losses.shape, losses.dtype)
+
+  def inner_loss_fn(p, e, batch):
+    return jnp.sum(e * per_example_loss_fn(p, batch))
+
+  def outer_loss_fn(p, batch):
+    return jnp.mean(per_example_loss_fn(p, batch))
+
+  optimizer = optax.sgd(inner_lr)
+  _, grad_eps, _ = unroll.meta_loss_and_grad(
+      eps, params, optimizer.init(params),
+      jax.tree.map(lambda x: x[None], train_batch), meta_batch,
+      inner_loss_fn=inner_loss_fn, outer_loss_fn=outer_loss_fn,
+      optimizer=optimizer, mode=mode)
+  return -grad_eps
+
+
+def l2rw_weights(
+    params: PyTree,
+    train_batch: PyTree,
+    meta_batch: PyTree,
+    *,
+    per_example_loss_fn: PerExampleLossFn,
+    inner_lr: float,
+    mode: str = 'reverse',
+) -> jax.Array:
+  """L2RW example weights for one training batch (Ren et al. 2018, Alg. 1).
+
+  Args:
+    params: model parameters theta.
+    train_batch: training batch of B examples.
+    meta_batch: meta (clean, held-out) batch.
+    per_example_loss_fn: (params, batch) -> per-example losses of shape [B].
+    inner_lr: look-ahead SGD step size alpha (only the scale of u depends on
+      it; after normalization the weights do not, for alpha > 0).
+    mode: meta-gradient estimator of the one-step look-ahead.
+
+  Returns:
+    Weights of shape [B] under `stop_gradient`: non-negative and summing to 1,
+    or all zeros if no example's gradient aligns with the meta gradient.
+  """
+  u = l2rw_scores(params, train_batch, meta_batch,
+                  per_example_loss_fn=per_example_loss_fn, inner_lr=inner_lr, mode=mode)
+  return jax.lax.stop_gradient(normalize_nonnegative(u))
