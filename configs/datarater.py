@@ -1,0 +1,77 @@
+"""DataRater: meta-learn a rater, filter with it, compare with uniform at equal steps.
+
+Command (the README's main job):
+  python -m experiments.train --config=configs/datarater.py:dataset=digits --workdir=runs/datarater
+
+Arguments after ':' : dataset=digits|stdlib_text|mnist|cifar10|npz|<tfds name>, smoke.
+Expected runtime and result: see the README section "DataRater" (measured there,
+with the command that printed each number).
+
+Method fields (all under config.method; shared fields in datarater/config.py):
+  rater.name         'mlp' | 'cnn' (images) | 'transformer' (text); the rater
+                     sees input and target. rater.hidden, rater.channels,
+                     rater.d_model, rater.num_layers, rater.num_heads: its sizes.
+  temperature        softmax temperature of the inner-batch weights (paper: 1).
+  meta_steps         outer steps of meta-training.
+  inner_steps        T inner updates unrolled per outer step (paper: 2; 1..8).
+  inner_batch_size   examples per inner update.
+  meta_batch_size    meta-split examples per inner model per outer step.
+  population         N inner models trained in parallel (paper: 8).
+  reset_period       steps between re-initialisations of one inner model
+                     (staggered across the population; not published, chosen here).
+  inner_optimizer.*  optax optimizer of the inner models (fields as config.optimizer;
+                     eps_root > 0 is needed to differentiate through Adam).
+  outer_learning_rate  peak meta learning rate (not published, chosen here).
+  outer_weight_decay decoupled weight decay of the outer Adam (paper: 0.1).
+  outer_warmup_steps linear warm-up of the outer learning rate (paper: 100).
+  outer_clip         global-norm clipping of meta-gradients (paper: 0.01; 0 = off).
+  mode               meta-gradient computation: 'mixed' (MixFlow-MG), 'reverse',
+                     'remat' (same numbers) or 'first_order' (ablation).
+  discard_fraction   rho: filtering draws B/(1-rho) examples and keeps the top B.
+  baseline           also train the uniform baseline at the same number of steps.
+"""
+
+import ml_collections
+
+from datarater.config import base_config, parse_arg
+
+
+def get_config(arg=None):
+  arg = parse_arg(arg, dataset='digits', smoke=False)
+  config = base_config(arg.dataset, arg.smoke)
+  text = config.model.name == 'transformer'
+  m = config.method
+  m.name = 'datarater'
+  m.rater = ml_collections.ConfigDict(dict(
+      name='transformer' if text else ('cnn' if config.model.name in ('cnn', 'resnet') else 'mlp'),
+      hidden=(64, 64), channels=(16, 32), d_model=32, num_layers=1, num_heads=2))
+  m.temperature = 1.0
+  m.meta_steps = 800
+  m.inner_steps = 2
+  m.inner_batch_size = 64
+  m.meta_batch_size = 64
+  m.population = 4
+  m.reset_period = 100
+  m.inner_optimizer = ml_collections.ConfigDict(config.optimizer.to_dict())
+  m.inner_optimizer.schedule = 'constant'
+  m.outer_learning_rate = 3e-3
+  m.outer_weight_decay = 0.1
+  m.outer_warmup_steps = 20
+  m.outer_clip = 1.0
+  m.mode = 'mixed'
+  m.discard_fraction = 0.5
+  m.baseline = True
+  if text:
+    m.inner_batch_size = 16
+    m.meta_batch_size = 16
+    m.meta_steps = 200
+  if arg.smoke:
+    m.meta_steps = 4
+    m.inner_batch_size = 8
+    m.meta_batch_size = 8
+    m.population = 2
+    m.reset_period = 2
+    m.rater.hidden = (16,)
+    m.rater.channels = (4, 8)
+    m.rater.d_model = 16
+  return config

@@ -1,0 +1,262 @@
+"""DataRater (Calian et al. 2025, arXiv 2505.17895): a meta-learned example rater.
+
+A rater phi_eta scores every example; within an inner batch B the scores
+become weights sigma_B(x) = softmax_B(phi(x) / temperature), and inner models
+train on sum_x sigma_B(x) * loss(x; theta). The rater is meta-learned: unroll
+T inner optimizer updates (`datarater.meta.unroll`), measure the updated
+model's loss on a `meta` batch, and backpropagate to eta.
+
+Meta-training (phase 'meta_train'):
+  * a population of N inner models (vmapped), each with its own inner
+    optimizer state; model i is re-initialised every `reset_period` steps,
+    staggered by i * reset_period / N so the population always mixes young and
+    old models;
+  * each model's meta-gradient goes through its own outer optimizer (Adam with
+    decoupled weight decay, linear warm-up, global-norm clipping); the N
+    proposed rater parameters are averaged;
+  * truncated windows: each meta step unrolls T new inner steps from the
+    carried inner state.
+
+Pipeline (`run`): meta-train the rater; score every training example
+(`scores_train.npy`, histograms, AUROC against the ground-truth flag); train a
+fresh model with top-K filtering (draw B / (1 - rho) examples, keep the B
+best-scored) for `config.num_steps` ('filtered'); train a uniform baseline for
+the same number of steps ('uniform'); report the net compute gain.
+
+Config fields (`config.method.*`, see configs/datarater.py for defaults):
+  rater.{name, hidden, channels, d_model, num_layers, num_heads}  rater network
+  temperature       softmax temperature of the inner weights (paper: 1)
+  meta_steps        outer (meta) steps of meta-training
+  inner_steps       T, inner updates unrolled per meta step (paper: 2)
+  inner_batch_size  B of each inner update
+  meta_batch_size   meta-split examples per inner model per meta step
+  population        N inner models (paper: 8)
+  reset_period      steps between re-initialisations of one inner model
+  inner_optimizer.{name, learning_rate, eps_root}  optax optimizer of inner models
+  outer_learning_rate, outer_weight_decay (paper 0.1), outer_warmup_steps
+                    (paper 100), outer_clip (global norm; paper 0.01)
+  mode              'reverse' | 'remat' | 'mixed' | 'first_order' (see unroll.py)
+  discard_fraction  rho: fraction of an oversampled batch the filter drops
+  baseline          also train the uniform baseline (needed for the compute gain)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from datarater.meta import unroll
+from datarater.models.rater import build_rater
+from datarater.train import plots
+from datarater.train.loop import add_ledgers, base_summary, map_split, train_phase
+from datarater.train.state import Method, TrainState, weighted_update
+from datarater.train.task import make_optimizer
+from datarater.weighting import scores as score_ops
+from datarater.weighting import uniform
+
+
+class MetaState(NamedTuple):
+  eta: Any             # rater parameters (shared)
+  outer_opt: Any       # per-model outer optimizer states, stacked [N]
+  params: Any          # inner model parameters, stacked [N]
+  inner_opt: Any       # inner optimizer states, stacked [N]
+
+
+def _check(config, dataset):
+  m = config.method
+  for name in ('meta_steps', 'inner_steps', 'inner_batch_size', 'meta_batch_size', 'population',
+               'reset_period', 'outer_learning_rate', 'temperature'):
+    if not m[name] > 0:
+      raise ValueError(f'config.method.{name} must be > 0, got {m[name]!r}')
+  if m.mode not in unroll.MODES:
+    raise ValueError(f'config.method.mode={m.mode!r} is not one of {unroll.MODES}')
+  if not 0.0 <= m.discard_fraction < 1.0:
+    raise ValueError(f'config.method.discard_fraction must be in [0, 1), got {m.discard_fraction}')
+  n = jax.device_count()
+  for name in ('inner_batch_size', 'meta_batch_size'):
+    if (m[name] * m.population) % n:
+      raise ValueError(f'config.method.{name} * population is not divisible by the {n} devices')
+
+
+def oversampled_batch_size(batch_size: int, discard_fraction: float) -> int:
+  """ceil(B / (1 - rho)), rounded up to a multiple of the device count."""
+  n = jax.device_count()
+  size = math.ceil(batch_size / (1.0 - discard_fraction) - 1e-9)
+  return -(-size // n) * n
+
+
+def make_meta_trainer(config, task, dataset, rater) -> Method:
+  """The meta-training phase as a Method: one outer step per loop step."""
+  m = config.method
+  n, t, b, bm = m.population, m.inner_steps, m.inner_batch_size, m.meta_batch_size
+  inner_opt = make_optimizer(m.inner_optimizer, config.num_steps)
+  outer_opt = optax.chain(
+      optax.clip_by_global_norm(m.outer_clip) if m.outer_clip else optax.identity(),
+      optax.adamw(optax.linear_schedule(0.0, m.outer_learning_rate, max(m.outer_warmup_steps, 1)),
+                  weight_decay=m.outer_weight_decay))
+
+  def inner_loss(params, eta, batch):
+    weights = score_ops.batch_softmax(rater.apply({'params': eta}, batch['x'], batch['y']),
+                                      m.temperature)
+    return jnp.sum(weights * task.per_example_loss(params, batch))
+
+  def outer_loss(params, batch):
+    return task.per_example_loss(params, batch).mean()
+
+  grad_fn = functools.partial(unroll.meta_loss_and_grad, inner_loss_fn=inner_loss,
+                              outer_loss_fn=outer_loss, optimizer=inner_opt, mode=m.mode)
+
+  def fresh_models(key):
+    params = jax.vmap(task.init_params)(jax.random.split(key, n))
+    return params, jax.vmap(inner_opt.init)(params)
+
+  def init(key, train_state):
+    del train_state
+    k_rater, k_models = jax.random.split(key)
+    x0, y0 = dataset.train.x[:1], dataset.train.y[:1]
+    eta = rater.init(k_rater, x0, y0)['params']
+    params, opt = fresh_models(k_models)
+    outer = jax.vmap(lambda _: outer_opt.init(eta))(jnp.arange(n))
+    return MetaState(eta, outer, params, opt)
+
+  def step(train_state, state, batch, key):
+    step_i = train_state.step
+    # Staggered resets: model i restarts when (step + i * period / N) % period == 0.
+    offsets = (jnp.arange(n) * m.reset_period) // n
+    reset = ((step_i + offsets) % m.reset_period == 0) & (step_i > 0)
+    new_params, new_opt = fresh_models(key)
+    pick = lambda new, old: jnp.where(reset.reshape((n,) + (1,) * (old.ndim - 1)), new, old)  # noqa: E731
+    params = jax.tree.map(pick, new_params, state.params)
+    opt = jax.tree.map(pick, new_opt, state.inner_opt)
+    train = {k: v.reshape((n, t, b) + v.shape[1:]) for k, v in batch.items() if k != 'meta'}
+    meta = {k: v.reshape((n, bm) + v.shape[1:]) for k, v in batch['meta'].items()}
+    losses, grads, (params, opt) = jax.vmap(grad_fn, in_axes=(None, 0, 0, 0, 0))(
+        state.eta, params, opt, train, meta)
+    updates, outer = jax.vmap(outer_opt.update, in_axes=(0, 0, None))(grads, state.outer_opt,
+                                                                       state.eta)
+    eta = jax.tree.map(lambda e, u: e + u.mean(axis=0), state.eta, updates)
+    metrics = {'meta/outer_loss': losses.mean(),
+               'meta/grad_norm': optax.global_norm(jax.tree.map(lambda g: g.mean(0), grads)),
+               'meta/resets': reset.sum()}
+    return train_state._replace(step=step_i + 1), MetaState(eta, outer, params, opt), metrics
+
+  return Method(init=init, step=step, train_batch_size=n * t * b, meta_batch_size=n * bm,
+                grad_evals=n * t * b)
+
+
+def make_filter(config, task, rater, eta) -> Method:
+  """Filtered training: score an oversampled batch, train on its top B examples."""
+  b = config.batch_size
+  big = oversampled_batch_size(b, config.method.discard_fraction)
+
+  def step(train_state, eta, batch, key):
+    del key
+    s = rater.apply({'params': eta}, batch['x'], batch['y'])
+    keep = score_ops.top_k_indices(s, b)
+    kept = jax.tree.map(lambda a: a[keep], batch)
+    train_state, metrics = weighted_update(task, train_state, kept,
+                                           lambda l: jnp.full_like(l, 1.0 / b))
+    metrics['filter/kept_score_mean'] = s[keep].mean()
+    metrics['filter/all_score_mean'] = s.mean()
+    return train_state, eta, metrics
+
+  return Method(init=lambda key, ts: eta, step=step, train_batch_size=big, grad_evals=b)
+
+
+def make(config, task, dataset) -> Method:
+  """Validates the config; returns the meta-training Method (used by `run`)."""
+  _check(config, dataset)
+  rater = build_rater(config.method.rater, dataset.info)
+  return make_meta_trainer(config, task, dataset, rater)
+
+
+def auroc(corrupted: np.ndarray, scores: np.ndarray) -> float | None:
+  """AUROC of 'low score = corrupted' (None when only one class is present)."""
+  from sklearn.metrics import roc_auc_score
+  if corrupted.all() or not corrupted.any():
+    return None
+  return float(roc_auc_score(corrupted, -scores))
+
+
+def steps_to_reach(rows, phase, target_loss):
+  """First evaluated step of `phase` whose test loss is <= target (None if never)."""
+  for r in rows:
+    if r['phase'] == phase and 'test/loss' in r and r['test/loss'] <= target_loss:
+      return r['step']
+  return None
+
+
+def compute_gain(rows, meta_ledger, filtered, baseline) -> dict:
+  """Net compute gain vs uniform as in the paper, measured in XLA-counted FLOPs.
+
+  Steps the filtered run needs to reach the baseline's final test loss, times
+  its FLOPs per step (training on B plus scoring the oversampled B/(1-rho)),
+  against the baseline's total FLOPs; once without and once with the rater's
+  meta-training cost.
+  """
+  target = baseline.eval['test/loss']
+  steps = steps_to_reach(rows, 'filtered', target)
+  base_flops = baseline.ledger['flops']
+  out = {'baseline_final_test_loss': target, 'filtered_steps_to_baseline_loss': steps,
+         'baseline_steps': baseline.ledger['steps'], 'meta_train_flops': meta_ledger['flops'],
+         'filtered_flops_per_step': filtered.ledger['flops'] / max(filtered.ledger['steps'], 1),
+         'baseline_flops': base_flops}
+  if steps is None or not base_flops:
+    out.update(net_compute_gain=None, net_compute_gain_incl_meta_training=None)
+    return out
+  used = steps * out['filtered_flops_per_step']
+  out['net_compute_gain'] = 1.0 - used / base_flops
+  out['net_compute_gain_incl_meta_training'] = 1.0 - (used + meta_ledger['flops']) / base_flops
+  return out
+
+
+def run(ctx, task, method) -> dict:
+  """Meta-train -> score -> filtered training -> uniform baseline -> report."""
+  config, data = ctx.config, ctx.dataset
+  m = config.method
+  rater = build_rater(m.rater, data.info)
+  meta = train_phase(ctx, 'meta_train', method, task, m.meta_steps, evaluate_model=False)
+  eta = meta.method_state.eta
+
+  score_fn = jax.jit(lambda b: rater.apply({'params': eta}, b['x'], b['y']))
+  scores = map_split(score_fn, data.train, ctx)
+  np.save(ctx.run.file('scores_train.npy'), scores.astype(np.float32))
+  names = data.info.source_names
+  plots.histograms({names[k]: scores[data.train.source == k] for k in range(data.info.num_sources)},
+                   ctx.run.file('plots', 'scores_by_source.png'), 'rater scores by source')
+  plots.histograms({'clean': scores[~data.train.corrupted], 'corrupted': scores[data.train.corrupted]},
+                   ctx.run.file('plots', 'scores_by_corruption.png'),
+                   'rater scores by ground-truth corruption flag')
+
+  filtered = train_phase(ctx, 'filtered', make_filter(config, task, rater, eta), task,
+                         config.num_steps)
+  summary = {
+      'rater_auroc': auroc(data.train.corrupted, scores),
+      'source_mean_score': [float(scores[data.train.source == k].mean())
+                            for k in range(data.info.num_sources)],
+      'discard_fraction': m.discard_fraction,
+      'filtered': {'test_accuracy': filtered.eval['test/accuracy'],
+                   'test_loss': filtered.eval['test/loss'], 'ledger': filtered.ledger},
+      'meta_train': {'ledger': meta.ledger},
+  }
+  ledgers = [meta.ledger, filtered.ledger]
+  if m.baseline:
+    base = train_phase(ctx, 'uniform', uniform.make(config, task, data), task, config.num_steps)
+    ledgers.append(base.ledger)
+    summary['uniform'] = {'test_accuracy': base.eval['test/accuracy'],
+                          'test_loss': base.eval['test/loss'], 'ledger': base.ledger}
+    summary['accuracy_gain_vs_uniform'] = filtered.eval['test/accuracy'] - base.eval['test/accuracy']
+    summary['compute'] = compute_gain(ctx.run.read_metrics(), meta.ledger, filtered, base)
+  out = base_summary(  # the filtered model is this run's result
+      ctx, filtered._replace(ledger=add_ledgers(*ledgers)))
+  out.update(summary)
+  print(f'[datarater] rater AUROC {summary["rater_auroc"]}, filtered test accuracy '
+        f'{filtered.eval["test/accuracy"]:.4f}'
+        + (f', uniform {summary["uniform"]["test_accuracy"]:.4f}' if m.baseline else ''), flush=True)
+  return out
