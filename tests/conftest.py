@@ -1,13 +1,19 @@
 """Shared test helpers: run a config's smoke variant and check the run-directory contract."""
 
-import importlib.util
-import json
 import os
 
-import numpy as np
-import pytest
+# Tests compile many small programs once each: skip LLVM's optimisation passes
+# (compile time, not numerics, dominates here). Must be set before JAX starts.
+FAST_COMPILE = '--xla_backend_optimization_level=0'
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + FAST_COMPILE).strip()
 
-from datarater.train import train_and_evaluate
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from datarater.train import train_and_evaluate  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTRACT = ('config.json', 'metrics.jsonl', 'summary.json', 'checkpoints', 'tensorboard',

@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 
+from conftest import FAST_COMPILE
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPT = """
@@ -33,8 +35,8 @@ print('DEVICES', jax.device_count())
 
 
 def run_on(devices, workdir, config='uniform', arg='dataset=digits,smoke', *overrides):
-  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
-             JAX_PLATFORMS='cpu')
+  env = dict(os.environ, JAX_PLATFORMS='cpu',
+             XLA_FLAGS=f'--xla_force_host_platform_device_count={devices} {FAST_COMPILE}')
   proc = subprocess.run([sys.executable, '-c', SCRIPT, config, arg, str(workdir), *overrides],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -56,7 +58,8 @@ def test_uniform_8_devices_matches_1(tmp_path):
 
 
 def test_batch_not_divisible_by_devices_is_one_line(tmp_path):
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8', JAX_PLATFORMS='cpu')
+  env = dict(os.environ, JAX_PLATFORMS='cpu',
+             XLA_FLAGS=f'--xla_force_host_platform_device_count=8 {FAST_COMPILE}')
   proc = subprocess.run(
       [sys.executable, '-m', 'experiments.train', '--config=configs/uniform.py:dataset=digits,smoke',
        '--config.batch_size=12', f'--workdir={tmp_path / "r"}'],

@@ -116,14 +116,19 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
     params = jax.vmap(task.init_params)(jax.random.split(key, n))
     return params, jax.vmap(inner_opt.init)(params)
 
-  def init(key, train_state):
-    del train_state
+  x0, y0 = dataset.train.x[:1], dataset.train.y[:1]
+
+  @jax.jit
+  def init_state(key):
     k_rater, k_models = jax.random.split(key)
-    x0, y0 = dataset.train.x[:1], dataset.train.y[:1]
     eta = rater.init(k_rater, x0, y0)['params']
     params, opt = fresh_models(k_models)
     outer = jax.vmap(lambda _: outer_opt.init(eta))(jnp.arange(n))
     return MetaState(eta, outer, params, opt)
+
+  def init(key, train_state):
+    del train_state
+    return init_state(key)
 
   def step(train_state, state, batch, key):
     step_i = train_state.step

@@ -27,8 +27,12 @@ class TrainState(NamedTuple):
 
 
 def init_train_state(task, key) -> TrainState:
-  params = task.init_params(key)
-  return TrainState(jnp.zeros((), jnp.int32), params, task.optimizer.init(params))
+  """Fresh params and optimizer state (one compiled program, not op-by-op)."""
+  @jax.jit
+  def init(key):
+    params = task.init_params(key)
+    return TrainState(jnp.zeros((), jnp.int32), params, task.optimizer.init(params))
+  return init(key)
 
 
 class Method(NamedTuple):
