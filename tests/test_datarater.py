@@ -21,7 +21,7 @@ def test_smoke_digits_writes_everything(run_smoke):
   assert {r['phase'] for r in rows} == {'meta_train', 'filtered', 'uniform'}
   for f in ('scores_by_source.png', 'scores_by_corruption.png'):
     assert os.path.exists(os.path.join(workdir, 'plots', f))
-  assert 0.0 <= summary['rater_auroc'] <= 1.0
+  assert 0.0 <= summary['score_auroc'] <= 1.0
   assert len(summary['source_mean_score']) == 5
   c = summary['compute']
   assert c['meta_train_flops'] > 0 and c['baseline_flops'] > 0
@@ -34,7 +34,7 @@ def test_smoke_digits_writes_everything(run_smoke):
 
 def test_smoke_text(run_smoke):
   summary, _, _ = run_smoke('datarater', 'dataset=stdlib_text,smoke', scores=True)
-  assert summary['dataset'] == 'stdlib_text' and summary['rater_auroc'] is not None
+  assert summary['dataset'] == 'stdlib_text' and summary['score_auroc'] is not None
 
 
 def _setup(arg='dataset=digits,smoke'):

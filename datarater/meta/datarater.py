@@ -18,7 +18,8 @@ Meta-training (phase 'meta_train'):
     carried inner state.
 
 Pipeline (`run`): meta-train the rater; score every training example
-(`scores_train.npy`, histograms, AUROC against the ground-truth flag); train a
+(`scores_train.npy`, histograms, AUROC against the ground-truth flag;
+datarater.train.scoring); train a
 fresh model with top-K filtering (draw B / (1 - rho) examples, keep the B
 best-scored) for `config.num_steps` ('filtered'); train a uniform baseline for
 the same number of steps ('uniform'); report the net compute gain.
@@ -53,7 +54,7 @@ import optax
 
 from datarater.meta import unroll
 from datarater.models.rater import build_rater
-from datarater.train import plots
+from datarater.train import scoring
 from datarater.train.loop import add_ledgers, base_summary, map_split, train_phase
 from datarater.train.state import Method, TrainState, weighted_update
 from datarater.train.task import make_optimizer
@@ -181,14 +182,6 @@ def make(config, task, dataset) -> Method:
   return make_meta_trainer(config, task, dataset, rater)
 
 
-def auroc(corrupted: np.ndarray, scores: np.ndarray) -> float | None:
-  """AUROC of 'low score = corrupted' (None when only one class is present)."""
-  from sklearn.metrics import roc_auc_score
-  if corrupted.all() or not corrupted.any():
-    return None
-  return float(roc_auc_score(corrupted, -scores))
-
-
 def steps_to_reach(rows, phase, target_loss):
   """First evaluated step of `phase` whose test loss is <= target (None if never)."""
   for r in rows:
@@ -230,21 +223,12 @@ def run(ctx, task, method) -> dict:
   eta = meta.method_state.eta
 
   score_fn = jax.jit(lambda b: rater.apply({'params': eta}, b['x'], b['y']))
-  scores = map_split(score_fn, data.train, ctx)
-  np.save(ctx.run.file('scores_train.npy'), scores.astype(np.float32))
-  names = data.info.source_names
-  plots.histograms({names[k]: scores[data.train.source == k] for k in range(data.info.num_sources)},
-                   ctx.run.file('plots', 'scores_by_source.png'), 'rater scores by source')
-  plots.histograms({'clean': scores[~data.train.corrupted], 'corrupted': scores[data.train.corrupted]},
-                   ctx.run.file('plots', 'scores_by_corruption.png'),
-                   'rater scores by ground-truth corruption flag')
+  report = scoring.report_scores(ctx, map_split(score_fn, data.train, ctx), 'DataRater score')
 
   filtered = train_phase(ctx, 'filtered', make_filter(config, task, rater, eta), task,
                          config.num_steps)
   summary = {
-      'rater_auroc': auroc(data.train.corrupted, scores),
-      'source_mean_score': [float(scores[data.train.source == k].mean())
-                            for k in range(data.info.num_sources)],
+      **report,
       'discard_fraction': m.discard_fraction,
       'filtered': {'test_accuracy': filtered.eval['test/accuracy'],
                    'test_loss': filtered.eval['test/loss'], 'ledger': filtered.ledger},
@@ -261,7 +245,7 @@ def run(ctx, task, method) -> dict:
   out = base_summary(  # the filtered model is this run's result
       ctx, filtered._replace(ledger=add_ledgers(*ledgers)))
   out.update(summary)
-  print(f'[datarater] rater AUROC {summary["rater_auroc"]}, filtered test accuracy '
+  print(f'[datarater] rater AUROC {summary["score_auroc"]}, filtered test accuracy '
         f'{filtered.eval["test/accuracy"]:.4f}'
         + (f', uniform {summary["uniform"]["test_accuracy"]:.4f}' if m.baseline else ''), flush=True)
   return out

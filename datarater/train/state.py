@@ -63,6 +63,12 @@ def no_state(key, train_state):
   return ()
 
 
+def effective_sample_size(weights: jax.Array) -> jax.Array:
+  """(sum w)^2 / sum w^2; 0 when every weight is 0 (no NaN)."""
+  sq = jnp.sum(jnp.square(weights))
+  return jnp.where(sq > 0, jnp.square(jnp.sum(weights)) / jnp.where(sq > 0, sq, 1.0), 0.0)
+
+
 def weighted_update(task, train_state: TrainState, batch, weights_fn):
   """One optimizer step on sum_i w_i * loss_i, with w = weights_fn(stop_grad(losses)).
 
@@ -85,5 +91,5 @@ def weighted_update(task, train_state: TrainState, batch, weights_fn):
   params = optax.apply_updates(train_state.params, updates)
   metrics = {'train/weighted_loss': loss, 'train/loss': losses.mean(),
              'train/max_weight': weights.max(),
-             'train/ess': 1.0 / jnp.maximum(jnp.sum(jnp.square(weights / weights.sum())), 1e-12)}
+             'train/ess': effective_sample_size(weights)}
   return TrainState(train_state.step + 1, params, opt_state), metrics

@@ -1,0 +1,93 @@
+"""Per-example scores: a table in method state, and the report every scoring method writes.
+
+Methods that score training examples (DataRater's rater, L2RW's u_i, MW-Net's
+V(loss), the latest loss of DRO rules, InfoBatch's table) write
+`scores_train.npy` (one float per training example, in load order), score
+histograms by source and by ground-truth corruption flag, and the AUROC of
+"low score = corrupted" against that flag.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from datarater.train import plots
+
+
+class ScoreTable(NamedTuple):
+  """The latest score of every training example (method state, replicated).
+
+  Attributes:
+    scores: float32 [N]: the score an example got the last time it was in a
+      training batch (0 until then).
+    count: int32 [N]: how many times it was scored.
+  """
+  scores: jax.Array
+  count: jax.Array
+
+
+def init_score_table(num_train: int) -> ScoreTable:
+  return ScoreTable(jnp.zeros((num_train,), jnp.float32), jnp.zeros((num_train,), jnp.int32))
+
+
+def record_scores(table: ScoreTable, index: jax.Array, values: jax.Array) -> ScoreTable:
+  """Writes values[i] at row index[i] (an index repeated in a batch keeps one of its values)."""
+  return ScoreTable(table.scores.at[index].set(values.astype(table.scores.dtype)),
+                    table.count.at[index].add(1))
+
+
+def auroc(corrupted: np.ndarray, scores: np.ndarray) -> float | None:
+  """AUROC of 'low score = corrupted' (None when only one class is present)."""
+  from sklearn.metrics import roc_auc_score
+  corrupted = np.asarray(corrupted, bool)
+  if corrupted.all() or not corrupted.any():
+    return None
+  return float(roc_auc_score(corrupted, -np.asarray(scores, np.float64)))
+
+
+def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = None) -> dict:
+  """Writes scores_train.npy and score histograms; returns summary extras.
+
+  Examples never scored (`seen` False) get the mean score of the scored ones
+  (0 if none), so the file is finite and an unscored example ranks in the
+  middle; AUROC and per-source means use scored examples only.
+
+  Args:
+    ctx: the loop's Context (dataset, run directory).
+    scores: float [N], one per training example in load order.
+    what: what a score is, for plot titles (e.g. 'L2RW score u_i').
+    seen: bool [N] of examples that have a score (default: all).
+
+  Returns:
+    {'score_auroc', 'scored_fraction', 'score_fill_value', 'source_mean_score'}.
+  """
+  train = ctx.dataset.train
+  scores = np.asarray(scores, np.float64)
+  seen = np.ones(len(scores), bool) if seen is None else np.asarray(seen, bool)
+  fill = float(scores[seen].mean()) if seen.any() else 0.0
+  scores = np.where(seen, scores, fill)
+  np.save(ctx.run.file('scores_train.npy'), scores.astype(np.float32))
+  corrupted = train.corrupted
+  plots.histograms({'clean': scores[seen & ~corrupted], 'corrupted': scores[seen & corrupted]},
+                   ctx.run.file('plots', 'scores_by_corruption.png'),
+                   f'{what} by ground-truth corruption flag')
+  names, k = ctx.dataset.info.source_names, ctx.dataset.info.num_sources
+  plots.histograms({names[s]: scores[seen & (train.source == s)] for s in range(k)},
+                   ctx.run.file('plots', 'scores_by_source.png'), f'{what} by source')
+  return {
+      'score_auroc': auroc(corrupted[seen], scores[seen]),
+      'scored_fraction': float(seen.mean()),
+      'score_fill_value': fill,
+      'source_mean_score': [float(scores[seen & (train.source == s)].mean())
+                            if (seen & (train.source == s)).any() else None for s in range(k)],
+  }
+
+
+def report_table(ctx, table: ScoreTable, what: str) -> dict:
+  """`report_scores` of a ScoreTable (examples with count 0 are unscored)."""
+  table = jax.device_get(table)
+  return report_scores(ctx, table.scores, what, seen=np.asarray(table.count) > 0)

@@ -1,0 +1,51 @@
+"""Per-example score tables and the score report shared by scoring methods."""
+
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import load_config
+from datarater.train import scoring
+
+
+def test_report_fills_unscored_with_mean_and_scores_auroc(tmp_path):
+  """Unscored examples get the mean of the scored ones; AUROC uses scored ones only."""
+  from datarater.data import load_dataset
+  config = load_config('l2rw')
+  data = load_dataset(config.data, config.seed)
+  n = data.train.size
+  rng = np.random.default_rng(0)
+  seen = rng.random(n) < 0.5
+  # Scores that separate the classes perfectly on scored examples only.
+  raw = np.where(data.train.corrupted, -1.0, 1.0) + 0.1 * rng.random(n)
+  table = scoring.ScoreTable(jnp.asarray(np.where(seen, raw, 0.0), jnp.float32),
+                          jnp.asarray(seen, jnp.int32))
+  os.makedirs(tmp_path / 'plots')
+  run = type('Run', (), {'file': lambda self, *parts: str(tmp_path.joinpath(*parts))})()
+  ctx = type('Ctx', (), {'dataset': data, 'run': run})()
+  out = scoring.report_table(ctx, table, 'test score')
+  scores = np.load(tmp_path / 'scores_train.npy')
+  fill = raw[seen].astype(np.float32).mean()
+  assert out['score_fill_value'] == pytest.approx(float(fill), rel=1e-5)
+  np.testing.assert_allclose(scores[~seen], fill, rtol=1e-5)
+  np.testing.assert_allclose(scores[seen], raw[seen], rtol=1e-6)
+  assert out['scored_fraction'] == pytest.approx(seen.mean())
+  assert out['score_auroc'] == 1.0  # unscored (filled) examples would break the perfect order
+  assert os.path.exists(tmp_path / 'plots' / 'scores_by_source.png')
+
+
+def test_auroc_direction_and_degenerate_cases():
+  corrupted = np.array([0, 0, 1, 1], bool)
+  assert scoring.auroc(corrupted, np.array([2.0, 3.0, 0.0, 1.0])) == 1.0   # low score = corrupted
+  assert scoring.auroc(corrupted, np.array([0.0, 1.0, 2.0, 3.0])) == 0.0
+  assert scoring.auroc(np.zeros(4, bool), np.arange(4.0)) is None
+
+
+def test_record_scores_counts_visits():
+  t = scoring.init_score_table(5)
+  t = scoring.record_scores(t, jnp.array([1, 3]), jnp.array([0.5, -1.0]))
+  t = scoring.record_scores(t, jnp.array([3]), jnp.array([2.0]))
+  np.testing.assert_allclose(t.scores, [0, 0.5, 0, 2.0, 0])
+  np.testing.assert_array_equal(t.count, [0, 1, 0, 2, 0])
