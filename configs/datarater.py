@@ -65,6 +65,7 @@ def get_config(arg=None):
     m.inner_batch_size = 16
     m.meta_batch_size = 16
     m.meta_steps = 200
+    m.population = 2
   if arg.smoke:
     m.meta_steps = 4
     m.inner_batch_size = 8

@@ -132,7 +132,7 @@ def base_config(dataset: str = 'digits', smoke: bool = False) -> ml_collections.
   c.data.meta_size = 100
   c.data.test_fraction = 0.2
   c.data.seq_len = 64
-  c.data.examples_per_source = 400
+  c.data.examples_per_source = 2000
   c.data.text_packages = ('asyncio', 'email', 'unittest', 'xml', 'multiprocessing')
   c.data.text_noise_fraction = 0.5
   c.data.max_examples = 0
