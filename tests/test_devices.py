@@ -28,7 +28,8 @@ for kv in sys.argv[4:]:
   *parents, leaf = k.split('.')
   for p in parents:
     node = node[p]
-  node[leaf] = type(node[leaf])(v)
+  old = node[leaf]
+  node[leaf] = v.lower() in ('1', 'true') if isinstance(old, bool) else type(old)(v)
 train_and_evaluate(config, sys.argv[3])
 print('DEVICES', jax.device_count())
 """

@@ -429,7 +429,9 @@ def scalebio(
     (state, metrics)``. ``metrics`` has ``lambda`` ``[K]``, ``alpha``, ``L1``
     (meta loss at ``w_t``), ``L2_w``, ``L2_u`` and ``L2_gap = L2_w - L2_u`` (at
     ``lambda_t`` and the params the p-gradient used), ``grad_p`` (the penalty's
-    logit gradient ``[K]``), ``grad_p_norm`` and ``present`` ``[K]``.
+    logit gradient ``[K]``), ``grad_p_norm``, ``present`` ``[K]`` and the
+    per-source losses ``lbar_w`` and ``lbar_u`` ``[K]`` (absent sources 0)
+    that the p-gradient used.
 
   Raises:
     ValueError: on an invalid option (the message names the field).
@@ -570,6 +572,8 @@ def scalebio(
         'grad_p': grad_p,
         'grad_p_norm': jnp.linalg.norm(grad_p),
         'present': present,
+        'lbar_w': lbar_w,
+        'lbar_u': lbar_u,
     }
     new_state = ScaleBiOState(
         p=p_new, u=u, w=w, opt_state_p=opt_state_p, opt_state_u=opt_state_u,

@@ -1,0 +1,358 @@
+"""ScaleBiO per-source data weights in the training loop, with hypergradient baselines.
+
+Learns weights lambda = softmax(p) over the K sources of any dataset that has
+`source` ids (the loop's `batch['source']`), for the bilevel problem
+
+    min_p L1(w*(lambda)),   w*(lambda) = argmin_w L2(lambda, w) = sum_k lambda_k lbar_k(w),
+
+with lbar_k the mean per-example loss (`task.per_example_loss`) of source k's
+examples in the training batch (`bilevel.scalebio.per_source_mean`, global over
+devices) and L1 the mean loss on a batch of the `meta` split.
+
+`config.method.hypergradient` picks how p is updated; every estimator sees the
+same batches, so estimators are compared on identical data:
+
+* 'penalty' (ScaleBiO / F2SA, `bilevel.scalebio.scalebio`): per step a u-step
+  on alpha*L2(lambda, u), a w-step on alpha*L2(lambda, w) + L1(w), and a p-step
+  along alpha * J_softmax(p)^T (lbar(w) - lbar(u)). First-order only.
+* 'cg' | 'neumann' (`bilevel.implicit`): the implicit-function hypergradient at
+  the current w, with conjugate gradient or a Neumann series on Hessian-vector
+  products of L2; w takes one step on the weighted loss L2(lambda, w).
+* 'unrolled': backprop through `unroll_steps` SGD steps on L2 from the current
+  w (same batch); w again takes one step on L2(lambda, w).
+
+The evaluated model is w: it lives in `train_state.params` (its optimizer
+state in `train_state.opt_state`), so the loop evaluates it; p, u and their
+optimizer states are the method state. Note that the penalty's w also
+descends L1, i.e. it trains on the meta batches; `retrain` trains a fresh
+model on the training split only, with the learned weights, next to a uniform
+baseline with the same initialisation and steps.
+
+Pipeline (`run`): phase 'bilevel' for config.num_steps steps; summary gets
+`source_weights` (softmax(p) at the end, source-id order), the time average
+`source_weights_time_avg` over all steps, `weight_corruption_spearman` when
+the dataset has per-source corruption rates, and `plots/source_weights.png`;
+with `method.retrain`, phases 'retrain' (static weights: loss weighting or
+resampling, `weighting.static_mixture`) and 'uniform', both for
+config.num_steps steps from the same initial parameters; `summary['retrain']`
+holds both arms' test metrics, the ledger sums all phases and
+`phase_ledgers` splits it by phase.
+
+Config fields (`config.method.*`, defaults in configs/scalebio.py):
+  hypergradient     'penalty' | 'cg' | 'neumann' | 'unrolled'
+  alpha             penalty weight > 0 (ScaleBiO: 10 to 100)
+  alpha_exponent    alpha_t = alpha * (t + 1)^alpha_exponent (F2SA: 1/7); >= 0
+  alpha_max         cap on alpha_t (0: none)
+  lambda_update     'adam' (Adam on the logits p) | 'mirror' (exponentiated
+                    gradient on lambda)
+  lr_lambda         step size of the p update (results are sensitive to it)
+  lr_u, lr_w        step sizes of the u and w optimizers
+  inner_optimizer   'adam' | 'adamw' | 'sgd' for u and w
+  weight_decay      for u and w (decoupled for adamw)
+  decay_step_sizes  multiply every step size by (t + 1)^-e, F2SA exponents
+  lisa_period, lisa_num_blocks, lisa_always_trainable  LISA: every period
+                    steps only num_blocks random top-level parameter blocks
+                    (plus the always-trainable ones) of u and w are updated;
+                    period 0 = off
+  meta_batch_size   meta examples per step (0: config.batch_size)
+  cg_maxiter, neumann_terms, neumann_eta, damping  implicit estimators
+  unroll_steps, unroll_lr  the unrolled estimator
+  retrain           also train a fresh model with the learned weights and a
+                    uniform baseline
+  retrain_mode      'loss' (per-example loss weights) | 'sample' (resampling)
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import scipy.stats
+
+from datarater.bilevel import implicit
+from datarater.bilevel import scalebio
+from datarater.train import plots
+from datarater.train.loop import add_ledgers, base_summary, train_phase
+from datarater.train.state import Method, TrainState
+from datarater.weighting import static_mixture, uniform
+
+ESTIMATORS = ('penalty', 'cg', 'neumann', 'unrolled')
+RETRAIN_MODES = ('loss', 'sample')
+PHASE = 'bilevel'
+
+
+class State(NamedTuple):
+  """Method state; w and its optimizer state are the loop's TrainState.
+
+  Attributes:
+    p: [K] zero-mean logits, lambda = softmax(p).
+    opt_state_p: optax state of the p optimizer.
+    u: the penalty's auxiliary lower-level parameters (() for the baselines).
+    opt_state_u: optax state of the u optimizer (() for the baselines).
+    key: raw uint32 PRNG key for LISA block draws.
+    weight_sum: [K] sum over past steps of the weights each step used.
+  """
+  p: jax.Array
+  opt_state_p: Any
+  u: Any
+  opt_state_u: Any
+  key: jax.Array
+  weight_sum: jax.Array
+
+
+class Optimizers(NamedTuple):
+  u: optax.GradientTransformation
+  w: optax.GradientTransformation
+  p: optax.GradientTransformation
+
+
+def _fail(field, value, why):
+  raise ValueError(f'config.method.{field}={value!r} {why}')
+
+
+def _check(m, num_devices: int) -> None:
+  """One-line ValueError naming the first bad `config.method` field."""
+  choices = {'hypergradient': ESTIMATORS, 'lambda_update': tuple(scalebio.LAMBDA_UPDATES),
+             'inner_optimizer': tuple(scalebio.INNER_OPTIMIZERS), 'retrain_mode': RETRAIN_MODES}
+  for field, allowed in choices.items():
+    if m[field] not in allowed:
+      _fail(field, m[field], f'is not one of {allowed}')
+  for field in ('alpha', 'lr_lambda', 'lr_u', 'lr_w', 'neumann_eta', 'unroll_lr'):
+    if not isinstance(m[field], (int, float)) or not m[field] > 0:
+      _fail(field, m[field], 'must be a positive number')
+  for field in ('alpha_exponent', 'alpha_max', 'weight_decay', 'damping', 'meta_batch_size',
+                'lisa_period', 'lisa_num_blocks'):
+    if not isinstance(m[field], (int, float)) or not m[field] >= 0:
+      _fail(field, m[field], 'must be >= 0')
+  for field in ('cg_maxiter', 'neumann_terms', 'unroll_steps'):
+    if not isinstance(m[field], int) or m[field] < 1:
+      _fail(field, m[field], 'must be an integer >= 1')
+  if m.meta_batch_size % num_devices:
+    _fail('meta_batch_size', m.meta_batch_size, f'is not divisible by the {num_devices} devices')
+
+
+def _decayed(opt, exponent):
+  return optax.chain(opt, optax.scale_by_schedule(lambda t: (t + 1.0) ** (-exponent)))
+
+
+def make_optimizers(m) -> Optimizers:
+  """The u, w and p optimizers of `config.method` (also used by `run` for w)."""
+  inner = scalebio.INNER_OPTIMIZERS[m.inner_optimizer]
+  opts = Optimizers(inner(m.lr_u, m.weight_decay), inner(m.lr_w, m.weight_decay),
+                    scalebio.LAMBDA_UPDATES[m.lambda_update][1](m.lr_lambda))
+  if m.decay_step_sizes:
+    e = scalebio.F2SA_DECAY_EXPONENTS
+    opts = Optimizers(*(_decayed(o, e[n]) for o, n in zip(opts, Optimizers._fields)))
+  return opts
+
+
+def weight_corruption_spearman(weights, rates):
+  """Spearman correlation of per-source weights with corruption rates (None if undefined)."""
+  weights, rates = np.asarray(weights, np.float64), np.asarray(rates, np.float64)
+  if len(rates) != len(weights) or len(rates) < 2 or np.ptp(rates) == 0 or np.ptp(weights) == 0:
+    return None
+  return float(scipy.stats.spearmanr(weights, rates).statistic)
+
+
+def _split(batch):
+  return {k: v for k, v in batch.items() if k != 'meta'}, batch['meta']
+
+
+def make(config, task, dataset) -> Method:
+  """The ScaleBiO Method (see the module docstring for `config.method.*`).
+
+  Args:
+    config: the run config.
+    task: the Task (model and per-example loss).
+    dataset: the Dataset (K = dataset.info.num_sources).
+
+  Returns:
+    Method; its `step` expects train_state.opt_state to be the state of
+    `make_optimizers(config.method).w` (`run` trains with that optimizer).
+
+  Raises:
+    ValueError: one line naming the bad `config.method` field.
+  """
+  m = config.method
+  _check(m, jax.device_count())
+  k = dataset.info.num_sources
+  meta_bs = m.meta_batch_size or config.batch_size
+  opts = make_optimizers(m)
+  estimator = m.hypergradient
+  lisa = (int(m.lisa_period), int(m.lisa_num_blocks), tuple(m.lisa_always_trainable))
+
+  def per_source_loss(params, batch):
+    return scalebio.per_source_mean(task.per_example_loss(params, batch), batch['source'], k)
+
+  def meta_loss(params, batch):
+    return task.per_example_loss(params, batch).mean()
+
+  try:
+    factory = scalebio.scalebio(
+        per_source_loss, meta_loss, alpha=float(m.alpha), alpha_exponent=float(m.alpha_exponent),
+        alpha_max=float(m.alpha_max) or None, lambda_update=m.lambda_update,
+        optimizer_u=opts.u, optimizer_w=opts.w, optimizer_p=opts.p,
+        lisa_period=lisa[0], lisa_num_blocks=lisa[1], lisa_always_trainable=lisa[2])
+    if lisa[0]:  # block names and counts, checked on the parameter shapes
+      shapes = jax.eval_shape(task.init_params, jax.random.key(0))
+      jax.eval_shape(lambda key: scalebio.lisa_mask(key, 0, shapes, lisa[1], lisa[0], lisa[2]),
+                     jax.random.PRNGKey(0))
+  except ValueError as e:
+    raise ValueError(f'config.method.{e}') from None
+
+  def init(key, train_state):
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+      key = jax.random.key_data(key)
+    p = jnp.zeros((k,), jnp.float32)
+    if estimator == 'penalty':
+      u = jax.tree.map(jnp.copy, train_state.params)   # u starts at w, as in ScaleBiO
+      opt_state_u = opts.u.init(u)
+    else:
+      u, opt_state_u = (), ()
+    return State(p, opts.p.init(p), u, opt_state_u, key, jnp.zeros((k,), jnp.float32))
+
+  def common_metrics(lam_new, lbar_w, source, l2, l1, grad_p):
+    counts = jax.nn.one_hot(source, k, dtype=lbar_w.dtype).sum(0)
+    return {'train/loss': jnp.dot(counts, lbar_w) / counts.sum(),
+            'train/weighted_loss': l2, 'train/meta_loss': l1,
+            'bilevel/grad_p_norm': jnp.linalg.norm(grad_p), 'bilevel/grad_p': grad_p,
+            'source_weights': lam_new}
+
+  def penalty_step(train_state, state, batch, key):
+    del key
+    train, meta = _split(batch)
+    full = scalebio.ScaleBiOState(
+        p=state.p, u=state.u, w=train_state.params, opt_state_p=state.opt_state_p,
+        opt_state_u=state.opt_state_u, opt_state_w=train_state.opt_state,
+        step=train_state.step, key=state.key)
+    full, out = factory.step(full, train, meta)
+    metrics = common_metrics(jax.nn.softmax(full.p), out['lbar_w'], train['source'],
+                             out['L2_w'], out['L1'], out['grad_p'])
+    metrics.update({'bilevel/alpha': out['alpha'], 'bilevel/L2_gap': out['L2_gap'],
+                    'bilevel/source_gap': out['lbar_w'] - out['lbar_u']})
+    new_state = state._replace(p=full.p, opt_state_p=full.opt_state_p, u=full.u,
+                               opt_state_u=full.opt_state_u,
+                               weight_sum=state.weight_sum + out['lambda'])
+    return TrainState(full.step, full.w, full.opt_state_w), new_state, metrics
+
+  if estimator == 'cg':
+    hypergrad = functools.partial(implicit.cg_hypergrad, maxiter=m.cg_maxiter, damping=m.damping)
+  elif estimator == 'neumann':
+    hypergrad = functools.partial(implicit.neumann_hypergrad, num_terms=m.neumann_terms,
+                                  eta=m.neumann_eta, damping=m.damping)
+  else:
+    hypergrad = functools.partial(implicit.unrolled_hypergrad, num_steps=m.unroll_steps,
+                                  lr=m.unroll_lr)
+
+  def baseline_step(train_state, state, batch, key):
+    del key
+    train, meta = _split(batch)
+    p, w = state.p, train_state.params
+    lam = jax.nn.softmax(p)
+    grad_p = hypergrad(per_source_loss, meta_loss, p, w, train, meta)
+
+    def lower(params):  # the lower level trains on the weighted loss L2(lambda, w)
+      lbar, _ = per_source_loss(params, train)
+      return jnp.dot(lam, lbar), lbar
+
+    (l2, lbar_w), g = jax.value_and_grad(lower, has_aux=True)(w)
+    updates, opt_state_w = opts.w.update(g, train_state.opt_state, w)
+    if lisa[0]:
+      updates = scalebio.apply_mask(
+          updates, scalebio.lisa_mask(state.key, train_state.step, w, lisa[1], lisa[0], lisa[2]))
+    w_new = optax.apply_updates(w, updates)
+    if m.lambda_update == 'adam':
+      direction = grad_p
+    else:  # J_softmax^T g = lam * (g - <lam, g>): g up to a shift, which softmax ignores
+      direction = jnp.where(lam > 0, grad_p / jnp.where(lam > 0, lam, 1.0), 0.0)
+    upd_p, opt_state_p = opts.p.update(direction, state.opt_state_p, p)
+    p_new = optax.apply_updates(p, upd_p)
+    p_new = p_new - p_new.mean()
+    metrics = common_metrics(jax.nn.softmax(p_new), lbar_w, train['source'], l2,
+                             meta_loss(w, meta), grad_p)
+    new_state = state._replace(p=p_new, opt_state_p=opt_state_p, weight_sum=state.weight_sum + lam)
+    return TrainState(train_state.step + 1, w_new, opt_state_w), new_state, metrics
+
+  b = config.batch_size
+  # Per-example gradient evaluations per step (a Hessian-vector product counts as 2).
+  grad_evals = {'penalty': 2 * b + meta_bs,
+                'cg': 2 * b + meta_bs + 2 * m.cg_maxiter * b,
+                'neumann': 2 * b + meta_bs + 2 * (m.neumann_terms - 1) * b,
+                'unrolled': b + meta_bs + 3 * m.unroll_steps * b}[estimator]
+
+  def finalize(ctx, train_state, state):
+    info = ctx.dataset.info
+    p = np.asarray(state.p, np.float64)
+    weights = np.exp(p - p.max())
+    weights = weights / weights.sum()
+    avg = np.asarray(state.weight_sum, np.float64) / max(int(train_state.step), 1)
+    rows = [r for r in ctx.run.read_metrics() if r['phase'] == PHASE]
+    names = list(info.source_names)
+    if len(info.corruption_rates) == len(names):
+      names = [f'{n} (corruption {r:g})' for n, r in zip(names, info.corruption_rates)]
+    plots.vector_curves(rows, 'source_weights', names,
+                        ctx.run.file('plots', 'source_weights.png'),
+                        f'{info.name}: source weights ({estimator}, {info.meta_mode} meta)')
+    out = {'hypergradient': estimator, 'source_weights': weights.tolist(),
+           'source_weights_time_avg': avg.tolist()}
+    rho = weight_corruption_spearman(weights, info.corruption_rates)
+    line = ' '.join(f'{w:.4f}' for w in weights)
+    if rho is not None:
+      out['weight_corruption_spearman'] = rho
+      line += f'; Spearman vs corruption rate {rho:.3f}'
+    print(f'[{PHASE}] source weights {line}', flush=True)
+    return out
+
+  # init runs once per phase; one jit instead of one compiled kernel per eager op.
+  return Method(init=jax.jit(init), step=penalty_step if estimator == 'penalty' else baseline_step,
+                train_batch_size=b, meta_batch_size=meta_bs, finalize=finalize,
+                grad_evals=grad_evals)
+
+
+def _test_metrics(result):
+  e = result.eval
+  return {'test_accuracy': e['test/accuracy'], 'test_loss': e['test/loss'],
+          'test_source_loss': e['test/source_loss']}
+
+
+def run(ctx, task, method) -> dict:
+  """Phase 'bilevel'; with `method.retrain`, also 'retrain' and 'uniform'."""
+  config = ctx.config
+  m = config.method
+  w_task = dataclasses.replace(task, optimizer=make_optimizers(m).w)
+  result = train_phase(ctx, PHASE, method, w_task, config.num_steps)
+  summary = base_summary(ctx, result)
+  summary.update(method.finalize(ctx, result.train_state, result.method_state))
+  if not m.retrain:
+    return summary
+
+  data = ctx.dataset
+  present = np.bincount(data.train.source, minlength=data.info.num_sources) > 0
+  weights = np.where(present, summary['source_weights'], 0.0)
+  fixed = copy.deepcopy(config)
+  fixed.method = ml_collections.ConfigDict(
+      {'name': 'static_mixture', 'source_weights': tuple(float(w) for w in weights),
+       'mode': m.retrain_mode})
+  key = jax.random.fold_in(jax.random.key(ctx.seed), 1)  # same init for both phases
+  weighted = train_phase(ctx, 'retrain', static_mixture.make(fixed, task, data), task,
+                         config.num_steps, key=key)
+  base = train_phase(ctx, 'uniform', uniform.make(config, task, data), task,
+                     config.num_steps, key=key)
+  summary['retrain'] = {
+      'mode': m.retrain_mode, 'steps': config.num_steps,
+      'weighted': _test_metrics(weighted), 'uniform': _test_metrics(base),
+      'test_accuracy_gain': weighted.eval['test/accuracy'] - base.eval['test/accuracy']}
+  summary['ledger'] = add_ledgers(result.ledger, weighted.ledger, base.ledger)
+  summary['phase_ledgers'] = {PHASE: result.ledger, 'retrain': weighted.ledger,
+                              'uniform': base.ledger}
+  print(f'[retrain] test accuracy with learned weights ({m.retrain_mode}) '
+        f'{weighted.eval["test/accuracy"]:.4f} vs uniform {base.eval["test/accuracy"]:.4f}',
+        flush=True)
+  return summary
