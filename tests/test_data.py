@@ -11,7 +11,6 @@ from sklearn.datasets import load_digits
 
 from datarater.config import base_config
 from datarater.data import DataError, load_dataset, sampler
-from datarater.data import corruption
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,6 +1,5 @@
 """DataRater method: pipeline contract, filtering, population resets, devices."""
 
-import json
 import os
 
 import jax

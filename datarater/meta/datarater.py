@@ -49,14 +49,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from datarater.meta import unroll
 from datarater.models.rater import build_rater
 from datarater.train import scoring
 from datarater.train.loop import add_ledgers, base_summary, map_split, train_phase
-from datarater.train.state import Method, TrainState, weighted_update
+from datarater.train.state import Method, weighted_update
 from datarater.train.task import make_optimizer
 from datarater.weighting import scores as score_ops
 from datarater.weighting import uniform

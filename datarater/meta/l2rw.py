@@ -24,11 +24,10 @@ with Meta-Weight-Net.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from datarater.meta import unroll

@@ -36,7 +36,7 @@ import optax
 
 from datarater.meta import l2rw
 from datarater.meta import unroll
-from datarater.train import plots, scoring
+from datarater.train import scoring
 from datarater.train.loop import map_split
 from datarater.train.state import Method, weighted_update
 from datarater.train.task import make_schedule
@@ -324,7 +324,7 @@ def make(config, task, dataset) -> Method:
 
 def plot_weight_function(grid, weights, losses, corrupted, path) -> None:
   """V(loss) over a loss grid, above histograms of final train losses by corruption flag."""
-  import matplotlib.pyplot as plt  # datarater.train.plots has selected the Agg backend
+  from datarater.train.plots import plt  # Agg backend selected there
 
   fig, ax = plt.subplots(figsize=(6, 4))
   ax.plot(grid, weights, color='k', label='V(loss)')
