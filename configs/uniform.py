@@ -1,11 +1,12 @@
 """Uniform baseline (plain ERM) on the noisy-sources presets.
 
-Command (about 15 s on 2 CPU cores):
+Command (about 30 s on 2 CPU cores for digits):
   python -m experiments.train --config=configs/uniform.py:dataset=digits --workdir=runs/uniform
 
 Arguments after ':' : dataset=digits|stdlib_text|npz|<tfds name>, smoke.
-Expected result (digits, 5 sources with label noise 0/0.2/0.4/0.6/0.8, 600
-steps): see README "Results" for the measured test accuracy.
+Expected result (digits, 5 sources with label noise 0/0.2/0.4/0.6/0.8, 1500
+steps): `done: test accuracy 0.7604, test loss 0.7480` (the MLP memorises the
+wrong labels; its test accuracy peaks near 0.93 around step 100-200).
 All shared fields are documented in datarater/config.py; this method has no
 `config.method.*` hyperparameters.
 """

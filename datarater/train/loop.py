@@ -146,6 +146,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   method_state = method.init(method_key, train_state)
   ledger = dict.fromkeys(LEDGER_KEYS, 0.0)
   state = sharding.put_replicated({'train_state': train_state, 'method_state': method_state}, mesh)
+  # The step donates its inputs: give every leaf its own buffer (an init may share one).
+  state = jax.tree.map(lambda x: x.copy(), state)
 
   mngr = _checkpointer(ctx, phase)
   start = mngr.latest_step() or 0

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -68,7 +69,7 @@ class RunDir:
       from tensorboardX import SummaryWriter
       self._tb = SummaryWriter(self.file('tensorboard'))
     for k, v in row.items():
-      if isinstance(v, (int, float)) and k != 'step':
+      if isinstance(v, (int, float)) and k != 'step' and math.isfinite(v):
         self._tb.add_scalar(f'{phase}/{k}', v, step)
       elif isinstance(v, list) and v and all(isinstance(e, (int, float)) for e in v) and len(v) <= 64:
         for i, e in enumerate(v):

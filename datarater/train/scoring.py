@@ -3,8 +3,9 @@
 Methods that score training examples (DataRater's rater, L2RW's u_i, MW-Net's
 V(loss), the latest loss of DRO rules, InfoBatch's table) write
 `scores_train.npy` (one float per training example, in load order), score
-histograms by source and by ground-truth corruption flag, and the AUROC of
-"low score = corrupted" against that flag.
+histograms by source and by ground-truth corruption flag, and the AUROC of the
+score against that flag ("low score = corrupted" for raters and weights, "high
+score = corrupted" for losses).
 """
 
 from __future__ import annotations
@@ -40,16 +41,18 @@ def record_scores(table: ScoreTable, index: jax.Array, values: jax.Array) -> Sco
                     table.count.at[index].add(1))
 
 
-def auroc(corrupted: np.ndarray, scores: np.ndarray) -> float | None:
-  """AUROC of 'low score = corrupted' (None when only one class is present)."""
+def auroc(corrupted: np.ndarray, scores: np.ndarray, higher_is_corrupted: bool = False):
+  """AUROC of 'low score = corrupted' (or 'high', e.g. for losses); None if one class only."""
   from sklearn.metrics import roc_auc_score
   corrupted = np.asarray(corrupted, bool)
   if corrupted.all() or not corrupted.any():
     return None
-  return float(roc_auc_score(corrupted, -np.asarray(scores, np.float64)))
+  scores = np.asarray(scores, np.float64)
+  return float(roc_auc_score(corrupted, scores if higher_is_corrupted else -scores))
 
 
-def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = None) -> dict:
+def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = None,
+                  higher_is_corrupted: bool = False) -> dict:
   """Writes scores_train.npy and score histograms; returns summary extras.
 
   Examples never scored (`seen` False) get the mean score of the scored ones
@@ -61,6 +64,7 @@ def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = 
     scores: float [N], one per training example in load order.
     what: what a score is, for plot titles (e.g. 'L2RW score u_i').
     seen: bool [N] of examples that have a score (default: all).
+    higher_is_corrupted: the AUROC's direction (True for loss-like scores).
 
   Returns:
     {'score_auroc', 'scored_fraction', 'score_fill_value', 'source_mean_score'}.
@@ -79,7 +83,7 @@ def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = 
   plots.histograms({names[s]: scores[seen & (train.source == s)] for s in range(k)},
                    ctx.run.file('plots', 'scores_by_source.png'), f'{what} by source')
   return {
-      'score_auroc': auroc(corrupted[seen], scores[seen]),
+      'score_auroc': auroc(corrupted[seen], scores[seen], higher_is_corrupted),
       'scored_fraction': float(seen.mean()),
       'score_fill_value': fill,
       'source_mean_score': [float(scores[seen & (train.source == s)].mean())

@@ -69,27 +69,37 @@ def effective_sample_size(weights: jax.Array) -> jax.Array:
   return jnp.where(sq > 0, jnp.square(jnp.sum(weights)) / jnp.where(sq > 0, sq, 1.0), 0.0)
 
 
-def weighted_update(task, train_state: TrainState, batch, weights_fn):
-  """One optimizer step on sum_i w_i * loss_i, with w = weights_fn(stop_grad(losses)).
+def weighted_step(task, train_state: TrainState, batch, weights_fn):
+  """One optimizer step on sum_i w_i * loss_i, with (w, aux) = weights_fn(stop_grad(losses)).
 
   Args:
     task: the Task.
     train_state: current TrainState.
     batch: training batch dict.
-    weights_fn: losses [B] -> weights [B] (called on stop-gradient losses).
+    weights_fn: losses [B] -> (weights [B], aux pytree), called on stop-gradient
+      losses (so neither carries gradients; e.g. aux = group DRO's updated q).
 
   Returns:
-    (new_train_state, metrics) with the weighted and the mean loss.
+    (new_train_state, metrics, losses [B], weights [B], aux). Metrics: weighted
+    and mean loss, max weight, effective sample size, support size #{w_i > 0}.
   """
   def objective(params):
     losses = task.per_example_loss(params, batch)
-    weights = weights_fn(jax.lax.stop_gradient(losses))
-    return jnp.sum(weights * losses), (losses, weights)
+    weights, aux = weights_fn(jax.lax.stop_gradient(losses))
+    return jnp.sum(weights * losses), (losses, weights, aux)
 
-  (loss, (losses, weights)), grads = jax.value_and_grad(objective, has_aux=True)(train_state.params)
+  (loss, (losses, weights, aux)), grads = jax.value_and_grad(objective, has_aux=True)(
+      train_state.params)
   updates, opt_state = task.optimizer.update(grads, train_state.opt_state, train_state.params)
   params = optax.apply_updates(train_state.params, updates)
   metrics = {'train/weighted_loss': loss, 'train/loss': losses.mean(),
              'train/max_weight': weights.max(),
-             'train/ess': effective_sample_size(weights)}
-  return TrainState(train_state.step + 1, params, opt_state), metrics
+             'train/ess': effective_sample_size(weights),
+             'train/weight_support': jnp.sum(weights > 0).astype(jnp.float32)}
+  return TrainState(train_state.step + 1, params, opt_state), metrics, losses, weights, aux
+
+
+def weighted_update(task, train_state: TrainState, batch, weights_fn):
+  """`weighted_step` for a weights_fn: losses [B] -> weights [B]; returns (state, metrics)."""
+  state, metrics, *_ = weighted_step(task, train_state, batch, lambda l: (weights_fn(l), None))
+  return state, metrics

@@ -63,8 +63,9 @@ def doremi_init(num_domains, initial_alpha=None):
   else:
     alpha = jnp.asarray(initial_alpha, jnp.float32)
     alpha = alpha / jnp.sum(alpha)
-  zeros = jnp.zeros((num_domains,), jnp.float32)
-  return DoReMiState(alpha=alpha, last_excess=zeros, alpha_sum=zeros,
+  # Separate buffers per field: a jitted step may donate each of them.
+  return DoReMiState(alpha=alpha, last_excess=jnp.zeros((num_domains,), jnp.float32),
+                     alpha_sum=jnp.zeros((num_domains,), jnp.float32),
                      num_updates=jnp.zeros((), jnp.int32))
 
 

@@ -1,0 +1,75 @@
+"""Online group DRO over sources (method 'group_dro'; config: configs/group_dro.py).
+
+Sagawa, Koh, Hashimoto, Liang, ICLR 2020, Algorithm 1, with groups = data
+sources. Each step, with L_g the global batch's mean loss of source g
+(stop_gradient) and n_g the source's training-set size,
+
+  q_g <- q_g exp(eta_q (L_g + C / sqrt(n_g))),  q <- q / sum(q)
+
+(sources absent from the batch are not multiplied), then the model steps on
+sum_g q_g L_g: example i gets weight q_{g_i} / n_{g_i}^batch, renormalized over
+the sources present. Math: datarater/weighting/group_dro.py.
+
+Config fields:
+  method.eta_q  adversary step size >= 0 (paper: 0.01).
+  method.C      generalization adjustment >= 0 (paper default 0 = off).
+Outputs: `source_weights` (final q) and `source_weights_mean` (q averaged over
+steps) in summary.json, q over time in plots/source_weights.png, the robust
+loss `group_dro/robust_loss` and per-source batch losses `train/source_loss`
+(0 for a source absent from the batch) in metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from datarater.train.state import Method, weighted_step
+from datarater.weighting import group_dro, rules
+
+
+class State(NamedTuple):
+  dro: group_dro.GroupDROState
+  q_sum: jax.Array     # [K] sum of q over steps (for the time average)
+  steps: jax.Array
+
+
+def make(config, task, dataset) -> Method:
+  m = config.method
+  rules.require(m.eta_q >= 0, 'eta_q', '>= 0', m.eta_q)
+  rules.require(m.C >= 0, 'C', '>= 0', m.C)
+  eta_q, c = float(m.eta_q), float(m.C)
+  k = dataset.info.num_sources
+  sizes = jnp.asarray(np.bincount(dataset.train.source, minlength=k), jnp.float32)
+
+  def init(key, train_state):
+    del key, train_state
+    return State(group_dro.group_dro_init(k), jnp.zeros((k,), jnp.float32),
+                 jnp.zeros((), jnp.int32))
+
+  def weights_fn(state, sources):
+    def fn(losses):
+      new, weights, robust, means = group_dro.group_dro_step(
+          state.dro, losses, sources, k, eta_q, c, sizes)
+      return weights, (new, robust, means)
+    return fn
+
+  def step(train_state, state, batch, key):
+    del key
+    train_state, metrics, _, _, (new, robust, means) = weighted_step(
+        task, train_state, batch, weights_fn(state, batch['source']))
+    metrics.update({'source_weights': new.q, 'group_dro/robust_loss': robust,
+                    'train/source_loss': means})
+    return train_state, State(new, state.q_sum + new.q, state.steps + 1), metrics
+
+  def finalize(ctx, train_state, state):
+    state = jax.device_get(state)
+    rules.plot_source_curve(ctx, 'source_weights', 'source_weights.png',
+                            f'group DRO q (eta_q={eta_q})')
+    return {'source_weights': np.asarray(state.dro.q).tolist(),
+            'source_weights_mean': (state.q_sum / max(int(state.steps), 1)).tolist()}
+
+  return Method(init=init, step=step, train_batch_size=config.batch_size, finalize=finalize)

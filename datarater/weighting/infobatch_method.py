@@ -1,0 +1,179 @@
+"""InfoBatch dynamic data pruning (method 'infobatch'; config: configs/infobatch.py).
+
+Qin et al., "InfoBatch: Lossless Training Speed Up by Unbiased Dynamic Data
+Pruning", ICLR 2024. Every training example keeps a score, its latest loss
+(+inf until first trained on). At the start of epoch e, examples whose score is
+below the mean score are pruned at random with probability r; kept below-mean
+examples get loss weight 1 / (1 - r), the rest 1 (unbiased in expectation).
+Epochs e >= delta * E prune nothing (annealing). The kept examples are
+shuffled and cut into fixed-shape batches of `config.batch_size` (the last one
+padded with repeated kept examples that get weight 0), so nothing recompiles;
+the loss of a batch is sum_i w_i loss_i / B. Math: datarater/weighting/infobatch.py.
+
+Budget. E = max(1, floor(num_steps / ceil(N / B))) is the number of full-data
+epochs that fit into `config.num_steps` steps; InfoBatch trains those E epochs
+and, because pruned epochs have fewer batches, finishes in fewer steps. The
+loop's remaining step slots are skipped (a `lax.cond` that computes no
+gradient and leaves the model unchanged; their train metrics are NaN). The
+ledger counts only the steps that computed a gradient (`wall_seconds` still
+includes the skipped slots' host overhead). `gradient_computations_saved` in
+summary.json is 1 - (batches computed) / (E ceil(N / B)) over the completed
+epochs: the saving against full-data training for the same epochs with the
+same fixed-shape batching (0 when no epoch completed).
+
+The epoch plan (order, weights, number kept) lives in the method state and is
+recomputed inside the jitted step when an epoch ends; `sample(step, state)`
+reads it on the host, so the data order is a pure function of the
+checkpointed state and resuming is exact. With a decaying learning-rate
+schedule the schedule still spans `num_steps` (not rescaled to the pruned
+step count).
+
+Config fields:
+  method.prune_ratio  r in [0, 1): pruning probability of below-mean examples (paper: 0.5).
+  method.delta        fraction of the E epochs during which to prune, in [0, 1] (paper: 0.875).
+Outputs: scores_train.npy (the score table; examples never trained on get
+the mean of the others), summary `infobatch` {num_epochs, epochs_completed,
+steps_computed, full_data_steps, saved_fraction_examples (1 - kept / (N E))}
+and `gradient_computations_saved`, plots/kept_fraction.png.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from datarater.train import plots
+from datarater.train.loop import base_summary, train_phase
+from datarater.train.state import Method, weighted_step
+from datarater.weighting import infobatch, rules
+
+
+class State(NamedTuple):
+  scores: jax.Array          # [N] latest loss (+inf: never trained on)
+  weights: jax.Array         # [N] epoch loss weights: 0 pruned, 1/(1-r) kept below-mean, 1 else
+  order: jax.Array           # [N] int32: this epoch's order, kept examples first
+  num_kept: jax.Array        # int32: kept examples this epoch
+  epoch: jax.Array           # int32: current epoch (E once all epochs are done)
+  batch_in_epoch: jax.Array  # int32: batches of this epoch already trained
+  kept_done: jax.Array       # int32: examples kept, summed over completed epochs
+  steps_computed: jax.Array  # int32: steps that computed a gradient
+
+
+def num_epochs(num_steps: int, num_examples: int, batch_size: int) -> int:
+  """E = max(1, floor(num_steps / ceil(N / B))): full-data epochs that fit into num_steps."""
+  return max(1, num_steps // math.ceil(num_examples / batch_size))
+
+
+def start_epoch(state: State, key, epoch, num_epochs_: int, prune_ratio: float,
+                delta: float) -> State:
+  """Plans epoch `epoch` from the current scores (jit-able; `epoch` may be traced)."""
+  k_plan, k_order = jax.random.split(key)
+  plan = infobatch.infobatch_epoch_plan(k_plan, state.scores, prune_ratio, epoch, num_epochs_,
+                                        delta)
+  order, num_kept = infobatch.infobatch_epoch_order(k_order, plan.keep_mask)
+  return state._replace(weights=plan.weights, order=order, num_kept=num_kept,
+                        epoch=jnp.asarray(epoch, jnp.int32),
+                        batch_in_epoch=jnp.zeros((), jnp.int32))
+
+
+def make(config, task, dataset) -> Method:
+  m = config.method
+  rules.require(0 <= m.prune_ratio < 1, 'prune_ratio', 'in [0, 1)', m.prune_ratio)
+  rules.require(0 <= m.delta <= 1, 'delta', 'in [0, 1]', m.delta)
+  r, delta = float(m.prune_ratio), float(m.delta)
+  n, b = dataset.train.size, config.batch_size
+  e_total = num_epochs(config.num_steps, n, b)
+
+  def init(key, train_state):
+    del train_state
+    state = State(infobatch.infobatch_init_scores(n), jnp.ones((n,), jnp.float32),
+                  jnp.arange(n, dtype=jnp.int32), jnp.asarray(n, jnp.int32),
+                  jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32),
+                  jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    return start_epoch(state, key, 0, e_total, r, delta)
+
+  def sample(step, state):
+    """The batch of the current epoch at `state.batch_in_epoch` (host-side, fixed shape [B])."""
+    del step
+    order, num_kept, epoch, pos = jax.device_get(
+        (state.order, state.num_kept, state.epoch, state.batch_in_epoch))
+    if int(epoch) >= e_total:  # all epochs done: any fixed-shape batch (the step skips it)
+      return np.asarray(order[:b], np.int64) if n >= b else np.resize(order, b).astype(np.int64)
+    # Batch `pos` of infobatch.infobatch_batches(order, num_kept, b): the kept prefix of the
+    # order, cut into batches of b, the last one padded by repeating from the start.
+    slots = int(pos) * b + np.arange(b)
+    return np.asarray(order[:int(num_kept)][slots % int(num_kept)], np.int64)
+
+  def train(train_state, state, batch, key):
+    slots = state.batch_in_epoch * b + jnp.arange(b)
+    valid = slots < state.num_kept
+    w = jnp.where(valid, state.weights[batch['index']], 0.0) / b
+    train_state, metrics, losses, _, _ = weighted_step(
+        task, train_state, batch, lambda losses: (w, None))
+    scores = infobatch.infobatch_update_scores(state.scores, batch['index'], losses, valid)
+    state = state._replace(scores=scores, batch_in_epoch=state.batch_in_epoch + 1,
+                           steps_computed=state.steps_computed + 1)
+    metrics.update({'infobatch/epoch': state.epoch.astype(jnp.float32),
+                    'infobatch/kept_fraction': state.num_kept.astype(jnp.float32) / n,
+                    'infobatch/computed': jnp.ones((), jnp.float32)})
+    epoch_done = state.batch_in_epoch * b >= state.num_kept
+    state = jax.lax.cond(
+        epoch_done,
+        lambda s: start_epoch(s._replace(kept_done=s.kept_done + s.num_kept), key, s.epoch + 1,
+                              e_total, r, delta),
+        lambda s: s, state)
+    return train_state, state, metrics
+
+  def skip(train_state, state, batch, key):
+    _, _, shapes = jax.eval_shape(train, train_state, state, batch, key)
+    metrics = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
+    metrics.update({'infobatch/epoch': state.epoch.astype(jnp.float32),
+                    'infobatch/kept_fraction': jnp.zeros((), jnp.float32),
+                    'infobatch/computed': jnp.zeros((), jnp.float32)})
+    return train_state._replace(step=train_state.step + 1), state, metrics
+
+  def step(train_state, state, batch, key):
+    return jax.lax.cond(state.epoch < e_total, train, skip, train_state, state, batch, key)
+
+  def finalize(ctx, train_state, state):
+    state = jax.device_get(state)
+    done = min(int(state.epoch), e_total)  # completed epochs
+    # Steps of the completed epochs: every step so far, minus those of the epoch in progress.
+    steps_done = int(state.steps_computed) - (int(state.batch_in_epoch) if done < e_total else 0)
+    rows = [{'step': row['step'], 'kept': [row['infobatch/kept_fraction']]}
+            for row in ctx.run.read_metrics() if row.get('infobatch/computed') == 1.0]
+    plots.vector_curves(rows, 'kept', ['kept fraction'], ctx.run.file('plots', 'kept_fraction.png'),
+                        f'InfoBatch: fraction of the {n} examples kept per epoch', 'fraction')
+    out = rules.write_scores(ctx, state.scores, 'InfoBatch score table')
+    out['infobatch'] = {
+        'num_epochs': e_total, 'epochs_completed': done,
+        'steps_computed': int(state.steps_computed),
+        'full_data_steps': e_total * math.ceil(n / b),
+        'saved_fraction_examples': 1.0 - int(state.kept_done) / (n * done) if done else 0.0}
+    out['gradient_computations_saved'] = (
+        1.0 - steps_done / (done * math.ceil(n / b)) if done else 0.0)
+    return out
+
+  return Method(init=init, step=step, train_batch_size=b, sample=sample, finalize=finalize)
+
+
+def run(ctx, task, method) -> dict:
+  """One 'train' phase; the ledger counts only the steps that computed a gradient."""
+  result = train_phase(ctx, 'train', method, task, ctx.config.num_steps)
+  computed = int(jax.device_get(result.method_state.steps_computed))
+  ledger = dict(result.ledger)
+  slots = max(ledger['steps'], 1)
+  per_step = method.train_batch_size
+  ledger.update(steps=computed, examples_processed=computed * per_step,
+                gradient_evaluations=computed * per_step,
+                flops=ledger['flops'] * computed / slots)
+  summary = base_summary(ctx, result._replace(ledger=ledger))
+  summary.update(method.finalize(ctx, result.train_state, result.method_state))
+  print(f'[infobatch] {summary["infobatch"]["epochs_completed"]} epochs in {computed} steps '
+        f'(full data: {summary["infobatch"]["full_data_steps"]}); gradient computations saved '
+        f'{summary["gradient_computations_saved"]:.3f}', flush=True)
+  return summary
