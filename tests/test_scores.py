@@ -83,7 +83,10 @@ def test_p_accept_matches_formula():
   p = np.linspace(0.0, 1.0, 11)
   for b, k in ((2, 1), (8, 1), (8, 3), (8, 7), (8, 8), (30, 10)):
     got = np.asarray(S.p_accept(p, b, k), np.float64)
-    np.testing.assert_allclose(got, _p_accept_direct(p, b, k), atol=2e-6, err_msg=f'{b},{k}')
+    # float32 betainc: a few ulps of relative error (3e-6 seen at B=30 when XLA's
+    # backend optimisations are off, as in these tests).
+    np.testing.assert_allclose(got, _p_accept_direct(p, b, k), rtol=1e-5, atol=2e-6,
+                               err_msg=f'{b},{k}')
     assert np.all(np.diff(got) >= -1e-7)  # Non-decreasing in p.
 
 

@@ -195,7 +195,7 @@ def compute_gain(rows, meta_ledger, filtered, baseline) -> dict:
   Steps the filtered run needs to reach the baseline's final test loss, times
   its FLOPs per step (training on B plus scoring the oversampled B/(1-rho)),
   against the baseline's total FLOPs; once without and once with the rater's
-  meta-training cost.
+  meta-training cost. Steps are resolved to evaluation steps (config.eval_every).
   """
   target = baseline.eval['test/loss']
   steps = steps_to_reach(rows, 'filtered', target)
