@@ -27,16 +27,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-
-def _check(name, value, ok, requirement):
-  """Raises ValueError naming ``config.method.<name>`` unless ok(value)."""
-  try:
-    v = float(value)
-  except (TypeError, jax.errors.ConcretizationTypeError):
-    return  # traced hyperparameter: cannot be checked statically.
-  if not ok(v):
-    raise ValueError(
-        f'config.method.{name} must be {requirement}, got {value}')
+from datarater.weighting.checks import check as _check
 
 
 class DoReMiState(NamedTuple):

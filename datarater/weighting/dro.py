@@ -32,25 +32,14 @@ import math
 import jax
 import jax.numpy as jnp
 
+from datarater.weighting.checks import check as _check
+
 # Number of bisection steps on log(tau) for the KL-constrained temperature.
 # The bracket spans 1e-6 .. 1e6 times the loss range (27.6 nats of log tau), so
 # 60 halvings resolve log(tau) to ~2.4e-17, below float32 resolution.
 _KL_BISECTION_STEPS = 60
 _KL_LOG_TAU_RANGE = (math.log(1e-6), math.log(1e6))
 
-
-def _check(name, value, ok, requirement):
-  """Raises ValueError naming ``config.method.<name>`` unless ok(value).
-
-  Traced (non-static) values cannot be checked and are let through.
-  """
-  try:
-    v = float(value)
-  except (TypeError, jax.errors.ConcretizationTypeError):
-    return
-  if not ok(v):
-    raise ValueError(
-        f'config.method.{name} must be {requirement}, got {value}')
 
 
 def _as_float(losses):

@@ -32,16 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-def _check(name, value, ok, requirement):
-  """Raises ValueError naming ``config.method.<name>`` unless ok(value)."""
-  try:
-    v = float(value)
-  except (TypeError, jax.errors.ConcretizationTypeError):
-    return  # traced hyperparameter: cannot be checked statically.
-  if not ok(v):
-    raise ValueError(
-        f'config.method.{name} must be {requirement}, got {value}')
+from datarater.weighting.checks import check as _check
 
 
 class InfoBatchPlan(NamedTuple):

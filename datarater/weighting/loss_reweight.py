@@ -27,18 +27,10 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from datarater.weighting.checks import check as _check
+
 _RANGE_FLOOR = 1e-6
 
-
-def _check(name, value, ok, requirement):
-  """Raises ValueError naming ``config.method.<name>`` unless ok(value)."""
-  try:
-    v = float(value)
-  except (TypeError, jax.errors.ConcretizationTypeError):
-    return  # traced hyperparameter: cannot be checked statically.
-  if not ok(v):
-    raise ValueError(
-        f'config.method.{name} must be {requirement}, got {value}')
 
 
 def _as_float(losses):
