@@ -145,3 +145,22 @@ def test_bad_hyperparameters_name_the_field(tmp_path):
     config.method[field] = value
     with pytest.raises(ConfigError, match=f'config.method.{field}'):
       train_and_evaluate(config, str(tmp_path / 'r'))
+
+
+def test_meta_step_flops_count_every_unrolled_step():
+  """XLA counts a rolled loop body once; the unroll is unrolled so the ledger sees T steps."""
+  from datarater.train.loop import _step_flops
+  flops = {}
+  for t in (1, 2):
+    config, data, task, rater = _setup()
+    config.method.inner_steps = t
+    method = datarater.make_meta_trainer(config, task, data, rater)
+    ts = init_train_state(task, jax.random.key(0))
+    ms = method.init(jax.random.key(1), ts)
+    n, bm = method.train_batch_size, method.meta_batch_size
+    batch = {'x': data.train.x[:n], 'y': data.train.y[:n], 'source': data.train.source[:n],
+             'index': np.arange(n, dtype=np.int32),
+             'meta': {'x': data.meta.x[:bm], 'y': data.meta.y[:bm], 'source': data.meta.source[:bm],
+                      'index': np.arange(bm, dtype=np.int32)}}
+    flops[t] = _step_flops(jax.jit(method.step).lower(ts, ms, batch, jax.random.key(2)).compile())
+  assert flops[2] > 1.5 * flops[1], flops

@@ -94,3 +94,14 @@ def test_config_errors_name_the_field(tmp_path, field, value, needle):
     train_and_evaluate(config, str(tmp_path / 'run'))
   assert needle in str(e.value) and '\n' not in str(e.value)
   assert not (tmp_path / 'run').exists()
+
+
+def test_resume_with_a_changed_config_is_refused(tmp_path):
+  config = load_config('uniform')
+  config.num_steps = 3
+  train_and_evaluate(config, str(tmp_path / 'run'))
+  config.batch_size = 32
+  with pytest.raises(ConfigError, match='config.batch_size'):
+    train_and_evaluate(config, str(tmp_path / 'run'))
+  config.batch_size, config.num_steps = 16, 4   # only num_steps changed: resumes
+  assert train_and_evaluate(config, str(tmp_path / 'run'))['ledger']['steps'] == 4

@@ -143,11 +143,13 @@ def _windows(stream: np.ndarray, length: int) -> np.ndarray:
   return stream[:n * length].reshape(n, length)
 
 
-def _text_dataset(name, streams, names, cfg, seed) -> Dataset:
+def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset:
   """Cuts non-overlapping (seq_len+1)-byte windows from per-source byte streams.
 
-  The first 80% of each stream gives train (+ meta) windows, the last 20% test
-  windows, so the splits are disjoint. x = window[:-1], y = window[1:].
+  Without `test_streams`, the first 80% of each stream gives train (+ meta)
+  windows and the last 20% test windows, so the splits are disjoint; with them
+  (a dataset's own test split), test windows come from those.
+  x = window[:-1], y = window[1:].
   """
   rng = np.random.default_rng([seed, 3])
   rates = tuple(cfg.corruption_rates)
@@ -157,11 +159,15 @@ def _text_dataset(name, streams, names, cfg, seed) -> Dataset:
   n_test = max(1, n_train // 4)
   parts = {'train': [], 'meta': [], 'test': []}
   for k, stream in enumerate(streams):
-    cut = int(0.8 * len(stream))
-    head, tail = _windows(stream[:cut], length), _windows(stream[cut:], length)
+    if test_streams is None:
+      cut = int(0.8 * len(stream))
+      head, tail = _windows(stream[:cut], length), _windows(stream[cut:], length)
+    else:
+      head, tail = _windows(stream, length), _windows(test_streams[k], length)
     if len(head) < n_train + n_meta or len(tail) < n_test:
-      raise DataError(f'source {names[k]!r} has {len(head)} train windows of {length} bytes; '
-                      f'need {n_train + n_meta}: lower config.data.examples_per_source or seq_len')
+      raise DataError(f'source {names[k]!r} has {len(head)} train and {len(tail)} test windows of '
+                      f'{length} bytes; needs {n_train + n_meta} and {n_test}: lower '
+                      'config.data.examples_per_source or seq_len')
     pick = rng.choice(len(head), n_train + n_meta, replace=False)
     src = lambda n: np.full(n, k, np.int32)  # noqa: E731
     parts['train'].append((head[pick[:n_train]], src(n_train)))
@@ -242,9 +248,8 @@ def load_tfds(cfg, seed) -> Dataset:
     stream = lambda recs: np.frombuffer(b'\n'.join(_as_bytes(r['text']) for r in recs), np.uint8)  # noqa: E731
     tr = stream(_read_all(train_src, cfg.max_examples))
     te = stream(_read_all(test_src))
-    # One source; train region from the train split, test windows from the test split.
-    joined = np.concatenate([tr, te[: max(len(tr) // 4, len(te) // 2)]])
-    return _text_dataset(cfg.name, [joined], (cfg.name,), cfg, seed)
+    # One source: train (+ meta) windows from the train split, test windows from the test split.
+    return _text_dataset(cfg.name, [tr], (cfg.name,), cfg, seed, test_streams=[te])
   if 'image' not in first or 'label' not in first:
     raise DataError(f'TFDS dataset {cfg.name!r}: needs image/label or text features, has {sorted(first)}')
   def arrays(src, cap=0):

@@ -95,7 +95,7 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
   """The meta-training phase as a Method: one outer step per loop step."""
   m = config.method
   n, t, b, bm = m.population, m.inner_steps, m.inner_batch_size, m.meta_batch_size
-  inner_opt = make_optimizer(m.inner_optimizer, config.num_steps)
+  inner_opt = make_optimizer(m.inner_optimizer, m.reset_period)  # a model lives reset_period steps
   outer_opt = optax.chain(
       optax.clip_by_global_norm(m.outer_clip) if m.outer_clip else optax.identity(),
       optax.adamw(optax.linear_schedule(0.0, m.outer_learning_rate, max(m.outer_warmup_steps, 1)),
@@ -152,7 +152,7 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
     return train_state._replace(step=step_i + 1), MetaState(eta, outer, params, opt), metrics
 
   return Method(init=init, step=step, train_batch_size=n * t * b, meta_batch_size=n * bm,
-                grad_evals=n * t * b)
+                grad_evals=n * (t * b + bm))
 
 
 def make_filter(config, task, rater, eta) -> Method:

@@ -205,7 +205,7 @@ def unroll(
       return (p, s), None
     head = jax.tree.map(lambda x: x[:num_steps - 1], train_batches)
     last = jax.tree.map(lambda x: x[num_steps - 1], train_batches)
-    carry, _ = jax.lax.scan(const_step, (params, opt_state), head)
+    carry, _ = jax.lax.scan(const_step, (params, opt_state), head, unroll=True)
     carry = jax.lax.stop_gradient(carry)
     return inner_step(*carry, eta, last, grad_fn=plain, optimizer=optimizer)
 
@@ -217,7 +217,9 @@ def unroll(
   if mode in ('remat', 'mixed'):
     step = jax.checkpoint(
         step, policy=jax.checkpoint_policies.save_only_these_names(INNER_GRAD_NAME))
-  (params, opt_state), _ = jax.lax.scan(step, (params, opt_state), train_batches)
+  # unroll=True: T is small (1..8), and XLA's cost analysis counts a rolled
+  # loop body once, which would under-report the FLOPs of the compute ledger.
+  (params, opt_state), _ = jax.lax.scan(step, (params, opt_state), train_batches, unroll=True)
   return params, opt_state
 
 

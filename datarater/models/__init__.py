@@ -20,6 +20,8 @@ def build_model(cfg, info):
   if cfg.name == 'cnn':
     return CNN(tuple(cfg.channels), info.num_classes)
   if cfg.name == 'resnet':
+    if cfg.resnet_depth < 8 or (cfg.resnet_depth - 2) % 6:
+      raise ValueError(f'config.model.resnet_depth must be 6n+2 >= 8, got {cfg.resnet_depth}')
     return ResNet(cfg.resnet_depth, cfg.resnet_width, info.num_classes)
   return TransformerLM(info.num_classes, cfg.d_model, cfg.num_layers, cfg.num_heads,
                        cfg.mlp_ratio, info.input_shape[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -29,6 +30,8 @@ def prepare(config):
   except ConfigError:
     raise
   except ValueError as e:  # hyperparameter checks in factories name their field
+    if not str(e).startswith('config.'):
+      raise  # a real error, not a bad config value: keep its traceback
     raise ConfigError(str(e).splitlines()[0]) from None
   return dataset, module, task, method
 
@@ -42,6 +45,29 @@ def run_single(ctx: Context, task, method) -> dict:
   return summary
 
 
+# Fields a resumed run may change: how long it trains and how often it reports.
+RESUMABLE_FIELDS = ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', '_run')
+
+
+def check_resume_config(config, workdir: str) -> None:
+  """Raises ConfigError if `workdir` holds checkpoints of a run with another config.
+
+  Resuming with a different batch size, data, model, optimizer or method would
+  silently continue a different experiment; only RESUMABLE_FIELDS may change.
+  """
+  old_path = os.path.join(workdir, 'config.json')
+  if not (os.path.exists(old_path) and os.path.isdir(os.path.join(workdir, 'checkpoints'))):
+    return
+  with open(old_path) as f:
+    old = json.load(f)
+  new = json.loads(config.to_json_best_effort())
+  changed = sorted(k for k in set(old) | set(new)
+                   if k not in RESUMABLE_FIELDS and old.get(k) != new.get(k))
+  if changed:
+    raise ConfigError(f'--workdir={workdir} holds a run with different config.{changed[0]} '
+                      f'(changed: {", ".join(changed)}); use a new workdir to start a new run')
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains and evaluates `config.method.name` on `config.data.name` into `workdir`.
 
@@ -51,6 +77,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     The summary dict also written to `workdir/summary.json`.
   """
   dataset, module, task, method = prepare(config)
+  check_resume_config(config, workdir)
   created = not os.path.exists(workdir)
   try:
     run = RunDir(workdir)

@@ -155,8 +155,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     restored = mngr.restore(start, args=ocp.args.StandardRestore({**state, 'ledger': _arrays(ledger)}))
     ledger = {k: float(v) for k, v in restored.pop('ledger').items()}
     state = sharding.put_replicated(restored, mesh)
-    ctx.run.truncate_metrics(phase, start)
     print(f'[{phase}] resumed from step {start}', flush=True)
+  ctx.run.truncate_metrics(phase, start)  # rows logged after the last checkpoint are redone
   train_state, method_state = state['train_state'], state['method_state']
 
   rep, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
