@@ -112,6 +112,8 @@ def run(ctx, task, method) -> dict:
                       config.num_steps)
   state = jax.device_get(proxy.method_state.doremi)
   weights = np.asarray(doremi.doremi_average_weights(state), np.float64)
+  present = np.bincount(data.train.source, minlength=data.info.num_sources) > 0
+  weights = np.where(present, weights, 0.0)  # smoothing gave absent sources weight too
   weights = weights / weights.sum()
   rules.plot_source_curve(ctx, 'source_weights', 'source_weights.png',
                           f'DoReMi alpha (proxy; eta={config.method.eta})')
