@@ -64,14 +64,12 @@ Config fields (`config.method.*`, defaults in configs/scalebio.py):
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 import scipy.stats
@@ -79,8 +77,8 @@ import scipy.stats
 from datarater.bilevel import implicit
 from datarater.bilevel import scalebio
 from datarater.train import plots
-from datarater.train.loop import add_ledgers, base_summary, train_phase
-from datarater.train.state import Method, TrainState
+from datarater.train.loop import add_ledgers, base_summary, phase_metrics, train_phase
+from datarater.train.state import Method, TrainState, train_part
 from datarater.weighting import static_mixture, uniform
 
 ESTIMATORS = ('penalty', 'cg', 'neumann', 'unrolled')
@@ -162,7 +160,7 @@ def weight_corruption_spearman(weights, rates):
 
 
 def _split(batch):
-  return {k: v for k, v in batch.items() if k != 'meta'}, batch['meta']
+  return train_part(batch), batch['meta']
 
 
 def make(config, task, dataset) -> Method:
@@ -316,11 +314,6 @@ def make(config, task, dataset) -> Method:
                 grad_evals=grad_evals)
 
 
-def _test_metrics(result):
-  e = result.eval
-  return {'test_accuracy': e['test/accuracy'], 'test_loss': e['test/loss'],
-          'test_source_loss': e['test/source_loss']}
-
 
 def run(ctx, task, method) -> dict:
   """Phase 'bilevel'; with `method.retrain`, also 'retrain' and 'uniform'."""
@@ -334,20 +327,14 @@ def run(ctx, task, method) -> dict:
     return summary
 
   data = ctx.dataset
-  present = np.bincount(data.train.source, minlength=data.info.num_sources) > 0
-  weights = np.where(present, summary['source_weights'], 0.0)
-  fixed = copy.deepcopy(config)
-  fixed.method = ml_collections.ConfigDict(
-      {'name': 'static_mixture', 'source_weights': tuple(float(w) for w in weights),
-       'mode': m.retrain_mode})
   key = jax.random.fold_in(jax.random.key(ctx.seed), 1)  # same init for both phases
-  weighted = train_phase(ctx, 'retrain', static_mixture.make(fixed, task, data), task,
+  weighted = train_phase(ctx, 'retrain', static_mixture.for_weights(config, task, data, summary['source_weights'], m.retrain_mode), task,
                          config.num_steps, key=key)
   base = train_phase(ctx, 'uniform', uniform.make(config, task, data), task,
                      config.num_steps, key=key)
   summary['retrain'] = {
       'mode': m.retrain_mode, 'steps': config.num_steps,
-      'weighted': _test_metrics(weighted), 'uniform': _test_metrics(base),
+      'weighted': phase_metrics(weighted), 'uniform': phase_metrics(base),
       'test_accuracy_gain': weighted.eval['test/accuracy'] - base.eval['test/accuracy']}
   summary['ledger'] = add_ledgers(result.ledger, weighted.ledger, base.ledger)
   summary['phase_ledgers'] = {PHASE: result.ledger, 'retrain': weighted.ledger,

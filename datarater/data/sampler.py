@@ -29,12 +29,22 @@ def sequential_indices(n: int, batch_size: int, seed: int, step: int, stream: in
   return np.asarray(out, np.int64)
 
 
-def mixture_indices(source: np.ndarray, weights, batch_size: int, seed: int, step: int) -> np.ndarray:
-  """Draws each example's source from `weights`, then an example of that source uniformly."""
+def source_members(source: np.ndarray, num_sources: int) -> list:
+  """Indices of each source's examples."""
+  return [np.flatnonzero(source == k) for k in range(num_sources)]
+
+
+def mixture_indices(source: np.ndarray, weights, batch_size: int, seed: int, step: int,
+                    members: list | None = None) -> np.ndarray:
+  """Draws each example's source from `weights`, then an example of that source uniformly.
+
+  `members` (from `source_members`) can be passed to avoid recomputing it every step.
+  """
   weights = np.asarray(weights, np.float64)
   rng = np.random.default_rng([seed, MIXTURE, step])
   picks = rng.choice(len(weights), size=batch_size, p=weights / weights.sum())
-  members = [np.flatnonzero(source == k) for k in range(len(weights))]
+  if members is None:
+    members = source_members(source, len(weights))
   return np.asarray([members[k][rng.integers(len(members[k]))] for k in picks], np.int64)
 
 

@@ -54,8 +54,8 @@ import optax
 from datarater.meta import unroll
 from datarater.models.rater import build_rater
 from datarater.train import scoring
-from datarater.train.loop import add_ledgers, base_summary, map_split, train_phase
-from datarater.train.state import Method, weighted_update
+from datarater.train.loop import add_ledgers, base_summary, map_split, phase_metrics, train_phase
+from datarater.train.state import Method, train_part, weighted_update
 from datarater.train.task import make_optimizer
 from datarater.weighting import scores as score_ops
 from datarater.weighting import uniform
@@ -139,7 +139,7 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
     pick = lambda new, old: jnp.where(reset.reshape((n,) + (1,) * (old.ndim - 1)), new, old)  # noqa: E731
     params = jax.tree.map(pick, new_params, state.params)
     opt = jax.tree.map(pick, new_opt, state.inner_opt)
-    train = {k: v.reshape((n, t, b) + v.shape[1:]) for k, v in batch.items() if k != 'meta'}
+    train = {k: v.reshape((n, t, b) + v.shape[1:]) for k, v in train_part(batch).items()}
     meta = {k: v.reshape((n, bm) + v.shape[1:]) for k, v in batch['meta'].items()}
     losses, grads, (params, opt) = jax.vmap(grad_fn, in_axes=(None, 0, 0, 0, 0))(
         state.eta, params, opt, train, meta)
@@ -229,16 +229,14 @@ def run(ctx, task, method) -> dict:
   summary = {
       **report,
       'discard_fraction': m.discard_fraction,
-      'filtered': {'test_accuracy': filtered.eval['test/accuracy'],
-                   'test_loss': filtered.eval['test/loss'], 'ledger': filtered.ledger},
+      'filtered': phase_metrics(filtered),
       'meta_train': {'ledger': meta.ledger},
   }
   ledgers = [meta.ledger, filtered.ledger]
   if m.baseline:
     base = train_phase(ctx, 'uniform', uniform.make(config, task, data), task, config.num_steps)
     ledgers.append(base.ledger)
-    summary['uniform'] = {'test_accuracy': base.eval['test/accuracy'],
-                          'test_loss': base.eval['test/loss'], 'ledger': base.ledger}
+    summary['uniform'] = phase_metrics(base)
     summary['accuracy_gain_vs_uniform'] = filtered.eval['test/accuracy'] - base.eval['test/accuracy']
     summary['compute'] = compute_gain(ctx.run.read_metrics(), meta.ledger, filtered, base)
   out = base_summary(  # the filtered model is this run's result

@@ -32,7 +32,7 @@ import optax
 
 from datarater.meta import unroll
 from datarater.train import scoring
-from datarater.train.state import Method, weighted_update
+from datarater.train.state import Method, train_part, weighted_update
 
 PyTree = Any
 PerExampleLossFn = Callable[[PyTree, PyTree], jax.Array]
@@ -129,11 +129,6 @@ def l2rw_weights(
 # training loop; `configs/l2rw.py` documents the fields. The per-example score
 # table and its `finalize` (scores_train.npy, AUROC, histograms) are shared with
 # Meta-Weight-Net (`datarater.meta.mwn` imports them from here).
-
-
-def train_part(batch: dict) -> dict:
-  """The training examples of a loop batch (drops the `meta` sub-batch)."""
-  return {k: v for k, v in batch.items() if k != 'meta'}
 
 
 def check_common(config) -> None:

@@ -38,7 +38,7 @@ from datarater.meta import l2rw
 from datarater.meta import unroll
 from datarater.train import scoring
 from datarater.train.loop import map_split
-from datarater.train.state import Method, weighted_update
+from datarater.train.state import Method, train_part, weighted_update
 from datarater.train.task import make_schedule
 
 PyTree = Any
@@ -284,7 +284,7 @@ def make(config, task, dataset) -> Method:
 
   def step(train_state, state, batch, key):
     del key
-    train = l2rw.train_part(batch)
+    train = train_part(batch)
     inner_lr = m.inner_lr if m.inner_lr else lr_schedule(train_state.step)
     weights, wnet_params, wnet_opt_state, meta_loss = mwn_step(
         state.wnet_params, state.wnet_opt_state, train_state.params, train, batch['meta'],

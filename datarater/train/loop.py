@@ -239,6 +239,13 @@ def base_summary(ctx: Context, result: PhaseResult) -> dict:
   }
 
 
+def phase_metrics(result: PhaseResult) -> dict:
+  """A phase's final test metrics and ledger, for a pipeline's summary.json."""
+  e = result.eval
+  return {'test_accuracy': e['test/accuracy'], 'test_loss': e['test/loss'],
+          'test_source_loss': e['test/source_loss'], 'ledger': result.ledger}
+
+
 def add_ledgers(*ledgers: dict) -> dict:
   return {k: sum(l.get(k, 0) for l in ledgers) for k in LEDGER_KEYS}
 

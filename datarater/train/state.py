@@ -63,6 +63,11 @@ def no_state(key, train_state):
   return ()
 
 
+def train_part(batch: dict) -> dict:
+  """The training examples of a loop batch (drops the `meta` sub-batch)."""
+  return {k: v for k, v in batch.items() if k != 'meta'}
+
+
 def effective_sample_size(weights: jax.Array) -> jax.Array:
   """(sum w)^2 / sum w^2; 0 when every weight is 0 (no NaN)."""
   sq = jnp.sum(jnp.square(weights))

@@ -33,14 +33,12 @@ summary.json; alpha over time in plots/source_weights.png.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, NamedTuple
 
 import jax
-import ml_collections
 import numpy as np
 
-from datarater.train.loop import add_ledgers, base_summary, train_phase
+from datarater.train.loop import add_ledgers, base_summary, phase_metrics, train_phase
 from datarater.train.state import Method, weighted_step
 from datarater.weighting import doremi, rules, static_mixture, uniform
 
@@ -90,20 +88,6 @@ def make_proxy(config, task, dataset, ref_params) -> Method:
   return Method(init=init, step=step, train_batch_size=config.batch_size)
 
 
-def _retrain_method(config, task, dataset, weights) -> Method:
-  rc = copy.deepcopy(config)
-  with rc.unlocked():
-    rc.method = ml_collections.ConfigDict({
-        'name': 'static_mixture', 'mode': config.method.retrain_mode,
-        'source_weights': tuple(float(w) for w in weights)})
-  return static_mixture.make(rc, task, dataset)
-
-
-def _phase_summary(result) -> dict:
-  return {'test_accuracy': result.eval['test/accuracy'], 'test_loss': result.eval['test/loss'],
-          'test_source_loss': result.eval['test/source_loss'], 'ledger': result.ledger}
-
-
 def run(ctx, task, method) -> dict:
   """reference -> proxy (DoReMi weights) -> [retrain with the averaged weights] -> summary."""
   config, data = ctx.config, ctx.dataset
@@ -111,19 +95,16 @@ def run(ctx, task, method) -> dict:
   proxy = train_phase(ctx, 'proxy', make_proxy(config, task, data, ref.train_state.params), task,
                       config.num_steps)
   state = jax.device_get(proxy.method_state.doremi)
-  weights = np.asarray(doremi.doremi_average_weights(state), np.float64)
-  present = np.bincount(data.train.source, minlength=data.info.num_sources) > 0
-  weights = np.where(present, weights, 0.0)  # smoothing gave absent sources weight too
-  weights = weights / weights.sum()
+  weights = static_mixture.present_only(doremi.doremi_average_weights(state), data)
   rules.plot_source_curve(ctx, 'source_weights', 'source_weights.png',
                           f'DoReMi alpha (proxy; eta={config.method.eta})')
   extras = {'source_weights': weights.tolist(), 'final_alpha': np.asarray(state.alpha).tolist(),
-            'reference': _phase_summary(ref), 'proxy': _phase_summary(proxy)}
+            'reference': phase_metrics(ref), 'proxy': phase_metrics(proxy)}
   phases = [ref, proxy]
   if config.method.retrain:
-    retrain = train_phase(ctx, 'retrain', _retrain_method(config, task, data, weights), task,
+    retrain = train_phase(ctx, 'retrain', static_mixture.for_weights(config, task, data, weights, config.method.retrain_mode), task,
                           config.num_steps)
-    extras['retrain'] = _phase_summary(retrain)
+    extras['retrain'] = phase_metrics(retrain)
     phases.append(retrain)
   final = phases[-1]
   summary = base_summary(ctx, final._replace(ledger=add_ledgers(*(p.ledger for p in phases))))

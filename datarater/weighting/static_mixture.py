@@ -12,7 +12,10 @@ Config fields (configs/static_mixture.py):
 
 from __future__ import annotations
 
+import copy
+
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from datarater.data import sampler
@@ -31,6 +34,23 @@ def source_weights(config, num_sources: int) -> np.ndarray:
   return w / w.sum()
 
 
+def present_only(weights, dataset) -> np.ndarray:
+  """Weights with sources absent from the train split set to 0, renormalized."""
+  present = np.bincount(dataset.train.source, minlength=dataset.info.num_sources) > 0
+  w = np.where(present, np.asarray(weights, np.float64), 0.0)
+  return w / w.sum()
+
+
+def for_weights(config, task, dataset, weights, mode: str) -> Method:
+  """The static-mixture Method for learned weights (e.g. ScaleBiO's, DoReMi's), in `mode`."""
+  fixed = copy.deepcopy(config)
+  with fixed.unlocked():
+    fixed.method = ml_collections.ConfigDict({
+        'name': 'static_mixture', 'mode': mode,
+        'source_weights': tuple(float(w) for w in present_only(weights, dataset))})
+  return make(fixed, task, dataset)
+
+
 def make(config, task, dataset) -> Method:
   mode = config.method.mode
   if mode not in MODES:
@@ -45,8 +65,9 @@ def make(config, task, dataset) -> Method:
 
   if mode == 'sample':
     weights_fn = lambda batch: lambda losses: jnp.full_like(losses, 1.0 / losses.shape[0])  # noqa: E731
+    members = sampler.source_members(train.source, k)  # once, not every step
     sample = lambda step, state: sampler.mixture_indices(  # noqa: E731
-        train.source, w, config.batch_size, config.seed, step)
+        train.source, w, config.batch_size, config.seed, step, members)
   else:
     def weights_fn(batch):
       def fn(losses):
