@@ -19,15 +19,15 @@ D(q || u) = (1/B) sum_i (B q_i - 1)^2 / 2:
                'penalized': argmax <q, loss> - lam D(q || u).
   method.rho   radius > 0 of the constrained form (Levy et al. ImageNet: 1).
   method.lam   penalty > 0 of the penalized form (Levy et al. ImageNet: 0.4).
-Shared fields are documented in datarater/config.py.
+Shared fields are documented in configs/common.py.
 """
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   config.method.name = 'chi2_dro'
   config.method.form = 'constrained'
   config.method.rho = 1.0

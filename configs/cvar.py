@@ -17,15 +17,15 @@ Method fields (datarater/weighting/cvar_method.py):
                 largest batch losses, the remainder on the next one (Levy et
                 al. NeurIPS 2020; their ImageNet setting 0.1). alpha = 1 is ERM.
 chi^2-DRO (penalized / constrained) has its own config: configs/chi2_dro.py.
-Shared fields are documented in datarater/config.py.
+Shared fields are documented in configs/common.py.
 """
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   config.method.name = 'cvar'
   config.method.alpha = 0.1
   return config

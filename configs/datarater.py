@@ -7,10 +7,11 @@ Arguments after ':' : dataset=digits|stdlib_text|mnist|cifar10|npz|<tfds name>, 
 Expected runtime and result: see the README section "DataRater" (measured there,
 with the command that printed each number).
 
-Method fields (all under config.method; shared fields in datarater/config.py):
+Method fields (all under config.method; shared fields in configs/common.py):
   rater.name         'mlp' | 'cnn' (images) | 'transformer' (text); the rater
-                     sees input and target. rater.hidden, rater.channels,
-                     rater.d_model, rater.num_layers, rater.num_heads: its sizes.
+                     sees input and target (datarater/models/rater.py).
+  rater.kwargs       the rater's own fields: mlp: hidden; cnn: channels, hidden;
+                     transformer: d_model, num_layers, num_heads.
   temperature        softmax temperature of the inner-batch weights (paper: 1).
   meta_steps         outer steps of meta-training.
   inner_steps        T inner updates unrolled per outer step (paper: 2; 1..8).
@@ -33,18 +34,24 @@ Method fields (all under config.method; shared fields in datarater/config.py):
 
 import ml_collections
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
+
+
+RATER_KWARGS = {'mlp': dict(hidden=(64, 64)), 'cnn': dict(channels=(16, 32), hidden=(64, 64)),
+                'transformer': dict(d_model=32, num_layers=1, num_heads=2)}
+SMOKE_RATER_KWARGS = {'mlp': dict(hidden=(16,)), 'cnn': dict(channels=(4, 8), hidden=(16,)),
+                      'transformer': dict(d_model=16, num_layers=1, num_heads=2)}
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   text = config.model.name == 'transformer'
   m = config.method
   m.name = 'datarater'
+  rater = 'transformer' if text else ('cnn' if config.model.name in ('cnn', 'resnet') else 'mlp')
   m.rater = ml_collections.ConfigDict(dict(
-      name='transformer' if text else ('cnn' if config.model.name in ('cnn', 'resnet') else 'mlp'),
-      hidden=(64, 64), channels=(16, 32), d_model=32, num_layers=1, num_heads=2))
+      name=rater, kwargs=(SMOKE_RATER_KWARGS if arg.smoke else RATER_KWARGS)[rater]))
   m.temperature = 1.0
   m.meta_steps = 800
   m.inner_steps = 2
@@ -72,7 +79,4 @@ def get_config(arg=None):
     m.meta_batch_size = 8
     m.population = 2
     m.reset_period = 2
-    m.rater.hidden = (16,)
-    m.rater.channels = (4, 8)
-    m.rater.d_model = 16
   return config

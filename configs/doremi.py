@@ -26,15 +26,15 @@ Method fields (datarater/weighting/doremi_method.py):
                        trains its main model) | 'loss' (uniform batches,
                        per-example loss weights).
 Writes `source_weights` (time-averaged alpha) to summary.json and
-plots/source_weights.png. Shared fields are documented in datarater/config.py.
+plots/source_weights.png. Shared fields are documented in configs/common.py.
 """
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   config.method.name = 'doremi'
   config.method.eta = 1.0
   config.method.smoothing = 1e-3

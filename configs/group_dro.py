@@ -19,15 +19,15 @@ Method fields (datarater/weighting/group_dro_method.py):
   method.C      generalization adjustment >= 0, n_g = the source's training
                 size (paper default 0 = off).
 Writes `source_weights` (final q) and `source_weights_mean` to summary.json and
-plots/source_weights.png. Shared fields are documented in datarater/config.py.
+plots/source_weights.png. Shared fields are documented in configs/common.py.
 """
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   config.method.name = 'group_dro'
   config.method.eta_q = 0.01
   config.method.C = 0.0

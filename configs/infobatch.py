@@ -24,15 +24,15 @@ Method fields (datarater/weighting/infobatch_method.py):
                       ones weighted 1/(1 - r) (paper: 0.5).
   method.delta        in [0, 1]: prune only in epochs e < delta E; the last
                       epochs use all data (paper: 0.875).
-Shared fields are documented in datarater/config.py.
+Shared fields are documented in configs/common.py.
 """
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   config.method.name = 'infobatch'
   config.method.prune_ratio = 0.5
   config.method.delta = 0.875

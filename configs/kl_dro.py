@@ -23,15 +23,15 @@ Method fields (datarater/weighting/kl_dro_method.py):
   method.rho          KL radius > 0 of the constrained form, in nats (<= log B;
                       larger does not bind). 1.0, by analogy with Levy et al.'s
                       chi^2 radius 1.
-Shared fields are documented in datarater/config.py.
+Shared fields are documented in configs/common.py.
 """
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   config.method.name = 'kl_dro'
   config.method.form = 'penalized'
   config.method.temperature = 1.0

@@ -19,7 +19,7 @@ split (data.meta_mode='clean', the paper's protocol). summary.json gets
 and `source_mean_score`; scores_train.npy holds every training example's
 latest u_i (examples never drawn: the mean of the drawn ones).
 
-Method fields (all under config.method; shared fields in datarater/config.py):
+Method fields (all under config.method; shared fields in configs/common.py):
   inner_lr           look-ahead SGD step alpha; 0 = the model's peak learning
                      rate (config.optimizer.learning_rate). The weights do not
                      depend on alpha > 0; the recorded scores scale with it.
@@ -29,12 +29,12 @@ Method fields (all under config.method; shared fields in datarater/config.py):
                      (exact, same numbers) | 'first_order' (exact for one step).
 """
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   config.data.meta_mode = 'clean'
   m = config.method
   m.name = 'l2rw'

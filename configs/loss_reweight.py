@@ -24,15 +24,15 @@ h = delta (2 loss - max - min) / max(max - min, 1e-6) over the global batch:
                        124M, 0.4 with linupper/extremes at larger scale).
   method.warmup_steps  int >= 0: uniform weights before this step (paper: 1000
                        steps of a long LM run; here 100 of 1500; 2 in smoke).
-Shared fields are documented in datarater/config.py.
+Shared fields are documented in configs/common.py.
 """
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   config.method.name = 'loss_reweight'
   config.method.strategy = 'quadratic'
   config.method.delta = 1.0

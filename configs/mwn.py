@@ -26,7 +26,7 @@ summary.json gets `score_auroc` (AUROC of "low latest weight = corrupted"),
 plots/weight_function.png); scores_train.npy holds every training example's
 latest weight V(L_i) (examples never drawn: the mean of the drawn ones).
 
-Method fields (all under config.method; shared fields in datarater/config.py):
+Method fields (all under config.method; shared fields in configs/common.py):
   wnet_hidden        hidden width of the weight net (paper: 100).
   wnet_learning_rate Adam learning rate of the weight net (paper code: 1e-3).
   wnet_weight_decay  L2 weight decay of the weight net, added to the gradient
@@ -47,12 +47,12 @@ paper trains its classifiers with SGD lr 0.1, Nesterov momentum 0.9, wd 5e-4
 (the cifar10 preset's optimizer).
 """
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   config.data.meta_mode = 'clean'
   m = config.method
   m.name = 'mwn'

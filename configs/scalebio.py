@@ -54,17 +54,17 @@ Method fields (datarater/bilevel/scalebio_method.py has the full story):
   method.retrain          also train a fresh model with the learned weights and
                           a uniform baseline (same init, config.num_steps each).
   method.retrain_mode     'loss' (per-example loss weights) | 'sample' (resampling).
-Shared fields are documented in datarater/config.py; this file sets
+Shared fields are documented in configs/common.py; this file sets
 num_steps 600 for digits and 300 for stdlib_text (other datasets keep the base
 value) and log_every 10 (the weight curves).
 """
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   config.num_steps = {'digits': 600, 'stdlib_text': 300}.get(arg.dataset, config.num_steps)
   config.log_every = 10   # weights-over-time curve resolution
   m = config.method

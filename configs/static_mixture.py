@@ -11,15 +11,15 @@ Method fields:
   method.mode            'sample' (draw each example's source from the weights)
                          or 'loss' (uniform batches, per-example loss weight
                          proportional to its source's weight).
-Shared fields are documented in datarater/config.py.
+Shared fields are documented in configs/common.py.
 """
 
-from datarater.config import base_config, parse_arg
+from configs.common import base_config, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, dataset='digits', smoke=False)
-  config = base_config(arg.dataset, arg.smoke)
+  arg = parse_arg(arg)
+  config = base_config(arg)
   config.method.name = 'static_mixture'
   config.method.source_weights = ()
   config.method.mode = 'sample'

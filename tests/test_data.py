@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from datarater.config import base_config
+from configs.common import base_config, parse_arg
 from datarater.data import DataError, load_dataset, sampler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def digits_cfg(**kw):
-  c = base_config('digits').data
+  c = base_config(parse_arg('dataset=digits')).data
   for k, v in kw.items():
     c[k] = v
   return c
@@ -66,8 +66,8 @@ def test_imbalance_long_tail():
 
 @pytest.mark.parametrize('kind', ['random_bytes', 'shuffle', 'repeat'])
 def test_text_flags_match(kind):
-  c = base_config('stdlib_text', smoke=True).data
-  clean_c = base_config('stdlib_text', smoke=True).data
+  c = base_config(parse_arg('dataset=stdlib_text,smoke')).data
+  clean_c = base_config(parse_arg('dataset=stdlib_text,smoke')).data
   c.corruption, clean_c.corruption = kind, 'none'
   clean, noisy = load_dataset(clean_c, 1), load_dataset(c, 1)
   changed = np.any(clean.train.x != noisy.train.x, axis=1) | np.any(clean.train.y != noisy.train.y, axis=1)
@@ -116,7 +116,7 @@ def test_npz_validation(tmp_path, case):
   g = _good()
   mutate, needle = BAD[case]
   mutate(g)
-  cfg = base_config('npz').data
+  cfg = base_config(parse_arg('dataset=npz')).data
   cfg.path = _write(tmp_path / 'd.npz', **g)
   with pytest.raises(DataError) as e:
     load_dataset(cfg, 0)
@@ -127,7 +127,7 @@ def test_npz_with_sources_and_meta(tmp_path):
   g = _good()
   g.update(source_train=np.arange(60) % 3, corrupted_train=np.arange(60) % 5 == 0,
            x_meta=g['x_test'][:10], y_meta=g['y_test'][:10])
-  cfg = base_config('npz').data
+  cfg = base_config(parse_arg('dataset=npz')).data
   cfg.path = _write(tmp_path / 'd.npz', **g)
   d = load_dataset(cfg, 0)
   assert d.info.num_sources == 3 and d.info.meta_mode == 'given' and d.meta.size == 10
@@ -150,7 +150,7 @@ def test_cli_bad_npz_exits_2_one_line_no_workdir(tmp_path):
 
 
 def test_tfds_not_prepared_is_one_line(tmp_path):
-  cfg = base_config('mnist').data
+  cfg = base_config(parse_arg('dataset=mnist')).data
   cfg.data_dir = str(tmp_path)
   with pytest.raises(DataError) as e:
     load_dataset(cfg, 0)
@@ -163,7 +163,7 @@ def test_tfds_array_record_roundtrip(tmp_path):
   from tfds_tiny import DrTinyImages
 
   DrTinyImages(data_dir=str(tmp_path)).download_and_prepare(file_format='array_record')
-  cfg = base_config('dr_tiny_images').data
+  cfg = base_config(parse_arg('dataset=dr_tiny_images')).data
   cfg.data_dir = str(tmp_path)
   cfg.meta_size = 20
   d = load_dataset(cfg, 0)

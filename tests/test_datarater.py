@@ -8,7 +8,7 @@ import numpy as np
 
 from conftest import load_config
 from datarater.data import load_dataset
-from datarater.meta import datarater
+from datarater.methods import datarater
 from datarater.models.rater import build_rater
 from datarater.train.state import init_train_state
 from datarater.train.task import make_task

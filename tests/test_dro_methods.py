@@ -152,7 +152,7 @@ def _infobatch_setup(num_steps):
 
 def test_infobatch_sample_fixed_shapes_and_prunes():
   from datarater.weighting import infobatch
-  from datarater.weighting import infobatch_method as ib
+  from datarater.methods import infobatch as ib
   config, data, method, state = _infobatch_setup(num_steps=1000)
   n, r = data.train.size, config.method.prune_ratio
   e_total = ib.num_epochs(1000, n, B)

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import load_config
 from datarater.data import sampler
-from datarater.meta import l2rw, mwn
+from datarater.methods import l2rw, mwn
 from datarater.train import ConfigError, prepare, train_and_evaluate
 from datarater.train.state import init_train_state
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import ml_collections
 import pytest
 
-from datarater.config import base_config
+from configs.common import base_config, parse_arg
 from datarater.data.core import DatasetInfo
 from datarater.models import build_model
 
@@ -17,8 +17,7 @@ def info(task='classification', shape=(8, 8, 1), classes=10):
 @pytest.mark.parametrize('name,shape', [('mlp', (8, 8, 1)), ('cnn', (8, 8, 1)), ('cnn', (28, 28, 1)),
                                         ('resnet', (16, 16, 3))])
 def test_classifier_shapes(name, shape):
-  cfg = base_config('digits', smoke=True).model
-  cfg.name = name
+  cfg = base_config(parse_arg(f'dataset=digits,smoke,model={name}')).model
   model = build_model(cfg, info(shape=shape))
   x = jnp.zeros((3,) + shape)
   params = model.init(jax.random.key(0), x)['params']
@@ -26,7 +25,7 @@ def test_classifier_shapes(name, shape):
 
 
 def test_resnet32_paper_size():
-  cfg = base_config('cifar10').model
+  cfg = base_config(parse_arg('dataset=cifar10')).model
   model = build_model(cfg, info(shape=(32, 32, 3)))
   params = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))['params']
   n = sum(x.size for x in jax.tree.leaves(params))
@@ -34,7 +33,7 @@ def test_resnet32_paper_size():
 
 
 def test_transformer_lm_is_causal():
-  cfg = base_config('stdlib_text', smoke=True).model
+  cfg = base_config(parse_arg('dataset=stdlib_text,smoke')).model
   model = build_model(cfg, info('lm', (16,), 256))
   tokens = jax.random.randint(jax.random.key(1), (2, 16), 0, 256)
   params = model.init(jax.random.key(0), tokens)['params']
@@ -47,10 +46,13 @@ def test_transformer_lm_is_causal():
 
 
 def test_bad_model_configs():
-  cfg = ml_collections.ConfigDict(base_config('digits').model)
+  cfg = ml_collections.ConfigDict(base_config(parse_arg('dataset=digits')).model)
   cfg.name = 'nope'
   with pytest.raises(ValueError, match='config.model.name'):
     build_model(cfg, info())
   cfg.name = 'transformer'
   with pytest.raises(ValueError, match='does not fit'):
+    build_model(cfg, info())
+  cfg.name = 'resnet'  # the mlp's kwargs are not the resnet's fields
+  with pytest.raises(ValueError, match='config.model.kwargs.hidden'):
     build_model(cfg, info())

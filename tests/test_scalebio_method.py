@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import load_config
-from datarater.bilevel import scalebio_method
+from datarater.methods import scalebio as scalebio_method
 from datarater.data import load_dataset
 from datarater.data.sampler import gather
 from datarater.train import ConfigError, prepare, train_and_evaluate

@@ -34,7 +34,7 @@ def test_static_mixture_smoke(run_smoke, mode):
 def test_static_mixture_sampling_respects_weights():
   from datarater.data import load_dataset
   from datarater.train.task import make_task
-  from datarater.weighting import static_mixture
+  from datarater.methods import static_mixture
   config = load_config('static_mixture')
   config.method.source_weights = (0.0, 1.0, 0.0, 0.0, 0.0)
   data = load_dataset(config.data, 0)

@@ -19,9 +19,6 @@ import jax.numpy as jnp
 
 from datarater.models.transformer import Encoder
 
-RATERS = ('mlp', 'cnn', 'transformer')
-
-
 class MLPRater(nn.Module):
   hidden: Sequence[int]
   num_classes: int
@@ -67,14 +64,14 @@ class TransformerRater(nn.Module):
     return nn.Dense(1)(h.mean(axis=1))[:, 0]
 
 
+RATERS = {
+    'mlp': (MLPRater, 'classification', lambda info: dict(num_classes=info.num_classes)),
+    'cnn': (CNNRater, 'classification', lambda info: dict(num_classes=info.num_classes)),
+    'transformer': (TransformerRater, 'lm', lambda info: dict(max_len=info.input_shape[0])),
+}
+
+
 def build_rater(cfg, info):
-  """The rater named by `config.method.rater.name` for a dataset's `info`."""
-  if cfg.name not in RATERS:
-    raise ValueError(f'config.method.rater.name={cfg.name!r} is not one of {RATERS}')
-  if (cfg.name == 'transformer') != (info.task == 'lm'):
-    raise ValueError(f'config.method.rater.name={cfg.name!r} does not fit the {info.task} task')
-  if cfg.name == 'mlp':
-    return MLPRater(tuple(cfg.hidden), info.num_classes)
-  if cfg.name == 'cnn':
-    return CNNRater(tuple(cfg.channels), tuple(cfg.hidden), info.num_classes)
-  return TransformerRater(cfg.d_model, cfg.num_layers, cfg.num_heads, info.input_shape[0])
+  """The rater named by `config.method.rater.name` with `config.method.rater.kwargs`."""
+  from datarater.models import build_module
+  return build_module(RATERS, cfg, info, 'method.rater')

@@ -34,7 +34,7 @@ class ResNet(nn.Module):
   @nn.compact
   def __call__(self, x):
     if (self.depth - 2) % 6:
-      raise ValueError(f'config.model.resnet_depth must be 6n+2, got {self.depth}')
+      raise ValueError(f'ResNet depth must be 6n+2, got {self.depth}')
     n = (self.depth - 2) // 6
     if x.ndim == 3:
       x = x[..., None]

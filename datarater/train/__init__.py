@@ -7,46 +7,38 @@ import os
 import shutil
 
 from datarater.data import load_dataset
+from datarater.errors import ConfigError
 from datarater.train import plots
-from datarater.train.loop import Context, base_summary, train_phase
-from datarater.train.methods import METHODS
+from datarater.train.loop import Context
+from datarater.train.pipeline import Pipeline, run_pipeline, single
 from datarater.train.rundir import RunDir, run_metadata
 from datarater.train.sharding import make_mesh
 from datarater.train.task import make_task
-from datarater.train.validate import ConfigError, validate
+from datarater.train.validate import method_module, validate
 
 
 def prepare(config):
-  """Validates the config and builds data, task and method; writes nothing.
+  """Validates the config and builds data, task and pipeline; writes nothing.
 
-  Raises ConfigError / DataError (one-line messages) on bad input.
+  The method is looked up by name (`datarater.methods.<config.method.name>`);
+  its `make(config, task, dataset)` returns a Method (one phase 'train') or a
+  Pipeline.
+
+  Raises:
+    ConfigError / DataError (one-line messages) on bad input.
   """
-  validate(config, METHODS)
+  validate(config)
   dataset = load_dataset(config.data, config.seed)
-  module = METHODS[config.method.name]
-  try:
-    task = make_task(config, dataset.info)
-    method = module.make(config, task, dataset)
-  except ConfigError:
-    raise
-  except ValueError as e:  # hyperparameter checks in factories name their field
-    if not str(e).startswith('config.'):
-      raise  # a real error, not a bad config value: keep its traceback
-    raise ConfigError(str(e).splitlines()[0]) from None
-  return dataset, module, task, method
-
-
-def run_single(ctx: Context, task, method) -> dict:
-  """The default pipeline: one phase named 'train'."""
-  result = train_phase(ctx, 'train', method, task, ctx.config.num_steps)
-  summary = base_summary(ctx, result)
-  if method.finalize is not None:
-    summary.update(method.finalize(ctx, result.train_state, result.method_state))
-  return summary
+  task = make_task(config, dataset.info)
+  made = method_module(config.method.name).make(config, task, dataset)
+  pipeline = made if isinstance(made, Pipeline) else single(made, config.num_steps)
+  return dataset, task, pipeline
 
 
 # Fields a resumed run may change: how long it trains and how often it reports.
 RESUMABLE_FIELDS = ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', '_run')
+
+__all__ = ['ConfigError', 'prepare', 'train_and_evaluate']
 
 
 def check_resume_config(config, workdir: str) -> None:
@@ -76,15 +68,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
   Returns:
     The summary dict also written to `workdir/summary.json`.
   """
-  dataset, module, task, method = prepare(config)
+  dataset, task, pipeline = prepare(config)
   check_resume_config(config, workdir)
   created = not os.path.exists(workdir)
   try:
     run = RunDir(workdir)
     run.write_config(config, run_metadata())
     ctx = Context(config, dataset, run, make_mesh())
-    pipeline = getattr(module, 'run', run_single)
-    summary = pipeline(ctx, task, method)
+    summary = run_pipeline(ctx, task, pipeline)
   except KeyboardInterrupt:
     raise
   except BaseException:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import zlib
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -117,9 +119,13 @@ def _fmt(metrics: dict, limit: int = 4) -> str:
   return ' '.join(f'{k}={float(v):.4g}' for k, v in items)
 
 
+def phase_key(seed: int, name: str) -> jax.Array:
+  """PRNG key of a named stream: a stable hash (CRC-32) of the name, folded into the seed."""
+  return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()))
+
+
 def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
-                key: jax.Array | None = None, train_state: TrainState | None = None,
-                evaluate_model: bool = True) -> PhaseResult:
+                init_stream: str | None = None, trains_model: bool = True) -> PhaseResult:
   """Runs `method` for `num_steps` steps with logging, evaluation and checkpoints.
 
   Args:
@@ -128,21 +134,23 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     method: the Method to run.
     task: the Task (model, loss, optimizer) being trained.
     num_steps: total steps of this phase (a resumed phase continues to it).
-    key: PRNG key of the phase (default: from config.seed and the phase name).
-    train_state: initial TrainState (default: fresh params from `key`).
-    evaluate_model: evaluate `train_state.params` on meta/test (off for phases
-      that train something else, e.g. a rater).
+    init_stream: name whose key draws the initial model parameters (phases
+      with the same stream start from the same parameters); default: `phase`.
+    trains_model: False for phases that train something else (e.g. a rater):
+      the TrainState then holds only the step counter and nothing is evaluated.
 
   Returns:
     PhaseResult with the final states, final evaluation and compute ledger.
   """
   cfg = ctx.config
   mesh = ctx.mesh
-  if key is None:
-    key = jax.random.fold_in(jax.random.key(ctx.seed), sum(map(ord, phase)))
-  init_key, method_key, step_key = jax.random.split(key, 3)
-  if train_state is None:
+  init_key = phase_key(ctx.seed, init_stream or phase)
+  method_key, step_key = jax.random.split(phase_key(ctx.seed, phase))
+  evaluate_model = trains_model
+  if trains_model:
     train_state = init_train_state(task, init_key)
+  else:
+    train_state = TrainState(jnp.zeros((), jnp.int32), None, None)
   method_state = method.init(method_key, train_state)
   ledger = dict.fromkeys(LEDGER_KEYS, 0.0)
   state = sharding.put_replicated({'train_state': train_state, 'method_state': method_state}, mesh)
@@ -218,34 +226,6 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   mngr.close()
   if evaluate_model and not evaluation:  # phase was already complete: evaluate restored params
     evaluation = evaluate(task, train_state.params, ctx, eval_fn)
+  if method.adjust_ledger is not None:
+    ledger = method.adjust_ledger(ledger, jax.device_get(method_state))
   return PhaseResult(train_state, method_state, evaluation, ledger)
-
-
-def base_summary(ctx: Context, result: PhaseResult) -> dict:
-  info = ctx.dataset.info
-  return {
-      'method': ctx.config.method.name,
-      'dataset': info.name,
-      'meta_mode': info.meta_mode,
-      'source_names': list(info.source_names),
-      'corruption': info.corruption,
-      'corruption_rates': list(info.corruption_rates),
-      'num_steps': ctx.config.num_steps,
-      'final': result.eval,
-      'test_accuracy': result.eval['test/accuracy'],
-      'test_loss': result.eval['test/loss'],
-      'test_source_loss': result.eval['test/source_loss'],
-      'ledger': result.ledger,
-  }
-
-
-def phase_metrics(result: PhaseResult) -> dict:
-  """A phase's final test metrics and ledger, for a pipeline's summary.json."""
-  e = result.eval
-  return {'test_accuracy': e['test/accuracy'], 'test_loss': e['test/loss'],
-          'test_source_loss': e['test/source_loss'], 'ledger': result.ledger}
-
-
-def add_ledgers(*ledgers: dict) -> dict:
-  return {k: sum(l.get(k, 0) for l in ledgers) for k in LEDGER_KEYS}
-

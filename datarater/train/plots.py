@@ -71,3 +71,22 @@ def histograms(groups: dict, path, title, xlabel='score', bins=40):
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def weight_function(grid, weights, losses, corrupted, path) -> None:
+  """V(loss) over a loss grid, above histograms of final train losses by corruption flag."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  ax.plot(grid, weights, color='k', label='V(loss)')
+  ax.set_xlabel('per-example loss')
+  ax.set_ylabel('weight')
+  ax.set_ylim(0, 1)
+  twin = ax.twinx()
+  for name, mask in (('clean', ~corrupted), ('corrupted', corrupted)):
+    if mask.any():
+      twin.hist(losses[mask], bins=grid, alpha=0.3, density=True, label=f'final train loss, {name}')
+  twin.set_ylabel('density')
+  fig.legend(fontsize=8, loc='upper right')
+  ax.set_title('learned MW-Net weight function')
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

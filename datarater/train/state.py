@@ -48,6 +48,8 @@ class Method(NamedTuple):
     finalize: optional (ctx, train_state, method_state) -> dict merged into
       summary.json (and may write extra files such as scores_train.npy).
     grad_evals: per-example gradient evaluations per step (compute ledger).
+    adjust_ledger: optional (ledger, method_state) -> ledger at the end of the
+      phase (e.g. InfoBatch counts only the steps that computed a gradient).
   """
   init: Callable
   step: Callable
@@ -56,6 +58,7 @@ class Method(NamedTuple):
   sample: Optional[Callable] = None
   finalize: Optional[Callable] = None
   grad_evals: Optional[int] = None
+  adjust_ledger: Optional[Callable] = None
 
 
 def no_state(key, train_state):

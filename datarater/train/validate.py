@@ -1,45 +1,54 @@
-"""Config validation: one-line errors naming the field, before anything is written."""
+"""Config validation: one-line errors naming the field, before anything is written.
+
+Shared fields are checked here; each method module checks its own
+`config.method.*` fields with the same `require` (datarater.errors).
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import jax
 
-from datarater.config import DATASETS_EMBEDDED
+from datarater.errors import ConfigError, is_number, require  # noqa: F401 (re-exported)
 
 
-class ConfigError(ValueError):
-  """A bad config value; the message is one line naming the field."""
+def method_names() -> list[str]:
+  """Registered methods: the modules of `datarater.methods` (without importing them)."""
+  import datarater.methods as pkg
+  return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith('_'))
 
 
-def _positive(config, *names):
-  for name in names:
-    value = config
-    for part in name.split('.'):
-      value = value[part]
-    if not isinstance(value, (int, float)) or value <= 0:
-      raise ConfigError(f'config.{name} must be a positive number, got {value!r}')
+def method_module(name: str):
+  """The module `datarater.methods.<name>` (found by name: this package imports no method)."""
+  names = method_names()
+  require(name in names, 'method.name', f'one of {names}', name)
+  return importlib.import_module(f'datarater.methods.{name}')
 
 
-def validate(config, methods) -> None:
+def validate(config) -> None:
   """Raises ConfigError for unknown names, non-positive sizes, indivisible batches."""
+  from datarater.data import DATASETS_EMBEDDED
   from datarater.models import MODELS
   from datarater.train.task import OPTIMIZERS, SCHEDULES
 
-  _positive(config, 'num_steps', 'batch_size', 'eval_batch_size', 'log_every', 'eval_every',
-            'checkpoint_every', 'optimizer.learning_rate', 'data.meta_size', 'data.seq_len',
-            'data.examples_per_source')
+  for name in ('num_steps', 'batch_size', 'eval_batch_size', 'log_every', 'eval_every',
+               'checkpoint_every', 'optimizer.learning_rate', 'data.meta_size', 'data.seq_len',
+               'data.examples_per_source'):
+    value = config
+    for part in name.split('.'):
+      value = value[part]
+    require(is_number(value) and value > 0, name, 'a positive number', value)
   n = jax.device_count()
   for name in ('batch_size', 'eval_batch_size'):
-    if config[name] % n:
-      raise ConfigError(f'config.{name}={config[name]} is not divisible by the {n} devices')
-  if config.method.name not in methods:
-    raise ConfigError(f'config.method.name={config.method.name!r} is not one of {sorted(methods)}')
-  if config.model.name not in MODELS:
-    raise ConfigError(f'config.model.name={config.model.name!r} is not one of {MODELS}')
-  if config.optimizer.name not in OPTIMIZERS:
-    raise ConfigError(f'config.optimizer.name={config.optimizer.name!r} is not one of {OPTIMIZERS}')
-  if config.optimizer.schedule not in SCHEDULES:
-    raise ConfigError(f'config.optimizer.schedule={config.optimizer.schedule!r} is not one of {SCHEDULES}')
+    require(config[name] % n == 0, name, f'divisible by the {n} devices', config[name])
+  method_module(config.method.name)
+  require(config.model.name in MODELS, 'model.name', f'one of {sorted(MODELS)}', config.model.name)
+  require(config.optimizer.name in OPTIMIZERS, 'optimizer.name', f'one of {OPTIMIZERS}',
+          config.optimizer.name)
+  require(config.optimizer.schedule in SCHEDULES, 'optimizer.schedule', f'one of {SCHEDULES}',
+          config.optimizer.schedule)
   name = config.data.name
   if name not in DATASETS_EMBEDDED:
     import tensorflow_datasets as tfds

@@ -47,9 +47,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from datarater.train import plots
-from datarater.train.loop import base_summary, train_phase
 from datarater.train.state import Method, weighted_step
-from datarater.weighting import infobatch, rules
+from datarater.errors import require
+from datarater.methods import _per_example as per_example
+from datarater.weighting import infobatch
 
 
 class State(NamedTuple):
@@ -82,8 +83,8 @@ def start_epoch(state: State, key, epoch, num_epochs_: int, prune_ratio: float,
 
 def make(config, task, dataset) -> Method:
   m = config.method
-  rules.require(0 <= m.prune_ratio < 1, 'prune_ratio', 'in [0, 1)', m.prune_ratio)
-  rules.require(0 <= m.delta <= 1, 'delta', 'in [0, 1]', m.delta)
+  require(0 <= m.prune_ratio < 1, 'method.prune_ratio', 'in [0, 1)', m.prune_ratio)
+  require(0 <= m.delta <= 1, 'method.delta', 'in [0, 1]', m.delta)
   r, delta = float(m.prune_ratio), float(m.delta)
   n, b = dataset.train.size, config.batch_size
   e_total = num_epochs(config.num_steps, n, b)
@@ -148,7 +149,7 @@ def make(config, task, dataset) -> Method:
             for row in ctx.run.read_metrics() if row.get('infobatch/computed') == 1.0]
     plots.vector_curves(rows, 'kept', ['kept fraction'], ctx.run.file('plots', 'kept_fraction.png'),
                         f'InfoBatch: fraction of the {n} examples kept per epoch', 'fraction')
-    out = rules.write_scores(ctx, state.scores, 'InfoBatch score table')
+    out = per_example.write_scores(ctx, state.scores, 'InfoBatch score table')
     out['infobatch'] = {
         'num_epochs': e_total, 'epochs_completed': done,
         'steps_computed': int(state.steps_computed),
@@ -156,24 +157,17 @@ def make(config, task, dataset) -> Method:
         'saved_fraction_examples': 1.0 - int(state.kept_done) / (n * done) if done else 0.0}
     out['gradient_computations_saved'] = (
         1.0 - steps_done / (done * math.ceil(n / b)) if done else 0.0)
+    print(f'[infobatch] {done} epochs in {int(state.steps_computed)} steps (full data: '
+          f'{out["infobatch"]["full_data_steps"]}); gradient computations saved '
+          f'{out["gradient_computations_saved"]:.3f}', flush=True)
     return out
 
-  return Method(init=init, step=step, train_batch_size=b, sample=sample, finalize=finalize)
+  def adjust_ledger(ledger, state):
+    """Count only the steps that computed a gradient."""
+    computed = int(state.steps_computed)
+    return dict(ledger, steps=computed, examples_processed=computed * b,
+                gradient_evaluations=computed * b,
+                flops=ledger['flops'] * computed / max(ledger['steps'], 1))
 
-
-def run(ctx, task, method) -> dict:
-  """One 'train' phase; the ledger counts only the steps that computed a gradient."""
-  result = train_phase(ctx, 'train', method, task, ctx.config.num_steps)
-  computed = int(jax.device_get(result.method_state.steps_computed))
-  ledger = dict(result.ledger)
-  slots = max(ledger['steps'], 1)
-  per_step = method.train_batch_size
-  ledger.update(steps=computed, examples_processed=computed * per_step,
-                gradient_evaluations=computed * per_step,
-                flops=ledger['flops'] * computed / slots)
-  summary = base_summary(ctx, result._replace(ledger=ledger))
-  summary.update(method.finalize(ctx, result.train_state, result.method_state))
-  print(f'[infobatch] {summary["infobatch"]["epochs_completed"]} epochs in {computed} steps '
-        f'(full data: {summary["infobatch"]["full_data_steps"]}); gradient computations saved '
-        f'{summary["gradient_computations_saved"]:.3f}', flush=True)
-  return summary
+  return Method(init=init, step=step, train_batch_size=b, sample=sample, finalize=finalize,
+                adjust_ledger=adjust_ledger)

@@ -9,7 +9,6 @@ method) wire it into the loop with the pieces here:
   keeps a per-example table of the latest training loss (written as
   `scores_train.npy`), logs the weights' ESS / max / support size and the
   share of weight each source gets (`train/source_weight_mass`, plotted).
-* `require`: one-line ValueError naming `config.method.<field>`.
 """
 
 from __future__ import annotations
@@ -23,12 +22,6 @@ import numpy as np
 from datarater.train import plots, scoring
 from datarater.train import state as state_lib
 from datarater.train.state import Method
-
-
-def require(ok: bool, field: str, requirement: str, value) -> None:
-  """Raises ValueError('config.method.<field> must be <requirement>, got <value>') unless ok."""
-  if not ok:
-    raise ValueError(f'config.method.{field} must be {requirement}, got {value!r}')
 
 
 def source_mass(weights, sources, num_sources: int):

@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from datarater.weighting import loss_reweight, rules
+from datarater.errors import require
+from datarater.methods import _per_example as per_example
+from datarater.weighting import loss_reweight
 
 
 def make(config, task, dataset):
   m = config.method
   strategies = tuple(sorted(loss_reweight.STRATEGIES))
-  rules.require(m.strategy in strategies, 'strategy', f'one of {strategies}', m.strategy)
-  rules.require(m.delta > 0, 'delta', '> 0', m.delta)
-  rules.require(m.r > 0, 'r', '> 0', m.r)
-  rules.require(isinstance(m.warmup_steps, int) and m.warmup_steps >= 0, 'warmup_steps',
+  require(m.strategy in strategies, 'method.strategy', f'one of {strategies}', m.strategy)
+  require(m.delta > 0, 'method.delta', '> 0', m.delta)
+  require(m.r > 0, 'method.r', '> 0', m.r)
+  require(isinstance(m.warmup_steps, int) and m.warmup_steps >= 0, 'method.warmup_steps',
                 'an integer >= 0', m.warmup_steps)
   strategy, delta, r, warmup = m.strategy, float(m.delta), float(m.r), int(m.warmup_steps)
 
@@ -42,5 +44,5 @@ def make(config, task, dataset):
     return (loss_reweight.warmup_weights(w, step, warmup),
             {'loss_reweight/active': (step >= warmup).astype(jnp.float32)})
 
-  return rules.make_per_example_method(config, task, dataset, rule,
+  return per_example.make_per_example_method(config, task, dataset, rule,
                                        f'loss reweighting ({strategy})')

@@ -18,25 +18,27 @@ Config fields:
   method.temperature  tau > 0 of the penalized form (loss units).
   method.rho          KL radius > 0 of the constrained form (nats; at most log B binds).
 Logs `kl_dro/kl_to_uniform` (KL of the batch weights to uniform) besides the
-shared per-example outputs of `rules.make_per_example_method`.
+shared per-example outputs of `per_example.make_per_example_method`.
 """
 
 from __future__ import annotations
 
-from datarater.weighting import dro, rules
+from datarater.errors import require
+from datarater.methods import _per_example as per_example
+from datarater.weighting import dro
 
 FORMS = ('penalized', 'constrained')
 
 
 def make(config, task, dataset):
   m = config.method
-  rules.require(m.form in FORMS, 'form', f'one of {FORMS}', m.form)
+  require(m.form in FORMS, 'method.form', f'one of {FORMS}', m.form)
   if m.form == 'penalized':
-    rules.require(m.temperature > 0, 'temperature', '> 0', m.temperature)
+    require(m.temperature > 0, 'method.temperature', '> 0', m.temperature)
     tau = float(m.temperature)
     weights_fn = lambda losses: dro.kl_dro_weights(losses, tau)  # noqa: E731
   else:
-    rules.require(m.rho > 0, 'rho', '> 0', m.rho)
+    require(m.rho > 0, 'method.rho', '> 0', m.rho)
     rho = float(m.rho)
     weights_fn = lambda losses: dro.kl_constrained_weights(losses, rho)  # noqa: E731
 
@@ -45,4 +47,4 @@ def make(config, task, dataset):
     q = weights_fn(losses)
     return q, {'kl_dro/kl_to_uniform': dro.kl_divergence_to_uniform(q)}
 
-  return rules.make_per_example_method(config, task, dataset, rule, f'KL-DRO ({m.form})')
+  return per_example.make_per_example_method(config, task, dataset, rule, f'KL-DRO ({m.form})')

@@ -17,12 +17,13 @@ Meta-training (phase 'meta_train'):
   * truncated windows: each meta step unrolls T new inner steps from the
     carried inner state.
 
-Pipeline (`run`): meta-train the rater; score every training example
-(`scores_train.npy`, histograms, AUROC against the ground-truth flag;
-datarater.train.scoring); train a
-fresh model with top-K filtering (draw B / (1 - rho) examples, keep the B
-best-scored) for `config.num_steps` ('filtered'); train a uniform baseline for
-the same number of steps ('uniform'); report the net compute gain.
+Pipeline (`make`): meta-train the rater ('meta_train'); score every training
+example (`scores_train.npy`, histograms, AUROC against the ground-truth flag;
+datarater.train.scoring); train a fresh model with top-K filtering (draw
+B / (1 - rho) examples, keep the B best-scored) for `config.num_steps`
+('filtered'); train a uniform baseline for the same number of steps from the
+same initial parameters ('uniform'); the assembler reports the paired accuracy
+gain and the net compute gain (meta-training charged as extra cost).
 
 Config fields (`config.method.*`, see configs/datarater.py for defaults):
   rater.{name, hidden, channels, d_model, num_layers, num_heads}  rater network
@@ -54,11 +55,12 @@ import optax
 from datarater.meta import unroll
 from datarater.models.rater import build_rater
 from datarater.train import scoring
-from datarater.train.loop import add_ledgers, base_summary, map_split, phase_metrics, train_phase
+from datarater.train.loop import map_split
+from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, train_part, weighted_update
 from datarater.train.task import make_optimizer
 from datarater.weighting import scores as score_ops
-from datarater.weighting import uniform
+from datarater.methods import uniform
 
 
 class MetaState(NamedTuple):
@@ -174,75 +176,29 @@ def make_filter(config, task, rater, eta) -> Method:
   return Method(init=lambda key, ts: eta, step=step, train_batch_size=big, grad_evals=b)
 
 
-def make(config, task, dataset) -> Method:
-  """Validates the config; returns the meta-training Method (used by `run`)."""
+def make(config, task, dataset) -> Pipeline:
+  """Meta-train -> score -> filtered training, paired with a uniform baseline."""
   _check(config, dataset)
-  rater = build_rater(config.method.rater, dataset.info)
-  return make_meta_trainer(config, task, dataset, rater)
-
-
-def steps_to_reach(rows, phase, target_loss):
-  """First evaluated step of `phase` whose test loss is <= target (None if never)."""
-  for r in rows:
-    if r['phase'] == phase and 'test/loss' in r and r['test/loss'] <= target_loss:
-      return r['step']
-  return None
-
-
-def compute_gain(rows, meta_ledger, filtered, baseline) -> dict:
-  """Net compute gain vs uniform as in the paper, measured in XLA-counted FLOPs.
-
-  Steps the filtered run needs to reach the baseline's final test loss, times
-  its FLOPs per step (training on B plus scoring the oversampled B/(1-rho)),
-  against the baseline's total FLOPs; once without and once with the rater's
-  meta-training cost. Steps are resolved to evaluation steps (config.eval_every).
-  """
-  target = baseline.eval['test/loss']
-  steps = steps_to_reach(rows, 'filtered', target)
-  base_flops = baseline.ledger['flops']
-  out = {'baseline_final_test_loss': target, 'filtered_steps_to_baseline_loss': steps,
-         'baseline_steps': baseline.ledger['steps'], 'meta_train_flops': meta_ledger['flops'],
-         'filtered_flops_per_step': filtered.ledger['flops'] / max(filtered.ledger['steps'], 1),
-         'baseline_flops': base_flops}
-  if steps is None or not base_flops:
-    out.update(net_compute_gain=None, net_compute_gain_incl_meta_training=None)
-    return out
-  used = steps * out['filtered_flops_per_step']
-  out['net_compute_gain'] = 1.0 - used / base_flops
-  out['net_compute_gain_incl_meta_training'] = 1.0 - (used + meta_ledger['flops']) / base_flops
-  return out
-
-
-def run(ctx, task, method) -> dict:
-  """Meta-train -> score -> filtered training -> uniform baseline -> report."""
-  config, data = ctx.config, ctx.dataset
   m = config.method
-  rater = build_rater(m.rater, data.info)
-  meta = train_phase(ctx, 'meta_train', method, task, m.meta_steps, evaluate_model=False)
-  eta = meta.method_state.eta
+  rater = build_rater(m.rater, dataset.info)
+  meta_trainer = make_meta_trainer(config, task, dataset, rater)
+  score_fn = lambda eta: jax.jit(lambda b: rater.apply({'params': eta}, b['x'], b['y']))  # noqa: E731
 
-  score_fn = jax.jit(lambda b: rater.apply({'params': eta}, b['x'], b['y']))
-  report = scoring.report_scores(ctx, map_split(score_fn, data.train, ctx), 'DataRater score')
+  def finalize_meta(ctx, train_state, state):
+    del train_state
+    scores = map_split(score_fn(state.eta), ctx.dataset.train, ctx)
+    out = scoring.report_scores(ctx, scores, 'DataRater score')
+    print(f'[datarater] rater AUROC {out["score_auroc"]}', flush=True)
+    return out
 
-  filtered = train_phase(ctx, 'filtered', make_filter(config, task, rater, eta), task,
-                         config.num_steps)
-  summary = {
-      **report,
-      'discard_fraction': m.discard_fraction,
-      'filtered': phase_metrics(filtered),
-      'meta_train': {'ledger': meta.ledger},
-  }
-  ledgers = [meta.ledger, filtered.ledger]
+  phases = [
+      Phase('meta_train', meta_trainer._replace(finalize=finalize_meta), m.meta_steps,
+            trains_model=False),
+      Phase('filtered', lambda r: make_filter(config, task, rater, r['meta_train'].method_state.eta),
+            config.num_steps),
+  ]
   if m.baseline:
-    base = train_phase(ctx, 'uniform', uniform.make(config, task, data), task, config.num_steps)
-    ledgers.append(base.ledger)
-    summary['uniform'] = phase_metrics(base)
-    summary['accuracy_gain_vs_uniform'] = filtered.eval['test/accuracy'] - base.eval['test/accuracy']
-    summary['compute'] = compute_gain(ctx.run.read_metrics(), meta.ledger, filtered, base)
-  out = base_summary(  # the filtered model is this run's result
-      ctx, filtered._replace(ledger=add_ledgers(*ledgers)))
-  out.update(summary)
-  print(f'[datarater] rater AUROC {summary["score_auroc"]}, filtered test accuracy '
-        f'{filtered.eval["test/accuracy"]:.4f}'
-        + (f', uniform {summary["uniform"]["test_accuracy"]:.4f}' if m.baseline else ''), flush=True)
-  return out
+    phases.append(Phase('uniform', uniform.make(config, task, dataset), config.num_steps))
+  return Pipeline(tuple(phases), result='filtered', baseline='uniform' if m.baseline else None,
+                  extra_cost=('meta_train',),
+                  report=lambda ctx, r: {'discard_fraction': m.discard_fraction})

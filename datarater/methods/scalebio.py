@@ -28,15 +28,15 @@ descends L1, i.e. it trains on the meta batches; `retrain` trains a fresh
 model on the training split only, with the learned weights, next to a uniform
 baseline with the same initialisation and steps.
 
-Pipeline (`run`): phase 'bilevel' for config.num_steps steps; summary gets
+Pipeline (`make`): phase 'bilevel' for config.num_steps steps; summary gets
 `source_weights` (softmax(p) at the end, source-id order), the time average
 `source_weights_time_avg` over all steps, `weight_corruption_spearman` when
 the dataset has per-source corruption rates, and `plots/source_weights.png`;
 with `method.retrain`, phases 'retrain' (static weights: loss weighting or
-resampling, `weighting.static_mixture`) and 'uniform', both for
-config.num_steps steps from the same initial parameters; `summary['retrain']`
-holds both arms' test metrics, the ledger sums all phases and
-`phase_ledgers` splits it by phase.
+resampling, `methods.static_mixture`) and 'uniform', both for
+config.num_steps steps from the same initial parameters; the retrained model
+is then the run's result (summary test metrics), compared with 'uniform', and
+every phase's metrics and ledger are under `phases`.
 
 Config fields (`config.method.*`, defaults in configs/scalebio.py):
   hypergradient     'penalty' | 'cg' | 'neumann' | 'unrolled'
@@ -64,7 +64,6 @@ Config fields (`config.method.*`, defaults in configs/scalebio.py):
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Any, NamedTuple
 
@@ -77,9 +76,9 @@ import scipy.stats
 from datarater.bilevel import implicit
 from datarater.bilevel import scalebio
 from datarater.train import plots
-from datarater.train.loop import add_ledgers, base_summary, phase_metrics, train_phase
+from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, TrainState, train_part
-from datarater.weighting import static_mixture, uniform
+from datarater.methods import static_mixture, uniform
 
 ESTIMATORS = ('penalty', 'cg', 'neumann', 'unrolled')
 RETRAIN_MODES = ('loss', 'sample')
@@ -163,8 +162,8 @@ def _split(batch):
   return train_part(batch), batch['meta']
 
 
-def make(config, task, dataset) -> Method:
-  """The ScaleBiO Method (see the module docstring for `config.method.*`).
+def make_bilevel(config, task, dataset) -> Method:
+  """The ScaleBiO Method of phase 'bilevel' (see the module docstring for `config.method.*`).
 
   Args:
     config: the run config.
@@ -173,7 +172,7 @@ def make(config, task, dataset) -> Method:
 
   Returns:
     Method; its `step` expects train_state.opt_state to be the state of
-    `make_optimizers(config.method).w` (`run` trains with that optimizer).
+    `make_optimizers(config.method).w` (the phase declares that optimizer).
 
   Raises:
     ValueError: one line naming the bad `config.method` field.
@@ -287,9 +286,7 @@ def make(config, task, dataset) -> Method:
 
   def finalize(ctx, train_state, state):
     info = ctx.dataset.info
-    p = np.asarray(state.p, np.float64)
-    weights = np.exp(p - p.max())
-    weights = weights / weights.sum()
+    weights = learned_weights(state)
     avg = np.asarray(state.weight_sum, np.float64) / max(int(train_state.step), 1)
     rows = [r for r in ctx.run.read_metrics() if r['phase'] == PHASE]
     names = list(info.source_names)
@@ -314,32 +311,31 @@ def make(config, task, dataset) -> Method:
                 grad_evals=grad_evals)
 
 
+def learned_weights(state) -> np.ndarray:
+  """lambda = softmax(p) of a ScaleBiO state, in source-id order."""
+  p = np.asarray(jax.device_get(state.p), np.float64)
+  weights = np.exp(p - p.max())
+  return weights / weights.sum()
 
-def run(ctx, task, method) -> dict:
-  """Phase 'bilevel'; with `method.retrain`, also 'retrain' and 'uniform'."""
-  config = ctx.config
-  m = config.method
-  w_task = dataclasses.replace(task, optimizer=make_optimizers(m).w)
-  result = train_phase(ctx, PHASE, method, w_task, config.num_steps)
-  summary = base_summary(ctx, result)
-  summary.update(method.finalize(ctx, result.train_state, result.method_state))
+
+def make(config, task, dataset) -> Pipeline:
+  """Phase 'bilevel'; with `method.retrain`, also 'retrain' and 'uniform' (paired).
+
+  The bilevel phase trains w with the method's own optimizer (`lr_w`); its w
+  also descends the meta loss, so with `retrain` the run's result is the
+  retrained model, compared with the uniform model from the same initial
+  parameters. Without `retrain` the result is w (trained on meta data too:
+  not comparable to uniform).
+  """
+  bilevel = make_bilevel(config, task, dataset)
+  m, n = config.method, config.num_steps
+  phases = [Phase(PHASE, bilevel, n, optimizer=make_optimizers(m).w)]
   if not m.retrain:
-    return summary
-
-  data = ctx.dataset
-  key = jax.random.fold_in(jax.random.key(ctx.seed), 1)  # same init for both phases
-  weighted = train_phase(ctx, 'retrain', static_mixture.for_weights(config, task, data, summary['source_weights'], m.retrain_mode), task,
-                         config.num_steps, key=key)
-  base = train_phase(ctx, 'uniform', uniform.make(config, task, data), task,
-                     config.num_steps, key=key)
-  summary['retrain'] = {
-      'mode': m.retrain_mode, 'steps': config.num_steps,
-      'weighted': phase_metrics(weighted), 'uniform': phase_metrics(base),
-      'test_accuracy_gain': weighted.eval['test/accuracy'] - base.eval['test/accuracy']}
-  summary['ledger'] = add_ledgers(result.ledger, weighted.ledger, base.ledger)
-  summary['phase_ledgers'] = {PHASE: result.ledger, 'retrain': weighted.ledger,
-                              'uniform': base.ledger}
-  print(f'[retrain] test accuracy with learned weights ({m.retrain_mode}) '
-        f'{weighted.eval["test/accuracy"]:.4f} vs uniform {base.eval["test/accuracy"]:.4f}',
-        flush=True)
-  return summary
+    return Pipeline(tuple(phases), result=PHASE)
+  phases += [
+      Phase('retrain', lambda r: static_mixture.for_weights(
+          config, task, dataset, learned_weights(r[PHASE].method_state), m.retrain_mode), n),
+      Phase('uniform', uniform.make(config, task, dataset), n),
+  ]
+  return Pipeline(tuple(phases), result='retrain', baseline='uniform',
+                  extra_cost=(PHASE,), report=lambda ctx, r: {'retrain_mode': m.retrain_mode})

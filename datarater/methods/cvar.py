@@ -13,16 +13,18 @@ Config fields:
 
 from __future__ import annotations
 
-from datarater.weighting import dro, rules
+from datarater.errors import require
+from datarater.methods import _per_example as per_example
+from datarater.weighting import dro
 
 
 def make(config, task, dataset):
   alpha = config.method.alpha
-  rules.require(isinstance(alpha, (int, float)) and 0 < alpha <= 1, 'alpha', 'in (0, 1]', alpha)
+  require(isinstance(alpha, (int, float)) and 0 < alpha <= 1, 'method.alpha', 'in (0, 1]', alpha)
   alpha = float(alpha)
 
   def rule(losses, step):
     del step
     return dro.cvar_weights(losses, alpha), {}
 
-  return rules.make_per_example_method(config, task, dataset, rule, f'CVaR (alpha={alpha})')
+  return per_example.make_per_example_method(config, task, dataset, rule, f'CVaR (alpha={alpha})')

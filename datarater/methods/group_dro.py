@@ -28,7 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from datarater.train.state import Method, weighted_step
-from datarater.weighting import group_dro, rules
+from datarater.errors import require
+from datarater.methods import _per_example as per_example
+from datarater.weighting import group_dro
 
 
 class State(NamedTuple):
@@ -39,8 +41,8 @@ class State(NamedTuple):
 
 def make(config, task, dataset) -> Method:
   m = config.method
-  rules.require(m.eta_q >= 0, 'eta_q', '>= 0', m.eta_q)
-  rules.require(m.C >= 0, 'C', '>= 0', m.C)
+  require(m.eta_q >= 0, 'method.eta_q', '>= 0', m.eta_q)
+  require(m.C >= 0, 'method.C', '>= 0', m.C)
   eta_q, c = float(m.eta_q), float(m.C)
   k = dataset.info.num_sources
   sizes = jnp.asarray(np.bincount(dataset.train.source, minlength=k), jnp.float32)
@@ -67,7 +69,7 @@ def make(config, task, dataset) -> Method:
 
   def finalize(ctx, train_state, state):
     state = jax.device_get(state)
-    rules.plot_source_curve(ctx, 'source_weights', 'source_weights.png',
+    per_example.plot_source_curve(ctx, 'source_weights', 'source_weights.png',
                             f'group DRO q (eta_q={eta_q})')
     return {'source_weights': np.asarray(state.dro.q).tolist(),
             'source_weights_mean': (state.q_sum / max(int(state.steps), 1)).tolist()}

@@ -2,7 +2,7 @@
 
 Xie et al., "DoReMi: Optimizing Data Mixtures Speeds Up Language Model
 Pretraining", NeurIPS 2023, Algorithm 1, with domains = data sources.
-Pipeline (`run`), each phase `config.num_steps` steps:
+Pipeline (`make`), each phase `config.num_steps` steps:
 
 1. 'reference': a reference model trained with uniform batches (sampling
    proportional to source sizes, as the paper recommends).
@@ -18,7 +18,8 @@ Pipeline (`run`), each phase `config.num_steps` steps:
    loss weighting ('loss'), via the static_mixture method.
 
 The summary's test metrics are the retrained model's (the proxy's when
-`retrain` is off); the ledger adds all phases (the reference model's forward
+`retrain` is off), compared (paired: same initial parameters) with the
+uniform reference; the ledger adds all phases (the reference model's forward
 pass in the proxy phase is in its FLOPs). Math: datarater/weighting/doremi.py.
 
 Config fields:
@@ -38,9 +39,12 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from datarater.train.loop import add_ledgers, base_summary, phase_metrics, train_phase
+from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, weighted_step
-from datarater.weighting import doremi, rules, static_mixture, uniform
+from datarater.errors import require
+from datarater.methods import _per_example as per_example
+from datarater.methods import static_mixture, uniform
+from datarater.weighting import doremi
 
 
 class ProxyState(NamedTuple):
@@ -50,16 +54,10 @@ class ProxyState(NamedTuple):
 
 def _check(config):
   m = config.method
-  rules.require(m.eta > 0, 'eta', '> 0', m.eta)
-  rules.require(0 <= m.smoothing <= 1, 'smoothing', 'in [0, 1]', m.smoothing)
-  rules.require(m.retrain_mode in static_mixture.MODES, 'retrain_mode',
+  require(m.eta > 0, 'method.eta', '> 0', m.eta)
+  require(0 <= m.smoothing <= 1, 'method.smoothing', 'in [0, 1]', m.smoothing)
+  require(m.retrain_mode in static_mixture.MODES, 'method.retrain_mode',
                 f'one of {static_mixture.MODES}', m.retrain_mode)
-
-
-def make(config, task, dataset) -> Method:
-  """Validates the config; returns the first phase's Method (the uniform reference)."""
-  _check(config)
-  return uniform.make(config, task, dataset)
 
 
 def make_proxy(config, task, dataset, ref_params) -> Method:
@@ -88,27 +86,36 @@ def make_proxy(config, task, dataset, ref_params) -> Method:
   return Method(init=init, step=step, train_batch_size=config.batch_size)
 
 
-def run(ctx, task, method) -> dict:
-  """reference -> proxy (DoReMi weights) -> [retrain with the averaged weights] -> summary."""
-  config, data = ctx.config, ctx.dataset
-  ref = train_phase(ctx, 'reference', method, task, config.num_steps)
-  proxy = train_phase(ctx, 'proxy', make_proxy(config, task, data, ref.train_state.params), task,
-                      config.num_steps)
-  state = jax.device_get(proxy.method_state.doremi)
-  weights = static_mixture.present_only(doremi.doremi_average_weights(state), data)
-  rules.plot_source_curve(ctx, 'source_weights', 'source_weights.png',
-                          f'DoReMi alpha (proxy; eta={config.method.eta})')
-  extras = {'source_weights': weights.tolist(), 'final_alpha': np.asarray(state.alpha).tolist(),
-            'reference': phase_metrics(ref), 'proxy': phase_metrics(proxy)}
-  phases = [ref, proxy]
-  if config.method.retrain:
-    retrain = train_phase(ctx, 'retrain', static_mixture.for_weights(config, task, data, weights, config.method.retrain_mode), task,
-                          config.num_steps)
-    extras['retrain'] = phase_metrics(retrain)
-    phases.append(retrain)
-  final = phases[-1]
-  summary = base_summary(ctx, final._replace(ledger=add_ledgers(*(p.ledger for p in phases))))
-  summary.update(extras)
-  print(f'[doremi] weights {np.round(weights, 4).tolist()}; reference test accuracy '
-        f'{ref.eval["test/accuracy"]:.4f}, proxy {proxy.eval["test/accuracy"]:.4f}', flush=True)
-  return summary
+def averaged_weights(proxy_state, dataset) -> np.ndarray:
+  """The time average of alpha over the proxy's steps, 0 on sources absent from train."""
+  state = jax.device_get(proxy_state.doremi)
+  return static_mixture.present_only(doremi.doremi_average_weights(state), dataset)
+
+
+def make(config, task, dataset) -> Pipeline:
+  """reference -> proxy (DoReMi weights) -> [retrain with the averaged weights]."""
+  _check(config)
+  m = config.method
+  n = config.num_steps
+  phases = [
+      Phase('reference', uniform.make(config, task, dataset), n),
+      Phase('proxy', lambda r: make_proxy(config, task, dataset,
+                                          r['reference'].train_state.params), n),
+  ]
+  if m.retrain:
+    phases.append(Phase('retrain', lambda r: static_mixture.for_weights(
+        config, task, dataset, averaged_weights(r['proxy'].method_state, dataset),
+        m.retrain_mode), n))
+
+  def report(ctx, results):
+    weights = averaged_weights(results['proxy'].method_state, dataset)
+    per_example.plot_source_curve(ctx, 'source_weights', 'source_weights.png',
+                                  f'DoReMi alpha (proxy; eta={m.eta})')
+    alpha = np.asarray(jax.device_get(results['proxy'].method_state.doremi.alpha))
+    print(f'[doremi] weights {np.round(weights, 4).tolist()}', flush=True)
+    return {'source_weights': weights.tolist(), 'final_alpha': alpha.tolist()}
+
+  # The retrained model and the uniform reference start from the same parameters.
+  return Pipeline(tuple(phases), result='retrain' if m.retrain else 'proxy',
+                  baseline='reference' if m.retrain else None, report=report,
+                  extra_cost=('proxy',))

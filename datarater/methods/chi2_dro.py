@@ -20,20 +20,22 @@ Logs `chi2_dro/divergence` (D of the batch weights to uniform).
 
 from __future__ import annotations
 
-from datarater.weighting import dro, rules
+from datarater.errors import require
+from datarater.methods import _per_example as per_example
+from datarater.weighting import dro
 
 FORMS = ('penalized', 'constrained')
 
 
 def make(config, task, dataset):
   m = config.method
-  rules.require(m.form in FORMS, 'form', f'one of {FORMS}', m.form)
+  require(m.form in FORMS, 'method.form', f'one of {FORMS}', m.form)
   if m.form == 'penalized':
-    rules.require(m.lam > 0, 'lam', '> 0', m.lam)
+    require(m.lam > 0, 'method.lam', '> 0', m.lam)
     lam = float(m.lam)
     weights_fn = lambda losses: dro.chi2_penalized_weights(losses, lam)  # noqa: E731
   else:
-    rules.require(m.rho > 0, 'rho', '> 0', m.rho)
+    require(m.rho > 0, 'method.rho', '> 0', m.rho)
     rho = float(m.rho)
     weights_fn = lambda losses: dro.chi2_constrained_weights(losses, rho)  # noqa: E731
 
@@ -42,4 +44,4 @@ def make(config, task, dataset):
     q = weights_fn(losses)
     return q, {'chi2_dro/divergence': dro.chi2_divergence_to_uniform(q)}
 
-  return rules.make_per_example_method(config, task, dataset, rule, f'chi2-DRO ({m.form})')
+  return per_example.make_per_example_method(config, task, dataset, rule, f'chi2-DRO ({m.form})')

@@ -1,10 +1,10 @@
-"""Shared configuration: the base config every `configs/*.py` file starts from.
+"""Shared configuration: the base config and presets every `configs/*.py` file starts from.
 
-Every field is documented here once; method config files only add their
+Every shared field is documented here once; method config files only add their
 `config.method.*` fields (documented in their own module docstring) and change
-defaults. Config files call `parse_arg(arg, dataset='digits', smoke=False)` on
-the `--config=configs/x.py:dataset=digits,smoke` argument, then
-`base_config(...)`.
+defaults. Config files call `parse_arg(arg)` on the
+`--config=configs/x.py:dataset=digits,model=mlp,smoke` argument, then
+`base_config(arg)`. Measured results live in the README only.
 
 Fields of the base config
 -------------------------
@@ -19,6 +19,10 @@ eval_every         int. Evaluate on `meta` and `test` every this many steps
                    (and always at the last step).
 checkpoint_every   int. Save an orbax checkpoint every this many steps (and
                    always at the last step). Re-running resumes from the latest.
+paired_arms        bool. Phases of one run that are compared (filtered vs
+                   uniform, retrained vs uniform) start from the same initial
+                   parameters and see the same data order (True), or each
+                   phase draws its own initial parameters (False).
 
 data.name          'digits' | 'stdlib_text' | 'npz' | any TFDS name
                    (mnist, fashion_mnist, cifar10, cifar100, tiny_shakespeare
@@ -52,12 +56,13 @@ data.text_packages tuple of stdlib top-level packages, one per source, for
 data.text_noise_fraction  float. Fraction of bytes replaced by 'random_bytes'.
 data.max_examples  int. Cap on train examples read from TFDS/npz (0 = all).
 
-model.name         'mlp' | 'cnn' | 'resnet' | 'transformer'.
-model.hidden       tuple of ints. MLP hidden widths.
-model.channels     tuple of ints. CNN conv channels.
-model.resnet_depth int 6n+2 (ResNet-32 = 32). model.resnet_width: first stage
-                   width (16 in the CIFAR ResNet papers).
-model.d_model, model.num_layers, model.num_heads, model.mlp_ratio: transformer.
+model.name         'mlp' | 'cnn' | 'resnet' | 'transformer' (text); set it with
+                   the config arg `model=...` so that `model.kwargs` matches.
+model.kwargs       dict: the model's own fields (datarater/models/<name>.py):
+                   mlp: hidden (tuple of widths); cnn: channels, hidden;
+                   resnet: depth (6n+2, ResNet-32 = 32), width (first stage);
+                   transformer: d_model, num_layers, num_heads, mlp_ratio.
+                   Output size, vocabulary and length come from the dataset.
 
 optimizer.name     'sgd' | 'momentum' | 'nesterov' | 'adam' | 'adamw'.
 optimizer.learning_rate  float. Peak learning rate.
@@ -70,29 +75,56 @@ optimizer.eps_root float. Adam's eps inside the square root; keep it > 0 when
                    differentiating through Adam updates (d sqrt(v)/dv is
                    infinite at v = 0).
 
-method.name        which method module runs (see datarater/train/methods.py).
+method.name        which method module runs: datarater/methods/<name>.py.
+
+Config arg (after ':' in --config=configs/x.py:...): dataset=<name> (default
+digits), model=<name> (default: the dataset's preset), smoke (a few steps and a
+tiny model, for tests).
 """
 
 from __future__ import annotations
 
 import ml_collections
 
-DATASETS_EMBEDDED = ('digits', 'stdlib_text', 'npz')
-TEXT_TFDS = ('tiny_shakespeare', 'lm1b', 'wikitext103')  # text TFDS datasets wired to the LM.
+from datarater.data import TEXT_TFDS
+
+# Default kwargs of each model (config.model.kwargs), and their smoke sizes.
+MODEL_KWARGS = {
+    'mlp': dict(hidden=(256, 256)),
+    'cnn': dict(channels=(32, 64), hidden=128),
+    'resnet': dict(depth=32, width=16),
+    'transformer': dict(d_model=64, num_layers=2, num_heads=4, mlp_ratio=4),
+}
+SMOKE_MODEL_KWARGS = {
+    'mlp': dict(hidden=(32,)),
+    'cnn': dict(channels=(8, 16), hidden=32),
+    'resnet': dict(depth=8, width=8),
+    'transformer': dict(d_model=32, num_layers=1, num_heads=2, mlp_ratio=2),
+}
 
 
-def parse_arg(arg: str | None, **defaults):
+def model_config(name: str, smoke: bool = False, **overrides) -> ml_collections.ConfigDict:
+  """{'name': name, 'kwargs': defaults (smoke sizes if smoke) updated by overrides}."""
+  if name not in MODEL_KWARGS:
+    raise ValueError(f'config arg: model={name!r} is not one of {sorted(MODEL_KWARGS)}')
+  kwargs = dict(MODEL_KWARGS[name], **(SMOKE_MODEL_KWARGS[name] if smoke else {}), **overrides)
+  return ml_collections.ConfigDict({'name': name, 'kwargs': kwargs})
+
+
+def parse_arg(arg: str | None, **extra):
   """Parses 'dataset=digits,smoke' into a ConfigDict with typed defaults.
 
   A bare key (e.g. 'smoke') sets a boolean default to True. Unknown keys raise.
 
   Args:
     arg: the text after ':' in `--config=configs/x.py:...` (may be empty).
-    **defaults: allowed keys and their default values (types are kept).
+    **extra: a config file's own keys and their defaults (types are kept),
+      besides the shared dataset='digits', model='' (the preset's), smoke=False.
 
   Returns:
     ml_collections.ConfigDict with one field per key.
   """
+  defaults = dict(dataset='digits', model='', smoke=False, **extra)
   out = ml_collections.ConfigDict(defaults)
   for part in filter(None, (arg or '').split(',')):
     key, eq, value = part.partition('=')
@@ -110,8 +142,9 @@ def parse_arg(arg: str | None, **defaults):
   return out
 
 
-def base_config(dataset: str = 'digits', smoke: bool = False) -> ml_collections.ConfigDict:
-  """The shared base config (fields documented in this module's docstring)."""
+def base_config(arg) -> ml_collections.ConfigDict:
+  """The shared base config for a parsed arg (fields documented in this module's docstring)."""
+  dataset, smoke = arg.dataset, arg.smoke
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.num_steps = 1500
@@ -120,6 +153,7 @@ def base_config(dataset: str = 'digits', smoke: bool = False) -> ml_collections.
   c.log_every = 50
   c.eval_every = 100
   c.checkpoint_every = 500
+  c.paired_arms = True
 
   c.data = ml_collections.ConfigDict()
   c.data.name = dataset
@@ -137,16 +171,7 @@ def base_config(dataset: str = 'digits', smoke: bool = False) -> ml_collections.
   c.data.text_noise_fraction = 0.5
   c.data.max_examples = 0
 
-  c.model = ml_collections.ConfigDict()
-  c.model.name = 'mlp'
-  c.model.hidden = (256, 256)
-  c.model.channels = (32, 64)
-  c.model.resnet_depth = 32
-  c.model.resnet_width = 16
-  c.model.d_model = 64
-  c.model.num_layers = 2
-  c.model.num_heads = 4
-  c.model.mlp_ratio = 4
+  model = 'mlp'
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = 'adam'
@@ -163,17 +188,17 @@ def base_config(dataset: str = 'digits', smoke: bool = False) -> ml_collections.
 
   if dataset == 'stdlib_text' or dataset in TEXT_TFDS:
     c.data.corruption = 'random_bytes'
-    c.model.name = 'transformer'
+    model = 'transformer'
     c.batch_size = 32
     c.eval_batch_size = 128
     if dataset != 'stdlib_text':
       c.data.corruption_rates = ()
   elif dataset in ('mnist', 'fashion_mnist'):
-    c.model.name = 'cnn'
+    model = 'cnn'
     c.data.meta_size = 1000
     c.num_steps = 2000
   elif dataset in ('cifar10', 'cifar100'):
-    c.model.name = 'resnet'
+    model = 'resnet'
     c.data.meta_size = 1000
     c.batch_size = 128
     c.num_steps = 20000
@@ -191,12 +216,7 @@ def base_config(dataset: str = 'digits', smoke: bool = False) -> ml_collections.
     c.checkpoint_every = 3
     c.batch_size = 16
     c.eval_batch_size = 64
-    c.model.hidden = (32,)
-    c.model.channels = (8, 16)
-    c.model.resnet_depth = 8
-    c.model.d_model = 32
-    c.model.num_layers = 1
-    c.model.num_heads = 2
     c.data.seq_len = 32
     c.data.examples_per_source = 40
+  c.model = model_config(arg.model or model, smoke)
   return c

@@ -1,0 +1,181 @@
+"""Pipelines as data: a method's phases, and the one assembler that runs them.
+
+A method module's `make(config, task, dataset)` returns either a `Method` (one
+phase named 'train') or a `Pipeline`: a tuple of `Phase`s plus which phase is
+the run's result and which one it is compared with. `run_pipeline` trains the
+phases in order, merges every phase's `finalize` extras, and builds one
+summary.json, one compute ledger and one console line per phase, for every
+method alike.
+
+Paired arms: phases with the same `init` name start from the same initial
+parameters (the key is a stable hash of that name, not of the phase name);
+data order is a pure function of (seed, step), so arms with the same batch
+size also see the same batches. `config.paired_arms=False` gives every phase
+its own initial parameters (an unpaired comparison).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple, Optional, Union
+
+import optax
+
+from datarater.train.loop import LEDGER_KEYS, Context, PhaseResult, train_phase
+from datarater.train.state import Method
+
+
+class Phase(NamedTuple):
+  """One phase of a pipeline.
+
+  Attributes:
+    name: phase name: checkpoint folder, metrics rows, console prefix.
+    method: the Method to run, or (results so far: {name: PhaseResult}) ->
+      Method, called when the phase starts (e.g. a filter needs the rater of
+      an earlier phase).
+    steps: number of steps.
+    init: initial-parameter stream: phases with the same `init` start from
+      the same parameters (paired arms). Default: 'model'.
+    trains_model: False for phases that train something other than the task's
+      model (e.g. DataRater's rater): the loop then keeps only a step counter
+      in the TrainState and evaluates nothing.
+    optimizer: the model's optimizer in this phase (default: the task's,
+      from config.optimizer).
+  """
+  name: str
+  method: Union[Method, Callable[[dict], Method]]
+  steps: int
+  init: str = 'model'
+  trains_model: bool = True
+  optimizer: Optional[optax.GradientTransformation] = None
+
+
+class Pipeline(NamedTuple):
+  """A multi-phase method.
+
+  Attributes:
+    phases: the phases, run in order.
+    result: the phase whose model is the run's result (summary's test metrics).
+    baseline: the phase `result` is compared with (paired), or None. The
+      summary then has `accuracy_gain_vs_baseline` and `compute` (net compute
+      gain, `compute_gain`).
+    report: optional (ctx, results) -> dict of extras computed from several
+      phases (merged into summary.json).
+    extra_cost: phases whose cost is charged to the method in the compute
+      gain (e.g. DataRater's meta-training).
+  """
+  phases: tuple
+  result: str
+  baseline: Optional[str] = None
+  report: Optional[Callable[[Context, dict], dict]] = None
+  extra_cost: tuple = ()
+
+
+def add_ledgers(*ledgers: dict) -> dict:
+  return {k: sum(l.get(k, 0) for l in ledgers) for k in LEDGER_KEYS}
+
+
+def phase_metrics(result: PhaseResult) -> dict:
+  """A phase's final test metrics and ledger, for summary.json."""
+  e = result.eval
+  out = {'ledger': result.ledger}
+  if e:
+    out.update(test_accuracy=e['test/accuracy'], test_loss=e['test/loss'],
+               test_source_loss=e['test/source_loss'])
+  return out
+
+
+def steps_to_reach(rows, phase: str, target_loss: float):
+  """First evaluated step of `phase` whose test loss is <= target (None if never)."""
+  for r in rows:
+    if r['phase'] == phase and 'test/loss' in r and r['test/loss'] <= target_loss:
+      return r['step']
+  return None
+
+
+def compute_gain(rows, method: PhaseResult, baseline: PhaseResult, method_phase: str,
+                 extra_flops: float = 0.0) -> dict:
+  """Net compute gain of `method` vs `baseline` in XLA-counted FLOPs (DataRater paper).
+
+  The steps the method's phase needs to reach the baseline's final test loss
+  (resolved to evaluation steps, config.eval_every), times its FLOPs per step,
+  against the baseline's total FLOPs; once without and once with
+  `extra_flops` (e.g. the rater's meta-training).
+  """
+  target = baseline.eval['test/loss']
+  steps = steps_to_reach(rows, method_phase, target)
+  base_flops = baseline.ledger['flops']
+  per_step = method.ledger['flops'] / max(method.ledger['steps'], 1)
+  out = {'baseline_final_test_loss': target, 'steps_to_baseline_loss': steps,
+         'baseline_steps': baseline.ledger['steps'], 'extra_flops': extra_flops,
+         'flops_per_step': per_step, 'baseline_flops': base_flops,
+         'net_compute_gain': None, 'net_compute_gain_incl_extra': None}
+  if steps is not None and base_flops:
+    used = steps * per_step
+    out['net_compute_gain'] = 1.0 - used / base_flops
+    out['net_compute_gain_incl_extra'] = 1.0 - (used + extra_flops) / base_flops
+  return out
+
+
+def single(method: Method, num_steps: int) -> Pipeline:
+  """The default pipeline of a one-phase method: phase 'train'."""
+  return Pipeline(phases=(Phase('train', method, num_steps),), result='train')
+
+
+def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
+  """Runs every phase of `pipeline`; returns the summary dict.
+
+  Summary: the result phase's final test metrics at the top level, every
+  phase's metrics and ledger under `phases`, the summed `ledger`, the extras
+  of every Method's `finalize` and of `pipeline.report`, and, with a
+  baseline, the paired accuracy gain and net compute gain.
+  """
+  results, extras = {}, {}
+  paired = bool(ctx.config.get('paired_arms', True))
+  for phase in pipeline.phases:
+    method = phase.method(results) if callable(phase.method) else phase.method
+    phase_task = task if phase.optimizer is None else dataclasses.replace(
+        task, optimizer=phase.optimizer)
+    result = train_phase(ctx, phase.name, method, phase_task, phase.steps,
+                         init_stream=phase.init if paired else phase.name,
+                         trains_model=phase.trains_model)
+    if method.finalize is not None:
+      extras.update(method.finalize(ctx, result.train_state, result.method_state))
+    results[phase.name] = result
+    if result.eval:
+      print(f'[{phase.name}] test accuracy {result.eval["test/accuracy"]:.4f}, '
+            f'test loss {result.eval["test/loss"]:.4f}', flush=True)
+
+  final = results[pipeline.result]
+  info = ctx.dataset.info
+  summary = {
+      'method': ctx.config.method.name,
+      'dataset': info.name,
+      'meta_mode': info.meta_mode,
+      'source_names': list(info.source_names),
+      'corruption': info.corruption,
+      'corruption_rates': list(info.corruption_rates),
+      'num_steps': ctx.config.num_steps,
+      'result_phase': pipeline.result,
+      'final': final.eval,
+      'test_accuracy': final.eval['test/accuracy'],
+      'test_loss': final.eval['test/loss'],
+      'test_source_loss': final.eval['test/source_loss'],
+      'ledger': add_ledgers(*(r.ledger for r in results.values())),
+      'phases': {name: phase_metrics(r) for name, r in results.items()},
+  }
+  if pipeline.baseline is not None:
+    base = results[pipeline.baseline]
+    summary['baseline_phase'] = pipeline.baseline
+    summary['accuracy_gain_vs_baseline'] = final.eval['test/accuracy'] - base.eval['test/accuracy']
+    extra = sum(results[p].ledger['flops'] for p in pipeline.extra_cost)
+    summary['compute'] = compute_gain(ctx.run.read_metrics(), final, base, pipeline.result, extra)
+    print(f'[{ctx.config.method.name}] {pipeline.result} test accuracy '
+          f'{final.eval["test/accuracy"]:.4f} vs {pipeline.baseline} '
+          f'{base.eval["test/accuracy"]:.4f} '
+          f'({"paired: same initial parameters" if paired else "unpaired"})', flush=True)
+  if pipeline.report is not None:
+    extras.update(pipeline.report(ctx, results))
+  summary.update(extras)
+  return summary
+
