@@ -1,4 +1,4 @@
-"""Shared test helpers: run a config's smoke variant and check the run-directory contract."""
+"""Shared test fixtures: fast-compile XLA flags, float64, smoke runs of a config, the run-directory contract."""
 
 import os
 
@@ -10,6 +10,7 @@ os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + FAST_COMPILE)
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -18,6 +19,13 @@ from datarater.train import train_and_evaluate  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTRACT = ('config.json', 'metrics.jsonl', 'summary.json', 'checkpoints', 'tensorboard',
             'plots/training_curves.png')
+
+
+@pytest.fixture
+def x64():
+  """Float64 inside the test (gradient checks against finite differences / closed forms)."""
+  with jax.enable_x64(True):
+    yield
 
 
 def load_config(name: str, arg: str = 'dataset=digits,smoke'):

@@ -1,0 +1,28 @@
+"""Small-loss selection: the rule on hand-made losses, and the method in the loop."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from datarater.methods.small_loss import small_loss_weights
+from datarater.train import ConfigError
+
+
+def test_keeps_the_smallest_losses():
+  losses = jnp.array([0.3, 2.0, 0.1, 5.0, 0.2])
+  w = small_loss_weights(losses, 0.4)  # keep ceil(0.6 * 5) = 3: indices 0, 2, 4
+  np.testing.assert_allclose(w, [1 / 3, 0, 1 / 3, 0, 1 / 3], rtol=1e-6)
+  np.testing.assert_allclose(small_loss_weights(losses, 0.0), np.full(5, 0.2), rtol=1e-6)
+
+
+def test_in_the_loop_noisy_sources_lose_weight(run_smoke):
+  summary, rows, _ = run_smoke('small_loss', scores=True, num_steps=40,
+                               method__forget_rate=0.5)
+  mass = summary['source_weight_mass']  # sources with label noise 0, .2, .4, .6, .8
+  assert mass[0] > 0.2 > mass[-1], mass
+  assert any(r.get('small_loss/forget_rate') == 0.5 for r in rows)
+
+
+def test_bad_forget_rate_is_one_line(run_smoke):
+  with pytest.raises(ConfigError, match='config.method.forget_rate'):
+    run_smoke('small_loss', method__forget_rate=1.0)
