@@ -39,7 +39,8 @@ Problem interface
   (their logit still moves through the softmax normalisation, exactly as the
   gradient of the penalty says). The function must itself return a finite loss
   with a finite gradient for absent sources (divide by ``max(count, 1)``, as
-  :func:`per_source_mean` does), because ``0 * nan`` is ``nan`` in backprop; or
+  :func:`datarater.weighting.groups.segment_mean` does), because ``0 * nan``
+  is ``nan`` in backprop; or
 * a single ``[K]`` array, meaning every source is present.
 
 ``meta_loss_fn(params, meta_batch)`` returns the scalar upper-level loss ``L1``.
@@ -72,35 +73,6 @@ F2SA_ALPHA_EXPONENT = 1.0 / 7.0
 # ---------------------------------------------------------------------------
 # Shared per-source helpers (also used by ``implicit.py``).
 # ---------------------------------------------------------------------------
-
-
-def per_source_mean(
-    example_losses: Array, source_ids: Array, num_sources: int,
-    example_weights: Optional[Array] = None,
-) -> tuple[Array, Array]:
-  """Mean loss per source, safe for sources absent from the batch.
-
-  Args:
-    example_losses: ``[B]`` per-example losses.
-    source_ids: ``[B]`` int source id of each example, in ``[0, num_sources)``.
-    num_sources: ``K``.
-    example_weights: optional ``[B]`` non-negative weights (e.g. a padding mask);
-      counts are then weighted counts.
-
-  Returns:
-    ``(losses, counts)``, both ``[K]``. ``losses[k]`` is 0 (with zero, finite
-    gradient) where ``counts[k] == 0``.
-  """
-  if example_weights is None:
-    example_weights = jnp.ones_like(example_losses)
-  one_hot = jax.nn.one_hot(source_ids, num_sources, dtype=example_losses.dtype)
-  one_hot = one_hot * example_weights[:, None]
-  sums = one_hot.T @ example_losses
-  counts = one_hot.sum(axis=0)
-  present = counts > 0
-  # Double `where`: absent sources get loss 0 *and* a finite (zero) gradient.
-  losses = jnp.where(present, sums / jnp.where(present, counts, 1.0), 0.0)
-  return losses, counts
 
 
 def source_losses(per_source_loss_fn: Callable[..., Any], params: PyTree,

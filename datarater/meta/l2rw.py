@@ -11,15 +11,11 @@ At eps = 0, theta_hat = theta, so by the chain rule exactly
 u_i = alpha * <grad f_i(theta), grad M(theta)>: examples whose gradient agrees
 with the meta gradient get weight. The look-ahead is computed here as a
 one-step unroll of `optax.sgd(alpha)` (see `datarater.meta.unroll`), so the
-same code path (and estimator `mode`) serves L2RW and DataRater.
+same code path (and estimator `mode`) serves L2RW and DataRater. The
+look-ahead is plain SGD, as in the paper, whatever optimizer trains the model.
 
-The model update uses loss sum_i w_i f_i(theta) (weights under
-`stop_gradient`). `make` wires this into the training loop as the method
-'l2rw' (configs/l2rw.py): per step, scores and weights of the training batch
-against a batch of the (clean) meta split, then that weighted update; each
-example's latest score u_i is kept in a table and written to
-`scores_train.npy` at the end. The table and its report (datarater.train.scoring) are shared
-with Meta-Weight-Net.
+The model update uses loss sum_i w_i f_i(theta) with the weights as constants.
+The training-loop wiring is datarater/methods/l2rw.py.
 """
 
 from __future__ import annotations
@@ -57,7 +53,7 @@ def l2rw_scores(
     meta_batch: PyTree,
     *,
     per_example_loss_fn: PerExampleLossFn,
-    inner_lr: float,
+    lookahead_lr: float,
     mode: str = 'reverse',
 ) -> jax.Array:
   """The unnormalized L2RW scores u_i = -dM(theta_hat(eps))/d eps_i at eps = 0.
@@ -67,7 +63,7 @@ def l2rw_scores(
     train_batch: training batch of B examples.
     meta_batch: meta (clean, held-out) batch of m examples.
     per_example_loss_fn: (params, batch) -> per-example losses of shape [B].
-    inner_lr: look-ahead SGD step size alpha.
+    lookahead_lr: look-ahead SGD step size alpha.
     mode: meta-gradient estimator for the one-step look-ahead; any exact
       mode of `datarater.meta.unroll` gives the same numbers.
 
@@ -83,7 +79,7 @@ def l2rw_scores(
   def outer_loss_fn(p, batch):
     return jnp.mean(per_example_loss_fn(p, batch))
 
-  optimizer = optax.sgd(inner_lr)
+  optimizer = optax.sgd(lookahead_lr)
   _, grad_eps, _ = unroll.meta_loss_and_grad(
       eps, params, optimizer.init(params),
       jax.tree.map(lambda x: x[None], train_batch), meta_batch,
@@ -91,31 +87,3 @@ def l2rw_scores(
       optimizer=optimizer, mode=mode)
   return -grad_eps
 
-
-def l2rw_weights(
-    params: PyTree,
-    train_batch: PyTree,
-    meta_batch: PyTree,
-    *,
-    per_example_loss_fn: PerExampleLossFn,
-    inner_lr: float,
-    mode: str = 'reverse',
-) -> jax.Array:
-  """L2RW example weights for one training batch (Ren et al. 2018, Alg. 1).
-
-  Args:
-    params: model parameters theta.
-    train_batch: training batch of B examples.
-    meta_batch: meta (clean, held-out) batch.
-    per_example_loss_fn: (params, batch) -> per-example losses of shape [B].
-    inner_lr: look-ahead SGD step size alpha (only the scale of u depends on
-      it; after normalization the weights do not, for alpha > 0).
-    mode: meta-gradient estimator of the one-step look-ahead.
-
-  Returns:
-    Weights of shape [B] under `stop_gradient`: non-negative and summing to 1,
-    or all zeros if no example's gradient aligns with the meta gradient.
-  """
-  u = l2rw_scores(params, train_batch, meta_batch,
-                  per_example_loss_fn=per_example_loss_fn, inner_lr=inner_lr, mode=mode)
-  return jax.lax.stop_gradient(normalize_nonnegative(u))

@@ -1,8 +1,8 @@
-"""Meta-Weight-Net (MW-Net; Shu et al., NeurIPS 2019): loss -> weight MLP.
+"""Meta-Weight-Net (MW-Net; Shu et al., NeurIPS 2019): loss -> weight network.
 
-A small network V(loss; Theta) (1-100-1 MLP, ReLU, sigmoid output) maps each
-training example's loss to a weight in (0, 1). One MW-Net iteration on a
-training batch (losses L_i(w), i = 1..n) and a meta batch:
+A small network V(loss; Theta) maps each training example's loss to a weight
+(datarater/models/weight_net.py: 1-100-1 MLP, sigmoid output). One MW-Net
+iteration on a training batch (losses L_i(w), i = 1..n) and a meta batch:
 
   1. look-ahead:  w_hat(Theta) = w - a * grad_w (1/n) sum_i V(L_i(w); Theta) L_i(w)
   2. weight net:  Theta <- optimizer step on grad_Theta (1/m) sum_j L^meta_j(w_hat(Theta))
@@ -11,13 +11,11 @@ training batch (losses L_i(w), i = 1..n) and a meta batch:
 The input of V is the loss value under `stop_gradient` (as in the reference
 code, which feeds `cost.data`), so V(L_i) acts as a constant weight in the
 model gradient. Steps 1-2 are `mwn_meta_loss_and_grad` / `mwn_step`; the
-look-ahead is a one-step unroll of `optax.sgd(a)` from `datarater.meta.unroll`.
-Step 3 uses `weighted_loss` as its loss. `make` wires the three steps into
-the training loop as the method 'mwn' (configs/mwn.py); the weight net and its
-optimizer state are the method state, with a table of each training example's
-latest weight V(L_i), written to `scores_train.npy` at the end. The released
+look-ahead is a one-step unroll of `optax.sgd(a)` from `datarater.meta.unroll`
+(plain SGD, as in the paper, whatever optimizer trains the model). Step 3 is
+the training loop's weighted update (datarater/methods/mwn.py). The released
 MW-Net code also divides V by its batch sum in steps 1 and 3
-(`batch_normalized`); configs/mwn.py does so by default (`method.normalize`).
+(`batch_normalize`).
 
 Reference settings (from the paper's code): weight net Adam lr 1e-3 with
 weight decay 1e-4; classifier SGD lr 0.1, momentum 0.9, Nesterov, wd 5e-4; the
@@ -26,15 +24,12 @@ look-ahead uses plain SGD at the classifier's current learning rate.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Tuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from datarater.meta import l2rw
 from datarater.meta import unroll
 
 PyTree = Any
@@ -42,63 +37,22 @@ PerExampleLossFn = Callable[[PyTree, PyTree], jax.Array]
 WeightFn = Callable[[PyTree, jax.Array], jax.Array]
 
 
-class WeightNet(nn.Module):
-  """V(loss; Theta): per-example loss -> weight in (0, 1).
+def batch_normalize(v: jax.Array) -> jax.Array:
+  """n * v_i / sum_j v_j: weights with mean 1 over the batch (v itself if the sum is 0).
 
-  Attributes:
-    hidden: width of the single hidden layer (100 in MW-Net).
-  """
-  hidden: int = 100
-
-  @nn.compact
-  def __call__(self, losses: jax.Array) -> jax.Array:
-    """Maps losses of shape [B] to weights of shape [B]."""
-    h = nn.relu(nn.Dense(self.hidden)(losses[:, None]))
-    return nn.sigmoid(nn.Dense(1)(h))[:, 0]
-
-
-def init_weight_net(key: jax.Array, hidden: int = 100, dtype=jnp.float32) -> PyTree:
-  """Initial weight-net parameters.
+  The released MW-Net code divides V by its batch sum in both the look-ahead
+  and the model update (`v_lambda / norm_c`, `w_new / norm_v`), so the weight
+  net can only redistribute weight between examples and cannot act as a
+  global step-size knob. Multiplying by n keeps the (1/n) sum_i form.
 
   Args:
-    key: PRNG key.
-    hidden: hidden width; must match the `WeightNet` used to apply them.
-    dtype: dtype of the dummy input that fixes the parameter dtype.
+    v: non-negative weights of shape [n].
 
   Returns:
-    Flax variables dict {'params': ...} for `WeightNet(hidden).apply`.
+    Array of shape [n].
   """
-  return WeightNet(hidden).init(key, jnp.zeros((1,), dtype))
-
-
-_DEFAULT_NET = WeightNet()
-
-
-def _weights(weight_fn: Optional[WeightFn], wnet_params: PyTree, losses: jax.Array):
-  fn = _DEFAULT_NET.apply if weight_fn is None else weight_fn
-  return fn(wnet_params, jax.lax.stop_gradient(losses))
-
-
-def weighted_loss(
-    params: PyTree,
-    batch: PyTree,
-    weights: jax.Array,
-    *,
-    per_example_loss_fn: PerExampleLossFn,
-) -> jax.Array:
-  """(1/n) sum_i weights_i * L_i(params): the MW-Net model-update loss.
-
-  Args:
-    params: model parameters.
-    batch: training batch of n examples.
-    weights: shape [n], treated as constants (`stop_gradient`).
-    per_example_loss_fn: (params, batch) -> per-example losses, shape [n].
-
-  Returns:
-    Scalar loss.
-  """
-  losses = per_example_loss_fn(params, batch)
-  return jnp.mean(jax.lax.stop_gradient(weights) * losses)
+  total = jnp.sum(v)
+  return v * (v.shape[0] / jnp.where(total > 0, total, 1.0))
 
 
 def mwn_meta_loss_and_grad(
@@ -108,8 +62,8 @@ def mwn_meta_loss_and_grad(
     meta_batch: PyTree,
     *,
     per_example_loss_fn: PerExampleLossFn,
-    inner_lr: float,
-    weight_fn: Optional[WeightFn] = None,
+    weight_fn: WeightFn,
+    lookahead_lr: float,
     mode: str = 'reverse',
 ) -> Tuple[jax.Array, PyTree]:
   """Look-ahead meta loss (1/m) sum_j L^meta_j(w_hat(Theta)) and its Theta-gradient.
@@ -120,9 +74,10 @@ def mwn_meta_loss_and_grad(
     train_batch: training batch of n examples.
     meta_batch: meta (clean) batch.
     per_example_loss_fn: (params, batch) -> per-example losses.
-    inner_lr: look-ahead SGD step size a.
-    weight_fn: (wnet_params, losses [n]) -> weights [n]; defaults to
-      `WeightNet().apply` (hidden width 100).
+    weight_fn: (wnet_params, losses [n]) -> weights [n], e.g. `WeightNet.apply`
+      (optionally followed by `batch_normalize`); it is given the losses under
+      `stop_gradient`.
+    lookahead_lr: look-ahead SGD step size a.
     mode: meta-gradient estimator (`datarater.meta.unroll.MODES`); all exact
       modes coincide for this one-step look-ahead.
 
@@ -131,12 +86,12 @@ def mwn_meta_loss_and_grad(
   """
   def inner_loss_fn(p, theta, batch):
     losses = per_example_loss_fn(p, batch)
-    return jnp.mean(_weights(weight_fn, theta, losses) * losses)
+    return jnp.mean(weight_fn(theta, jax.lax.stop_gradient(losses)) * losses)
 
   def outer_loss_fn(p, batch):
     return jnp.mean(per_example_loss_fn(p, batch))
 
-  optimizer = optax.sgd(inner_lr)
+  optimizer = optax.sgd(lookahead_lr)
   loss, grad, _ = unroll.meta_loss_and_grad(
       wnet_params, params, optimizer.init(params),
       jax.tree.map(lambda x: x[None], train_batch), meta_batch,
@@ -153,12 +108,12 @@ def mwn_step(
     meta_batch: PyTree,
     *,
     per_example_loss_fn: PerExampleLossFn,
+    weight_fn: WeightFn,
     wnet_optimizer: optax.GradientTransformation,
-    inner_lr: float,
-    weight_fn: Optional[WeightFn] = None,
+    lookahead_lr: float,
     mode: str = 'reverse',
-) -> Tuple[jax.Array, PyTree, optax.OptState, jax.Array]:
-  """One MW-Net meta step: update Theta, return the new example weights.
+) -> Tuple[PyTree, optax.OptState, jax.Array]:
+  """Steps 1-2 of an MW-Net iteration: one optimizer step of Theta on the look-ahead meta loss.
 
   Args:
     wnet_params: weight-net parameters Theta.
@@ -167,23 +122,18 @@ def mwn_step(
     train_batch: training batch of n examples.
     meta_batch: meta (clean) batch.
     per_example_loss_fn: (params, batch) -> per-example losses, shape [n].
-    wnet_optimizer: optax optimizer for Theta (MW-Net: Adam lr 1e-3, wd 1e-4).
-    inner_lr: look-ahead SGD step size a (the classifier's current lr).
     weight_fn: as in `mwn_meta_loss_and_grad`.
+    wnet_optimizer: optax optimizer for Theta (MW-Net: Adam lr 1e-3, wd 1e-4).
+    lookahead_lr: look-ahead SGD step size a.
     mode: as in `mwn_meta_loss_and_grad`.
 
   Returns:
-    (weights, new_wnet_params, new_wnet_opt_state, meta_loss) where
-    weights = V(L_i(w); Theta_new), shape [n], under `stop_gradient`, to be
-    used with `weighted_loss` for the model update; meta_loss is the look-ahead
-    meta loss at the old Theta.
+    (new_wnet_params, new_wnet_opt_state, meta_loss), meta_loss being the
+    look-ahead meta loss at the old Theta. The model update (step 3) weighs
+    its losses with weight_fn(new_wnet_params, losses).
   """
   meta_loss, grad = mwn_meta_loss_and_grad(
-      wnet_params, params, train_batch, meta_batch,
-      per_example_loss_fn=per_example_loss_fn, inner_lr=inner_lr,
-      weight_fn=weight_fn, mode=mode)
+      wnet_params, params, train_batch, meta_batch, per_example_loss_fn=per_example_loss_fn,
+      weight_fn=weight_fn, lookahead_lr=lookahead_lr, mode=mode)
   updates, wnet_opt_state = wnet_optimizer.update(grad, wnet_opt_state, wnet_params)
-  wnet_params = optax.apply_updates(wnet_params, updates)
-  losses = per_example_loss_fn(params, train_batch)
-  weights = jax.lax.stop_gradient(_weights(weight_fn, wnet_params, losses))
-  return weights, wnet_params, wnet_opt_state, meta_loss
+  return optax.apply_updates(wnet_params, updates), wnet_opt_state, meta_loss

@@ -12,10 +12,15 @@ Meta-training (phase 'meta_train'):
     staggered by i * reset_period / N so the population always mixes young and
     old models;
   * each model's meta-gradient goes through its own outer optimizer (Adam with
-    decoupled weight decay, linear warm-up, global-norm clipping); the N
-    proposed rater parameters are averaged;
+    decoupled weight decay, global-norm clipping) and the N proposed rater
+    parameters are averaged (the paper's description; not the same as one
+    Adam step on the averaged meta-gradient, since Adam is not linear);
+  * the outer learning rate warms up linearly over `outer_warmup_steps`
+    outer steps, starting at outer_learning_rate / outer_warmup_steps on step
+    0 (so the first meta step already moves the rater);
   * truncated windows: each meta step unrolls T new inner steps from the
-    carried inner state.
+    carried inner state; a model lives reset_period outer steps, i.e.
+    reset_period * T inner steps, the horizon of the inner schedule.
 
 Pipeline (`make`): meta-train the rater ('meta_train'); score every training
 example (`scores_train.npy`, histograms, AUROC against the ground-truth flag;
@@ -25,21 +30,7 @@ B / (1 - rho) examples, keep the B best-scored) for `config.num_steps`
 same initial parameters ('uniform'); the assembler reports the paired accuracy
 gain and the net compute gain (meta-training charged as extra cost).
 
-Config fields (`config.method.*`, see configs/datarater.py for defaults):
-  rater.{name, hidden, channels, d_model, num_layers, num_heads}  rater network
-  temperature       softmax temperature of the inner weights (paper: 1)
-  meta_steps        outer (meta) steps of meta-training
-  inner_steps       T, inner updates unrolled per meta step (paper: 2)
-  inner_batch_size  B of each inner update
-  meta_batch_size   meta-split examples per inner model per meta step
-  population        N inner models (paper: 8)
-  reset_period      steps between re-initialisations of one inner model
-  inner_optimizer.{name, learning_rate, eps_root}  optax optimizer of inner models
-  outer_learning_rate, outer_weight_decay (paper 0.1), outer_warmup_steps
-                    (paper 100), outer_clip (global norm; paper 0.01)
-  mode              'reverse' | 'remat' | 'mixed' | 'first_order' (see unroll.py)
-  discard_fraction  rho: fraction of an oversampled batch the filter drops
-  baseline          also train the uniform baseline (needed for the compute gain)
+Config fields (`config.method.*`): documented in configs/datarater.py.
 """
 
 from __future__ import annotations

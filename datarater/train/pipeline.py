@@ -41,6 +41,8 @@ class Phase(NamedTuple):
       in the TrainState and evaluates nothing.
     optimizer: the model's optimizer in this phase (default: the task's,
       from config.optimizer).
+    task: the Task this phase trains (default: the run's; e.g. AUM's
+      threshold samples need a model with one extra output).
   """
   name: str
   method: Union[Method, Callable[[dict], Method]]
@@ -48,6 +50,7 @@ class Phase(NamedTuple):
   init: str = 'model'
   trains_model: bool = True
   optimizer: Optional[optax.GradientTransformation] = None
+  task: Optional[object] = None
 
 
 class Pipeline(NamedTuple):
@@ -134,8 +137,9 @@ def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
   paired = bool(ctx.config.get('paired_arms', True))
   for phase in pipeline.phases:
     method = phase.method(results) if callable(phase.method) else phase.method
-    phase_task = task if phase.optimizer is None else dataclasses.replace(
-        task, optimizer=phase.optimizer)
+    phase_task = phase.task or task
+    if phase.optimizer is not None:
+      phase_task = dataclasses.replace(phase_task, optimizer=phase.optimizer)
     result = train_phase(ctx, phase.name, method, phase_task, phase.steps,
                          init_stream=phase.init if paired else phase.name,
                          trains_model=phase.trains_model)

@@ -22,8 +22,7 @@ are plain ``jnp`` reductions, so a batch sharded across devices under
 ``jax.jit`` gets global weights (XLA inserts the collectives). Computation is
 done in at least float32.
 
-Invalid hyperparameters raise ``ValueError`` naming the config field
-``config.method.<name>``.
+Invalid hyperparameters raise ``ValueError`` naming the argument.
 """
 
 import functools
@@ -32,6 +31,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from datarater.weighting.checks import as_float_vector as _as_float
 from datarater.weighting.checks import check as _check
 
 # Number of bisection steps on log(tau) for the KL-constrained temperature.
@@ -39,14 +39,6 @@ from datarater.weighting.checks import check as _check
 # 60 halvings resolve log(tau) to ~2.4e-17, below float32 resolution.
 _KL_BISECTION_STEPS = 60
 _KL_LOG_TAU_RANGE = (math.log(1e-6), math.log(1e6))
-
-
-
-def _as_float(losses):
-  losses = jnp.asarray(losses)
-  if losses.ndim != 1:
-    raise ValueError(f'losses must be a vector [B], got shape {losses.shape}')
-  return losses.astype(jnp.promote_types(losses.dtype, jnp.float32))
 
 
 # ----------------------------------------------------------------------------

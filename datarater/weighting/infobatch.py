@@ -1,11 +1,12 @@
 """InfoBatch: unbiased dynamic data pruning (Qin et al., ICLR 2024).
 
 "InfoBatch: Lossless Training Speed Up by Unbiased Dynamic Data Pruning".
-Each training example keeps a score, its latest loss. At the start of each
-epoch, examples whose score is below the mean score are pruned at random with
-probability r (``prune_ratio``); the kept below-mean examples get loss weight
-1 / (1 - r), everything else weight 1, so the epoch's summed (weighted) loss
-and gradient equal the full-data ones in expectation:
+Each training example keeps a score, its latest loss (a `tables.ExampleTable`).
+At the start of each epoch, examples whose score is below the mean score are
+pruned at random with probability r (``prune_ratio``); the kept below-mean
+examples get loss weight 1 / (1 - r), everything else weight 1, so the
+epoch's summed (weighted) loss and gradient equal the full-data ones in
+expectation:
 
     E[sum_i w_i keep_i loss_i] = sum_i loss_i.
 
@@ -14,15 +15,16 @@ e (0-based) prunes iff e < delta * num_epochs. Paper defaults r = 0.5,
 delta = 0.875; only below-mean examples are candidates, so the pruned
 fraction is below r (about 35% by default in the paper).
 
-Scores start at +inf ("never seen"): unseen examples are never pruned and are
+Examples never trained on (count 0 in the table) are never pruned and are
 left out of the mean, so the first epoch trains on everything. Scores are
-updated from the losses of the examples actually trained on; pruned examples
-keep their old score.
+updated (`tables.table_record`) from the losses of the examples actually
+trained on; pruned examples keep their old score.
 
 The plan is jnp (jit-able, ``epoch`` may be traced). Cutting the kept set into
 fixed-shape batches is data-dependent in size and done host-side in numpy
 (``infobatch_batches``): the last batch is padded with repeated kept indices
-marked invalid (give them weight 0 and skip their score update).
+marked invalid (give them weight 0, skip their score update, and average the
+batch loss over the valid slots only).
 """
 
 import math
@@ -50,22 +52,17 @@ class InfoBatchPlan(NamedTuple):
   pruning_active: jax.Array
 
 
-def infobatch_init_scores(num_examples):
-  """Score table [N] initialised to +inf (unseen: never pruned)."""
-  return jnp.full((num_examples,), jnp.inf, jnp.float32)
-
-
 def infobatch_epoch_plan(key, scores, prune_ratio=0.5, epoch=0, num_epochs=1,
                          delta=0.875):
   """Random pruning of below-mean-score examples (Qin et al. 2024).
 
-  candidates = {i : score_i finite, score_i < mean of finite scores};
+  candidates = {i : i seen, score_i < mean score of the seen examples};
   each candidate is pruned independently with probability r while
   epoch < delta * num_epochs; kept candidates are weighted 1 / (1 - r).
 
   Args:
     key: PRNG key for this epoch.
-    scores: [N] score table (latest loss per example, +inf if unseen).
+    scores: tables.ExampleTable of the latest loss per example (count 0: unseen).
     prune_ratio: r in [0, 1) (paper: 0.5).
     epoch: 0-based epoch index (int, may be traced).
     num_epochs: total number of epochs >= 1 (static).
@@ -78,13 +75,12 @@ def infobatch_epoch_plan(key, scores, prune_ratio=0.5, epoch=0, num_epochs=1,
   _check('delta', delta, lambda d: 0 <= d <= 1, 'in [0, 1]')
   _check('num_epochs', num_epochs, lambda e: e >= 1 and e == int(e),
          'an integer >= 1')
-  return _infobatch_epoch_plan(key, jnp.asarray(scores, jnp.float32),
-                               prune_ratio, epoch, num_epochs, delta)
+  return _infobatch_epoch_plan(key, scores.value, scores.count > 0, prune_ratio, epoch,
+                               num_epochs, delta)
 
 
 @jax.jit
-def _infobatch_epoch_plan(key, scores, prune_ratio, epoch, num_epochs, delta):
-  seen = jnp.isfinite(scores)
+def _infobatch_epoch_plan(key, scores, seen, prune_ratio, epoch, num_epochs, delta):
   n_seen = jnp.sum(seen)
   mean = jnp.sum(jnp.where(seen, scores, 0.0)) / jnp.maximum(n_seen, 1)
   active = epoch < delta * num_epochs
@@ -135,31 +131,6 @@ def infobatch_batches(order, num_kept, batch_size):
   valid = np.arange(total) < kept.size
   return (idx.reshape(num_batches, batch_size).astype(np.int64),
           valid.reshape(num_batches, batch_size))
-
-
-def infobatch_update_scores(table, indices, losses, valid=None):
-  """Set score_i <- latest loss_i for the trained examples.
-
-  Args:
-    table: [N] score table.
-    indices: [b] example indices of a batch.
-    losses: [b] their (unweighted) losses.
-    valid: optional [b] bool; invalid (padding) slots leave the table as is.
-
-  Returns:
-    [N] updated table.
-  """
-  indices = jnp.asarray(indices)
-  if valid is None:
-    valid = jnp.ones(indices.shape, bool)
-  return _update_scores(jnp.asarray(table), indices, jnp.asarray(losses),
-                        jnp.asarray(valid))
-
-
-@jax.jit
-def _update_scores(table, indices, losses, valid):
-  indices = jnp.where(valid, indices, table.shape[0])  # out of range: dropped
-  return table.at[indices].set(losses.astype(table.dtype), mode='drop')
 
 
 def infobatch_saved_fraction(num_kept_per_epoch, num_examples,

@@ -27,17 +27,10 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from datarater.weighting.checks import as_float_vector as _as_float
 from datarater.weighting.checks import check as _check
 
 _RANGE_FLOOR = 1e-6
-
-
-
-def _as_float(losses):
-  losses = jnp.asarray(losses)
-  if losses.ndim != 1:
-    raise ValueError(f'losses must be a vector [B], got shape {losses.shape}')
-  return losses.astype(jnp.promote_types(losses.dtype, jnp.float32))
 
 
 def normalized_loss_offsets(losses, delta):
@@ -95,8 +88,7 @@ def loss_reweight_weights(losses, strategy, delta=1.0, r=1.0):
   """
   if strategy not in STRATEGIES:
     raise ValueError(
-        f'config.method.strategy must be one of {sorted(STRATEGIES)}, '
-        f'got {strategy!r}')
+        f'strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}')
   _check('r', r, lambda x: x > 0, '> 0')
   _check('delta', delta, lambda d: d > 0, '> 0')
   return _loss_reweight_weights(_as_float(losses), strategy, delta, r)
