@@ -5,15 +5,9 @@ Command:
   (KL-constrained form: add --config.method.form=constrained --config.method.rho=1.0)
 
 Arguments after ':' : dataset=digits|stdlib_text|npz|<tfds name>, smoke.
-Measured (seed 0; 2-core CPU shared with other jobs; 'accuracy / loss' on the clean test split):
-  digits (1500 steps, about 35 s): test accuracy 0.7354, test loss 0.7290; share of
-  batch weight per source (noise 0..0.8) 0.147 0.177 0.198 0.223 0.254.
-  stdlib_text (--config.num_steps=500, about 2 min): 0.3588 / 2.5851; weight share
-  0.063 0.142 0.199 0.267 0.329.
-  uniform on the same presets: digits 0.7604 / 0.7480 (seeds 1, 2: 0.7047 / 0.9190,
-  0.7549 / 0.7877); stdlib_text at 500 steps 0.4368 / 2.1906 (seed 1: 0.4162 / 2.2536).
+Measured results: README.md.
 
-Method fields (datarater/weighting/kl_dro_method.py):
+Method fields (datarater/methods/kl_dro.py):
   method.form         'penalized': q = softmax(loss / tau), the maximiser of
                       <q, loss> - tau KL(q || uniform) (Sow et al. ICLR 2024's
                       instance weights); 'constrained': the maximiser of

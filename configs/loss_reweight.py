@@ -5,15 +5,9 @@ Command:
   (other strategies: --config.method.strategy=linupper|extremes --config.method.r=0.4)
 
 Arguments after ':' : dataset=digits|stdlib_text|npz|<tfds name>, smoke.
-Measured (seed 0; 2-core CPU shared with other jobs; 'accuracy / loss' on the clean test split):
-  digits (1500 steps, about 35 s): test accuracy 0.7549, test loss 0.7844; share of
-  batch weight per source (noise 0..0.8) 0.175 0.188 0.201 0.208 0.228.
-  stdlib_text (--config.num_steps=500, about 2 min): 0.4351 / 2.1880; weight share
-  0.205 0.212 0.199 0.196 0.189.
-  uniform on the same presets: digits 0.7604 / 0.7480 (seeds 1, 2: 0.7047 / 0.9190,
-  0.7549 / 0.7877); stdlib_text at 500 steps 0.4368 / 2.1906 (seed 1: 0.4162 / 2.2536).
+Measured results: README.md.
 
-Method fields (datarater/weighting/loss_reweight_method.py), with
+Method fields (datarater/methods/loss_reweight.py), with
 h = delta (2 loss - max - min) / max(max - min, 1e-6) over the global batch:
   method.strategy      'quadratic' f = 1 - h^2/delta^2 (down-weights both
                        extremes; the paper's choice for its smallest, 124M

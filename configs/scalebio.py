@@ -8,24 +8,19 @@ Add --config.method.retrain=True to also train a fresh model with the learned
 weights and a uniform baseline; --config.data.meta_mode=noisy for the
 DataRater-style noisy meta set.
 
-Arguments after ':' : dataset=digits|stdlib_text|npz|<tfds name>, smoke.
+Arguments after ':' : dataset=digits|stdlib_text|npz|<tfds name>, model=<name>, smoke
+(shared keys, configs/common.py).
 
-Measured on this repository's shared 2-core CPU machine (seed 0, defaults:
-alpha 10, lr_lambda 1e-2 with Adam on the logits, Adam lr 1e-3 for u and w):
-  digits, 600 steps, about 30 s: source weights 0.960 0.028 0.006 0.004 0.004,
-    Spearman(weight, corruption rate) -1.0 (seeds 1, 2: -1.0, -0.9); test
-    accuracy of w 0.978. With retrain=True (about 50 s): fresh model with
-    the learned loss weights 0.964 vs uniform 0.889 test accuracy (600 steps).
-  stdlib_text, 300 steps, 2.5 to 4 min: weights 0.702 0.183 0.064 0.029 0.022,
-    Spearman -1.0 (seed 1: -1.0); with the rates reversed (0.8 ... 0) the
-    weights reverse (0.023 0.028 0.055 0.266 0.628).
-    retrain=True (6 min): next-byte test accuracy 0.374 weighted vs 0.385 uniform.
-  noisy meta set: digits -0.6 (seeds 1, 2: -0.9, -0.9), stdlib_text -1.0.
-  hypergradient baselines, digits, clean meta (Spearman, test accuracy of w,
-    which unlike the penalty's w never trains on meta data): cg -1.0, 0.947;
-    neumann -1.0, 0.958; unrolled -1.0, 0.964.
+What a run reports: the learned source weights (summary.json
+`source_weights`, their curve in plots/source_weights.png) and their Spearman
+correlation with the sources' corruption rates (`weight_corruption_spearman`;
+-1 means the weights fall as the corruption rate rises). With the default
+'penalty' estimator the evaluated model w also trains on the meta split, so
+its test accuracy is not comparable to uniform's (`bilevel_note`); with
+retrain=True the run's result is the retrained model, paired with a uniform
+model from the same initial parameters. Measured results: README.md.
 
-Method fields (datarater/bilevel/scalebio_method.py has the full story):
+Method fields (datarater/methods/scalebio.py has the full story):
   method.hypergradient    'penalty' (ScaleBiO) | 'cg' | 'neumann' | 'unrolled':
                           the estimator of the weight update; baselines train
                           the lower-level model on the weighted loss.

@@ -1,6 +1,6 @@
 """Static mixture: fixed per-source weights as sampling probabilities or loss weights.
 
-Command (about 15 s on 2 CPU cores):
+Command:
   python -m experiments.train --config=configs/static_mixture.py:dataset=digits \
       --workdir=runs/mixture --config.method.source_weights='(1,1,1,0,0)'
 

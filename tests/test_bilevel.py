@@ -1,7 +1,8 @@
 """Tests for datarater.bilevel: ScaleBiO/F2SA penalty method and hypergradients.
 
-Hypergradients are checked against the closed form on quadratic bilevel
-problems; the penalty method against a scipy reference optimum.
+Implicit hypergradients are checked against the closed form on quadratic
+bilevel problems, the unrolled one against finite differences of a numpy
+unroll, the penalty method against a scipy reference optimum.
 """
 
 import functools
@@ -15,13 +16,7 @@ import scipy.optimize
 
 from datarater.bilevel import implicit
 from datarater.bilevel import scalebio
-
-
-@pytest.fixture
-def x64():
-  """Enables float64 for one test and restores the previous setting."""
-  with jax.enable_x64(True):
-    yield
+from datarater.weighting import groups
 
 
 # ---------------------------------------------------------------------------
@@ -134,12 +129,6 @@ def test_hypergradients_match_closed_form(x64, seed, absent):
   err_full = np.abs(np.asarray(neumann) - expected).max()
   assert err_short > 1e-6 and err_short > 100 * err_full
 
-  w0 = _unflat(jnp.zeros(4))
-  unrolled = jax.jit(implicit.unrolled_hypergrad, static_argnums=(0, 1),
-                     static_argnames=('num_steps',))(
-                         *args, p_j, w0, batch, meta, num_steps=3000,
-                         lr=1.0 / lip)
-  np.testing.assert_allclose(unrolled, expected, rtol=1e-6, atol=1e-9)
   if absent is not None:
     # w* depends only on the ratios of the present sources' weights, so the
     # absent source's logit has zero hypergradient; the others do not.
@@ -158,6 +147,52 @@ def test_cg_damping_matches_ridge_closed_form(x64):
       damping=0.3)
   np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-10)
   assert np.abs(expected - exact).max() > 1e-4  # damping really changes it
+
+
+def _lower_level(p, batch):
+  """(H, c) of grad_w L2(softmax(p), w) = H w - c, in numpy float64."""
+  p = np.asarray(p, np.float64)
+  lam = np.exp(p - p.max())
+  lam = lam / lam.sum() * (np.asarray(batch['counts']) > 0)
+  a, b = batch['A'], batch['b']
+  h = np.einsum('k,kmd,kme->de', lam, a, a) / a.shape[1]
+  return h, np.einsum('k,kmd,km->d', lam, a, b) / a.shape[1]
+
+
+@pytest.mark.parametrize('seed,absent', [(0, None), (2, 1)])
+def test_unrolled_hypergrad_matches_finite_differences(x64, seed, absent):
+  batch, meta = make_problem(seed)
+  if absent is not None:
+    batch['counts'][absent] = 0
+  p = np.array([0.2, -0.4, 0.7])
+  w0 = np.random.default_rng(seed).normal(size=4)
+  lr, num_steps = 0.5 / _lipschitz(batch, p), 4
+
+  def meta_after_unroll(p_):   # L1(w_T), w_{t+1} = w_t - lr (H w_t - c)
+    h, c = _lower_level(p_, batch)
+    w = w0
+    for _ in range(num_steps):
+      w = w - lr * (h @ w - c)
+    resid = meta['C'] @ w - meta['d']
+    return 0.5 * resid @ resid
+
+  eps = 1e-6
+  expected = np.array([(meta_after_unroll(p + eps * e) - meta_after_unroll(p - eps * e))
+                       / (2 * eps) for e in np.eye(3)])
+  got = jax.jit(implicit.unrolled_hypergrad, static_argnums=(0, 1),
+                static_argnames=('num_steps',))(
+                    quad_per_source_loss, quad_meta_loss, jnp.asarray(p),
+                    _unflat(jnp.asarray(w0)), batch, meta, num_steps=num_steps,
+                    lr=lr)
+  np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+  assert np.abs(expected).max() > 1e-3
+  # One step fewer is a different function of p: the test sees the horizon.
+  fewer = jax.jit(implicit.unrolled_hypergrad, static_argnums=(0, 1),
+                  static_argnames=('num_steps',))(
+                      quad_per_source_loss, quad_meta_loss, jnp.asarray(p),
+                      _unflat(jnp.asarray(w0)), batch, meta,
+                      num_steps=num_steps - 1, lr=lr)
+  assert np.abs(np.asarray(fewer) - expected).max() > 1e-4
 
 
 def test_hvp_and_mixed_term_match_dense_autodiff(x64):
@@ -196,8 +231,10 @@ def test_step_p_gradient_is_autodiff_of_penalty(x64, recompute, absent):
     batch['counts'][absent] = 0
   lr_p = 0.05
   method = scalebio.scalebio(
-      quad_per_source_loss, quad_meta_loss, alpha=7.0, lr_u=0.05, lr_w=0.05,
-      inner_optimizer='sgd', optimizer_p=optax.sgd(lr_p),
+      quad_per_source_loss, quad_meta_loss, alpha=7.0,
+      optimizers=scalebio.make_optimizers(
+          lr_u=0.05, lr_w=0.05, inner_optimizer='sgd',
+          optimizer_p=optax.sgd(lr_p)),
       recompute_losses=recompute)
   rng = np.random.default_rng(0)
   p0 = jnp.asarray(rng.normal(size=3))
@@ -224,9 +261,11 @@ def test_step_p_gradient_is_autodiff_of_penalty(x64, recompute, absent):
 def test_mirror_update_is_exponentiated_gradient(x64):
   batch, meta = make_problem(6)
   lr = 0.3
-  method = scalebio.scalebio(quad_per_source_loss, quad_meta_loss, alpha=4.0,
-                             lambda_update='mirror', lr_lambda=lr,
-                             inner_optimizer='sgd', lr_u=0.1, lr_w=0.1)
+  method = scalebio.scalebio(
+      quad_per_source_loss, quad_meta_loss, alpha=4.0, lambda_update='mirror',
+      optimizers=scalebio.make_optimizers(
+          lambda_update='mirror', lr_lambda=lr, inner_optimizer='sgd',
+          lr_u=0.1, lr_w=0.1))
   rng = np.random.default_rng(1)
   state = method.init(jnp.asarray(rng.normal(size=3)),
                       _unflat(jnp.asarray(rng.normal(size=4))),
@@ -244,9 +283,10 @@ def test_mirror_update_is_exponentiated_gradient(x64):
 @pytest.mark.parametrize('update', ['adam', 'mirror'])
 def test_weights_stay_on_simplex(update):
   num_sources, dim, rows, num_steps = 5, 4, 6, 300
-  method = scalebio.scalebio(quad_per_source_loss, quad_meta_loss,
-                             alpha=1e3, lambda_update=update, lr_lambda=1.0,
-                             lr_u=1e-2, lr_w=1e-2)
+  method = scalebio.scalebio(
+      quad_per_source_loss, quad_meta_loss, alpha=1e3, lambda_update=update,
+      optimizers=scalebio.make_optimizers(
+          lambda_update=update, lr_lambda=1.0, lr_u=1e-2, lr_w=1e-2))
   state = method.init(num_sources, _unflat(jnp.zeros(dim)))
   # Random batches (drawn outside jit: cheap to compile), with random sources
   # missing from each batch.
@@ -319,8 +359,10 @@ def test_penalty_method_converges_to_bilevel_optimum(x64, update):
     num_steps, lr_lambda = 400, 0.1
   method = scalebio.scalebio(
       quad_per_source_loss, quad_meta_loss, alpha=1e3, lambda_update=update,
-      lr_lambda=lr_lambda, inner_optimizer='sgd', lr_u=1.0 / lip,
-      lr_w=1.0 / lip, normalize_inner=True)
+      optimizers=scalebio.make_optimizers(
+          lambda_update=update, lr_lambda=lr_lambda, inner_optimizer='sgd',
+          lr_u=1.0 / lip, lr_w=1.0 / lip),
+      normalize_inner=True)
   state = method.init(3, _unflat(jnp.zeros(3)))
 
   def body(state, _):
@@ -348,8 +390,9 @@ def test_alpha_schedule_and_step_size_decay(x64):
 
   method = scalebio.scalebio(
       per_source, meta_loss, alpha=2.0, alpha_exponent=1.0 / 7.0,
-      optimizer_u=optax.sgd(0.1), optimizer_w=optax.sgd(0.2),
-      optimizer_p=optax.sgd(0.0), decay_step_sizes=True)
+      optimizers=scalebio.make_optimizers(
+          optimizer_u=optax.sgd(0.1), optimizer_w=optax.sgd(0.2),
+          optimizer_p=optax.sgd(0.0), decay_step_sizes=True))
   state = method.init(2, {'x': jnp.zeros(2)})
   lam = jnp.array([0.5, 0.5])
   step = jax.jit(method.step)
@@ -384,8 +427,10 @@ def _block_loss(params, batch):
 def test_lisa_only_chosen_blocks_change():
   period, num_blocks = 3, 2
   method = scalebio.scalebio(
-      _block_loss, lambda prm, _: jnp.sum(prm['head']), lr_u=0.1, lr_w=0.1,
-      inner_optimizer='sgd', lisa_period=period, lisa_num_blocks=num_blocks,
+      _block_loss, lambda prm, _: jnp.sum(prm['head']),
+      optimizers=scalebio.make_optimizers(lr_u=0.1, lr_w=0.1,
+                                          inner_optimizer='sgd'),
+      lisa_period=period, lisa_num_blocks=num_blocks,
       lisa_always_trainable=('embed', 'head'))
   key = jax.random.PRNGKey(3)
   state = method.init(2, _block_params(), key=key)
@@ -433,32 +478,47 @@ def test_lisa_unwraps_flax_variables_and_validates():
     jax.eval_shape(lambda: scalebio.lisa_mask(key, 0, params, 4, 5))
 
 
-@pytest.mark.parametrize('kwargs,field', [
-    ({'alpha': 0.0}, 'alpha'),
-    ({'alpha': -1.0}, 'alpha'),
-    ({'lambda_update': 'sgd'}, 'lambda_update'),
-    ({'lr_lambda': 0.0}, 'lr_lambda'),
-    ({'lr_u': -1e-3}, 'lr_u'),
-    ({'inner_optimizer': 'lion'}, 'inner_optimizer'),
-    ({'alpha_exponent': -0.1}, 'alpha_exponent'),
-    ({'lisa_period': -1}, 'lisa_period'),
-    ({'decay_exponents': {'v': 0.5}}, 'decay_exponents'),
+@pytest.mark.parametrize('factory,kwargs,field', [
+    ('scalebio', {'alpha': 0.0}, 'alpha'),
+    ('scalebio', {'alpha': -1.0}, 'alpha'),
+    ('scalebio', {'lambda_update': 'sgd'}, 'lambda_update'),
+    ('scalebio', {'alpha_exponent': -0.1}, 'alpha_exponent'),
+    ('scalebio', {'lisa_period': -1}, 'lisa_period'),
+    ('make_optimizers', {'lambda_update': 'sgd'}, 'lambda_update'),
+    ('make_optimizers', {'lr_lambda': 0.0}, 'lr_lambda'),
+    ('make_optimizers', {'lr_u': -1e-3}, 'lr_u'),
+    ('make_optimizers', {'inner_optimizer': 'lion'}, 'inner_optimizer'),
+    ('make_optimizers', {'weight_decay': -1.0}, 'weight_decay'),
+    ('make_optimizers', {'decay_exponents': {'v': 0.5}}, 'decay_exponents'),
 ])
-def test_invalid_options_raise(kwargs, field):
+def test_invalid_options_raise_plain_value_errors(factory, kwargs, field):
+  """The math names the argument, never a config field (that is the method's job)."""
+  args = (quad_per_source_loss, quad_meta_loss) if factory == 'scalebio' else ()
   with pytest.raises(ValueError) as err:
-    scalebio.scalebio(quad_per_source_loss, quad_meta_loss, **kwargs)
+    getattr(scalebio, factory)(*args, **kwargs)
   message = str(err.value)
   assert message.startswith(field) and '\n' not in message
+  assert 'config' not in message and type(err.value) is ValueError
 
 
-def test_per_source_mean_handles_absent_sources():
-  losses = jnp.array([1.0, 3.0, 5.0, 2.0])
-  ids = jnp.array([0, 0, 2, 2])
-  means, counts = jax.jit(scalebio.per_source_mean, static_argnums=2)(
-      losses, ids, 3)
-  np.testing.assert_allclose(means, [2.0, 0.0, 3.5])
-  np.testing.assert_allclose(counts, [2, 0, 2])
-  grad = jax.jit(jax.grad(lambda l: jnp.sum(
-      scalebio.per_source_mean(l, ids, 3)[0] * jnp.array([1.0, 7.0, 2.0]))))(
-          losses)
-  np.testing.assert_allclose(grad, [0.5, 0.5, 1.0, 1.0])  # finite, absent: 0
+def test_segment_mean_losses_keep_a_step_finite_with_absent_sources():
+  """groups.segment_mean as the per-source loss: an absent source is inert, not NaN."""
+  ids = jnp.array([0, 0, 2, 2, 0])
+  x = jnp.array([[1.0, 0.5], [0.2, -1.0], [2.0, 1.0], [-0.3, 0.4], [1.5, 1.5]])
+
+  def per_source(params, batch):
+    losses = (x @ params['w'] - 1.0) ** 2
+    return groups.segment_mean(losses, ids, 3)
+
+  method = scalebio.scalebio(
+      per_source, lambda prm, _: jnp.sum(prm['w'] ** 2), alpha=5.0,
+      optimizers=scalebio.make_optimizers(lr_u=0.1, lr_w=0.1, lr_lambda=0.1,
+                                          inner_optimizer='sgd'))
+  state = method.init(3, {'w': jnp.array([0.3, -0.2])},
+                      {'w': jnp.array([0.1, 0.4])})
+  new_state, metrics = jax.jit(method.step)(state, None, None)
+  for leaf in jax.tree.leaves((new_state, metrics)):
+    assert np.all(np.isfinite(np.asarray(leaf, np.float64)))
+  np.testing.assert_array_equal(metrics['present'], [True, False, True])
+  assert float(metrics['lbar_w'][1]) == 0 and float(metrics['lbar_u'][1]) == 0
+  assert np.abs(np.asarray(metrics['grad_p'])[[0, 2]]).max() > 1e-3

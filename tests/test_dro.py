@@ -268,5 +268,6 @@ def test_all_rules_jit_and_simplex():
     (dro.chi2_constrained_weights, {'rho': -1.0}, 'rho'),
 ])
 def test_invalid_hyperparameters(fn, kwargs, field):
-  with pytest.raises(ValueError, match=rf'config\.method\.{field} must be'):
+  with pytest.raises(ValueError, match=rf'^{field} must be') as e:
     fn(jnp.ones(4), **kwargs)
+  assert 'config.' not in str(e.value)   # the math names its argument, not a config field

@@ -23,6 +23,19 @@ def _logged(rows, key, phase='train'):
   return [r[key] for r in rows if r['phase'] == phase and key in r]
 
 
+def _window_sum(rows, key, phase='train'):
+  """Sum over steps of a logged metric: rows hold window means, windows end at the rows' steps."""
+  steps = [r['step'] for r in rows if r['phase'] == phase and key in r]
+  values = np.asarray(_logged(rows, key, phase), np.float64)
+  return np.tensordot(np.diff([0] + steps), values, axes=1)
+
+
+def _prepare_method(config):
+  """(dataset, task, Method of the pipeline's first phase) for `config`."""
+  data, task, pipeline = prepare(config)
+  return data, task, pipeline.phases[0].method
+
+
 # ----------------------------------------------------------------------------- per-example rules
 
 
@@ -63,7 +76,7 @@ def test_other_form_one_step(name):
     config.method.form, config.method.rho = 'constrained', 0.5
   else:
     config.method.form, config.method.lam = 'penalized', 0.4
-  data, _, task, method = prepare(config)
+  data, task, method = _prepare_method(config)
   ts = init_train_state(task, jax.random.key(0))
   batch = sampler.gather(data.train, np.arange(B))
   _, _, metrics = jax.jit(method.step)(ts, method.init(jax.random.key(1), ts), batch,
@@ -105,13 +118,20 @@ def _check_source_weights(summary, workdir):
 
 def test_group_dro_smoke(run_smoke):
   # A large step size so that 6 steps move q visibly toward the noisier (higher-loss) sources.
-  summary, rows, workdir = run_smoke('group_dro', method__eta_q=1.0)
+  eta_q = 1.0
+  summary, rows, workdir = run_smoke('group_dro', method__eta_q=eta_q)
   q = _check_source_weights(summary, workdir)
-  assert not np.allclose(q, 1.0 / K)
   logged = _logged(rows, 'source_weights')
   assert logged and all(len(v) == K for v in logged)
-  robust = _logged(rows, 'group_dro/robust_loss')
-  assert all(np.isfinite(robust))
+  assert all(np.isfinite(_logged(rows, 'group_dro/robust_loss')))
+  # Ascent on the losses: with C = 0, q_T = softmax(eta_q sum_t L_t) (an absent source's
+  # logged loss is 0, its exponent too), so q grows on the sources with the highest loss.
+  cumulative = _window_sum(rows, 'train/source_loss')
+  np.testing.assert_allclose(q, np.exp(eta_q * cumulative) / np.exp(eta_q * cumulative).sum(),
+                             rtol=1e-4)
+  assert np.argmax(q) == np.argmax(cumulative) and np.ptp(q) > 0.01
+  np.testing.assert_allclose(summary['source_weights_mean'],
+                             _window_sum(rows, 'source_weights') / 6, rtol=1e-5)
 
 
 def test_group_dro_smoke_text(run_smoke):
@@ -121,21 +141,51 @@ def test_group_dro_smoke_text(run_smoke):
 
 
 def test_doremi_pipeline_smoke(run_smoke):
-  summary, rows, workdir = run_smoke('doremi')
+  eta = 1.0   # smoothing 0: alpha_T = softmax(eta sum_t lambda_t) exactly
+  summary, rows, workdir = run_smoke('doremi', method__eta=eta, method__smoothing=0.0)
   w = _check_source_weights(summary, workdir)
   assert {r['phase'] for r in rows} == {'reference', 'proxy', 'retrain'}
   # The ledger adds the three phases; the result is the retrained model's.
+  phases = summary['phases']
   for phase in ('reference', 'proxy', 'retrain'):
-    assert summary[phase]['ledger']['gradient_evaluations'] == 6 * B
+    assert phases[phase]['ledger']['gradient_evaluations'] == 6 * B
   assert summary['ledger']['gradient_evaluations'] == 3 * 6 * B
-  assert summary['test_accuracy'] == summary['retrain']['test_accuracy']
-  # The output is the time average of alpha: rows hold window means, so weight each row by
-  # its window length (windows end at log and checkpoint steps).
-  steps = [r['step'] for r in rows if r['phase'] == 'proxy' and 'source_weights' in r]
-  alphas = np.asarray(_logged(rows, 'source_weights', 'proxy'))
-  assert steps[-1] == 6 and alphas.shape == (len(steps), K)
-  np.testing.assert_allclose(w, np.average(alphas, axis=0, weights=np.diff([0] + steps)),
-                             rtol=1e-5)
+  assert summary['test_accuracy'] == phases['retrain']['test_accuracy']
+  # The update moves alpha toward the sources with the larger clipped excess loss.
+  excess = _window_sum(rows, 'doremi/excess_loss', 'proxy')
+  assert excess.max() > 0.01
+  alpha = np.asarray(summary['final_alpha'])
+  np.testing.assert_allclose(alpha, np.exp(eta * excess) / np.exp(eta * excess).sum(), rtol=1e-4)
+  assert np.argmax(alpha) == np.argmax(excess) and np.ptp(w) > 1e-3
+  # The output is the time average of alpha over the proxy's 6 steps.
+  np.testing.assert_allclose(w, _window_sum(rows, 'source_weights', 'proxy') / 6, rtol=1e-5)
+
+
+def test_doremi_clips_per_token_on_text():
+  """One proxy step on stdlib_text: lambda is the per-token clipped excess of the two models."""
+  import optax
+  from datarater.data import sampler
+  from datarater.methods import doremi as doremi_method
+  from datarater.train.state import init_train_state
+  from datarater.weighting import doremi
+  config = load_config('doremi', 'dataset=stdlib_text,smoke')
+  data, task, _ = prepare(config)
+  ref = init_train_state(task, jax.random.key(5)).params
+  method = doremi_method.make_proxy(config, task, data, ref)
+  ts = init_train_state(task, jax.random.key(0))
+  batch = sampler.gather(data.train, np.linspace(0, data.train.size - 1, B).astype(int))
+  _, state, metrics = jax.jit(method.step)(ts, method.init(jax.random.key(1), ts), batch,
+                                          jax.random.key(2))
+  tokens = lambda p: optax.softmax_cross_entropy_with_integer_labels(  # noqa: E731
+      task.logits(p, batch['x']), batch['y'])
+  proxy_tokens, ref_tokens = tokens(ts.params), tokens(ref)
+  assert proxy_tokens.ndim == 2
+  per_token, _ = doremi.clipped_excess(proxy_tokens, ref_tokens, batch['source'], K)
+  per_sequence, _ = doremi.clipped_excess(proxy_tokens.mean(1), ref_tokens.mean(1),
+                                          batch['source'], K)
+  assert np.abs(per_token - per_sequence).max() > 1e-3   # the two clippings differ here
+  np.testing.assert_allclose(state.doremi.last_excess, per_token, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(metrics['doremi/excess_loss'], per_token, rtol=1e-4, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- InfoBatch
@@ -145,15 +195,15 @@ def _infobatch_setup(num_steps):
   from datarater.train.state import init_train_state
   config = load_config('infobatch')
   config.num_steps = num_steps
-  data, _, task, method = prepare(config)
-  state = method.init(jax.random.key(0), init_train_state(task, jax.random.key(1)))
-  return config, data, method, state
+  data, task, method = _prepare_method(config)
+  ts = init_train_state(task, jax.random.key(1))
+  return config, data, task, method, ts, method.init(jax.random.key(0), ts)
 
 
 def test_infobatch_sample_fixed_shapes_and_prunes():
-  from datarater.weighting import infobatch
   from datarater.methods import infobatch as ib
-  config, data, method, state = _infobatch_setup(num_steps=1000)
+  from datarater.weighting import infobatch, tables
+  config, data, _, method, _, state = _infobatch_setup(num_steps=1000)
   n, r = data.train.size, config.method.prune_ratio
   e_total = ib.num_epochs(1000, n, B)
   assert e_total == 1000 // math.ceil(n / B) > 1
@@ -164,8 +214,8 @@ def test_infobatch_sample_fixed_shapes_and_prunes():
   assert set(np.concatenate(epoch0).tolist()) == set(range(n))
   # Epoch 1 with known scores: only below-mean examples may be pruned.
   scores = np.random.default_rng(0).exponential(size=n).astype(np.float32)
-  state = ib.start_epoch(state._replace(scores=scores), jax.random.key(2), 1, e_total, r,
-                         config.method.delta)
+  state = ib.start_epoch(state._replace(scores=tables.ExampleTable(scores, np.ones(n, np.int32))),
+                         jax.random.key(2), 1, e_total, r, config.method.delta)
   kept = int(state.num_kept)
   pruned = np.setdiff1d(np.arange(n), np.asarray(state.order)[:kept])
   assert 0 < len(pruned) and np.all(scores[pruned] < scores.mean())
@@ -180,6 +230,34 @@ def test_infobatch_sample_fixed_shapes_and_prunes():
   kept_low = np.setdiff1d(np.flatnonzero(scores < scores.mean()), pruned)
   np.testing.assert_allclose(weights[kept_low], 1 / (1 - r))
   assert np.all(weights[pruned] == 0)
+
+
+def test_infobatch_padded_last_batch_averages_over_real_examples():
+  """The last batch of a pruned epoch is padded to B; its loss divides by the real examples."""
+  from datarater.data import sampler
+  from datarater.methods import infobatch as ib
+  from datarater.weighting import tables
+  config, data, task, method, ts, state = _infobatch_setup(num_steps=1000)
+  n = data.train.size
+  scores = np.random.default_rng(0).exponential(size=n).astype(np.float32)
+  state = ib.start_epoch(state._replace(scores=tables.ExampleTable(scores, np.ones(n, np.int32))),
+                         jax.random.key(3), 1, ib.num_epochs(1000, n, B),
+                         config.method.prune_ratio, config.method.delta)
+  kept = int(state.num_kept)   # key 3: 3 real examples in the last batch
+  last = math.ceil(kept / B) - 1
+  real = kept - last * B
+  assert 0 < real < B, real
+  state = state._replace(batch_in_epoch=np.int32(last))
+  batch = sampler.gather(data.train, method.sample(0, state))
+  _, new, metrics = jax.jit(method.step)(ts, state, batch, jax.random.key(3))
+  losses = np.asarray(task.per_example_loss(ts.params, batch), np.float64)
+  w = np.asarray(state.weights)[batch['index']][:real]
+  np.testing.assert_allclose(metrics['train/weighted_loss'], np.sum(w * losses[:real]) / real,
+                             rtol=1e-5)
+  # Padding slots update no score, and the epoch ends after its last batch.
+  np.testing.assert_array_equal(np.asarray(new.scores.count) - 1,
+                                np.bincount(batch['index'][:real], minlength=n))
+  assert int(new.epoch) == 2
 
 
 def test_infobatch_run_saves_computations_and_resumes(run_smoke, tmp_path):

@@ -1,4 +1,5 @@
-"""Loss-based rules: Sow et al. reweighting, group DRO, DoReMi, InfoBatch."""
+"""Loss-based rules: Sow et al. reweighting, the group/simplex primitives, group DRO,
+DoReMi, InfoBatch."""
 
 import functools
 
@@ -9,8 +10,11 @@ import pytest
 
 from datarater.weighting import doremi
 from datarater.weighting import group_dro
+from datarater.weighting import groups
 from datarater.weighting import infobatch
 from datarater.weighting import loss_reweight
+from datarater.weighting import simplex
+from datarater.weighting import tables
 
 # ----------------------------------------------------------------------------
 # Dynamic loss-based reweighting (Sow et al. 2025).
@@ -65,6 +69,41 @@ def test_warmup_weights_uniform_before_warmup():
 
 
 # ----------------------------------------------------------------------------
+# Shared primitives: segment mean, exponentiated-gradient step, example weights.
+# ----------------------------------------------------------------------------
+
+
+def test_segment_mean_and_group_example_weights():
+  means, counts = groups.segment_mean(jnp.array([1.0, 2.0, 3.0, 10.0]),
+                                      jnp.array([1, 1, 1, 3]), 4)
+  np.testing.assert_allclose(means, [0.0, 2.0, 0.0, 10.0])
+  np.testing.assert_allclose(counts, [0, 3, 0, 1])
+  means, counts = groups.segment_mean(jnp.array([1.0, 3.0, 5.0]), jnp.array([0, 0, 1]), 2,
+                                      weights=jnp.array([3.0, 1.0, 2.0]))
+  np.testing.assert_allclose(means, [1.5, 5.0])
+  np.testing.assert_allclose(counts, [4.0, 2.0])
+  # q = [0.125, 0.125, 0.25, 0.5]; group 0 has two examples, group 2 one; 1 and 3 absent.
+  q = jnp.array([0.125, 0.125, 0.25, 0.5])
+  w = simplex.group_example_weights(q, jnp.array([0, 2, 0]), jnp.array([2, 0, 1, 0]))
+  # Unnormalized q_g / n_g: [0.125 / 2, 0.25 / 1, 0.125 / 2], sum 0.375.
+  np.testing.assert_allclose(w, np.array([0.0625, 0.25, 0.0625]) / 0.375, rtol=1e-6)
+
+
+def test_exponentiated_gradient_step_mask_and_smoothing():
+  eg = simplex.exponentiated_gradient(0.5, smoothing=0.1)
+  state = eg.init(3, initial=[2.0, 1.0, 1.0])
+  np.testing.assert_allclose(state.weights, [0.5, 0.25, 0.25])
+  new = eg.update(jnp.array([1.0, 2.0, 4.0]), state, present=jnp.array([True, False, True]))
+  expected = np.array([0.5 * np.exp(0.5), 0.25, 0.25 * np.exp(2.0)])
+  expected = 0.9 * expected / expected.sum() + 0.1 / 3
+  np.testing.assert_allclose(new.weights, expected, rtol=1e-6)
+  # Ascent: the largest gain wins weight, the smallest loses it.
+  up = simplex.exponentiated_gradient(1.0).update(jnp.array([0.0, 1.0, 3.0]),
+                                                  simplex.EGState(jnp.full(3, 1 / 3)))
+  assert up.weights[2] > 1 / 3 > up.weights[0]
+
+
+# ----------------------------------------------------------------------------
 # Group DRO (Sagawa et al. 2020).
 # ----------------------------------------------------------------------------
 
@@ -82,7 +121,7 @@ def test_group_dro_two_hand_steps_with_absent_groups():
   q1 = np.array([np.exp(0.21), 1.0, np.exp(0.175)]) / 3
   q1 = q1 / q1.sum()
   np.testing.assert_allclose(means, [2.0, 0.0, 1.25], rtol=1e-6)
-  np.testing.assert_allclose(state.q, q1, rtol=1e-6)
+  np.testing.assert_allclose(state.weights, q1, rtol=1e-6)
   np.testing.assert_allclose(robust, q1[0] * 2.0 + q1[2] * 1.25, rtol=1e-6)
   w1 = np.array([q1[0] / 2, q1[0] / 2, q1[2] / 2, q1[2] / 2])
   np.testing.assert_allclose(w, w1 / w1.sum(), rtol=1e-6)
@@ -93,29 +132,13 @@ def test_group_dro_two_hand_steps_with_absent_groups():
                              jnp.array([1, 1, 0]))
   q2 = q1 * np.array([np.exp(0.1), np.exp(0.12), 1.0])
   q2 = q2 / q2.sum()
-  np.testing.assert_allclose(state.q, q2, rtol=1e-6)
+  np.testing.assert_allclose(state.weights, q2, rtol=1e-6)
   np.testing.assert_allclose(robust, q2[0] * 0.9 + q2[1] * 1.0, rtol=1e-6)
   w2 = np.array([q2[1] / 2, q2[1] / 2, q2[0]])
   np.testing.assert_allclose(w, w2 / w2.sum(), rtol=1e-6)
   # The absent group kept its unnormalized mass: only renormalization moved it.
-  np.testing.assert_allclose(state.q[2] / state.q[0],
+  np.testing.assert_allclose(state.weights[2] / state.weights[0],
                              q1[2] / (q1[0] * np.exp(0.1)), rtol=1e-6)
-
-
-def test_group_dro_update_without_adjustment():
-  q = jnp.array([0.5, 0.25, 0.25])
-  new_q = group_dro.group_dro_update(q, jnp.array([1.0, 2.0, 4.0]),
-                                     jnp.array([3, 1, 2]), eta_q=0.5)
-  expected = np.array([0.5 * np.exp(0.5), 0.25 * np.exp(1.0),
-                       0.25 * np.exp(2.0)])
-  np.testing.assert_allclose(new_q, expected / expected.sum(), rtol=1e-6)
-
-
-def test_per_group_mean_loss():
-  means, counts = group_dro.per_group_mean_loss(
-      jnp.array([1.0, 2.0, 3.0, 10.0]), jnp.array([1, 1, 1, 3]), 4)
-  np.testing.assert_allclose(means, [0.0, 2.0, 0.0, 10.0])
-  np.testing.assert_allclose(counts, [0, 3, 0, 1])
 
 
 # ----------------------------------------------------------------------------
@@ -135,8 +158,10 @@ def test_doremi_two_hand_steps_with_missing_domains():
                  jnp.array([1.0, 2.0, 1.0, 0.5]), jnp.array([0, 0, 1, 1]))
   a1 = np.exp(np.log(1 / 3) + np.array([0.5, 1.25, 0.0]))
   a1 = 0.9 * a1 / a1.sum() + 0.1 / 3
-  np.testing.assert_allclose(state.alpha, a1, rtol=1e-6)
+  np.testing.assert_allclose(state.alpha.weights, a1, rtol=1e-6)
   np.testing.assert_allclose(state.last_excess, [0.5, 1.25, 0.0], rtol=1e-6)
+  # Toward the domain with the larger excess, away from the one with none.
+  assert state.alpha.weights[1] > 1 / 3 > state.alpha.weights[2]
 
   # Step 2: clipped excess [0, 2 | 0.8] -> domain 2: 1.0, domain 1: 0.8,
   # domain 0 missing -> reuses 0.5.
@@ -144,22 +169,37 @@ def test_doremi_two_hand_steps_with_missing_domains():
                  jnp.array([1.0, 0.5, 0.2]), jnp.array([2, 2, 1]))
   a2 = a1 * np.exp(np.array([0.5, 0.8, 1.0]))
   a2 = 0.9 * a2 / a2.sum() + 0.1 / 3
-  np.testing.assert_allclose(state.alpha, a2, rtol=1e-6)
+  np.testing.assert_allclose(state.alpha.weights, a2, rtol=1e-6)
   np.testing.assert_allclose(state.last_excess, [0.5, 0.8, 1.0], rtol=1e-6)
-  assert int(state.num_updates) == 2
+  assert int(state.average.count) == 2
   np.testing.assert_allclose(doremi.doremi_average_weights(state),
                              (a1 + a2) / 2, rtol=1e-6)
 
 
-def test_doremi_average_before_any_update_and_example_weights():
+def test_doremi_clips_per_token_not_per_sequence():
+  """Two sequences of three tokens; sequence 0 (domain 0) beats the reference on
+  some tokens and loses on others, so clipping its mean would give 0."""
+  proxy = jnp.array([[3.0, 1.0, 1.0],     # excess +2, -1, -1: mean 0, clipped mean 0
+                     [2.0, 2.0, 2.0]])    # domain 1: excess 0.5 on every token
+  ref = jnp.array([[1.0, 2.0, 2.0],
+                   [1.5, 1.5, 1.5]])
+  sources = jnp.array([0, 1])
+  excess, counts = doremi.clipped_excess(proxy, ref, sources, 2)
+  np.testing.assert_allclose(excess, [2.0 / 3, 0.5], rtol=1e-6)   # per token
+  np.testing.assert_allclose(counts, [3, 3])
+  per_sequence, _ = doremi.clipped_excess(proxy.mean(1), ref.mean(1), sources, 2)
+  np.testing.assert_allclose(per_sequence, [0.0, 0.5], rtol=1e-6)
+  # The update uses the per-token excess: domain 0 gains weight over domain 1.
+  state = doremi.doremi_update(doremi.doremi_init(2), proxy, ref, sources, 2, eta=1.0,
+                               smoothing=0.0)
+  np.testing.assert_allclose(state.alpha.weights, jax.nn.softmax(jnp.array([2.0 / 3, 0.5])),
+                             rtol=1e-6)
+
+
+def test_doremi_average_before_any_update():
   state = doremi.doremi_init(4, initial_alpha=[1.0, 1.0, 2.0, 4.0])
   np.testing.assert_allclose(doremi.doremi_average_weights(state),
                              [0.125, 0.125, 0.25, 0.5])
-  # Domain 0 has two examples, domain 2 one; 1 and 3 absent.
-  w = doremi.doremi_example_weights(state.alpha, jnp.array([0, 2, 0]), 4)
-  # Unnormalized alpha_g / n_g: [0.125 / 2, 0.25 / 1, 0.125 / 2], sum 0.375.
-  np.testing.assert_allclose(w, np.array([0.0625, 0.25, 0.0625]) / 0.375,
-                             rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------
@@ -175,13 +215,16 @@ def _plans(num_keys):
   """Plans for many keys on one fixed score table (vmapped, jitted)."""
   rng = np.random.default_rng(0)
   scores = rng.exponential(1.0, N_EX).astype(np.float32)
-  scores[:10] = np.inf  # never seen
+  count = np.ones(N_EX, np.int32)
+  count[:10] = 0  # never seen: their (huge) value must be ignored
+  scores[:10] = 1e6
+  table = tables.ExampleTable(jnp.asarray(scores), jnp.asarray(count))
   keys = jax.random.split(jax.random.key(0), num_keys)
   plan_fn = jax.jit(jax.vmap(functools.partial(
-      infobatch.infobatch_epoch_plan, scores=jnp.asarray(scores),
+      infobatch.infobatch_epoch_plan, scores=table,
       prune_ratio=R, epoch=0, num_epochs=8, delta=0.875)))
   plan = plan_fn(keys)
-  return scores, jax.tree.map(np.asarray, plan)
+  return np.where(count > 0, scores, np.inf), jax.tree.map(np.asarray, plan)
 
 
 def test_infobatch_prunes_below_mean_with_probability_r():
@@ -220,8 +263,9 @@ def test_infobatch_rescaled_loss_is_unbiased():
 
 
 def test_infobatch_annealing_and_first_epoch():
-  scores = jnp.asarray(np.random.default_rng(2).exponential(1.0, 50),
-                       jnp.float32)
+  scores = tables.ExampleTable(
+      jnp.asarray(np.random.default_rng(2).exponential(1.0, 50), jnp.float32),
+      jnp.ones(50, jnp.int32))
   plan_fn = jax.jit(functools.partial(infobatch.infobatch_epoch_plan,
                                       prune_ratio=0.9, num_epochs=8,
                                       delta=0.875))
@@ -235,7 +279,7 @@ def test_infobatch_annealing_and_first_epoch():
     else:
       assert int(plan.num_kept) < 50
   # First epoch: nothing seen yet, nothing pruned.
-  plan = plan_fn(key, infobatch.infobatch_init_scores(50), epoch=0)
+  plan = plan_fn(key, tables.table_init(50), epoch=0)
   assert bool(plan.keep_mask.all())
 
 
@@ -258,15 +302,25 @@ def test_infobatch_epoch_order_batches_and_score_update():
                                               jnp.asarray(keep))
   assert not np.array_equal(order[:11], order2[:11])
 
-  table = infobatch.infobatch_init_scores(n)
+  table = tables.table_init(n)
   for b in range(idx.shape[0]):
     losses = jnp.asarray(idx[b], jnp.float32) + 0.5  # loss_i = i + 0.5
     losses = jnp.where(jnp.asarray(valid[b]), losses, -1.0)  # junk on pads
-    table = infobatch.infobatch_update_scores(table, idx[b], losses,
-                                              valid[b])
-  table = np.asarray(table)
-  np.testing.assert_allclose(table[keep], np.flatnonzero(keep) + 0.5)
-  assert np.isinf(table[~keep]).all()  # pruned examples keep old scores
+    table = tables.table_record(table, idx[b], losses, valid[b])
+  np.testing.assert_allclose(table.value[keep], np.flatnonzero(keep) + 0.5)
+  np.testing.assert_array_equal(table.count, keep.astype(np.int32))  # pads not counted
+  assert np.all(np.asarray(table.value)[~keep] == 0)  # pruned examples keep old scores
+
+
+def test_table_record_padding_never_overwrites_a_valid_slot():
+  """A padding slot repeating an index of the same batch (kept set < batch size)."""
+  table = tables.table_init(4)
+  for order in ([2, 2], [2, 2, 1]):   # the valid slot first, then its padded repeat
+    idx = jnp.asarray(order)
+    valid = jnp.asarray([True, False, True][:len(order)])
+    out = jax.jit(tables.table_record)(table, idx, jnp.asarray([5.0, -1.0, 7.0][:len(order)]),
+                                       valid)
+    assert float(out.value[2]) == 5.0 and int(out.count[2]) == 1
 
 
 def test_infobatch_saved_fraction():
@@ -282,6 +336,7 @@ def test_infobatch_saved_fraction():
 # ----------------------------------------------------------------------------
 
 L = jnp.array([1.0, 2.0, 3.0])
+G3 = jnp.array([0, 1, 2])
 
 
 @pytest.mark.parametrize('call,field', [
@@ -291,12 +346,14 @@ L = jnp.array([1.0, 2.0, 3.0])
     (lambda: loss_reweight.loss_reweight_weights(L, 'extremes', r=-1.0), 'r'),
     (lambda: loss_reweight.warmup_weights(L, 0, warmup_steps=-5),
      'warmup_steps'),
-    (lambda: group_dro.group_dro_update(jnp.ones(3) / 3, L, L, eta_q=-0.1),
-     'eta_q'),
-    (lambda: group_dro.group_dro_update(jnp.ones(3) / 3, L, L, C=-1.0,
-                                        group_sizes=L), 'C'),
-    (lambda: group_dro.group_dro_update(jnp.ones(3) / 3, L, L, C=1.0), 'C'),
+    (lambda: group_dro.group_dro_step(group_dro.group_dro_init(3), L, G3, 3, eta_q=-0.1),
+     'step_size'),
+    (lambda: group_dro.group_dro_step(group_dro.group_dro_init(3), L, G3, 3, C=-1.0,
+                                      group_sizes=L), 'C'),
+    (lambda: group_dro.group_dro_step(group_dro.group_dro_init(3), L, G3, 3, C=1.0), 'C'),
     (lambda: group_dro.group_dro_init(0), 'num_groups'),
+    (lambda: simplex.exponentiated_gradient(1.0, smoothing=1.5), 'smoothing'),
+    (lambda: doremi.clipped_excess(L, L[:2], G3, 3), 'proxy and reference losses'),
     (lambda: doremi.doremi_update(doremi.doremi_init(2), L, L,
                                   jnp.array([0, 1, 1]), 2, eta=0.0), 'eta'),
     (lambda: doremi.doremi_update(doremi.doremi_init(2), L, L,
@@ -311,5 +368,6 @@ L = jnp.array([1.0, 2.0, 3.0])
     (lambda: infobatch.infobatch_batches(jnp.arange(3), 3, 0), 'batch_size'),
 ])
 def test_invalid_hyperparameters(call, field):
-  with pytest.raises(ValueError, match=rf'config\.method\.{field} '):
+  with pytest.raises(ValueError, match=rf'^{field} ') as e:
     call()
+  assert 'config.' not in str(e.value)   # the math names its argument, not a config field

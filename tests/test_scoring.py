@@ -8,6 +8,7 @@ import pytest
 
 from conftest import load_config
 from datarater.train import scoring
+from datarater.weighting import tables
 
 
 def test_report_fills_unscored_with_mean_and_scores_auroc(tmp_path):
@@ -20,8 +21,8 @@ def test_report_fills_unscored_with_mean_and_scores_auroc(tmp_path):
   seen = rng.random(n) < 0.5
   # Scores that separate the classes perfectly on scored examples only.
   raw = np.where(data.train.corrupted, -1.0, 1.0) + 0.1 * rng.random(n)
-  table = scoring.ScoreTable(jnp.asarray(np.where(seen, raw, 0.0), jnp.float32),
-                          jnp.asarray(seen, jnp.int32))
+  table = tables.ExampleTable(jnp.asarray(np.where(seen, raw, 0.0), jnp.float32),
+                              jnp.asarray(seen, jnp.int32))
   os.makedirs(tmp_path / 'plots')
   run = type('Run', (), {'file': lambda self, *parts: str(tmp_path.joinpath(*parts))})()
   ctx = type('Ctx', (), {'dataset': data, 'run': run})()
@@ -33,6 +34,8 @@ def test_report_fills_unscored_with_mean_and_scores_auroc(tmp_path):
   np.testing.assert_allclose(scores[seen], raw[seen], rtol=1e-6)
   assert out['scored_fraction'] == pytest.approx(seen.mean())
   assert out['score_auroc'] == 1.0  # unscored (filled) examples would break the perfect order
+  flipped = scoring.report_table(ctx, table, 'test score', higher_is_corrupted=True)
+  assert flipped['score_auroc'] == 0.0   # the direction flag is used
   assert os.path.exists(tmp_path / 'plots' / 'scores_by_source.png')
 
 
@@ -43,9 +46,19 @@ def test_auroc_direction_and_degenerate_cases():
   assert scoring.auroc(np.zeros(4, bool), np.arange(4.0)) is None
 
 
-def test_record_scores_counts_visits():
-  t = scoring.init_score_table(5)
-  t = scoring.record_scores(t, jnp.array([1, 3]), jnp.array([0.5, -1.0]))
-  t = scoring.record_scores(t, jnp.array([3]), jnp.array([2.0]))
-  np.testing.assert_allclose(t.scores, [0, 0.5, 0, 2.0, 0])
-  np.testing.assert_array_equal(t.count, [0, 1, 0, 2, 0])
+def test_table_record_counts_visits_and_skips_invalid_slots():
+  t = tables.table_init(5)
+  t = tables.table_record(t, jnp.array([1, 3]), jnp.array([0.5, -1.0]))
+  t = tables.table_record(t, jnp.array([3]), jnp.array([2.0]))
+  t = tables.table_record(t, jnp.array([0, 1]), jnp.array([9.0, 9.0]), jnp.array([False, True]))
+  np.testing.assert_allclose(t.value, [0, 9.0, 0, 2.0, 0])
+  np.testing.assert_array_equal(t.count, [0, 2, 0, 2, 0])
+
+
+def test_running_mean():
+  m = tables.mean_init((2,))
+  np.testing.assert_allclose(tables.mean_value(m), [0.0, 0.0])
+  for v in ([1.0, 4.0], [3.0, 0.0]):
+    m = tables.mean_update(m, jnp.asarray(v))
+  np.testing.assert_allclose(tables.mean_value(m), [2.0, 2.0])
+  assert int(m.count) == 2

@@ -15,14 +15,16 @@ forward-mode JVP of the per-source losses followed by the softmax VJP.
 
 Estimators (all return a ``[K]`` gradient with respect to ``p``):
 
-* :func:`cg_hypergrad`: ``H v = g`` by conjugate gradient on Hessian-vector
+* :func:`cg_hypergrad`: ``H v = g`` by conjugate gradient
+  (``jax.scipy.sparse.linalg.cg`` over the parameter pytree) on Hessian-vector
   products (forward-over-reverse). Needs ``H`` symmetric positive definite at
   ``w`` (add ``damping`` otherwise).
 * :func:`neumann_hypergrad`: ``v = eta sum_{j<N} (I - eta H)^j g``; converges to
   ``H^{-1} g`` when ``0 < eta < 2 / lambda_max(H)`` (error ``(1 - eta
   lambda_min)^N``).
 * :func:`unrolled_hypergrad`: backprop through ``T`` steps of gradient descent on
-  ``L2`` from ``w0`` (``jax.lax.scan``, reverse mode, memory ``O(T)``).
+  ``L2`` from ``w0``, with the unroll engine of :mod:`datarater.meta.unroll`
+  (reverse mode, memory ``O(T)``).
 
 ``damping`` (ridge) solves ``(H + damping I) v = g`` instead; it biases the
 hypergradient but regularises ill-conditioned or indefinite Hessians.
@@ -37,10 +39,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from datarater.bilevel.scalebio import softmax_vjp
 from datarater.bilevel.scalebio import source_losses
 from datarater.bilevel.scalebio import weighted_loss
+from datarater.meta import unroll
 
 PyTree = Any
 Array = jax.Array
@@ -50,11 +54,6 @@ MatVec = Callable[[PyTree], PyTree]
 def _is_number(x: Any) -> bool:
   """True for concrete Python numbers (traced values skip validation)."""
   return isinstance(x, numbers.Real)
-
-
-def _vdot(a: PyTree, b: PyTree) -> Array:
-  leaves = jax.tree.leaves(jax.tree.map(lambda x, y: jnp.vdot(x, y), a, b))
-  return sum(leaves[1:], leaves[0])
 
 
 def _axpy(alpha: Array, x: PyTree, y: PyTree) -> PyTree:
@@ -101,41 +100,6 @@ def mixed_vjp(per_source_loss_fn: Callable[..., Any], p: Array, w: PyTree,
   lbar = lambda w_: source_losses(per_source_loss_fn, w_, train_batch)[0]
   dlbar = jax.jvp(lbar, (w,), (v,))[1]
   return softmax_vjp(p, dlbar)
-
-
-def cg_solve(matvec: MatVec, b: PyTree, *, maxiter: int = 100,
-             tol: float = 1e-6) -> PyTree:
-  """Conjugate gradient for ``A x = b`` with symmetric positive definite ``A``.
-
-  Args:
-    matvec: ``x -> A x`` over pytrees.
-    b: right-hand side.
-    maxiter: maximum number of iterations (matvecs).
-    tol: stop when ``||r|| <= tol * ||b||``.
-
-  Returns:
-    ``x``, structured like ``b`` (starts from 0).
-  """
-  x0 = jax.tree.map(jnp.zeros_like, b)
-  rs0 = _vdot(b, b)
-  threshold = (tol ** 2) * rs0
-
-  def cond(carry):
-    i, _, _, _, rs = carry
-    return (i < maxiter) & (rs > threshold)
-
-  def body(carry):
-    i, x, r, d, rs = carry
-    ad = matvec(d)
-    step = rs / _vdot(d, ad)
-    x = _axpy(step, d, x)
-    r = _axpy(-step, ad, r)
-    rs_new = _vdot(r, r)
-    d = _axpy(rs_new / rs, d, r)
-    return i + 1, x, r, d, rs_new
-
-  _, x, _, _, _ = jax.lax.while_loop(cond, body, (0, x0, b, b, rs0))
-  return x
 
 
 def neumann_solve(matvec: MatVec, b: PyTree, *, num_terms: int = 100,
@@ -204,7 +168,7 @@ def cg_hypergrad(
     p: Array, w: PyTree, train_batch: Any, meta_batch: Any, *,
     maxiter: int = 100, tol: float = 1e-6, damping: float = 0.0,
 ) -> Array:
-  """Implicit hypergradient with conjugate gradient (see :func:`cg_solve`).
+  """Implicit hypergradient with conjugate gradient (``jax.scipy.sparse.linalg.cg``).
 
   Args:
     per_source_loss_fn: per-source losses.
@@ -213,8 +177,9 @@ def cg_hypergrad(
     w: lower-level parameters (approximate ``w*``).
     train_batch: batch defining ``L2``.
     meta_batch: batch defining ``L1``.
-    maxiter: CG iterations (Hessian-vector products) at most.
-    tol: relative residual tolerance.
+    maxiter: CG iterations at most (each one Hessian-vector product, plus one
+      for the initial residual).
+    tol: relative residual tolerance, ``||r|| <= tol * ||g||``.
     damping: ridge added to the Hessian.
 
   Returns:
@@ -222,7 +187,8 @@ def cg_hypergrad(
   """
   if _is_number(maxiter) and maxiter < 1:
     raise ValueError(f'maxiter must be >= 1, got {maxiter!r}')
-  solve = lambda mv, b: cg_solve(mv, b, maxiter=maxiter, tol=tol)
+  solve = lambda mv, b: jax.scipy.sparse.linalg.cg(
+      mv, b, tol=tol, maxiter=maxiter)[0]
   return implicit_hypergrad(per_source_loss_fn, meta_loss_fn, p, w,
                             train_batch, meta_batch, solve=solve,
                             damping=damping)
@@ -269,9 +235,10 @@ def unrolled_hypergrad(
   """Hypergradient by backprop through ``num_steps`` steps of gradient descent.
 
   ``w_{t+1} = w_t - lr * grad_w L2(softmax(p), w_t)`` on the fixed
-  ``train_batch``, then ``jax.grad`` of ``L1(w_T)`` with respect to ``p``. For a
-  strongly convex ``L2`` and ``lr < 2 / L`` this converges to the implicit
-  hypergradient as ``num_steps`` grows.
+  ``train_batch``, then the gradient of ``L1(w_T)`` with respect to ``p``
+  (:func:`datarater.meta.unroll.meta_loss_and_grad` with ``optax.sgd(lr)``,
+  exact reverse mode). For a strongly convex ``L2`` and ``lr < 2 / L`` this
+  converges to the implicit hypergradient as ``num_steps`` grows.
 
   Args:
     per_source_loss_fn: per-source losses.
@@ -280,31 +247,20 @@ def unrolled_hypergrad(
     w0: initial lower-level parameters (not differentiated).
     train_batch: batch defining ``L2`` (reused every step).
     meta_batch: batch defining ``L1``.
-    num_steps: ``T`` (static).
+    num_steps: ``T >= 1`` (static; the steps are unrolled in the program).
     lr: inner step size.
 
   Returns:
     ``[K]`` gradient of ``L1(w_T(p))`` with respect to ``p``.
   """
-  if num_steps < 0:
-    raise ValueError(f'num_steps must be >= 0, got {num_steps!r}')
-
-  def outer(p_):
-    grad_fn = jax.grad(lambda w_: weighted_loss(per_source_loss_fn, p_, w_,
-                                                train_batch))
-
-    def body(w_, _):
-      return _axpy(-lr, grad_fn(w_), w_), None
-
-    w_t, _ = jax.lax.scan(body, w0, None, length=num_steps)
-    return meta_loss_fn(w_t, meta_batch)
-
-  return jax.grad(outer)(p)
-
-
-SOLVERS = {'cg': cg_solve, 'neumann': neumann_solve}
-ESTIMATORS = {
-    'cg': cg_hypergrad,
-    'neumann': neumann_hypergrad,
-    'unrolled': unrolled_hypergrad,
-}
+  if num_steps < 1:
+    raise ValueError(f'num_steps must be >= 1, got {num_steps!r}')
+  inner_loss = lambda w, p_, batch: weighted_loss(per_source_loss_fn, p_, w,
+                                                  batch)
+  batches = jax.tree.map(
+      lambda x: jnp.broadcast_to(x, (num_steps,) + jnp.shape(x)), train_batch)
+  optimizer = optax.sgd(lr)
+  _, grad_p, _ = unroll.meta_loss_and_grad(
+      p, w0, optimizer.init(w0), batches, meta_batch, inner_loss_fn=inner_loss,
+      outer_loss_fn=meta_loss_fn, optimizer=optimizer, mode='reverse')
+  return grad_p

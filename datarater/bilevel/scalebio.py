@@ -263,6 +263,11 @@ def _check_positive(name: str, value: Any) -> None:
     raise ValueError(f'{name} must be > 0, got {value!r}')
 
 
+def _check_choice(name: str, value: Any, choices: Mapping[str, Any]) -> None:
+  if value not in choices:
+    raise ValueError(f'{name} must be one of {sorted(choices)}, got {value!r}')
+
+
 def _sgd(lr: ScalarOrSchedule,
          weight_decay: float) -> optax.GradientTransformation:
   if weight_decay:
@@ -290,6 +295,84 @@ def _with_decay(opt: optax.GradientTransformation,
   """Multiplies the optimizer's updates by ``(t + 1)^-exponent``."""
   return optax.chain(
       opt, optax.scale_by_schedule(lambda t: (t + 1.0) ** (-exponent)))
+
+
+class Optimizers(NamedTuple):
+  """The optax optimizers of ``u``, ``w`` and the logits ``p``."""
+  u: optax.GradientTransformation
+  w: optax.GradientTransformation
+  p: optax.GradientTransformation
+
+
+def make_optimizers(
+    *,
+    lambda_update: str = 'adam',
+    lr_lambda: ScalarOrSchedule = 1e-2,
+    lr_u: ScalarOrSchedule = 1e-3,
+    lr_w: ScalarOrSchedule = 1e-3,
+    inner_optimizer: str = 'adamw',
+    weight_decay: float = 0.0,
+    decay_step_sizes: bool = False,
+    decay_exponents: Optional[Mapping[str, float]] = None,
+    optimizer_u: Optional[optax.GradientTransformation] = None,
+    optimizer_w: Optional[optax.GradientTransformation] = None,
+    optimizer_p: Optional[optax.GradientTransformation] = None,
+) -> Optimizers:
+  """The u, w and p optimizers of :func:`scalebio`.
+
+  Args:
+    lambda_update: ``'adam'`` or ``'mirror'`` (see :func:`scalebio`): picks the
+      default p optimizer, ``optax.adam(lr_lambda)`` (as in ScaleBiO's code)
+      or ``optax.sgd(lr_lambda)`` (exponentiated gradient on lambda).
+    lr_lambda: step size of the default ``p`` optimizer (ScaleBiO: 1e-2).
+    lr_u: step size of the default ``u`` optimizer.
+    lr_w: step size of the default ``w`` optimizer.
+    inner_optimizer: default optimizer for ``u`` and ``w``: ``'adamw'``
+      (ScaleBiO, with ``weight_decay`` 5e-4 in their code), ``'adam'`` or
+      ``'sgd'``.
+    weight_decay: decoupled weight decay for ``'adamw'`` (added to the gradient
+      for ``'sgd'``).
+    decay_step_sizes: if True, every optimizer's updates are multiplied by
+      ``(t + 1)^-e`` with F2SA's exponents (u 4/7, w 5/7, p 4/7), also when a
+      custom optimizer is given.
+    decay_exponents: override of those exponents, a mapping with keys among
+      ``'u'``, ``'w'``, ``'p'``.
+    optimizer_u: optional optax optimizer for ``u`` (overrides ``lr_u``,
+      ``inner_optimizer`` and ``weight_decay``).
+    optimizer_w: same for ``w``.
+    optimizer_p: same for ``p`` (overrides ``lr_lambda``).
+
+  Returns:
+    :class:`Optimizers` ``(u, w, p)``.
+
+  Raises:
+    ValueError: on an invalid option (the message starts with its name).
+  """
+  _check_choice('lambda_update', lambda_update, LAMBDA_UPDATES)
+  _check_choice('inner_optimizer', inner_optimizer, INNER_OPTIMIZERS)
+  for name, lr, given in (('lr_lambda', lr_lambda, optimizer_p),
+                          ('lr_u', lr_u, optimizer_u),
+                          ('lr_w', lr_w, optimizer_w)):
+    if given is None:
+      _check_positive(name, lr)
+  if not weight_decay >= 0:
+    raise ValueError(f'weight_decay must be >= 0, got {weight_decay!r}')
+  exponents = dict(F2SA_DECAY_EXPONENTS)
+  if decay_exponents is not None:
+    bad = set(decay_exponents) - set(exponents)
+    if bad:
+      raise ValueError(
+          f'decay_exponents: unknown keys {sorted(bad)}, use u, w, p')
+    exponents.update(decay_exponents)
+  inner = INNER_OPTIMIZERS[inner_optimizer]
+  opts = Optimizers(
+      u=optimizer_u or inner(lr_u, weight_decay),
+      w=optimizer_w or inner(lr_w, weight_decay),
+      p=optimizer_p or LAMBDA_UPDATES[lambda_update][1](lr_lambda))
+  if decay_step_sizes:
+    opts = Optimizers(*(_with_decay(opt, exponents[name])
+                        for name, opt in zip(Optimizers._fields, opts)))
+  return opts
 
 
 def make_alpha_fn(alpha: ScalarOrSchedule, alpha_exponent: float = 0.0,
@@ -330,21 +413,12 @@ def scalebio(
     alpha_exponent: float = 0.0,
     alpha_max: Optional[float] = None,
     lambda_update: str = 'adam',
-    lr_lambda: ScalarOrSchedule = 1e-2,
-    lr_u: ScalarOrSchedule = 1e-3,
-    lr_w: ScalarOrSchedule = 1e-3,
-    inner_optimizer: str = 'adamw',
-    weight_decay: float = 0.0,
-    decay_step_sizes: bool = False,
-    decay_exponents: Optional[Mapping[str, float]] = None,
+    optimizers: Optional[Optimizers] = None,
     normalize_inner: bool = False,
     recompute_losses: bool = False,
     lisa_period: int = 0,
     lisa_num_blocks: int = 0,
     lisa_always_trainable: Sequence[Any] = (),
-    optimizer_u: Optional[optax.GradientTransformation] = None,
-    optimizer_w: Optional[optax.GradientTransformation] = None,
-    optimizer_p: Optional[optax.GradientTransformation] = None,
 ) -> ScaleBiO:
   """ScaleBiO / F2SA penalty method for per-source weights.
 
@@ -359,24 +433,14 @@ def scalebio(
     alpha_max: optional cap on ``alpha_t``.
     lambda_update: ``'adam'``: gradient step on the logits ``p`` with the
       penalty's logit gradient ``alpha * J_softmax(p)^T (lbar(w) - lbar(u))``
-      through ``optimizer_p`` (default ``optax.adam(lr_lambda)``, as in
-      ScaleBiO's code). ``'mirror'``: exponentiated gradient / mirror descent on
-      the simplex, ``lambda <- lambda * exp(-lr_lambda * g) / Z`` with the
-      lambda-gradient ``g = alpha * (lbar(w) - lbar(u))``, i.e. ``optimizer_p``
-      (default ``optax.sgd(lr_lambda)``) applied to ``g`` as a logit update.
-    lr_lambda: step size of the default ``p`` optimizer (ScaleBiO: 1e-2).
-    lr_u: step size of the default ``u`` optimizer.
-    lr_w: step size of the default ``w`` optimizer.
-    inner_optimizer: default optimizer for ``u`` and ``w``: ``'adamw'``
-      (ScaleBiO, with ``weight_decay`` 5e-4 in their code), ``'adam'`` or
-      ``'sgd'``.
-    weight_decay: decoupled weight decay for ``'adamw'`` (added to the gradient
-      for ``'sgd'``).
-    decay_step_sizes: if True, every optimizer's updates are multiplied by
-      ``(t + 1)^-e`` with F2SA's exponents (u 4/7, w 5/7, p 4/7), also when a
-      custom optimizer is given.
-    decay_exponents: override of those exponents, a mapping with keys among
-      ``'u'``, ``'w'``, ``'p'``.
+      through the p optimizer (by default Adam, as in ScaleBiO's code).
+      ``'mirror'``: exponentiated gradient / mirror descent on the simplex,
+      ``lambda <- lambda * exp(-lr_lambda * g) / Z`` with the lambda-gradient
+      ``g = alpha * (lbar(w) - lbar(u))``, i.e. the p optimizer (by default
+      SGD) applied to ``g`` as a logit update.
+    optimizers: the u, w and p optimizers (:func:`make_optimizers`; pass it
+      the same ``lambda_update``); default
+      ``make_optimizers(lambda_update=lambda_update)``.
     normalize_inner: if True, the u- and w-objectives are divided by
       ``alpha_t`` (u descends ``L2``, w descends ``L2 + L1 / alpha_t``): same
       minimisers, gradients that do not grow with ``alpha_t``, so plain SGD
@@ -390,10 +454,6 @@ def scalebio(
       of blocks is drawn (see :func:`lisa_mask`).
     lisa_num_blocks: number of sampled active top-level blocks (ScaleBiO: 2 or 4).
     lisa_always_trainable: block names always updated (embeddings, head).
-    optimizer_u: optional optax optimizer for ``u`` (overrides ``lr_u``,
-      ``inner_optimizer`` and ``weight_decay``).
-    optimizer_w: same for ``w``.
-    optimizer_p: same for ``p`` (overrides ``lr_lambda``).
 
   Returns:
     A :class:`ScaleBiO` with ``init(p0_or_num_sources, params_u, params_w=None,
@@ -408,45 +468,16 @@ def scalebio(
   Raises:
     ValueError: on an invalid option (the message names the field).
   """
-  if lambda_update not in LAMBDA_UPDATES:
-    raise ValueError(f'lambda_update must be one of {sorted(LAMBDA_UPDATES)}, '
-                     f'got {lambda_update!r}')
-  direction_fn, default_optimizer_p = LAMBDA_UPDATES[lambda_update]
+  _check_choice('lambda_update', lambda_update, LAMBDA_UPDATES)
+  if optimizers is None:
+    optimizers = make_optimizers(lambda_update=lambda_update)
+  optimizer_u, optimizer_w, optimizer_p = optimizers
+  direction_fn = LAMBDA_UPDATES[lambda_update][0]
   alpha_fn = make_alpha_fn(alpha, alpha_exponent, alpha_max)
-  if optimizer_p is None:
-    _check_positive('lr_lambda', lr_lambda)
-  if optimizer_u is None:
-    _check_positive('lr_u', lr_u)
-  if optimizer_w is None:
-    _check_positive('lr_w', lr_w)
-  if not weight_decay >= 0:
-    raise ValueError(f'weight_decay must be >= 0, got {weight_decay!r}')
-  if inner_optimizer not in INNER_OPTIMIZERS:
-    raise ValueError(
-        f'inner_optimizer must be one of {sorted(INNER_OPTIMIZERS)}, '
-        f'got {inner_optimizer!r}')
   if lisa_period < 0:
     raise ValueError(f'lisa_period must be >= 0, got {lisa_period!r}')
   if lisa_period and lisa_num_blocks < 0:
     raise ValueError(f'lisa_num_blocks must be >= 0, got {lisa_num_blocks!r}')
-  exponents = dict(F2SA_DECAY_EXPONENTS)
-  if decay_exponents is not None:
-    bad = set(decay_exponents) - set(exponents)
-    if bad:
-      raise ValueError(
-          f'decay_exponents: unknown keys {sorted(bad)}, use u, w, p')
-    exponents.update(decay_exponents)
-
-  if optimizer_u is None:
-    optimizer_u = INNER_OPTIMIZERS[inner_optimizer](lr_u, weight_decay)
-  if optimizer_w is None:
-    optimizer_w = INNER_OPTIMIZERS[inner_optimizer](lr_w, weight_decay)
-  if optimizer_p is None:
-    optimizer_p = default_optimizer_p(lr_lambda)
-  if decay_step_sizes:
-    optimizer_u = _with_decay(optimizer_u, exponents['u'])
-    optimizer_w = _with_decay(optimizer_w, exponents['w'])
-    optimizer_p = _with_decay(optimizer_p, exponents['p'])
 
   def init(p0_or_num_sources, params_u, params_w=None, key=None):
     """Initial state.

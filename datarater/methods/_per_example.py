@@ -27,7 +27,7 @@ def plot_source_curve(ctx, key: str, filename: str, title: str, ylabel: str = 'w
                       ctx.run.file('plots', filename), title, ylabel)
 
 
-class LossTable(NamedTuple):
+class RuleState(NamedTuple):
   """State of a per-example rule.
 
   loss: ExampleTable of the latest training loss of each train example.
@@ -60,7 +60,7 @@ def make_per_example_method(config, task, dataset, rule: Callable, title: str) -
 
   def init(key, train_state):
     del key, train_state
-    return LossTable(tables.table_init(n), tables.mean_init((k,)))
+    return RuleState(tables.table_init(n), tables.mean_init((k,)))
 
   def step(train_state, state, batch, key):
     del key
@@ -69,7 +69,7 @@ def make_per_example_method(config, task, dataset, rule: Callable, title: str) -
     mass = groups.group_share(weights, batch['source'], k)
     metrics.update(extra)
     metrics['train/source_weight_mass'] = mass
-    state = LossTable(tables.table_record(state.loss, batch['index'], losses),
+    state = RuleState(tables.table_record(state.loss, batch['index'], losses),
                       tables.mean_update(state.mass, mass))
     return train_state_new, state, metrics
 

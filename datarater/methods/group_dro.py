@@ -8,7 +8,7 @@ sources. Each step, with L_g the global batch's mean loss of source g
 
 (sources absent from the batch are not multiplied), then the model steps on
 sum_g q_g L_g: example i gets weight q_{g_i} / n_{g_i}^batch, renormalized over
-the sources present. Math: datarater/weighting/group_dro.py.
+the sources present. Math: datarater/weighting/group_dro.py and simplex.py.
 
 Config fields:
   method.eta_q  adversary step size >= 0 (paper: 0.01).
@@ -27,19 +27,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datarater.train.state import Method, weighted_step
 from datarater.errors import require
 from datarater.methods import _per_example as per_example
-from datarater.weighting import group_dro
+from datarater.train.state import Method, weighted_step
+from datarater.weighting import group_dro, simplex, tables
 
 
 class State(NamedTuple):
-  dro: group_dro.GroupDROState
-  q_sum: jax.Array     # [K] sum of q over steps (for the time average)
-  steps: jax.Array
+  dro: simplex.EGState   # the adversary's q over sources
+  average: tables.Mean   # q averaged over steps
 
 
 def make(config, task, dataset) -> Method:
+  """The group DRO Method (fields in the module docstring).
+
+  Args:
+    config: the run config.
+    task: the Task.
+    dataset: the Dataset.
+
+  Returns:
+    Method.
+
+  Raises:
+    ConfigError: on a bad `config.method.*` field.
+  """
   m = config.method
   require(m.eta_q >= 0, 'method.eta_q', '>= 0', m.eta_q)
   require(m.C >= 0, 'method.C', '>= 0', m.C)
@@ -49,8 +61,7 @@ def make(config, task, dataset) -> Method:
 
   def init(key, train_state):
     del key, train_state
-    return State(group_dro.group_dro_init(k), jnp.zeros((k,), jnp.float32),
-                 jnp.zeros((), jnp.int32))
+    return State(group_dro.group_dro_init(k), tables.mean_init((k,)))
 
   def weights_fn(state, sources):
     def fn(losses):
@@ -63,15 +74,15 @@ def make(config, task, dataset) -> Method:
     del key
     train_state, metrics, _, _, (new, robust, means) = weighted_step(
         task, train_state, batch, weights_fn(state, batch['source']))
-    metrics.update({'source_weights': new.q, 'group_dro/robust_loss': robust,
+    metrics.update({'source_weights': new.weights, 'group_dro/robust_loss': robust,
                     'train/source_loss': means})
-    return train_state, State(new, state.q_sum + new.q, state.steps + 1), metrics
+    return train_state, State(new, tables.mean_update(state.average, new.weights)), metrics
 
   def finalize(ctx, train_state, state):
     state = jax.device_get(state)
     per_example.plot_source_curve(ctx, 'source_weights', 'source_weights.png',
-                            f'group DRO q (eta_q={eta_q})')
-    return {'source_weights': np.asarray(state.dro.q).tolist(),
-            'source_weights_mean': (state.q_sum / max(int(state.steps), 1)).tolist()}
+                                  f'group DRO q (eta_q={eta_q})')
+    return {'source_weights': np.asarray(state.dro.weights).tolist(),
+            'source_weights_mean': np.asarray(tables.mean_value(state.average)).tolist()}
 
   return Method(init=init, step=step, train_batch_size=config.batch_size, finalize=finalize)

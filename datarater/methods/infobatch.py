@@ -2,21 +2,26 @@
 
 Qin et al., "InfoBatch: Lossless Training Speed Up by Unbiased Dynamic Data
 Pruning", ICLR 2024. Every training example keeps a score, its latest loss
-(+inf until first trained on). At the start of epoch e, examples whose score is
+(unseen until first trained on). At the start of epoch e, examples whose score is
 below the mean score are pruned at random with probability r; kept below-mean
 examples get loss weight 1 / (1 - r), the rest 1 (unbiased in expectation).
 Epochs e >= delta * E prune nothing (annealing). The kept examples are
 shuffled and cut into fixed-shape batches of `config.batch_size` (the last one
 padded with repeated kept examples that get weight 0), so nothing recompiles;
-the loss of a batch is sum_i w_i loss_i / B. Math: datarater/weighting/infobatch.py.
+the loss of a batch is sum_i w_i loss_i / b over its b real (unpadded)
+examples, b = B except in an epoch's last batch, as a data loader that keeps
+the last partial batch would give. Math: datarater/weighting/infobatch.py.
 
 Budget. E = max(1, floor(num_steps / ceil(N / B))) is the number of full-data
 epochs that fit into `config.num_steps` steps; InfoBatch trains those E epochs
 and, because pruned epochs have fewer batches, finishes in fewer steps. The
 loop's remaining step slots are skipped (a `lax.cond` that computes no
-gradient and leaves the model unchanged; their train metrics are NaN). The
-ledger counts only the steps that computed a gradient (`wall_seconds` still
-includes the skipped slots' host overhead). `gradient_computations_saved` in
+gradient and leaves the model unchanged). A skipped slot's train metrics are
+0, not NaN (the loop takes a non-finite metric for a diverged step), and its
+`infobatch/computed` is 0, so a logged row's `infobatch/computed` is the
+fraction of its window's steps that trained. The ledger counts only the steps
+that computed a gradient (`wall_seconds` still includes the skipped slots'
+host overhead). `gradient_computations_saved` in
 summary.json is 1 - (batches computed) / (E ceil(N / B)) over the completed
 epochs: the saving against full-data training for the same epochs with the
 same fixed-shape batching (0 when no epoch completed).
@@ -46,15 +51,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datarater.train import plots
-from datarater.train.state import Method, weighted_step
 from datarater.errors import require
-from datarater.methods import _per_example as per_example
-from datarater.weighting import infobatch
+from datarater.train import plots, scoring
+from datarater.train.state import Method, weighted_step
+from datarater.weighting import infobatch, tables
 
 
 class State(NamedTuple):
-  scores: jax.Array          # [N] latest loss (+inf: never trained on)
+  scores: tables.ExampleTable  # latest loss per example (count 0: never trained on)
   weights: jax.Array         # [N] epoch loss weights: 0 pruned, 1/(1-r) kept below-mean, 1 else
   order: jax.Array           # [N] int32: this epoch's order, kept examples first
   num_kept: jax.Array        # int32: kept examples this epoch
@@ -65,13 +69,34 @@ class State(NamedTuple):
 
 
 def num_epochs(num_steps: int, num_examples: int, batch_size: int) -> int:
-  """E = max(1, floor(num_steps / ceil(N / B))): full-data epochs that fit into num_steps."""
+  """Full-data epochs that fit into a step budget.
+
+  Args:
+    num_steps: the step budget.
+    num_examples: N.
+    batch_size: B.
+
+  Returns:
+    E = max(1, floor(num_steps / ceil(N / B))).
+  """
   return max(1, num_steps // math.ceil(num_examples / batch_size))
 
 
 def start_epoch(state: State, key, epoch, num_epochs_: int, prune_ratio: float,
                 delta: float) -> State:
-  """Plans epoch `epoch` from the current scores (jit-able; `epoch` may be traced)."""
+  """Plans epoch `epoch` from the current scores (jit-able; `epoch` may be traced).
+
+  Args:
+    state: the method State (its score table is read).
+    key: PRNG key of this epoch's plan and order.
+    epoch: 0-based epoch index.
+    num_epochs_: E.
+    prune_ratio: r.
+    delta: fraction of the epochs that prune.
+
+  Returns:
+    State with this epoch's weights, order and number kept, at its first batch.
+  """
   k_plan, k_order = jax.random.split(key)
   plan = infobatch.infobatch_epoch_plan(k_plan, state.scores, prune_ratio, epoch, num_epochs_,
                                         delta)
@@ -82,6 +107,19 @@ def start_epoch(state: State, key, epoch, num_epochs_: int, prune_ratio: float,
 
 
 def make(config, task, dataset) -> Method:
+  """The InfoBatch Method (fields in the module docstring).
+
+  Args:
+    config: the run config.
+    task: the Task.
+    dataset: the Dataset.
+
+  Returns:
+    Method.
+
+  Raises:
+    ConfigError: on a bad `config.method.*` field.
+  """
   m = config.method
   require(0 <= m.prune_ratio < 1, 'method.prune_ratio', 'in [0, 1)', m.prune_ratio)
   require(0 <= m.delta <= 1, 'method.delta', 'in [0, 1]', m.delta)
@@ -91,7 +129,7 @@ def make(config, task, dataset) -> Method:
 
   def init(key, train_state):
     del train_state
-    state = State(infobatch.infobatch_init_scores(n), jnp.ones((n,), jnp.float32),
+    state = State(tables.table_init(n), jnp.ones((n,), jnp.float32),
                   jnp.arange(n, dtype=jnp.int32), jnp.asarray(n, jnp.int32),
                   jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32),
                   jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
@@ -112,10 +150,11 @@ def make(config, task, dataset) -> Method:
   def train(train_state, state, batch, key):
     slots = state.batch_in_epoch * b + jnp.arange(b)
     valid = slots < state.num_kept
-    w = jnp.where(valid, state.weights[batch['index']], 0.0) / b
+    # Padding slots get weight 0; the batch averages over its real examples only.
+    w = jnp.where(valid, state.weights[batch['index']], 0.0) / jnp.maximum(valid.sum(), 1)
     train_state, metrics, losses, _, _ = weighted_step(
         task, train_state, batch, lambda losses: (w, None))
-    scores = infobatch.infobatch_update_scores(state.scores, batch['index'], losses, valid)
+    scores = tables.table_record(state.scores, batch['index'], losses, valid)
     state = state._replace(scores=scores, batch_in_epoch=state.batch_in_epoch + 1,
                            steps_computed=state.steps_computed + 1)
     metrics.update({'infobatch/epoch': state.epoch.astype(jnp.float32),
@@ -131,7 +170,7 @@ def make(config, task, dataset) -> Method:
 
   def skip(train_state, state, batch, key):
     _, _, shapes = jax.eval_shape(train, train_state, state, batch, key)
-    metrics = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
+    metrics = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
     metrics.update({'infobatch/epoch': state.epoch.astype(jnp.float32),
                     'infobatch/kept_fraction': jnp.zeros((), jnp.float32),
                     'infobatch/computed': jnp.zeros((), jnp.float32)})
@@ -149,7 +188,8 @@ def make(config, task, dataset) -> Method:
             for row in ctx.run.read_metrics() if row.get('infobatch/computed') == 1.0]
     plots.vector_curves(rows, 'kept', ['kept fraction'], ctx.run.file('plots', 'kept_fraction.png'),
                         f'InfoBatch: fraction of the {n} examples kept per epoch', 'fraction')
-    out = per_example.write_scores(ctx, state.scores, 'InfoBatch score table')
+    out = scoring.report_table(ctx, state.scores, 'InfoBatch score table',
+                               higher_is_corrupted=True)
     out['infobatch'] = {
         'num_epochs': e_total, 'epochs_completed': done,
         'steps_computed': int(state.steps_computed),

@@ -6,7 +6,7 @@ Learns weights lambda = softmax(p) over the K sources of any dataset that has
     min_p L1(w*(lambda)),   w*(lambda) = argmin_w L2(lambda, w) = sum_k lambda_k lbar_k(w),
 
 with lbar_k the mean per-example loss (`task.per_example_loss`) of source k's
-examples in the training batch (`bilevel.scalebio.per_source_mean`, global over
+examples in the training batch (`weighting.groups.segment_mean`, global over
 devices) and L1 the mean loss on a batch of the `meta` split.
 
 `config.method.hypergradient` picks how p is updated; every estimator sees the
@@ -23,20 +23,24 @@ same batches, so estimators are compared on identical data:
 
 The evaluated model is w: it lives in `train_state.params` (its optimizer
 state in `train_state.opt_state`), so the loop evaluates it; p, u and their
-optimizer states are the method state. Note that the penalty's w also
-descends L1, i.e. it trains on the meta batches; `retrain` trains a fresh
-model on the training split only, with the learned weights, next to a uniform
-baseline with the same initialisation and steps.
+optimizer states are the method state. The penalty's w also descends L1,
+i.e. it trains on the meta batches, so its test metrics
+(`summary['phases']['bilevel']`) are not comparable to a model trained on the
+training split only; the summary says so in `bilevel_note`. `retrain` trains
+a fresh model on the training split only, with the learned weights, next to
+a uniform baseline with the same initialisation and steps, and reports that
+model as the method's result.
 
 Pipeline (`make`): phase 'bilevel' for config.num_steps steps; summary gets
 `source_weights` (softmax(p) at the end, source-id order), the time average
 `source_weights_time_avg` over all steps, `weight_corruption_spearman` when
-the dataset has per-source corruption rates, and `plots/source_weights.png`;
-with `method.retrain`, phases 'retrain' (static weights: loss weighting or
-resampling, `methods.static_mixture`) and 'uniform', both for
-config.num_steps steps from the same initial parameters; the retrained model
-is then the run's result (summary test metrics), compared with 'uniform', and
-every phase's metrics and ledger are under `phases`.
+the dataset has per-source corruption rates, `bilevel_note` (penalty only,
+see above) and `plots/source_weights.png`. With `method.retrain`, phases
+'retrain' (static weights: loss weighting or resampling,
+`methods.static_mixture`) and 'uniform', both for config.num_steps steps from
+the same initial parameters; the retrained model is then the run's result
+(summary test metrics), compared with 'uniform', and every phase's metrics
+and ledger are under `phases`.
 
 Config fields (`config.method.*`, defaults in configs/scalebio.py):
   hypergradient     'penalty' | 'cg' | 'neumann' | 'unrolled'
@@ -75,14 +79,20 @@ import scipy.stats
 
 from datarater.bilevel import implicit
 from datarater.bilevel import scalebio
+from datarater.errors import is_number, require
+from datarater.methods import static_mixture, uniform
 from datarater.train import plots
 from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, TrainState, train_part
-from datarater.methods import static_mixture, uniform
+from datarater.weighting import groups
 
 ESTIMATORS = ('penalty', 'cg', 'neumann', 'unrolled')
 RETRAIN_MODES = ('loss', 'sample')
 PHASE = 'bilevel'
+# summary.json's label on the penalty's w (phase 'bilevel'), see REVIEW.md.
+PENALTY_W_NOTE = ("phase 'bilevel' evaluates w, which also descends the meta loss L1 (it trains "
+                  "on the meta split): its test metrics are not comparable to a model trained on "
+                  "the train split only; method.retrain=True makes the retrained model the result")
 
 
 class State(NamedTuple):
@@ -104,50 +114,41 @@ class State(NamedTuple):
   weight_sum: jax.Array
 
 
-class Optimizers(NamedTuple):
-  u: optax.GradientTransformation
-  w: optax.GradientTransformation
-  p: optax.GradientTransformation
-
-
-def _fail(field, value, why):
-  raise ValueError(f'config.method.{field}={value!r} {why}')
-
-
 def _check(m, num_devices: int) -> None:
-  """One-line ValueError naming the first bad `config.method` field."""
+  """Raises ConfigError naming the first bad `config.method` field."""
   choices = {'hypergradient': ESTIMATORS, 'lambda_update': tuple(scalebio.LAMBDA_UPDATES),
              'inner_optimizer': tuple(scalebio.INNER_OPTIMIZERS), 'retrain_mode': RETRAIN_MODES}
   for field, allowed in choices.items():
-    if m[field] not in allowed:
-      _fail(field, m[field], f'is not one of {allowed}')
+    require(m[field] in allowed, f'method.{field}', f'one of {allowed}', m[field])
   for field in ('alpha', 'lr_lambda', 'lr_u', 'lr_w', 'neumann_eta', 'unroll_lr'):
-    if not isinstance(m[field], (int, float)) or not m[field] > 0:
-      _fail(field, m[field], 'must be a positive number')
+    require(is_number(m[field]) and m[field] > 0, f'method.{field}', '> 0', m[field])
   for field in ('alpha_exponent', 'alpha_max', 'weight_decay', 'damping', 'meta_batch_size',
                 'lisa_period', 'lisa_num_blocks'):
-    if not isinstance(m[field], (int, float)) or not m[field] >= 0:
-      _fail(field, m[field], 'must be >= 0')
+    require(is_number(m[field]) and m[field] >= 0, f'method.{field}', '>= 0', m[field])
   for field in ('cg_maxiter', 'neumann_terms', 'unroll_steps'):
-    if not isinstance(m[field], int) or m[field] < 1:
-      _fail(field, m[field], 'must be an integer >= 1')
-  if m.meta_batch_size % num_devices:
-    _fail('meta_batch_size', m.meta_batch_size, f'is not divisible by the {num_devices} devices')
+    require(isinstance(m[field], int) and m[field] >= 1, f'method.{field}', 'an integer >= 1',
+            m[field])
+  require(m.meta_batch_size % num_devices == 0, 'method.meta_batch_size',
+          f'divisible by the {num_devices} devices', m.meta_batch_size)
 
 
-def _decayed(opt, exponent):
-  return optax.chain(opt, optax.scale_by_schedule(lambda t: (t + 1.0) ** (-exponent)))
+def _check_lisa(m, params_shapes) -> None:
+  """Raises ConfigError unless the LISA block names and count fit the model's blocks."""
+  blocks = scalebio.top_level_blocks(params_shapes)
+  always = tuple(m.lisa_always_trainable)
+  require(all(b in blocks for b in always), 'method.lisa_always_trainable',
+          f'names among the top-level parameter blocks {blocks}', always)
+  sampled = len(blocks) - len(set(always))
+  require(m.lisa_num_blocks <= sampled, 'method.lisa_num_blocks',
+          f'at most the {sampled} blocks LISA samples from', m.lisa_num_blocks)
 
 
-def make_optimizers(m) -> Optimizers:
-  """The u, w and p optimizers of `config.method` (also used by `run` for w)."""
-  inner = scalebio.INNER_OPTIMIZERS[m.inner_optimizer]
-  opts = Optimizers(inner(m.lr_u, m.weight_decay), inner(m.lr_w, m.weight_decay),
-                    scalebio.LAMBDA_UPDATES[m.lambda_update][1](m.lr_lambda))
-  if m.decay_step_sizes:
-    e = scalebio.F2SA_DECAY_EXPONENTS
-    opts = Optimizers(*(_decayed(o, e[n]) for o, n in zip(opts, Optimizers._fields)))
-  return opts
+def make_optimizers(m) -> scalebio.Optimizers:
+  """The u, w and p optimizers of `config.method` (w's is the bilevel phase's model optimizer)."""
+  return scalebio.make_optimizers(
+      lambda_update=m.lambda_update, lr_lambda=m.lr_lambda, lr_u=m.lr_u, lr_w=m.lr_w,
+      inner_optimizer=m.inner_optimizer, weight_decay=m.weight_decay,
+      decay_step_sizes=m.decay_step_sizes)
 
 
 def weight_corruption_spearman(weights, rates):
@@ -175,7 +176,7 @@ def make_bilevel(config, task, dataset) -> Method:
     `make_optimizers(config.method).w` (the phase declares that optimizer).
 
   Raises:
-    ValueError: one line naming the bad `config.method` field.
+    ConfigError: one line naming the bad `config.method` field.
   """
   m = config.method
   _check(m, jax.device_count())
@@ -184,25 +185,19 @@ def make_bilevel(config, task, dataset) -> Method:
   opts = make_optimizers(m)
   estimator = m.hypergradient
   lisa = (int(m.lisa_period), int(m.lisa_num_blocks), tuple(m.lisa_always_trainable))
+  if lisa[0]:
+    _check_lisa(m, jax.eval_shape(task.init_params, jax.random.key(0)))
 
   def per_source_loss(params, batch):
-    return scalebio.per_source_mean(task.per_example_loss(params, batch), batch['source'], k)
+    return groups.segment_mean(task.per_example_loss(params, batch), batch['source'], k)
 
   def meta_loss(params, batch):
     return task.per_example_loss(params, batch).mean()
 
-  try:
-    factory = scalebio.scalebio(
-        per_source_loss, meta_loss, alpha=float(m.alpha), alpha_exponent=float(m.alpha_exponent),
-        alpha_max=float(m.alpha_max) or None, lambda_update=m.lambda_update,
-        optimizer_u=opts.u, optimizer_w=opts.w, optimizer_p=opts.p,
-        lisa_period=lisa[0], lisa_num_blocks=lisa[1], lisa_always_trainable=lisa[2])
-    if lisa[0]:  # block names and counts, checked on the parameter shapes
-      shapes = jax.eval_shape(task.init_params, jax.random.key(0))
-      jax.eval_shape(lambda key: scalebio.lisa_mask(key, 0, shapes, lisa[1], lisa[0], lisa[2]),
-                     jax.random.PRNGKey(0))
-  except ValueError as e:
-    raise ValueError(f'config.method.{e}') from None
+  factory = scalebio.scalebio(
+      per_source_loss, meta_loss, alpha=float(m.alpha), alpha_exponent=float(m.alpha_exponent),
+      alpha_max=float(m.alpha_max) or None, lambda_update=m.lambda_update, optimizers=opts,
+      lisa_period=lisa[0], lisa_num_blocks=lisa[1], lisa_always_trainable=lisa[2])
 
   def init(key, train_state):
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -216,8 +211,8 @@ def make_bilevel(config, task, dataset) -> Method:
     return State(p, opts.p.init(p), u, opt_state_u, key, jnp.zeros((k,), jnp.float32))
 
   def common_metrics(lam_new, lbar_w, source, l2, l1, grad_p):
-    counts = jax.nn.one_hot(source, k, dtype=lbar_w.dtype).sum(0)
-    return {'train/loss': jnp.dot(counts, lbar_w) / counts.sum(),
+    share = groups.group_share(jnp.ones(source.shape, lbar_w.dtype), source, k)
+    return {'train/loss': jnp.dot(share, lbar_w),   # the batch's mean per-example loss
             'train/weighted_loss': l2, 'train/meta_loss': l1,
             'bilevel/grad_p_norm': jnp.linalg.norm(grad_p), 'bilevel/grad_p': grad_p,
             'source_weights': lam_new}
@@ -239,14 +234,13 @@ def make_bilevel(config, task, dataset) -> Method:
                                weight_sum=state.weight_sum + out['lambda'])
     return TrainState(full.step, full.w, full.opt_state_w), new_state, metrics
 
-  if estimator == 'cg':
-    hypergrad = functools.partial(implicit.cg_hypergrad, maxiter=m.cg_maxiter, damping=m.damping)
-  elif estimator == 'neumann':
-    hypergrad = functools.partial(implicit.neumann_hypergrad, num_terms=m.neumann_terms,
-                                  eta=m.neumann_eta, damping=m.damping)
-  else:
-    hypergrad = functools.partial(implicit.unrolled_hypergrad, num_steps=m.unroll_steps,
-                                  lr=m.unroll_lr)
+  hypergrad = {   # the baselines' estimators of d L1(w*(softmax(p))) / dp
+      'cg': functools.partial(implicit.cg_hypergrad, maxiter=m.cg_maxiter, damping=m.damping),
+      'neumann': functools.partial(implicit.neumann_hypergrad, num_terms=m.neumann_terms,
+                                   eta=m.neumann_eta, damping=m.damping),
+      'unrolled': functools.partial(implicit.unrolled_hypergrad, num_steps=m.unroll_steps,
+                                    lr=m.unroll_lr),
+  }.get(estimator)
 
   def baseline_step(train_state, state, batch, key):
     del key
@@ -278,9 +272,10 @@ def make_bilevel(config, task, dataset) -> Method:
     return TrainState(train_state.step + 1, w_new, opt_state_w), new_state, metrics
 
   b = config.batch_size
-  # Per-example gradient evaluations per step (a Hessian-vector product counts as 2).
+  # Per-example gradient evaluations per step (a Hessian-vector product counts as 2;
+  # CG makes one more for its initial residual).
   grad_evals = {'penalty': 2 * b + meta_bs,
-                'cg': 2 * b + meta_bs + 2 * m.cg_maxiter * b,
+                'cg': 2 * b + meta_bs + 2 * (m.cg_maxiter + 1) * b,
                 'neumann': 2 * b + meta_bs + 2 * (m.neumann_terms - 1) * b,
                 'unrolled': b + meta_bs + 3 * m.unroll_steps * b}[estimator]
 
@@ -303,6 +298,9 @@ def make_bilevel(config, task, dataset) -> Method:
       out['weight_corruption_spearman'] = rho
       line += f'; Spearman vs corruption rate {rho:.3f}'
     print(f'[{PHASE}] source weights {line}', flush=True)
+    if estimator == 'penalty':
+      out['bilevel_note'] = PENALTY_W_NOTE
+      print(f'[{PHASE}] note: {PENALTY_W_NOTE}', flush=True)
     return out
 
   # init runs once per phase; one jit instead of one compiled kernel per eager op.

@@ -19,30 +19,62 @@ import ml_collections
 import numpy as np
 
 from datarater.data import sampler
+from datarater.errors import require
 from datarater.train.state import Method, no_state, weighted_update
 
 MODES = ('sample', 'loss')
 
 
 def source_weights(config, num_sources: int) -> np.ndarray:
-  w = np.asarray(config.method.source_weights or [1.0] * num_sources, np.float64)
-  if len(w) != num_sources:
-    raise ValueError(f'config.method.source_weights has {len(w)} entries; the dataset has '
-                     f'{num_sources} sources')
-  if (w < 0).any() or w.sum() <= 0:
-    raise ValueError('config.method.source_weights must be non-negative with a positive sum')
+  """`config.method.source_weights` normalized to sum one (uniform if empty).
+
+  Args:
+    config: the run config.
+    num_sources: K, the dataset's number of sources.
+
+  Returns:
+    [K] float64 weights summing to one.
+
+  Raises:
+    ConfigError: on a wrong length, a negative entry or a zero sum.
+  """
+  given = config.method.source_weights
+  w = np.asarray(given or [1.0] * num_sources, np.float64)
+  require(len(w) == num_sources, 'method.source_weights',
+          f'{num_sources} entries (one per source)', given)
+  require(not (w < 0).any() and w.sum() > 0, 'method.source_weights',
+          'non-negative with a positive sum', given)
   return w / w.sum()
 
 
 def present_only(weights, dataset) -> np.ndarray:
-  """Weights with sources absent from the train split set to 0, renormalized."""
+  """Weights with sources absent from the train split set to 0, renormalized.
+
+  Args:
+    weights: [K] non-negative weights.
+    dataset: the Dataset (its train split's sources).
+
+  Returns:
+    [K] float64 weights summing to one.
+  """
   present = np.bincount(dataset.train.source, minlength=dataset.info.num_sources) > 0
   w = np.where(present, np.asarray(weights, np.float64), 0.0)
   return w / w.sum()
 
 
 def for_weights(config, task, dataset, weights, mode: str) -> Method:
-  """The static-mixture Method for learned weights (e.g. ScaleBiO's, DoReMi's), in `mode`."""
+  """The static-mixture Method for learned weights (e.g. ScaleBiO's, DoReMi's).
+
+  Args:
+    config: the run config (its method fields are replaced).
+    task: the Task.
+    dataset: the Dataset.
+    weights: [K] learned source weights (sources absent from train get 0).
+    mode: 'sample' or 'loss'.
+
+  Returns:
+    The Method of `make` for those weights.
+  """
   fixed = copy.deepcopy(config)
   with fixed.unlocked():
     fixed.method = ml_collections.ConfigDict({
@@ -52,15 +84,24 @@ def for_weights(config, task, dataset, weights, mode: str) -> Method:
 
 
 def make(config, task, dataset) -> Method:
+  """The static-mixture Method (fields in the module docstring).
+
+  Args:
+    config: the run config.
+    task: the Task.
+    dataset: the Dataset.
+
+  Returns:
+    Method whose finalize reports `source_weights`.
+  """
   mode = config.method.mode
-  if mode not in MODES:
-    raise ValueError(f'config.method.mode={mode!r} is not one of {MODES}')
+  require(mode in MODES, 'method.mode', f'one of {MODES}', mode)
   k = dataset.info.num_sources
   w = source_weights(config, k)
   train = dataset.train
   present = np.bincount(train.source, minlength=k) > 0
-  if (w[~present] > 0).any():
-    raise ValueError('config.method.source_weights puts weight on a source with no train examples')
+  require(not (w[~present] > 0).any(), 'method.source_weights',
+          'zero on sources with no train examples', config.method.source_weights)
   w_dev = jnp.asarray(w, jnp.float32)
 
   if mode == 'sample':

@@ -11,6 +11,16 @@ from datarater.train.state import Method, no_state, weighted_update
 
 
 def make(config, task, dataset) -> Method:
+  """The uniform (ERM) Method.
+
+  Args:
+    config: the run config.
+    task: the Task.
+    dataset: the Dataset.
+
+  Returns:
+    Method.
+  """
   del dataset
 
   def step(train_state, method_state, batch, key):

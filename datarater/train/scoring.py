@@ -1,7 +1,9 @@
-"""Per-example scores: a table in method state, and the report every scoring method writes.
+"""Per-example scores: the report every scoring method writes.
 
-Methods that score training examples (DataRater's rater, L2RW's u_i, MW-Net's
-V(loss), the latest loss of DRO rules, InfoBatch's table) write
+Methods keep their scores in a `datarater.weighting.tables.ExampleTable`
+(method state). Methods that score training examples (DataRater's rater,
+L2RW's u_i, MW-Net's V(loss), the latest loss of DRO rules, InfoBatch's
+table) write
 `scores_train.npy` (one float per training example, in load order), score
 histograms by source and by ground-truth corruption flag, and the AUROC of the
 score against that flag ("low score = corrupted" for raters and weights, "high
@@ -10,35 +12,11 @@ score = corrupted" for losses).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from datarater.train import plots
-
-
-class ScoreTable(NamedTuple):
-  """The latest score of every training example (method state, replicated).
-
-  Attributes:
-    scores: float32 [N]: the score an example got the last time it was in a
-      training batch (0 until then).
-    count: int32 [N]: how many times it was scored.
-  """
-  scores: jax.Array
-  count: jax.Array
-
-
-def init_score_table(num_train: int) -> ScoreTable:
-  return ScoreTable(jnp.zeros((num_train,), jnp.float32), jnp.zeros((num_train,), jnp.int32))
-
-
-def record_scores(table: ScoreTable, index: jax.Array, values: jax.Array) -> ScoreTable:
-  """Writes values[i] at row index[i] (an index repeated in a batch keeps one of its values)."""
-  return ScoreTable(table.scores.at[index].set(values.astype(table.scores.dtype)),
-                    table.count.at[index].add(1))
+from datarater.weighting.tables import ExampleTable
 
 
 def auroc(corrupted: np.ndarray, scores: np.ndarray, higher_is_corrupted: bool = False):
@@ -91,7 +69,18 @@ def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = 
   }
 
 
-def report_table(ctx, table: ScoreTable, what: str) -> dict:
-  """`report_scores` of a ScoreTable (examples with count 0 are unscored)."""
+def report_table(ctx, table: ExampleTable, what: str, higher_is_corrupted: bool = False) -> dict:
+  """`report_scores` of an ExampleTable: examples with count 0 are unscored.
+
+  Args:
+    ctx: the loop's Context.
+    table: the ExampleTable of scores, one row per training example.
+    what: what a score is, for plot titles.
+    higher_is_corrupted: the AUROC's direction (True for loss-like scores).
+
+  Returns:
+    The summary extras of `report_scores`.
+  """
   table = jax.device_get(table)
-  return report_scores(ctx, table.scores, what, seen=np.asarray(table.count) > 0)
+  return report_scores(ctx, table.value, what, seen=np.asarray(table.count) > 0,
+                       higher_is_corrupted=higher_is_corrupted)
