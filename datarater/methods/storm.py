@@ -1,0 +1,205 @@
+"""STORM as a training-loop method ('storm'; config: configs/storm.py).
+
+Math and the paper's open choices: datarater/meta/storm.py. No meta split is
+used: each step draws B training examples (the same batches as the uniform
+baseline, a pure function of (seed, step)) and B validation examples from
+the training set on a stream of their own (`sample`). Per step: rescaler
+features of the training batch (history from the method state's tables),
+weights w = rescaler_weights(omega), one model-optimizer step on
+(1/B) sum_i w_i l_i, and one rescaler-optimizer (Adam) step on the gradient
+of the rescaled meta loss.
+
+Scores: each training example's latest rescaler output sigmoid(Omega(F)) (the
+weight before the batch normalisation, so scores of different batches are
+comparable) goes to scores_train.npy; low = corrupted.
+
+With config.method.filter, `make` returns a Pipeline: 'storm', then 'filtered'
+(a fresh model trained for num_steps on the (1 - rho) best-scored examples
+only), then 'uniform'; all three start from the same initial parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import optax
+
+from datarater.data import sampler
+from datarater.errors import is_number, require
+from datarater.meta import storm, unroll
+from datarater.methods import uniform
+from datarater.train import scoring
+from datarater.train.pipeline import Phase, Pipeline
+from datarater.train.state import Method, train_part, weighted_update
+from datarater.weighting import tables
+
+# Data stream of the validation batches (independent of the training order).
+VALIDATION_STREAM = zlib.crc32(b'storm/validation')
+
+
+class StormState(NamedTuple):
+  """STORM's method state (replicated).
+
+  Attributes:
+    omega: rescaler parameters.
+    opt_state: the rescaler optimizer's state.
+    loss: ExampleTable of each example's latest training loss (for the changes).
+    confidence: ExampleTable of the latest confidence p_y.
+    score: ExampleTable of the latest rescaler output sigmoid(Omega(F)).
+  """
+  omega: Any
+  opt_state: Any
+  loss: tables.ExampleTable
+  confidence: tables.ExampleTable
+  score: tables.ExampleTable
+
+
+def _check(config) -> None:
+  m = config.method
+  require(isinstance(m.hidden, int) and m.hidden > 0, 'method.hidden', 'a positive int', m.hidden)
+  for name in ('learning_rate', 'lookahead_lr'):
+    require(is_number(m[name]) and m[name] > 0, f'method.{name}', '> 0', m[name])
+  require(m.mode in unroll.MODES, 'method.mode', f'one of {unroll.MODES}', m.mode)
+  require(is_number(m.discard_fraction) and 0 <= m.discard_fraction < 1,
+          'method.discard_fraction', 'in [0, 1)', m.discard_fraction)
+  require(isinstance(m.filter, bool), 'method.filter', 'True or False', m.filter)
+  n = jax.device_count()
+  require(config.batch_size % n == 0, 'batch_size', f'divisible by the {n} devices',
+          config.batch_size)
+
+
+def _history(state: StormState, index: jax.Array):
+  """(previous loss, previous confidence, seen) of the examples at `index`."""
+  return state.loss.value[index], state.confidence.value[index], state.loss.count[index] > 0
+
+
+def make_storm(config, task, dataset) -> Method:
+  """The STORM phase: the model trains on rescaled losses while the rescaler meta-learns.
+
+  Args:
+    config: run config (`config.method` fields: configs/storm.py).
+    task: the Task being trained.
+    dataset: the Dataset (its train size sizes the tables).
+
+  Returns:
+    Method drawing 2B training examples per step (B train + B validation);
+    `finalize` writes scores_train.npy.
+  """
+  m = config.method
+  b, n, seed = config.batch_size, dataset.train.size, int(config.seed)
+  rescaler_opt = optax.adam(m.learning_rate)
+  meta_grad = functools.partial(storm.meta_loss_and_grad, logits_fn=task.logits,
+                                lookahead_lr=m.lookahead_lr, mode=m.mode)
+
+  def init(key, train_state):
+    del train_state
+    omega = storm.rescaler_init(key, m.hidden)
+    return StormState(omega, rescaler_opt.init(omega), tables.table_init(n),
+                      tables.table_init(n), tables.table_init(n))
+
+  def sample(step, state):
+    del state
+    return np.concatenate([sampler.sequential_indices(n, b, seed, step),
+                           sampler.sequential_indices(n, b, seed, step, VALIDATION_STREAM)])
+
+  def step(train_state, state, batch, key):
+    del key
+    both = train_part(batch)
+    train = jax.tree.map(lambda a: a[:b], both)
+    val = jax.tree.map(lambda a: a[b:], both)
+    logits = jax.lax.stop_gradient(task.logits(train_state.params, train['x']))
+    obs = storm.features(logits, train['y'], *_history(state, train['index']))
+    s = storm.rescaler_scores(state.omega, obs.features)
+    w = storm.normalize(s)
+    meta_loss, grad, _ = meta_grad(state.omega, train_state.params, train, obs.features,
+                                         val, _history(state, val['index']))
+    train_state, metrics = weighted_update(task, train_state, train, lambda losses: w / b)
+    updates, opt_state = rescaler_opt.update(grad, state.opt_state, state.omega)
+    idx = train['index']
+    state = StormState(optax.apply_updates(state.omega, updates), opt_state,
+                       tables.table_record(state.loss, idx, obs.loss),
+                       tables.table_record(state.confidence, idx, obs.confidence),
+                       tables.table_record(state.score, idx, s))
+    metrics.update({'storm/meta_loss': meta_loss, 'storm/grad_norm': optax.global_norm(grad),
+                    'storm/score_mean': s.mean(), 'storm/weight_max': w.max()})
+    return train_state, state, metrics
+
+  def finalize(ctx, train_state, state):
+    del train_state
+    out = scoring.report_table(ctx, state.score, 'STORM rescaler output')
+    print(f'[storm] score AUROC (low score = corrupted) {out["score_auroc"]}', flush=True)
+    return out
+
+  # Compute ledger: look-ahead gradients (B), the backward through them (B),
+  # the validation batch (B) and the model update (B).
+  return Method(init=init, step=step, train_batch_size=2 * b, sample=sample, finalize=finalize,
+                grad_evals=4 * b)
+
+
+def kept_rows(score: tables.ExampleTable, discard_fraction: float) -> np.ndarray:
+  """Sorted row indices of the (1 - rho) best-scored examples (unscored rows: the mean score).
+
+  Args:
+    score: the ExampleTable of scores (host or device arrays).
+    discard_fraction: rho in [0, 1).
+
+  Returns:
+    int64 array of ceil((1 - rho) N) row indices, ascending.
+  """
+  value, count = (np.asarray(a) for a in jax.device_get((score.value, score.count)))
+  seen = count > 0
+  value = np.where(seen, value, value[seen].mean() if seen.any() else 0.0)
+  k = int(np.ceil((1.0 - discard_fraction) * len(value) - 1e-9))
+  return np.sort(np.argsort(-value, kind='stable')[:k])
+
+
+def make_filter(config, task, dataset, score: tables.ExampleTable) -> Method:
+  """Uniform training that draws its batches from the kept rows only.
+
+  Args:
+    config: run config (batch_size, seed, method.discard_fraction).
+    task: the Task.
+    dataset: the Dataset.
+    score: STORM's score table.
+
+  Returns:
+    The uniform Method with a `sample` over the kept rows.
+  """
+  kept = kept_rows(score, config.method.discard_fraction)
+  b, seed = config.batch_size, int(config.seed)
+  print(f'[storm] filtered training keeps {len(kept)} of {dataset.train.size} examples',
+        flush=True)
+  return uniform.make(config, task, dataset)._replace(
+      sample=lambda step, state: kept[sampler.sequential_indices(len(kept), b, seed, step)])
+
+
+def make(config, task, dataset) -> Method | Pipeline:
+  """STORM (config fields: configs/storm.py), optionally with filtered retraining.
+
+  Args:
+    config: run config.
+    task: the Task being trained.
+    dataset: the Dataset.
+
+  Returns:
+    The STORM Method, or with config.method.filter the Pipeline 'storm' ->
+    'filtered' -> 'uniform' (result 'filtered', baseline 'uniform').
+
+  Raises:
+    ConfigError: one line naming the bad config field.
+  """
+  _check(config)
+  method = make_storm(config, task, dataset)
+  if not config.method.filter:
+    return method
+  steps = config.num_steps
+  return Pipeline(
+      phases=(Phase('storm', method, steps),
+              Phase('filtered', lambda r: make_filter(config, task, dataset,
+                                                      r['storm'].method_state.score), steps),
+              Phase('uniform', uniform.make(config, task, dataset), steps)),
+      result='filtered', baseline='uniform', extra_cost=('storm',))
