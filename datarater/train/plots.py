@@ -90,3 +90,28 @@ def weight_function(grid, weights, losses, corrupted, path) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def data_map(variability, confidence, corrupted, path, title='data map') -> None:
+  """Dataset-cartography data map: variability (x) vs confidence (y), coloured by the flag.
+
+  Args:
+    variability: [N] std of p(y | x) over training.
+    confidence: [N] mean of p(y | x) over training.
+    corrupted: [N] bool ground-truth corruption flag.
+    path: PNG file to write.
+    title: plot title.
+  """
+  fig, ax = plt.subplots(figsize=(5, 5))
+  for name, mask, color in (('clean', ~corrupted, 'tab:blue'), ('corrupted', corrupted, 'tab:red')):
+    if mask.any():
+      ax.scatter(variability[mask], confidence[mask], s=4, alpha=0.5, color=color,
+                 label=f'{name} (n={int(mask.sum())})')
+  ax.set_xlabel('variability')
+  ax.set_ylabel('confidence')
+  ax.set_ylim(0, 1)
+  ax.legend(fontsize=8)
+  ax.set_title(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

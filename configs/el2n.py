@@ -1,0 +1,36 @@
+"""EL2N / GraNd: score every training row with an early-trained ensemble, filter, compare.
+
+Command:
+  python -m experiments.train --config=configs/el2n.py:dataset=digits --workdir=runs/el2n
+  (GraNd: add --config.method.score=grand; at initialisation: --config.method.score_steps=0)
+
+Arguments after ':' : dataset=digits|stdlib_text|mnist|cifar10|npz|<tfds name>, model=..., smoke.
+Method fields (datarater/methods/el2n.py):
+  method.score             'el2n' (error-vector norm) | 'grand' (gradient norm).
+  method.num_models        independently initialised models averaged over
+                           (vmapped; paper: 10 on CIFAR-10).
+  method.score_steps       steps each model trains before scoring: early
+                           training (paper: ~10% of training for EL2N, 0 for
+                           GraNd at initialisation). Set here to num_steps // 10;
+                           set it again when you change num_steps.
+  method.discard_fraction  rho in [0, 1): the filtered retraining draws
+                           B / (1 - rho) rows and keeps the B with the lowest
+                           score (as DataRater; 0 = score only).
+Phases: 'score' (score_steps), then with rho > 0 'filtered' and 'uniform'
+(config.num_steps each, same initial parameters). Shared fields: configs/common.py.
+"""
+
+from configs.common import base_config, parse_arg
+
+
+def get_config(arg=None):
+  arg = parse_arg(arg)
+  config = base_config(arg)
+  config.method.name = 'el2n'
+  config.method.score = 'el2n'
+  config.method.num_models = 4
+  config.method.score_steps = max(config.num_steps // 10, 1)
+  config.method.discard_fraction = 0.5
+  if arg.smoke:
+    config.method.num_models = 2
+  return config
