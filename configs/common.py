@@ -23,8 +23,20 @@ paired_arms        bool. Phases of one run that are compared (filtered vs
                    uniform, retrained vs uniform) start from the same initial
                    parameters and see the same data order (True), or each
                    phase draws its own initial parameters (False).
+nonfinite          'stop' | 'skip'. What a step does when a loss, gradient,
+                   parameter, optimizer moment, meta-gradient, rater score or
+                   method weight (anything in the metrics or states) is NaN or
+                   inf. 'stop': keep the last good state, checkpoint it, exit
+                   with status 3 and one line naming phase, step and metric (a
+                   re-run says the same at once). 'skip': drop that update and
+                   go on; metric `nonfinite/skipped` counts skips per logging
+                   window, the ledger's `skipped_steps` in total. A stopped run
+                   may be resumed with 'skip'.
 
-data.name          'digits' | 'stdlib_text' | 'npz' | any TFDS name
+data.name          'digits' | 'stdlib_text' | 'npz' | 'mnist1d' (MNIST-1D,
+                   generated offline; 4,000 train / 1,000 test, its own split:
+                   data.test_fraction does not apply) | 'tabular' (sklearn
+                   make_classification, 3 classes, 20 features) | any TFDS name
                    (mnist, fashion_mnist, cifar10, cifar100, tiny_shakespeare
                    are wired to models; others work if they have
                    image/label or text features).
@@ -154,6 +166,7 @@ def base_config(arg) -> ml_collections.ConfigDict:
   c.eval_every = 100
   c.checkpoint_every = 500
   c.paired_arms = True
+  c.nonfinite = 'stop'
 
   c.data = ml_collections.ConfigDict()
   c.data.name = dataset

@@ -3,33 +3,72 @@
   python -m experiments.train --config=configs/uniform.py:dataset=digits --workdir=runs/x \
       --config.num_steps=100
 
-Bad config values or data exit with status 2 and one line naming the problem.
+Exit status 2 and one line on stderr for bad input: a config field, flag,
+config file, data file or workdir (a workdir in use names the PID holding it).
+Exit status 3 and one line for a run stopped by a non-finite value
+(config.nonfinite='stop'), naming phase, step and metric.
 """
 
+import re
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from datarater.data import DataError
-from datarater.train import ConfigError, train_and_evaluate
+from datarater.train import ConfigError, DataError, Diverged, WorkdirError, train_and_evaluate
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/uniform.py:dataset=digits')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (re-running resumes).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def _fail(status: int, message) -> None:
+  """Prints `error: <message>` as one line on stderr and exits with `status`."""
+  print('error: ' + ' '.join(str(message).split()), file=sys.stderr, flush=True)
+  sys.exit(status)
+
+
+def _flag_error(error: BaseException) -> str:
+  """One line for a flag-parsing error: the "did you mean" hint of a misspelt
+  config field, else the innermost message of the exception chain."""
+  chain = [error]
+  while chain[-1].__cause__ or chain[-1].__context__:
+    chain.append(chain[-1].__cause__ or chain[-1].__context__)
+  text = ' '.join(str(e).replace('\\n', ' ').replace("\\'", "'") for e in chain)
+  hint = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
+  if hint:
+    return f'--config has no field {hint[2]!r}; did you mean {hint[1]!r}?'
+  inner = chain[-1]
+  if isinstance(inner, (KeyError, AttributeError)):
+    return f'--config has no field {inner}'
+  flag = re.match(r'flag (--\S+): ', str(error))
+  return f'{flag[1]}: {inner}' if flag and inner is not error else str(inner)
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with every error (a config field typo, a missing or
+  broken config file, a value of the wrong type) as one line and exit status 2."""
+  try:
+    argv = flags.FLAGS(argv)
+    if _CONFIG.value is not None:
+      _CONFIG.value.get('seed')  # a config file that failed to load raises here
+    return argv
+  except Exception as e:  # noqa: BLE001 - config files raise any type while loading
+    _fail(2, _flag_error(e))
+
+
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    _fail(2, f'unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
   try:
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, DataError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+  except (ConfigError, DataError, WorkdirError) as e:
+    _fail(2, e)
+  except Diverged as e:
+    _fail(3, f'diverged: {e}')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -108,6 +108,18 @@ BAD = {
     'test label unseen': (lambda g: g['y_test'].__setitem__(0, 7), "'y_test'"),
     'source shape': (lambda g: g.update(source_train=np.zeros(3, int)), "'source_train'"),
     'meta without y': (lambda g: g.update(x_meta=g['x_test']), "'x_meta'"),
+    'empty test': (lambda g: g.update(x_test=g['x_test'][:0], y_test=g['y_test'][:0]),
+                   "'y_test' is empty"),
+    'empty meta': (lambda g: g.update(x_meta=g['x_test'][:0], y_meta=g['y_test'][:0]),
+                   "'y_meta' is empty"),
+    'meta feature shape': (lambda g: g.update(x_meta=np.zeros((5, 3)), y_meta=np.zeros(5, int)),
+                           "'x_meta' shape (3,) differs"),
+    'label beyond int32': (lambda g: g['y_train'].__setitem__(0, 2**31), "'y_train' has labels"),
+    'complex input': (lambda g: g.update(x_train=g['x_train'] + 1j), "'x_train' must be real"),
+    'corrupted not boolean': (lambda g: g.update(corrupted_train=np.arange(60) % 2),
+                              "'corrupted_train' must be boolean"),
+    'no test label in train': (lambda g: g.update(y_train=7 + g['y_train'], y_test=g['y_test']),
+                               "no label of 'y_test' occurs in 'y_train'"),
 }
 
 
@@ -121,6 +133,16 @@ def test_npz_validation(tmp_path, case):
   with pytest.raises(DataError) as e:
     load_dataset(cfg, 0)
   assert needle in str(e.value) and '\n' not in str(e.value)
+
+
+def test_npz_test_labels_partly_unseen_warn_in_one_line(tmp_path, capsys):
+  g = _good()
+  g['y_train'] = np.where(g['y_train'] == 1, 0, g['y_train'])   # train labels {0, 2}
+  cfg = base_config(parse_arg('dataset=npz')).data
+  cfg.path, cfg.meta_size = _write(tmp_path / 'd.npz', **g), 10
+  load_dataset(cfg, 0)
+  err = capsys.readouterr().err.splitlines()
+  assert len(err) == 1 and err[0].startswith('warning:') and "labels [1] never occur" in err[0]
 
 
 def test_npz_with_sources_and_meta(tmp_path):

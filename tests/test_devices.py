@@ -66,4 +66,4 @@ def test_batch_not_divisible_by_devices_is_one_line(tmp_path):
        '--config.batch_size=12', f'--workdir={tmp_path / "r"}'],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 2
-  assert 'config.batch_size=12 is not divisible by the 8 devices' in proc.stderr
+  assert proc.stderr == 'error: config.batch_size must be divisible by the 8 devices, got 12\n'

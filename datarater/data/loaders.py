@@ -8,14 +8,18 @@ in memory); batches are gathered by index (see `datarater.data.sampler`).
 from __future__ import annotations
 
 import os
+import sys
 import sysconfig
 
 import numpy as np
 
 from datarater.data import corruption
 from datarater.data.core import DataError, Dataset, DatasetInfo, Split, make_split, train_meta_split
+from datarater.data.mnist1d import load_mnist1d
+from datarater.data.tabular import load_tabular
 
 VOCAB = 256  # byte-level text
+MAX_LABEL = np.iinfo(np.int32).max  # labels are stored as int32
 
 
 # ----------------------------------------------------------------------------- classification
@@ -60,6 +64,9 @@ def load_digits(cfg, seed) -> Dataset:
   rng = np.random.default_rng([seed, 1])
   perm = rng.permutation(len(y))
   n_test = int(round(cfg.test_fraction * len(y)))
+  if not 0 < n_test < len(y):
+    raise DataError(f'config.data.test_fraction={cfg.test_fraction} leaves {n_test} of {len(y)} '
+                    'digits for test; it must leave at least one for test and for training')
   test = make_split(x[perm[:n_test]], y[perm[:n_test]])
   pool = make_split(x[perm[n_test:]], y[perm[n_test:]])
   return _classification_dataset('digits', pool, test, 10, cfg, rng)
@@ -90,8 +97,8 @@ def load_npz(cfg, seed) -> Dataset:
     if xk not in f:
       continue
     x, y = f[xk], f[yk]
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-      raise DataError(f'{path}: {xk!r} has non-numeric dtype {x.dtype}')
+    if np.iscomplexobj(x) or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+      raise DataError(f'{path}: {xk!r} must be real numbers, got dtype {x.dtype}')
     if x.ndim < 2:
       raise DataError(f'{path}: {xk!r} must have shape [N, ...features], got {x.shape}')
     if not np.all(np.isfinite(x)):
@@ -100,18 +107,25 @@ def load_npz(cfg, seed) -> Dataset:
       raise DataError(f'{path}: {yk!r} must hold integer class labels, got dtype {y.dtype}')
     if y.shape != (len(x),):
       raise DataError(f'{path}: {yk!r} must have shape ({len(x)},), got {y.shape}')
-    if len(y) and y.min() < 0:
-      raise DataError(f'{path}: {yk!r} has negative labels')
-  if f['x_train'].shape[1:] != f['x_test'].shape[1:]:
-    raise DataError(f"{path}: 'x_test' shape {f['x_test'].shape[1:]} differs from 'x_train' "
-                    f"{f['x_train'].shape[1:]}")
-  if len(f['y_train']) == 0:
-    raise DataError(f"{path}: 'y_train' is empty")
+    if not len(y):
+      raise DataError(f'{path}: {yk!r} is empty')
+    if y.min() < 0 or y.max() > MAX_LABEL:
+      raise DataError(f'{path}: {yk!r} has labels outside 0..{MAX_LABEL}')
+    if x.shape[1:] != f['x_train'].shape[1:]:
+      raise DataError(f"{path}: {xk!r} shape {x.shape[1:]} differs from 'x_train' "
+                      f"{f['x_train'].shape[1:]}")
   num_classes = int(f['y_train'].max()) + 1
   for yk in ('y_test', 'y_meta'):
-    if yk in f and len(f[yk]) and f[yk].max() >= num_classes:
+    if yk in f and f[yk].max() >= num_classes:
       raise DataError(f'{path}: {yk!r} has label {int(f[yk].max())} not seen in y_train '
                       f'(classes 0..{num_classes - 1})')
+  unseen = np.setdiff1d(f['y_test'], f['y_train'])
+  if len(unseen) == len(np.unique(f['y_test'])):
+    raise DataError(f"{path}: no label of 'y_test' occurs in 'y_train'; accuracy would be "
+                    'meaningless')
+  if len(unseen):
+    print(f"warning: {path}: 'y_test' labels {unseen.tolist()[:10]} never occur in 'y_train'",
+          file=sys.stderr, flush=True)
   n = len(f['y_train'])
   for k, kind in (('source_train', 'int'), ('corrupted_train', 'bool')):
     if k in f:
@@ -120,6 +134,8 @@ def load_npz(cfg, seed) -> Dataset:
         raise DataError(f'{path}: {k!r} must have shape ({n},), got {v.shape}')
       if kind == 'int' and (not np.issubdtype(v.dtype, np.integer) or v.min() < 0):
         raise DataError(f'{path}: {k!r} must hold non-negative integers')
+      if kind == 'bool' and v.dtype != bool:
+        raise DataError(f'{path}: {k!r} must be boolean, got dtype {v.dtype}')
   if 'source_train' in f and len(cfg.corruption_rates) and f['source_train'].max() >= len(cfg.corruption_rates):
     raise DataError(f"{path}: 'source_train' has ids >= len(config.data.corruption_rates)")
   x_train = f['x_train'].astype(np.float32)
@@ -283,5 +299,6 @@ def load_dataset(cfg, seed: int) -> Dataset:
   for r in cfg.corruption_rates:
     if not 0.0 <= r <= 1.0:
       raise DataError(f'config.data.corruption_rates: {r} is not in [0, 1]')
-  loaders = {'digits': load_digits, 'stdlib_text': load_stdlib_text, 'npz': load_npz}
+  loaders = {'digits': load_digits, 'stdlib_text': load_stdlib_text, 'npz': load_npz,
+             'mnist1d': load_mnist1d, 'tabular': load_tabular}
   return loaders.get(cfg.name, load_tfds)(cfg, seed)

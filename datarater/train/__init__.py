@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 
-from datarater.data import load_dataset
+import numpy as np
+
+from datarater.data import DataError, load_dataset
 from datarater.errors import ConfigError
 from datarater.train import plots
-from datarater.train.loop import Context
+from datarater.train.loop import Context, Diverged
 from datarater.train.pipeline import Pipeline, run_pipeline, single
-from datarater.train.rundir import RunDir, run_metadata
+from datarater.train.rundir import RunDir, WorkdirError, run_metadata
 from datarater.train.sharding import make_mesh
 from datarater.train.task import make_task
 from datarater.train.validate import method_module, validate
@@ -35,56 +38,120 @@ def prepare(config):
   return dataset, task, pipeline
 
 
-# Fields a resumed run may change: how long it trains and how often it reports.
-RESUMABLE_FIELDS = ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', '_run')
+# Fields a resumed run may change: how long it trains, how often it reports, and
+# what it does on a non-finite value (a stopped run may go on with 'skip').
+RESUMABLE_FIELDS = ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', 'nonfinite', '_run')
 
-__all__ = ['ConfigError', 'prepare', 'train_and_evaluate']
+__all__ = ['ConfigError', 'DataError', 'Diverged', 'WorkdirError', 'prepare', 'train_and_evaluate']
 
 
-def check_resume_config(config, workdir: str) -> None:
-  """Raises ConfigError if `workdir` holds checkpoints of a run with another config.
+def data_fingerprint(dataset) -> str:
+  """SHA-256 of every array (values, dtype and shape) of the train, meta and test splits."""
+  h = hashlib.sha256()
+  for split in (dataset.train, dataset.meta, dataset.test):
+    for a in split:
+      a = np.ascontiguousarray(a)
+      h.update(f'{a.dtype}{a.shape}'.encode())
+      h.update(a.data)
+  return h.hexdigest()
 
-  Resuming with a different batch size, data, model, optimizer or method would
-  silently continue a different experiment; only RESUMABLE_FIELDS may change.
+
+def _latest_steps(run: RunDir, pipeline: Pipeline) -> dict:
+  """{phase: newest checkpointed step} (0 when a phase has no checkpoint)."""
+  out = {}
+  for phase in pipeline.phases:
+    folder = run.file('checkpoints', phase.name)
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    out[phase.name] = max((int(n) for n in names if n.isdigit()), default=0)
+  return out
+
+
+def check_resume(config, dataset, pipeline: Pipeline, run: RunDir) -> None:
+  """Refuses a re-run that would not continue the run held in `run` exactly.
+
+  A run stopped by a non-finite value says so again (unless the re-run sets
+  nonfinite='skip'). A fresh run (no checkpoint yet) records its config and a
+  hash of its data in fingerprint.json; a resume must match both, except for
+  RESUMABLE_FIELDS, may not lower num_steps below a checkpointed step, and may
+  change num_steps only under a constant learning-rate schedule (the others
+  are defined over the total number of steps).
+
+  Raises:
+    Diverged, ConfigError, DataError, WorkdirError: one line naming the problem.
   """
-  old_path = os.path.join(workdir, 'config.json')
-  if not (os.path.exists(old_path) and os.path.isdir(os.path.join(workdir, 'checkpoints'))):
-    return
-  with open(old_path) as f:
-    old = json.load(f)
+  record = run.read_json('diverged.json')
+  if record is not None:
+    if config.get('nonfinite', 'stop') == 'stop':
+      raise Diverged(record['message'])
+    os.remove(run.file('diverged.json'))
   new = json.loads(config.to_json_best_effort())
+  latest = _latest_steps(run, pipeline)
+  fingerprint = run.read_json('fingerprint.json')
+  if not any(latest.values()):
+    run.write_json('fingerprint.json', {'config': new, 'data_sha256': data_fingerprint(dataset)})
+    return
+  where = f'--workdir={run.path}'
+  if fingerprint is None:
+    raise WorkdirError(f'{where} holds checkpoints but no fingerprint.json, so it cannot be '
+                       'checked to be the same run; use a new workdir')
+  old = fingerprint['config']
   changed = sorted(k for k in set(old) | set(new)
                    if k not in RESUMABLE_FIELDS and old.get(k) != new.get(k))
   if changed:
-    raise ConfigError(f'--workdir={workdir} holds a run with different config.{changed[0]} '
+    raise ConfigError(f'{where} holds a run with different config.{changed[0]} '
                       f'(changed: {", ".join(changed)}); use a new workdir to start a new run')
+  if fingerprint['data_sha256'] != data_fingerprint(dataset):
+    raise DataError(f'{where} holds a run on different data (the train/meta/test arrays of '
+                    f'config.data.name={config.data.name!r} changed); use a new workdir')
+  for name, step in latest.items():
+    steps = next(p.steps for p in pipeline.phases if p.name == name)
+    if step > steps:
+      raise ConfigError(f'config.num_steps={config.num_steps}: phase {name!r} of {where} is '
+                        f'already checkpointed at step {step}; a run cannot be shortened '
+                        '(use a new workdir)')
+  if old['num_steps'] != new['num_steps'] and config.optimizer.schedule != 'constant':
+    raise ConfigError(f'config.num_steps cannot change from {old["num_steps"]} to '
+                      f'{new["num_steps"]} on resume: config.optimizer.schedule='
+                      f'{config.optimizer.schedule!r} is defined over the total steps '
+                      '(use a new workdir)')
+
+
+def _is_new(workdir: str) -> bool:
+  return not os.path.exists(workdir) or (os.path.isdir(workdir) and not os.listdir(workdir))
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains and evaluates `config.method.name` on `config.data.name` into `workdir`.
 
-  Re-running with the same workdir resumes from the latest checkpoints.
+  Re-running with the same workdir resumes from the latest checkpoints (see
+  `check_resume`). One process at a time may use a workdir. A fresh run that
+  fails is removed, except when it stopped on a non-finite value (its last
+  good checkpoint and diverged.json are kept) or was interrupted.
 
   Returns:
     The summary dict also written to `workdir/summary.json`.
+
+  Raises:
+    ConfigError, DataError, WorkdirError: bad input, one line, before anything
+      is written.
+    Diverged: a non-finite value under config.nonfinite='stop'.
   """
   dataset, task, pipeline = prepare(config)
-  check_resume_config(config, workdir)
-  created = not os.path.exists(workdir)
+  created = _is_new(workdir)
+  run = RunDir(workdir)
   try:
-    run = RunDir(workdir)
+    check_resume(config, dataset, pipeline, run)
     run.write_config(config, run_metadata())
     ctx = Context(config, dataset, run, make_mesh())
     summary = run_pipeline(ctx, task, pipeline)
-  except KeyboardInterrupt:
+    run.write_summary(summary)
+    plots.training_curves(run.read_metrics(), run.file('plots', 'training_curves.png'))
+  except BaseException as e:
+    if created and not isinstance(e, (KeyboardInterrupt, Diverged)):
+      shutil.rmtree(run.path, ignore_errors=True)
     raise
-  except BaseException:
-    if created and not os.path.exists(os.path.join(workdir, 'checkpoints')):
-      shutil.rmtree(workdir, ignore_errors=True)
-    raise
-  run.write_summary(summary)
-  plots.training_curves(run.read_metrics(), run.file('plots', 'training_curves.png'))
-  run.close()
-  print(f'done: test accuracy {summary["test_accuracy"]:.4f}, test loss {summary["test_loss"]:.4f}; '
-        f'run directory {workdir}', flush=True)
+  finally:
+    run.close()
+  print(f'done: test accuracy {summary["test_accuracy"]:.4f}, '
+        f'test loss {summary["test_loss"]:.4f}; run directory {workdir}', flush=True)
   return summary

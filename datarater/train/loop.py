@@ -3,12 +3,16 @@
 `train_phase` runs one method for `num_steps` steps. Multi-phase pipelines
 (e.g. DataRater: meta-train, then filtered training, then a uniform baseline)
 call it once per phase; each phase checkpoints under `checkpoints/<phase>` and
-resumes on its own, so re-running a command continues where it stopped.
+resumes on its own, so re-running a command continues where it stopped (from
+the newest checkpoint that restores). Every step is guarded against non-finite
+values (`guard_step`, config.nonfinite), and the compute ledger records the
+device count of each stretch of steps.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 import zlib
 from typing import Any, NamedTuple
@@ -21,7 +25,7 @@ import orbax.checkpoint as ocp
 from datarater.data import sampler
 from datarater.data.core import Dataset, Split
 from datarater.train import sharding
-from datarater.train.rundir import RunDir
+from datarater.train.rundir import RunDir, WorkdirError
 from datarater.train.state import Method, TrainState, init_train_state
 
 
@@ -86,10 +90,83 @@ def evaluate(task, params, ctx: Context, eval_fn=None) -> dict:
   return out
 
 
+# ----------------------------------------------------------------------------- non-finite guard
+
+
+NONFINITE_POLICIES = ('stop', 'skip')
+SKIPPED = 'nonfinite/skipped'  # metric (skip policy): updates skipped in the logging window
+
+
+class Diverged(RuntimeError):
+  """A run stopped on a non-finite value (config.nonfinite='stop'); one-line message."""
+
+
+class Guard(NamedTuple):
+  """Device-side record of non-finite updates.
+
+  skipped: updates skipped so far (policy 'skip').
+  bad_step: 0-based step of the first non-finite update (policy 'stop'), or -1.
+  bad_code: index, into the names the guarded step records, of what was non-finite.
+  """
+  skipped: jax.Array
+  bad_step: jax.Array
+  bad_code: jax.Array
+
+
+def _all_finite(tree) -> jax.Array:
+  checks = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+  return jnp.all(jnp.stack(checks)) if checks else jnp.bool_(True)
+
+
+def guard_step(step_fn, policy: str, names: list):
+  """Wraps a Method's step with the non-finite policy (for every method alike).
+
+  The guarded step(train_state, method_state, guard, batch, key, step) checks
+  that every float of the metrics and of both new states is finite (losses,
+  gradients through the parameters and optimizer moments, meta-gradients and
+  rater parameters, DRO/DoReMi weights: whatever the method keeps or reports).
+  A non-finite update is never applied. Policy 'skip' keeps the old states,
+  counts the update in `guard.skipped` and reports the metric SKIPPED. Policy
+  'stop' records the first such step in `guard` and turns every later step into
+  a no-op, so the states stay the last good ones until the loop stops the run.
+
+  Args:
+    step_fn: the Method's step.
+    policy: one of NONFINITE_POLICIES.
+    names: a list, filled when the step is traced with what `bad_code` indexes:
+      'metric <name>' for each metric, then 'train_state', 'method_state'.
+
+  Returns:
+    The guarded step, returning (train_state, method_state, guard, metrics).
+  """
+  def guarded(train_state, method_state, guard: Guard, batch, key, step):
+    new_ts, new_ms, metrics = step_fn(train_state, method_state, batch, key)
+    flat = jax.tree_util.tree_flatten_with_path(metrics)[0]
+    names[:] = [f'metric {jax.tree_util.keystr(p, simple=True, separator="/")}' for p, _ in flat]
+    names.extend(['train_state (model parameters or optimizer state)', 'method_state'])
+    finite = jnp.stack([_all_finite(x) for _, x in flat]
+                       + [_all_finite(new_ts), _all_finite(new_ms)])
+    ok = jnp.all(finite)
+    first = ~ok & (guard.bad_step < 0)
+    apply = ok & (guard.bad_step < 0)
+    new_ts, new_ms = jax.tree.map(lambda n, o: jnp.where(apply, n, o),
+                                  (new_ts, new_ms), (train_state, method_state))
+    if policy == 'skip':
+      guard = guard._replace(skipped=guard.skipped + first.astype(jnp.int32))
+      metrics = {**metrics, SKIPPED: first.astype(jnp.float32)}
+    else:
+      guard = guard._replace(bad_step=jnp.where(first, step, guard.bad_step),
+                             bad_code=jnp.where(first, jnp.argmin(finite), guard.bad_code))
+    return new_ts, new_ms, guard, metrics
+  return guarded
+
+
 # ----------------------------------------------------------------------------- training
 
 
-LEDGER_KEYS = ('wall_seconds', 'examples_processed', 'gradient_evaluations', 'flops', 'steps')
+LEDGER_KEYS = ('wall_seconds', 'examples_processed', 'gradient_evaluations', 'flops', 'steps',
+               'skipped_steps')
 
 
 def _step_flops(compiled) -> float:
@@ -100,8 +177,27 @@ def _step_flops(compiled) -> float:
   return float((cost or {}).get('flops', 0.0)) * jax.device_count()
 
 
-def _arrays(ledger: dict) -> dict:
-  return {k: np.asarray(v, np.float64) for k, v in ledger.items()}
+def _count_steps(ledger: dict, steps: int, examples: int, grad_evals: int, flops: float):
+  """Adds `steps` steps (negative: removes them) to the ledger and its current segment."""
+  ledger['steps'] += steps
+  ledger['examples_processed'] += steps * examples
+  ledger['gradient_evaluations'] += steps * grad_evals
+  ledger['flops'] += steps * flops
+  segment = ledger['segments'][-1]
+  segment['to_step'] += steps
+  segment['flops'] += steps * flops
+
+
+def _open_segment(ledger: dict, phase: str, start: int):
+  """Continues the ledger's last device-count segment, or opens one (said on the console)."""
+  devices, segments = jax.device_count(), ledger['segments']
+  if segments and segments[-1]['devices'] == devices:
+    return
+  if segments:
+    print(f'[{phase}] resuming on {devices} devices; steps {segments[-1]["from_step"]}-{start} ran '
+          f'on {segments[-1]["devices"]} (the ledger keeps FLOPs per device-count segment)',
+          flush=True)
+  segments.append({'devices': devices, 'from_step': start, 'to_step': start, 'flops': 0.0})
 
 
 def _checkpointer(ctx: Context, phase: str) -> ocp.CheckpointManager:
@@ -110,8 +206,48 @@ def _checkpointer(ctx: Context, phase: str) -> ocp.CheckpointManager:
       options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
 
 
+def _save(mngr: ocp.CheckpointManager, step: int, state: dict, ledger: dict):
+  mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                          ledger=ocp.args.JsonSave(ledger)))
+
+
+def _restore(ctx: Context, phase: str, mngr: ocp.CheckpointManager, template: dict):
+  """The newest checkpoint that restores: (step, state, ledger), or (0, None, None) if none.
+
+  Newer checkpoints that fail to restore (a truncated file, a missing
+  _METADATA) are deleted, and one console line says so.
+
+  Raises:
+    WorkdirError: checkpoints exist but none of them restores.
+  """
+  steps = sorted(mngr.all_steps(), reverse=True)
+  for i, step in enumerate(steps):
+    try:
+      out = mngr.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(template), ledger=ocp.args.JsonRestore()))
+    except Exception:  # noqa: BLE001 - any unreadable checkpoint falls back to an older one
+      continue
+    if i:
+      for bad in steps[:i]:
+        shutil.rmtree(ctx.run.file('checkpoints', phase, str(bad)), ignore_errors=True)
+      mngr.reload()
+      print(f'[{phase}] checkpoint at step {steps[0]} does not restore; resuming from step {step}, '
+            f'the newest one that does (deleted the broken ones: {steps[:i]})', flush=True)
+    return step, out.state, out.ledger
+  if steps:
+    raise WorkdirError(f'no checkpoint under {ctx.run.file("checkpoints", phase)} restores '
+                       f'(steps {steps}); use a new workdir')
+  return 0, None, None
+
+
 def _mean_metrics(window):
-  return jax.tree.map(lambda *xs: np.mean(np.stack(xs), axis=0), *jax.device_get(window))
+  """Mean of each metric over a logging window, leaving out skipped updates."""
+  window = jax.device_get(window)
+  kept = [m for m in window if not m.get(SKIPPED)] or window
+  out = jax.tree.map(lambda *xs: np.mean(np.stack(xs), axis=0), *kept)
+  if SKIPPED in out:
+    out[SKIPPED] = float(sum(m[SKIPPED] for m in window))
+  return out
 
 
 def _fmt(metrics: dict, limit: int = 4) -> str:
@@ -124,9 +260,34 @@ def phase_key(seed: int, name: str) -> jax.Array:
   return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()))
 
 
+def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int, mngr, state: dict,
+              ledger: dict, per_step: tuple):
+  """Stops a run whose update `guard.bad_step` was non-finite (policy 'stop').
+
+  The states are still those before that update (the guarded step froze
+  them): they are checkpointed at that step, the divergence is recorded in
+  diverged.json (a re-run says the same at once), and Diverged is raised.
+  """
+  bad, code = (int(v) for v in jax.device_get((guard.bad_step, guard.bad_code)))
+  _count_steps(ledger, bad - done, *per_step)
+  if bad > (mngr.latest_step() or 0):
+    _save(mngr, bad, state, ledger)
+  mngr.wait_until_finished()
+  good = mngr.latest_step()
+  mngr.close()
+  saved = f'last good state checkpointed at step {good}' if good else 'no good step to checkpoint'
+  message = (f'phase {phase!r} step {bad + 1}: {names[code]} is not finite (config.nonfinite=stop; '
+             f'{saved}; --config.nonfinite=skip skips such updates)')
+  ctx.run.write_json('diverged.json', {'phase': phase, 'step': bad + 1, 'what': names[code],
+                                       'message': message})
+  raise Diverged(message)
+
+
 def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
                 init_stream: str | None = None, trains_model: bool = True) -> PhaseResult:
   """Runs `method` for `num_steps` steps with logging, evaluation and checkpoints.
+
+  Every step is guarded by `config.nonfinite` (see `guard_step`).
 
   Args:
     ctx: run context.
@@ -141,9 +302,13 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
 
   Returns:
     PhaseResult with the final states, final evaluation and compute ledger.
+
+  Raises:
+    Diverged: a non-finite update under config.nonfinite='stop'.
   """
   cfg = ctx.config
   mesh = ctx.mesh
+  policy = cfg.get('nonfinite', 'stop')
   init_key = phase_key(ctx.seed, init_stream or phase)
   method_key, step_key = jax.random.split(phase_key(ctx.seed, phase))
   evaluate_model = trains_model
@@ -152,24 +317,28 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   else:
     train_state = TrainState(jnp.zeros((), jnp.int32), None, None)
   method_state = method.init(method_key, train_state)
-  ledger = dict.fromkeys(LEDGER_KEYS, 0.0)
   state = sharding.put_replicated({'train_state': train_state, 'method_state': method_state}, mesh)
-  # The step donates its inputs: give every leaf its own buffer (an init may share one).
-  state = jax.tree.map(lambda x: x.copy(), state)
 
   mngr = _checkpointer(ctx, phase)
-  start = mngr.latest_step() or 0
+  start, restored, ledger = _restore(ctx, phase, mngr, state)
   if start:
-    restored = mngr.restore(start, args=ocp.args.StandardRestore({**state, 'ledger': _arrays(ledger)}))
-    ledger = {k: float(v) for k, v in restored.pop('ledger').items()}
     state = sharding.put_replicated(restored, mesh)
     print(f'[{phase}] resumed from step {start}', flush=True)
+  else:
+    ledger = {**dict.fromkeys(LEDGER_KEYS, 0.0), 'segments': []}
+  _open_segment(ledger, phase, start)
   ctx.run.truncate_metrics(phase, start)  # rows logged after the last checkpoint are redone
+  # The step donates its inputs: give every leaf its own buffer (an init may share one).
+  state = jax.tree.map(lambda x: x.copy(), state)
   train_state, method_state = state['train_state'], state['method_state']
+  guard = sharding.put_replicated(Guard(np.int32(ledger['skipped_steps']), np.int32(-1),
+                                        np.int32(-1)), mesh)
 
   rep, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
-  step_fn = jax.jit(method.step, in_shardings=(rep, rep, data, rep), out_shardings=(rep, rep, rep),
-                    donate_argnums=(0, 1))
+  names = []
+  step_fn = jax.jit(guard_step(method.step, policy, names),
+                    in_shardings=(rep, rep, rep, data, rep, rep),
+                    out_shardings=(rep, rep, rep, rep), donate_argnums=(0, 1))
   eval_fn = make_eval_fn(task)
   train = ctx.dataset.train
   grad_evals = method.grad_evals if method.grad_evals is not None else method.train_batch_size
@@ -189,24 +358,27 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
                                         step, sampler.META)
       host_batch['meta'] = sampler.gather(ctx.dataset.meta, midx)
     batch = sharding.put_batch(host_batch, mesh)
-    args = (train_state, method_state, batch, jax.random.fold_in(step_key, step))
+    args = (train_state, method_state, guard, batch, jax.random.fold_in(step_key, step),
+            np.int32(step))
     if flops is None:  # compile once; XLA's cost analysis gives the step's FLOPs
       step_fn = step_fn.lower(*args).compile()
       flops = _step_flops(step_fn)
-    train_state, method_state, metrics = step_fn(*args)
+    train_state, method_state, guard, metrics = step_fn(*args)
     window.append(metrics)
     done = step + 1
-    ledger['steps'] = done
-    ledger['examples_processed'] += examples
-    ledger['gradient_evaluations'] += grad_evals
-    ledger['flops'] += flops
+    _count_steps(ledger, 1, examples, grad_evals, flops)
     last = done == num_steps
     checkpoint = done % cfg.checkpoint_every == 0 or last
+    log = done % cfg.log_every == 0 or checkpoint  # windows restart at checkpoints: exact resume
+    evaluate_now = evaluate_model and (done % cfg.eval_every == 0 or last)
+    if policy == 'stop' and (log or evaluate_now) and int(guard.bad_step) >= 0:
+      state = {'train_state': train_state, 'method_state': method_state}
+      _diverged(ctx, phase, guard, names, done, mngr, state, ledger, (examples, grad_evals, flops))
     row = {}
-    if done % cfg.log_every == 0 or checkpoint:  # windows restart at checkpoints, so resume is exact
+    if log:
       row.update(_mean_metrics(window))
       window = []
-    if evaluate_model and (done % cfg.eval_every == 0 or last):
+    if evaluate_now:
       evaluation = evaluate(task, train_state.params, ctx, eval_fn)
       row.update(evaluation)
     if row:
@@ -220,8 +392,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
       t_last, s_last = now, done
     if checkpoint:
       ledger['wall_seconds'] = time.time() - t_phase
-      mngr.save(done, args=ocp.args.StandardSave(
-          {'train_state': train_state, 'method_state': method_state, 'ledger': _arrays(ledger)}))
+      ledger['skipped_steps'] = float(guard.skipped)
+      _save(mngr, done, {'train_state': train_state, 'method_state': method_state}, ledger)
   mngr.wait_until_finished()
   mngr.close()
   if evaluate_model and not evaluation:  # phase was already complete: evaluate restored params

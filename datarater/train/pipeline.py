@@ -91,7 +91,7 @@ def phase_metrics(result: PhaseResult) -> dict:
 def steps_to_reach(rows, phase: str, target_loss: float):
   """First evaluated step of `phase` whose test loss is <= target (None if never)."""
   for r in rows:
-    if r['phase'] == phase and 'test/loss' in r and r['test/loss'] <= target_loss:
+    if r['phase'] == phase and r.get('test/loss') is not None and r['test/loss'] <= target_loss:
       return r['step']
   return None
 

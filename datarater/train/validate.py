@@ -7,6 +7,8 @@ Shared fields are checked here; each method module checks its own
 from __future__ import annotations
 
 import importlib
+import math
+import numbers
 import pkgutil
 
 import jax
@@ -27,19 +29,53 @@ def method_module(name: str):
   return importlib.import_module(f'datarater.methods.{name}')
 
 
+def _leaves(node, prefix=''):
+  """(dotted field name, value) of every leaf of a ConfigDict (tuple/list items included)."""
+  items = node.items() if hasattr(node, 'items') else enumerate(node)
+  for key, value in items:
+    name = f'{prefix}{key}' if isinstance(key, str) else f'{prefix[:-1]}[{key}]'
+    if hasattr(value, 'items') or isinstance(value, (tuple, list)):
+      yield from _leaves(value, f'{name}.')
+    else:
+      yield name, value
+
+
+def _field(config, name: str):
+  for part in name.split('.'):
+    config = config[part]
+  return config
+
+
 def validate(config) -> None:
-  """Raises ConfigError for unknown names, non-positive sizes, indivisible batches."""
+  """Raises ConfigError for non-finite numbers, unknown names, sizes out of range,
+  indivisible batches."""
   from datarater.data import DATASETS_EMBEDDED
   from datarater.models import MODELS
+  from datarater.train.loop import NONFINITE_POLICIES
   from datarater.train.task import OPTIMIZERS, SCHEDULES
 
+  for name, value in _leaves(config):
+    if isinstance(value, float):
+      require(math.isfinite(value), name, 'a finite number', value)
   for name in ('num_steps', 'batch_size', 'eval_batch_size', 'log_every', 'eval_every',
                'checkpoint_every', 'optimizer.learning_rate', 'data.meta_size', 'data.seq_len',
                'data.examples_per_source'):
-    value = config
-    for part in name.split('.'):
-      value = value[part]
+    value = _field(config, name)
     require(is_number(value) and value > 0, name, 'a positive number', value)
+  for name in ('optimizer.warmup_steps', 'optimizer.momentum', 'optimizer.weight_decay',
+               'optimizer.grad_clip', 'optimizer.eps_root', 'data.max_examples'):
+    value = _field(config, name)
+    require(is_number(value) and value >= 0, name, 'a number >= 0', value)
+  require(isinstance(config.seed, numbers.Integral) and config.seed >= 0, 'seed',
+          'an integer >= 0', config.seed)
+  require(is_number(config.data.imbalance) and config.data.imbalance >= 1, 'data.imbalance',
+          'a number >= 1 (1 = balanced)', config.data.imbalance)
+  require(is_number(config.data.test_fraction) and 0 < config.data.test_fraction < 1,
+          'data.test_fraction', 'in (0, 1)', config.data.test_fraction)
+  require(config.get('nonfinite', 'stop') in NONFINITE_POLICIES, 'nonfinite',
+          f'one of {NONFINITE_POLICIES}', config.get('nonfinite'))
+  for name, value in _leaves(config.model.kwargs, 'model.kwargs.'):  # widths, depths, ...
+    require(not is_number(value) or value > 0, name, 'a positive number', value)
   n = jax.device_count()
   for name in ('batch_size', 'eval_batch_size'):
     require(config[name] % n == 0, name, f'divisible by the {n} devices', config[name])
