@@ -36,7 +36,7 @@ def load_config(name: str, arg: str = 'dataset=digits,smoke'):
   return module.get_config(arg)
 
 
-def check_run_dir(workdir, num_train=None):
+def check_run_dir(workdir, num_rows=None):
   """Asserts every file of the run-directory contract exists and is well formed."""
   for f in CONTRACT:
     assert os.path.exists(os.path.join(workdir, f)), f'missing {f}'
@@ -48,9 +48,9 @@ def check_run_dir(workdir, num_train=None):
     assert k in summary, k
   for k in ('wall_seconds', 'examples_processed', 'gradient_evaluations'):
     assert summary['ledger'][k] > 0, k
-  if num_train is not None:
+  if num_rows is not None:
     scores = np.load(os.path.join(workdir, 'scores_train.npy'))
-    assert scores.shape == (num_train,) and np.all(np.isfinite(scores))
+    assert scores.shape == (num_rows,) and np.all(np.isfinite(scores))
   return summary, rows
 
 
@@ -68,7 +68,7 @@ def run_smoke(tmp_path):
     workdir = str(tmp_path / name)
     train_and_evaluate(config, workdir)
     from datarater.data import load_dataset
-    n = load_dataset(config.data, config.seed).train.size if scores else None
+    n = load_dataset(config.data, config.seed).info.num_rows if scores else None
     summary, rows = check_run_dir(workdir, n)
     return summary, rows, workdir
   return run

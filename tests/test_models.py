@@ -11,7 +11,7 @@ from datarater.models import build_model
 
 
 def info(task='classification', shape=(8, 8, 1), classes=10):
-  return DatasetInfo('x', task, classes, shape, 1, ('s',), 'none', (), 'clean')
+  return DatasetInfo('x', task, classes, shape, 1, ('s',), 'none', (), 'clean', 1)
 
 
 @pytest.mark.parametrize('name,shape', [('mlp', (8, 8, 1)), ('cnn', (8, 8, 1)), ('cnn', (28, 28, 1)),

@@ -10,9 +10,11 @@ from tests.conftest import load_config
 
 def test_oracle_scores_keep_clean_rows(run_smoke, tmp_path):
   config = load_config('score_filter')
-  corrupted = load_dataset(config.data, config.seed).train.corrupted
+  data = load_dataset(config.data, config.seed)
+  oracle = np.zeros(data.info.num_rows, np.float32)  # one score per row; meta rows: 0
+  oracle[data.train.row] = np.where(data.train.corrupted, -1.0, 1.0)
   path = str(tmp_path / 'oracle.npy')
-  np.save(path, np.where(corrupted, -1.0, 1.0).astype(np.float32))
+  np.save(path, oracle)
   summary, rows, _ = run_smoke('score_filter', num_steps=8, method__scores_path=path)
   kept = [r['filter/kept_score_mean'] for r in rows if 'filter/kept_score_mean' in r]
   assert kept and min(kept) == 1.0  # B of the 2B drawn rows are clean in every batch here

@@ -28,6 +28,11 @@ def test_report_fills_unscored_with_mean_and_scores_auroc(tmp_path):
   ctx = type('Ctx', (), {'dataset': data, 'run': run})()
   out = scoring.report_table(ctx, table, 'test score')
   scores = np.load(tmp_path / 'scores_train.npy')
+  assert scores.shape == (data.info.num_rows,)
+  meta_rows = np.load(tmp_path / 'meta_rows.npy')
+  assert meta_rows.sum() == data.meta.size and not meta_rows[data.train.row].any()
+  np.testing.assert_allclose(scores[meta_rows], out['score_fill_value'], rtol=1e-6)
+  scores = scores[data.train.row]  # back to train-split order
   fill = raw[seen].astype(np.float32).mean()
   assert out['score_fill_value'] == pytest.approx(float(fill), rel=1e-5)
   np.testing.assert_allclose(scores[~seen], fill, rtol=1e-5)
@@ -62,3 +67,20 @@ def test_running_mean():
     m = tables.mean_update(m, jnp.asarray(v))
   np.testing.assert_allclose(tables.mean_value(m), [2.0, 2.0])
   assert int(m.count) == 2
+
+
+def test_npz_noisy_meta_scores_every_user_row(run_smoke, tmp_path):
+  """A noisy meta split carved out of the user's train rows: every row gets a score slot."""
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(300, 6)).astype(np.float32)
+  y = (x[:, 0] > 0).astype(np.int64)
+  path = str(tmp_path / 'user.npz')
+  np.savez(path, x_train=x[:240], y_train=y[:240], x_test=x[240:], y_test=y[240:])
+  summary, _, workdir = run_smoke('l2rw', 'dataset=npz,smoke', scores=True, data__path=path,
+                                  data__meta_mode='noisy', data__meta_size=40)
+  scores = np.load(os.path.join(workdir, 'scores_train.npy'))
+  meta_rows = np.load(os.path.join(workdir, 'meta_rows.npy'))
+  scored = np.load(os.path.join(workdir, 'scored_rows.npy'))
+  assert scores.shape == meta_rows.shape == scored.shape == (240,)  # the file's rows
+  assert meta_rows.sum() == 40 and not (scored & meta_rows).any()
+  assert summary['score_higher_is_corrupted'] is False

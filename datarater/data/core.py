@@ -24,6 +24,7 @@ class Split(NamedTuple):
   y: np.ndarray          # int32 [N] labels, or int32 [N, L] next tokens
   source: np.ndarray     # int32 [N]
   corrupted: np.ndarray  # bool [N]; all False when unknown
+  row: np.ndarray        # int64 [N]: row in the user's training data (-1: not from it)
 
   @property
   def size(self) -> int:
@@ -33,11 +34,13 @@ class Split(NamedTuple):
     return Split(*(a[idx] for a in self))
 
 
-def make_split(x, y, source=None, corrupted=None) -> Split:
+def make_split(x, y, source=None, corrupted=None, row=None) -> Split:
+  """A Split; `row` defaults to 0..N-1 (the examples are rows 0..N-1 of their data)."""
   n = len(y)
   source = np.zeros(n, np.int32) if source is None else np.asarray(source, np.int32)
   corrupted = np.zeros(n, bool) if corrupted is None else np.asarray(corrupted, bool)
-  return Split(np.asarray(x), np.asarray(y, np.int32), source, corrupted)
+  row = np.arange(n, dtype=np.int64) if row is None else np.asarray(row, np.int64)
+  return Split(np.asarray(x), np.asarray(y, np.int32), source, corrupted, row)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +54,7 @@ class DatasetInfo:
   corruption: str              # description of the corruption applied
   corruption_rates: tuple      # per source (empty when unknown)
   meta_mode: str               # 'clean' | 'noisy' | 'given'
+  num_rows: int                # rows of the user's training data (train + carved meta + dropped)
 
 
 class Dataset(NamedTuple):

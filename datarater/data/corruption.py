@@ -98,7 +98,7 @@ def corrupt_sources(split: Split, rates, kind: str, num_classes: int, rng) -> Sp
     y = label_pairflip(y, mask, num_classes, rng)
   else:
     x = feature_noise(x, mask, rng)
-  return Split(x, y, split.source, split.corrupted | mask)
+  return Split(x, y, split.source, split.corrupted | mask, split.row)
 
 
 def corrupt_sequences(seqs, source, rates, kind, rng, noise_fraction):

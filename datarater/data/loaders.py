@@ -26,9 +26,11 @@ MAX_LABEL = np.iinfo(np.int32).max  # labels are stored as int32
 
 
 def _classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng,
-                            meta: Split | None = None, sources_given: bool = False) -> Dataset:
+                            meta: Split | None = None, sources_given: bool = False,
+                            num_rows: int | None = None) -> Dataset:
   """Shared recipe: imbalance -> sources -> meta split -> per-source corruption."""
   rates = tuple(cfg.corruption_rates)
+  num_rows = pool.size if num_rows is None else num_rows
   pool = corruption.long_tail(pool, cfg.imbalance, num_classes, rng)
   if len(rates) and not sources_given:
     pool = pool._replace(source=corruption.assign_sources(pool.size, len(rates), rng))
@@ -51,7 +53,9 @@ def _classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rn
       input_shape=tuple(pool.x.shape[1:]), num_sources=num_sources,
       source_names=tuple(f'source{k}' for k in range(num_sources)),
       corruption=cfg.corruption if len(rates) else 'none',
-      corruption_rates=rates, meta_mode=meta_mode)
+      corruption_rates=rates, meta_mode=meta_mode, num_rows=int(num_rows))
+  if meta_mode == 'given':
+    meta = meta._replace(row=np.full(meta.size, -1, np.int64))
   return Dataset(pool, meta, test, info)
 
 
@@ -148,7 +152,8 @@ def load_npz(cfg, seed) -> Dataset:
   meta = make_split(f['x_meta'].astype(np.float32), f['y_meta']) if 'x_meta' in f else None
   rng = np.random.default_rng([seed, 2])
   return _classification_dataset('npz', pool, test, num_classes, cfg, rng, meta,
-                                 sources_given='source_train' in f)
+                                 sources_given='source_train' in f,
+                                 num_rows=len(f['y_train']))
 
 
 # ----------------------------------------------------------------------------- text
@@ -198,13 +203,20 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
     if corrupt:
       seqs, mask = corruption.corrupt_sequences(seqs, source, rates, cfg.corruption, rng,
                                                 cfg.text_noise_fraction)
-    splits[split] = Split(seqs[:, :-1], seqs[:, 1:], source, mask)
+    splits[split] = Split(seqs[:, :-1], seqs[:, 1:], source, mask,
+                          np.full(len(seqs), -1, np.int64))
   if cfg.meta_mode not in ('clean', 'noisy'):
     raise DataError(f"config.data.meta_mode={cfg.meta_mode!r} must be 'clean' or 'noisy'")
   info = DatasetInfo(name=name, task='lm', num_classes=VOCAB, input_shape=(cfg.seq_len,),
                      num_sources=len(streams), source_names=tuple(names),
                      corruption=cfg.corruption if len(rates) else 'none',
-                     corruption_rates=rates, meta_mode=cfg.meta_mode)
+                     corruption_rates=rates, meta_mode=cfg.meta_mode,
+                     num_rows=splits['train'].size + splits['meta'].size)
+  # The train and meta windows are rows 0..N-1 and N..N+M-1 of the corpus drawn.
+  n_train = splits['train'].size
+  splits['train'] = splits['train']._replace(row=np.arange(n_train, dtype=np.int64))
+  splits['meta'] = splits['meta']._replace(
+      row=n_train + np.arange(splits['meta'].size, dtype=np.int64))
   return Dataset(splits['train'], splits['meta'], splits['test'], info)
 
 

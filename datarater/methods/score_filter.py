@@ -1,6 +1,6 @@
 """Filtered retraining from any score file (method 'score_filter'; config: configs/score_filter.py).
 
-Reads one score per training row (`method.scores_path`, e.g. the
+Reads one score per row of the training data (`method.scores_path`, e.g. the
 `scores_train.npy` of an earlier run of any scorer on the same data and seed)
 and runs DataRater's top-K filtered retraining on it ('filtered': draw
 ceil(B / (1 - rho)) rows, train on the B best-scored), paired with a uniform
@@ -26,8 +26,13 @@ from datarater.methods import _filter, uniform
 from datarater.train.pipeline import Phase, Pipeline
 
 
-def load_scores(path: str, num_rows: int) -> np.ndarray:
-  """The score file as float32 [num_rows]; ConfigError naming the field otherwise."""
+def load_scores(path: str, dataset) -> np.ndarray:
+  """The train split's scores from a per-row score file; ConfigError naming the field otherwise.
+
+  The file holds one score per row of the user's training data
+  (info.num_rows, as every scorer writes scores_train.npy).
+  """
+  num_rows = dataset.info.num_rows
   if not path or not os.path.isfile(path):
     raise ConfigError(f'config.method.scores_path: no such file {path!r}')
   try:
@@ -38,7 +43,7 @@ def load_scores(path: str, num_rows: int) -> np.ndarray:
   require(scores.shape == (num_rows,), 'method.scores_path',
           f'one score per training row (shape ({num_rows},))', f'shape {scores.shape}')
   require(bool(np.all(np.isfinite(scores))), 'method.scores_path', 'finite scores', path)
-  return scores.astype(np.float32)
+  return scores[dataset.train.row].astype(np.float32)
 
 
 def make(config, task, dataset) -> Pipeline:
@@ -47,7 +52,7 @@ def make(config, task, dataset) -> Pipeline:
           'method.discard_fraction', 'in (0, 1)', m.discard_fraction)
   require(isinstance(m.higher_is_better, bool), 'method.higher_is_better', 'True or False',
           m.higher_is_better)
-  scores = load_scores(m.scores_path, dataset.train.size)
+  scores = load_scores(m.scores_path, dataset)
   n = config.num_steps
   return Pipeline(
       (Phase('filtered', _filter.table_filter(config, task, scores, m.higher_is_better), n),

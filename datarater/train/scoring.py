@@ -3,11 +3,18 @@
 Methods keep their scores in a `datarater.weighting.tables.ExampleTable`
 (method state). Methods that score training examples (DataRater's rater,
 L2RW's u_i, MW-Net's V(loss), the latest loss of DRO rules, InfoBatch's
-table) write
-`scores_train.npy` (one float per training example, in load order), score
-histograms by source and by ground-truth corruption flag, and the AUROC of the
-score against that flag ("low score = corrupted" for raters and weights, "high
-score = corrupted" for losses).
+table, the data scorers) write, through `report_scores`:
+
+  scores_train.npy   float32, one score per ROW OF THE USER'S TRAINING DATA
+                     (info.num_rows, in the data's own order), also for rows
+                     carved into the meta split or dropped by `data.imbalance`;
+  scored_rows.npy    bool per row: the row has a real score (others hold the
+                     mean score, so they rank in the middle);
+  meta_rows.npy      bool per row: the row was carved into the meta split;
+
+score histograms by source and by ground-truth corruption flag, and the AUROC
+of the score against that flag over the scored training rows ("low score =
+corrupted" for raters and weights, "high score = corrupted" for losses).
 """
 
 from __future__ import annotations
@@ -29,30 +36,66 @@ def auroc(corrupted: np.ndarray, scores: np.ndarray, higher_is_corrupted: bool =
   return float(roc_auc_score(corrupted, scores if higher_is_corrupted else -scores))
 
 
-def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = None,
-                  higher_is_corrupted: bool = False) -> dict:
-  """Writes scores_train.npy and score histograms; returns summary extras.
+def per_row(dataset, train_values: np.ndarray, meta_values: np.ndarray | None, fill):
+  """Values of the train (and meta) split placed at their rows of the user's training data.
 
-  Examples never scored (`seen` False) get the mean score of the scored ones
-  (0 if none), so the file is finite and an unscored example ranks in the
-  middle; AUROC and per-source means use scored examples only.
+  Returns:
+    (values [num_rows] with `fill` where no split value lands, has_value [num_rows] bool).
+  """
+  n = dataset.info.num_rows
+  values, has = np.full(n, fill, np.float64), np.zeros(n, bool)
+  for split, vals in ((dataset.train, train_values), (dataset.meta, meta_values)):
+    if vals is None:
+      continue
+    ok = split.row >= 0
+    values[split.row[ok]] = np.asarray(vals)[ok]
+    has[split.row[ok]] = True
+  return values, has
+
+
+def meta_row_mask(dataset) -> np.ndarray:
+  """bool [num_rows]: rows of the user's training data carved into the meta split."""
+  mask = np.zeros(dataset.info.num_rows, bool)
+  rows = dataset.meta.row
+  mask[rows[rows >= 0]] = True
+  return mask
+
+
+def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = None,
+                  higher_is_corrupted: bool = False, meta_scores: np.ndarray | None = None
+                  ) -> dict:
+  """Writes scores_train.npy (one score per user row), row masks and histograms.
+
+  Rows with no score (training examples never scored, `seen` False; meta or
+  dropped rows without `meta_scores`) get the mean score of the scored
+  training examples (0 if none), so the file is finite and an unscored row
+  ranks in the middle; AUROC and per-source means use scored training
+  examples only.
 
   Args:
     ctx: the loop's Context (dataset, run directory).
-    scores: float [N], one per training example in load order.
+    scores: float [N], one per example of the train split, in split order.
     what: what a score is, for plot titles (e.g. 'L2RW score u_i').
     seen: bool [N] of examples that have a score (default: all).
-    higher_is_corrupted: the AUROC's direction (True for loss-like scores).
+    higher_is_corrupted: the score's direction (True for loss-like scores).
+    meta_scores: optional float [M], one per meta-split example (methods
+      that can score any example, e.g. a rater network).
 
   Returns:
-    {'score_auroc', 'scored_fraction', 'score_fill_value', 'source_mean_score'}.
+    {'score_auroc', 'scored_fraction', 'score_fill_value', 'source_mean_score',
+     'score_higher_is_corrupted'}.
   """
   train = ctx.dataset.train
   scores = np.asarray(scores, np.float64)
   seen = np.ones(len(scores), bool) if seen is None else np.asarray(seen, bool)
   fill = float(scores[seen].mean()) if seen.any() else 0.0
   scores = np.where(seen, scores, fill)
-  np.save(ctx.run.file('scores_train.npy'), scores.astype(np.float32))
+  rows, _ = per_row(ctx.dataset, scores, meta_scores, fill)
+  scored, _ = per_row(ctx.dataset, seen, None if meta_scores is None
+                      else np.ones(len(meta_scores)), 0.0)
+  np.save(ctx.run.file('scores_train.npy'), rows.astype(np.float32))
+  np.save(ctx.run.file('scored_rows.npy'), scored.astype(bool))
+  np.save(ctx.run.file('meta_rows.npy'), meta_row_mask(ctx.dataset))
   corrupted = train.corrupted
   plots.histograms({'clean': scores[seen & ~corrupted], 'corrupted': scores[seen & corrupted]},
                    ctx.run.file('plots', 'scores_by_corruption.png'),
@@ -66,6 +109,7 @@ def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = 
       'score_fill_value': fill,
       'source_mean_score': [float(scores[seen & (train.source == s)].mean())
                             if (seen & (train.source == s)).any() else None for s in range(k)],
+      'score_higher_is_corrupted': bool(higher_is_corrupted),
   }
 
 

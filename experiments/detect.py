@@ -1,0 +1,166 @@
+"""Label-error detection report: every per-example scorer on the same data, one table.
+
+  python -m experiments.detect --dataset=digits --meta_mode=clean --out=results/detection
+
+runs each scorer's config (`SCORERS`) on the same data and seed, into
+`<out>/<dataset>_<meta_mode>_seed<seed>/<scorer>/` (a finished run is reused,
+an interrupted one resumes), and writes `table.md` and `table.csv` there:
+AUROC, average precision and precision at the true corruption rate of each
+scorer's `scores_train.npy` against the ground-truth flag (over the rows it
+scored), the scorer's wall
+time and XLA-counted FLOPs (its own phases; the retraining arms excluded), and
+the test accuracy of a model retrained on the kept data next to a uniform
+model from the same initial parameters (paired). Scorers without their own
+filtered-retraining phase are retrained by the `score_filter` method on their
+score file. `--smoke` shrinks every run to a few steps (used by the tests).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+# scorer -> (config file in configs/, overrides)
+SCORERS = {
+    'datarater': ('datarater', {}),
+    'l2rw': ('l2rw', {}),
+    'mwn': ('mwn', {}),
+    'storm': ('storm', {}),
+    'kl_dro (latest loss)': ('kl_dro', {}),
+    'small_loss (latest loss)': ('small_loss', {}),
+    'aum': ('aum', {}),
+    'el2n': ('el2n', {'method.score': 'el2n'}),
+    'grand': ('el2n', {'method.score': 'grand'}),
+    'forgetting': ('forgetting', {}),
+    'cartography': ('cartography', {}),
+    'confident_learning': ('confident_learning', {}),
+}
+FILTER_PHASES = ('filtered', 'uniform')
+
+_DATASET = flags.DEFINE_string('dataset', 'digits', 'Dataset preset (digits, tabular, ...).')
+_META_MODE = flags.DEFINE_enum('meta_mode', 'clean', ['clean', 'noisy'], 'Meta split mode.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of data, initialisation and order (all scorers).')
+_OUT = flags.DEFINE_string('out', 'results/detection', 'Output folder.')
+_SCORERS = flags.DEFINE_list('scorers', list(SCORERS), 'Scorers to run (names in SCORERS).')
+_SMOKE = flags.DEFINE_bool('smoke', False, 'A few steps per run (tests).')
+
+
+def load_config(name: str, arg: str):
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      'configs', f'{name}.py')
+  spec = importlib.util.spec_from_file_location(f'configs_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def override(config, overrides: dict):
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split('.')
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config
+
+
+def detection_metrics(scores: np.ndarray, corrupted: np.ndarray, higher_is_corrupted: bool) -> dict:
+  """AUROC, average precision and precision at the true corruption rate (k = #corrupted)."""
+  from sklearn.metrics import average_precision_score, roc_auc_score
+  suspicion = scores if higher_is_corrupted else -scores
+  if corrupted.all() or not corrupted.any():
+    return {'auroc': None, 'average_precision': None, 'precision_at_rate': None}
+  k = int(corrupted.sum())
+  top = np.argsort(-suspicion, kind='stable')[:k]
+  return {'auroc': float(roc_auc_score(corrupted, suspicion)),
+          'average_precision': float(average_precision_score(corrupted, suspicion)),
+          'precision_at_rate': float(corrupted[top].mean())}
+
+
+def run_one(config, workdir: str) -> dict:
+  """train_and_evaluate, or the summary of a run that already finished."""
+  from datarater.train import train_and_evaluate
+  path = os.path.join(workdir, 'summary.json')
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  return train_and_evaluate(config, workdir)
+
+
+def scorer_row(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> dict:
+  """Runs one scorer (and its retraining) and returns its table row."""
+  from datarater.data import load_dataset
+  from datarater.train.scoring import per_row
+  cfg_name, overrides = SCORERS[name]
+  base = {'data.meta_mode': meta_mode, 'seed': seed}
+  config = override(load_config(cfg_name, arg), {**base, **overrides})
+  workdir = os.path.join(folder, name.split(' ')[0] + ('_grand' if name == 'grand' else ''))
+  summary = run_one(config, workdir)
+  higher = bool(summary['score_higher_is_corrupted'])
+  scores = np.load(os.path.join(workdir, 'scores_train.npy'))
+  scored = np.load(os.path.join(workdir, 'scored_rows.npy'))
+  data = load_dataset(config.data, config.seed)
+  corrupted, _ = per_row(data, data.train.corrupted, data.meta.corrupted, False)
+  scores, corrupted = scores[scored], corrupted[scored].astype(bool)
+  own = [p for p in summary['phases'] if p not in FILTER_PHASES]
+  cost = {k: sum(summary['phases'][p]['ledger'][k] for p in own)
+          for k in ('wall_seconds', 'flops')}
+  if summary.get('result_phase') == 'filtered':
+    retrained = summary
+  else:
+    retrain = override(load_config('score_filter', arg), {
+        **base, 'method.scores_path': os.path.join(workdir, 'scores_train.npy'),
+        'method.higher_is_better': not higher})
+    retrained = run_one(retrain, workdir + '_retrain')
+  return {'scorer': name, **detection_metrics(scores, corrupted, higher),
+          'wall_seconds': cost['wall_seconds'], 'gflops': cost['flops'] / 1e9,
+          'filtered_test_accuracy': retrained['test_accuracy'],
+          'uniform_test_accuracy': retrained['phases']['uniform']['test_accuracy']}
+
+
+def fmt(v, digits=3) -> str:
+  return '' if v is None else (f'{v:.{digits}f}' if isinstance(v, float) else str(v))
+
+
+def write_table(rows: list, folder: str, title: str) -> str:
+  cols = list(rows[0])
+  with open(os.path.join(folder, 'table.csv'), 'w', newline='') as f:
+    w = csv.DictWriter(f, cols)
+    w.writeheader()
+    w.writerows(rows)
+  lines = [f'# {title}', '', '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+  lines += ['| ' + ' | '.join(fmt(r[c], 1 if c in ('wall_seconds', 'gflops') else 3)
+                              for c in cols) + ' |' for r in rows]
+  text = '\n'.join(lines) + '\n'
+  with open(os.path.join(folder, 'table.md'), 'w') as f:
+    f.write(text)
+  return text
+
+
+def main(argv):
+  del argv
+  unknown = [s for s in _SCORERS.value if s not in SCORERS]
+  if unknown:
+    print(f'error: --scorers: unknown {unknown}; known: {list(SCORERS)}', file=sys.stderr)
+    sys.exit(2)
+  arg = f'dataset={_DATASET.value}' + (',smoke' if _SMOKE.value else '')
+  folder = os.path.join(_OUT.value, f'{_DATASET.value}_{_META_MODE.value}_seed{_SEED.value}')
+  os.makedirs(folder, exist_ok=True)
+  rows, t0 = [], time.time()
+  for i, name in enumerate(_SCORERS.value):
+    print(f'[detect] {i + 1}/{len(_SCORERS.value)} {name}', flush=True)
+    rows.append(scorer_row(name, arg, _META_MODE.value, _SEED.value, folder))
+  title = (f'Label-error detection: {_DATASET.value}, {_META_MODE.value} meta, seed {_SEED.value}'
+           f' ({time.time() - t0:.0f} s)')
+  print(write_table(rows, folder, title), flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)
