@@ -17,14 +17,20 @@ Method fields (all under config.method; shared fields in configs/common.py):
   inner_steps        T inner updates unrolled per outer step (paper: 2; 1..8).
   inner_batch_size   examples per inner update.
   meta_batch_size    meta-split examples per inner model per outer step.
-  population         N inner models trained in parallel (paper: 8).
-  reset_period       steps between re-initialisations of one inner model
+  population         N inner models trained in parallel (paper: 8); each model's
+                     meta-gradient takes a step of its own outer AdamW and the N
+                     proposed rater parameters are averaged.
+  reset_period       outer steps between re-initialisations of one inner model
                      (staggered across the population; not published, chosen here).
   inner_optimizer.*  optax optimizer of the inner models (fields as config.optimizer;
-                     eps_root > 0 is needed to differentiate through Adam).
+                     eps_root > 0 is needed to differentiate through Adam). Its
+                     schedule spans a model's life, reset_period * inner_steps
+                     inner updates.
   outer_learning_rate  peak meta learning rate (not published, chosen here).
   outer_weight_decay decoupled weight decay of the outer Adam (paper: 0.1).
-  outer_warmup_steps linear warm-up of the outer learning rate (paper: 100).
+  outer_warmup_steps linear warm-up of the outer learning rate (paper: 100): outer
+                     step k uses outer_learning_rate * min(k + 1, W) / W, so step 0
+                     already moves the rater.
   outer_clip         global-norm clipping of meta-gradients (paper: 0.01; 0 = off).
   mode               meta-gradient computation: 'mixed' (MixFlow-MG), 'reverse',
                      'remat' (same numbers) or 'first_order' (ablation).

@@ -4,15 +4,8 @@ Command:
   python -m experiments.train --config=configs/mwn.py:dataset=digits --workdir=runs/mwn
 
 Arguments after ':' : dataset=digits|stdlib_text|mnist|cifar10|npz|<tfds name>, smoke.
-Expected runtime: about 45 s on 2 shared CPU cores (1500 steps; the training
-loop itself about 23 s; about 3.2x the FLOPs of the uniform baseline's steps).
-Expected result (digits, 5 sources with label noise 0/0.2/0.4/0.6/0.8, seed 0):
-  done: test accuracy 0.9192, test loss 0.2672   (uniform, same steps: 0.7604)
-  [mwn] score AUROC (low weight = corrupted) 0.9577
-  mean latest weight per source 0.50/0.41/0.33/0.24/0.15; V(loss) decreasing.
-With --config.method.normalize=False (the paper's equations, no batch
-normalization of V): test accuracy 0.7103, AUROC 0.198: V grows with the loss
-and acts as a step-size knob of the SGD look-ahead (see `normalize`).
+Expected runtime and result: see the README section on L2RW and Meta-Weight-Net
+(measured there, with the command that printed each number).
 
 Per step: a weight net V(loss; Theta) (MLP 1-hidden-1, ReLU, sigmoid) gives
 each training example a weight in (0, 1); a look-ahead SGD step
@@ -34,9 +27,16 @@ Method fields (all under config.method; shared fields in configs/common.py):
   normalize          divide V by its sum over the batch (times the batch size)
                      in the look-ahead and the model update, as the released
                      MW-Net code does (v_lambda / sum v_lambda); False = the
-                     paper's equations, (1/n) sum_i V(L_i) L_i.
-  inner_lr           look-ahead SGD step a; 0 = the model's current scheduled
-                     learning rate (the paper code uses the classifier's lr).
+                     paper's equations, (1/n) sum_i V(L_i) L_i, with which V
+                     can grow with the loss and act as a step-size knob of the
+                     SGD look-ahead.
+  lookahead_lr       step size a of the look-ahead, which is plain SGD as in the
+                     paper whatever config.optimizer trains the model:
+                     'scheduled' (the model optimizer's learning rate at the
+                     current step, as the MW-Net code does), 'peak'
+                     (config.optimizer.learning_rate) or a fixed positive float
+                     written as a string ('0.1'). Same field and default as
+                     configs/l2rw.py.
   meta_batch_size    meta-split examples per step; 0 = config.batch_size (paper: 100 = batch).
   mode               meta-gradient computation of the one-step look-ahead
                      (datarater.meta.unroll): 'reverse' | 'remat' | 'mixed'
@@ -60,7 +60,7 @@ def get_config(arg=None):
   m.wnet_learning_rate = 1e-3
   m.wnet_weight_decay = 1e-4
   m.normalize = True
-  m.inner_lr = 0.0
+  m.lookahead_lr = 'scheduled'
   m.meta_batch_size = 0
   m.mode = 'reverse'
   if arg.smoke:

@@ -3,16 +3,21 @@
 import os
 
 import jax
+from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from conftest import load_config
 from datarater.data import load_dataset
 from datarater.methods import datarater
 from datarater.models.rater import build_rater
-from datarater.train.state import init_train_state
+from datarater.train import ConfigError, train_and_evaluate
+from datarater.train.loop import _step_flops
+from datarater.train.state import init_train_state, weighted_update
 from datarater.train.task import make_task
 from test_devices import assert_same_rows, run_on
+from test_l2rw_mwn_methods import score_auroc_from_file
 
 
 def test_smoke_digits_writes_everything(run_smoke):
@@ -20,15 +25,20 @@ def test_smoke_digits_writes_everything(run_smoke):
   assert {r['phase'] for r in rows} == {'meta_train', 'filtered', 'uniform'}
   for f in ('scores_by_source.png', 'scores_by_corruption.png'):
     assert os.path.exists(os.path.join(workdir, 'plots', f))
-  assert 0.0 <= summary['score_auroc'] <= 1.0
+  assert summary['score_auroc'] == pytest.approx(
+      score_auroc_from_file(workdir, load_config('datarater')), abs=1e-6)
   assert len(summary['source_mean_score']) == 5
-  c = summary['compute']
-  assert c['meta_train_flops'] > 0 and c['baseline_flops'] > 0
+  # The rater scores the meta split's rows too.
+  meta_rows = np.load(os.path.join(workdir, 'meta_rows.npy'))
+  assert meta_rows.any() and np.load(os.path.join(workdir, 'scored_rows.npy'))[meta_rows].all()
+  phases, c = summary['phases'], summary['compute']
+  assert c['extra_flops'] == phases['meta_train']['ledger']['flops'] > 0
+  assert c['baseline_flops'] == phases['uniform']['ledger']['flops'] > 0
   # The filtered phase scores 2x the examples it trains on (rho = 0.5).
-  led = summary['filtered']['ledger']
+  led = phases['filtered']['ledger']
   assert led['examples_processed'] == 2 * led['gradient_evaluations']
   # Total ledger = meta-training + filtered + uniform.
-  assert summary['ledger']['flops'] == c['meta_train_flops'] + led['flops'] + c['baseline_flops']
+  assert summary['ledger']['flops'] == sum(p['ledger']['flops'] for p in phases.values())
 
 
 def test_smoke_text(run_smoke):
@@ -58,7 +68,6 @@ def test_filter_trains_on_the_top_scored_examples():
   top = np.sort(scores)[-config.batch_size:]
   np.testing.assert_allclose(metrics['filter/kept_score_mean'], top.mean(), rtol=1e-5)
   # Same update as uniform training on exactly those examples.
-  from datarater.train.state import weighted_update
   keep = np.argsort(-scores, kind='stable')[:config.batch_size]
   sub = {k: v[keep] for k, v in batch.items()}
   ref, _ = weighted_update(task, state, sub, lambda l: jnp.full_like(l, 1 / config.batch_size))
@@ -72,58 +81,133 @@ def test_oversampled_batch_size():
   assert datarater.oversampled_batch_size(100, 0.1) == 112  # ceil(111.1) = 112
 
 
-def test_meta_step_matches_independent_unroll_and_staggers_resets():
-  """One outer step: eta moves by the mean of per-model outer-Adam updates of each
-  model's own unrolled meta-gradient; resets hit one model at a time."""
-  import optax
-  from datarater.meta import unroll
-  from datarater.weighting.scores import batch_softmax
+def _meta_batch(data, m, step):
+  """The loop batch of outer step `step`: N*T*B train and N*M meta examples (disjoint per step)."""
+  n, nm = m.population * m.inner_steps * m.inner_batch_size, m.population * m.meta_batch_size
+  tr, me = slice(step * n, (step + 1) * n), slice(step * nm, (step + 1) * nm)
+  return {'x': data.train.x[tr], 'y': data.train.y[tr], 'source': data.train.source[tr],
+          'index': np.arange(tr.start, tr.stop, dtype=np.int32),
+          'meta': {'x': data.meta.x[me], 'y': data.meta.y[me], 'source': data.meta.source[me],
+                   'index': np.arange(me.start, me.stop, dtype=np.int32)}}
+
+
+def _adam_direction(g, mu, nu, count, eps_root=0.0, b1=0.9, b2=0.999, eps=1e-8):
+  """Hand-written Adam on flat vectors: (bias-corrected direction, mu, nu, count)."""
+  count = count + 1
+  mu = b1 * mu + (1 - b1) * g
+  nu = b2 * nu + (1 - b2) * g * g
+  mu_hat, nu_hat = mu / (1 - b1 ** count), nu / (1 - b2 ** count)
+  return mu_hat / (jnp.sqrt(nu_hat + eps_root) + eps), mu, nu, count
+
+
+def _reference_meta_training(config, task, rater, eta0, params0, batches):
+  """Outer steps written out independently of the method module.
+
+  Per model i: the meta-gradient is jax.grad of an explicit T-step unroll of a
+  hand-written inner Adam; it takes a step of model i's own hand-written
+  AdamW (global-norm clipping, decoupled weight decay, learning rate
+  lr * min(k + 1, W) / W at outer step k); the new rater parameters are the
+  mean of the N proposals.
+  """
+  m, opt = config.method, config.method.inner_optimizer
+  assert (opt.name, opt.schedule, opt.weight_decay, opt.grad_clip) == ('adam', 'constant', 0, 0)
+  n, t, b, bm = m.population, m.inner_steps, m.inner_batch_size, m.meta_batch_size
+  eta, unravel_eta = ravel_pytree(eta0)
+  _, unravel_p = ravel_pytree(jax.tree.map(lambda a: a[0], params0))
+
+  def meta_loss(eta, inner, train, meta):
+    p, mu, nu, count = inner
+    for k in range(t):
+      batch = jax.tree.map(lambda a: a[k], train)
+      def inner_loss(p):
+        w = jax.nn.softmax(rater.apply({'params': unravel_eta(eta)}, batch['x'], batch['y'])
+                           / m.temperature)
+        return jnp.sum(w * task.per_example_loss(unravel_p(p), batch))
+      d, mu, nu, count = _adam_direction(jax.grad(inner_loss)(p), mu, nu, count, opt.eps_root)
+      p = p - opt.learning_rate * d
+    return task.per_example_loss(unravel_p(p), meta).mean(), (p, mu, nu, count)
+
+  meta_grad = jax.jit(jax.value_and_grad(meta_loss, has_aux=True))
+  inner = []
+  for i in range(n):
+    p = ravel_pytree(jax.tree.map(lambda a: a[i], params0))[0]
+    inner.append((p, jnp.zeros_like(p), jnp.zeros_like(p), 0))
+  outer = [(jnp.zeros_like(eta), jnp.zeros_like(eta), 0)] * n
+  warmup = max(m.outer_warmup_steps, 1)
+  for k, batch in enumerate(batches):
+    lr = m.outer_learning_rate * min(k + 1, warmup) / warmup
+    proposals = []
+    for i in range(n):
+      train = {f: v.reshape((n, t, b) + v.shape[1:])[i] for f, v in batch.items() if f != 'meta'}
+      meta = {f: v.reshape((n, bm) + v.shape[1:])[i] for f, v in batch['meta'].items()}
+      (_, inner[i]), g = meta_grad(eta, inner[i], train, meta)
+      g = g * jnp.minimum(1.0, m.outer_clip / jnp.linalg.norm(g))
+      d, *outer[i] = _adam_direction(g, *outer[i])
+      proposals.append(eta - lr * (d + m.outer_weight_decay * eta))
+    eta = sum(proposals) / n
+  return unravel_eta(eta)
+
+
+def _float64(tree):
+  return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64)
+                      if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+def test_meta_steps_match_an_independent_reference(x64):
+  """Two outer steps from a fresh state equal the written-out reference: each model's
+  meta-gradient through its own outer AdamW, proposals averaged (averaging the
+  meta-gradients before one AdamW step, or negating the update, fails this);
+  the first step already moves the rater (warm-up starts above 0)."""
   config, data, task, rater = _setup()
   config.method.population, config.method.reset_period = 2, 4
   method = datarater.make_meta_trainer(config, task, data, rater)
   ts = init_train_state(task, jax.random.key(0))
-  ms = method.init(jax.random.key(1), ts)
+  # In float64: the rater's output bias has a meta-gradient of exactly 0 (the batch
+  # softmax ignores a shift), which Adam would turn from float32 rounding noise into
+  # steps of +-lr.
+  ms0 = _float64(method.init(jax.random.key(1), ts))
+  step = jax.jit(method.step)
+  batches = [_float64(_meta_batch(data, config.method, k)) for k in range(2)]
+  ts1, ms1, metrics = step(ts, ms0, batches[0], jax.random.key(2))
+  assert int(metrics['meta/resets']) == 0
+  _, ms2, metrics = step(ts1, ms1, batches[1], jax.random.key(3))
+  assert int(metrics['meta/resets']) == 0   # no reset at steps 0 and 1
+
+  ref = _reference_meta_training(config, task, rater, ms0.eta, ms0.params, batches)
+  moved = ravel_pytree(ref)[0] - ravel_pytree(ms0.eta)[0]
+  got = ravel_pytree(ms2.eta)[0] - ravel_pytree(ms0.eta)[0]
+  scale = float(jnp.max(jnp.abs(moved)))
+  assert scale > 0.5 * config.method.outer_learning_rate / config.method.outer_warmup_steps
+  np.testing.assert_allclose(got, moved, rtol=1e-6, atol=1e-6 * scale)
+  first = ravel_pytree(ms1.eta)[0] - ravel_pytree(ms0.eta)[0]
+  assert float(jnp.max(jnp.abs(first))) > 0.1 * scale   # step 0 moved the rater
+
+
+def _counts(inner_opt):
+  """Inner optimizer step counts per model (every integer leaf of the stacked state)."""
+  return np.stack([np.asarray(x) for x in jax.tree.leaves(inner_opt)
+                   if jnp.issubdtype(x.dtype, jnp.integer)], axis=1)
+
+
+def test_resets_are_staggered_and_restart_the_model():
+  """N=2, period 4: model 0 resets at steps 4, 8 and model 1 at 2, 6; a reset model starts
+  from a fresh optimizer state (T updates after the step), the other continues (2T)."""
+  config, data, task, rater = _setup()
   m = config.method
-  n = m.population * m.inner_steps * m.inner_batch_size
-  batch = {'x': data.train.x[:n], 'y': data.train.y[:n], 'source': data.train.source[:n],
-           'index': np.arange(n, dtype=np.int32),
-           'meta': {'x': data.meta.x[:2 * m.meta_batch_size], 'y': data.meta.y[:2 * m.meta_batch_size],
-                    'source': data.meta.source[:2 * m.meta_batch_size],
-                    'index': np.arange(2 * m.meta_batch_size, dtype=np.int32)}}
-  ts1, ms1, metrics = jax.jit(method.step)(ts, ms, batch, jax.random.key(2))
-  assert int(metrics['meta/resets']) == 0   # no reset at step 0
-
-  inner_opt = datarater.make_optimizer(m.inner_optimizer, config.num_steps)
-  def inner_loss(p, eta, b):
-    w = batch_softmax(rater.apply({'params': eta}, b['x'], b['y']), m.temperature)
-    return jnp.sum(w * task.per_example_loss(p, b))
-  outer = lambda p, b: task.per_example_loss(p, b).mean()  # noqa: E731
-  outer_opt = optax.chain(optax.clip_by_global_norm(m.outer_clip),
-                          optax.adamw(optax.linear_schedule(0.0, m.outer_learning_rate,
-                                                            m.outer_warmup_steps),
-                                      weight_decay=m.outer_weight_decay))
-  updates = []
-  for i in range(2):
-    take = lambda a: a[i]  # noqa: E731
-    tb = {k: v.reshape((2, m.inner_steps, m.inner_batch_size) + v.shape[1:])[i]
-          for k, v in batch.items() if k != 'meta'}
-    mb = {k: v.reshape((2, m.meta_batch_size) + v.shape[1:])[i] for k, v in batch['meta'].items()}
-    _, g, _ = unroll.meta_loss_and_grad(ms.eta, jax.tree.map(take, ms.params),
-                                        jax.tree.map(take, ms.inner_opt), tb, mb,
-                                        inner_loss_fn=inner_loss, outer_loss_fn=outer,
-                                        optimizer=inner_opt, mode='reverse')
-    u, _ = outer_opt.update(g, outer_opt.init(ms.eta), ms.eta)
-    updates.append(u)
-  expected = jax.tree.map(lambda e, a, b: e + (a + b) / 2, ms.eta, *updates)
-  for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(ms1.eta)):
-    np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-7)
-
-  # Staggered resets: with N=2 and period 4, model 0 resets at steps 4, 8 and model 1 at 2, 6.
+  m.population, m.reset_period = 2, 4
+  method = datarater.make_meta_trainer(config, task, data, rater)
+  ts = init_train_state(task, jax.random.key(0))
+  step = jax.jit(method.step)
+  batch = _meta_batch(data, m, 0)
+  _, ms1, _ = step(ts, method.init(jax.random.key(1), ts), batch, jax.random.key(2))
+  t = m.inner_steps
+  assert np.all(_counts(ms1.inner_opt) == t)
   resets = []
   for s in range(1, 9):
-    ts_s = ts._replace(step=jnp.asarray(s, jnp.int32))
-    _, _, met = jax.jit(method.step)(ts_s, ms, batch, jax.random.key(3))
+    _, ms, met = step(ts._replace(step=jnp.asarray(s, jnp.int32)), ms1, batch, jax.random.key(3))
     resets.append(int(met['meta/resets']))
+    expect = [t if (s + offset) % 4 == 0 else 2 * t for offset in (0, 2)]
+    assert np.all(_counts(ms.inner_opt) == np.asarray(expect)[:, None]), (s, _counts(ms.inner_opt))
   assert resets == [0, 1, 0, 1, 0, 1, 0, 1]
 
 
@@ -138,8 +222,6 @@ def test_eight_devices_same_scores_and_metrics(tmp_path):
 
 
 def test_bad_hyperparameters_name_the_field(tmp_path):
-  import pytest
-  from datarater.train import ConfigError, train_and_evaluate
   for field, value in (('mode', 'sideways'), ('discard_fraction', 1.0), ('inner_steps', 0)):
     config = load_config('datarater')
     config.method[field] = value
@@ -149,7 +231,6 @@ def test_bad_hyperparameters_name_the_field(tmp_path):
 
 def test_meta_step_flops_count_every_unrolled_step():
   """XLA counts a rolled loop body once; the unroll is unrolled so the ledger sees T steps."""
-  from datarater.train.loop import _step_flops
   flops = {}
   for t in (1, 2):
     config, data, task, rater = _setup()
@@ -157,10 +238,6 @@ def test_meta_step_flops_count_every_unrolled_step():
     method = datarater.make_meta_trainer(config, task, data, rater)
     ts = init_train_state(task, jax.random.key(0))
     ms = method.init(jax.random.key(1), ts)
-    n, bm = method.train_batch_size, method.meta_batch_size
-    batch = {'x': data.train.x[:n], 'y': data.train.y[:n], 'source': data.train.source[:n],
-             'index': np.arange(n, dtype=np.int32),
-             'meta': {'x': data.meta.x[:bm], 'y': data.meta.y[:bm], 'source': data.meta.source[:bm],
-                      'index': np.arange(bm, dtype=np.int32)}}
+    batch = _meta_batch(data, config.method, 0)
     flops[t] = _step_flops(jax.jit(method.step).lower(ts, ms, batch, jax.random.key(2)).compile())
   assert flops[2] > 1.5 * flops[1], flops

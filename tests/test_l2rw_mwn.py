@@ -1,4 +1,4 @@
-"""Tests for L2RW weights and Meta-Weight-Net (datarater.meta.l2rw / mwn)."""
+"""Tests for L2RW scores and Meta-Weight-Net's look-ahead (datarater.meta.l2rw / mwn)."""
 
 import functools
 
@@ -6,23 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 
 from datarater.meta import l2rw
 from datarater.meta import mwn
 from datarater.meta import unroll
-
-# Tiny programs: skip LLVM's optimisations to roughly halve compile time. This
-# changes no HLO pass and no floating-point semantics.
-FAST_COMPILE = {'xla_backend_optimization_level': 0}
-fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
-
-
-@pytest.fixture
-def x64():
-  """Runs the test in float64; restores the previous setting afterwards."""
-  with jax.enable_x64(True):
-    yield
+from datarater.models.weight_net import WeightNet
 
 
 def _flat(tree):
@@ -51,12 +39,11 @@ def test_l2rw_scores_equal_gradient_alignment(x64):
   params, train, meta = _problem()
   alpha = 0.3
 
-  @fast_jit
+  @jax.jit
   def compute(params, train, meta):
     scores = {mode: l2rw.l2rw_scores(params, train, meta, per_example_loss_fn=per_example_ce,
-                                     inner_lr=alpha, mode=mode) for mode in unroll.MODES}
-    weights = l2rw.l2rw_weights(params, train, meta, per_example_loss_fn=per_example_ce,
-                                inner_lr=alpha)
+                                     lookahead_lr=alpha, mode=mode) for mode in unroll.MODES}
+    weights = l2rw.normalize_nonnegative(scores['reverse'])
     # Independent: explicit per-example gradients and their dot products.
     def single(p, x, y):
       return per_example_ce(p, (x[None], y[None]))[0]
@@ -86,8 +73,8 @@ def test_l2rw_zero_sum_guard_gives_zeros_not_nan():
   x = np.ones((4, 1), np.float32)
   theta = np.zeros((1,), np.float32)
   ones = np.ones(4, np.float32)
-  weights = fast_jit(functools.partial(
-      l2rw.l2rw_weights, per_example_loss_fn=_lin_loss, inner_lr=0.1))
+  scores = functools.partial(l2rw.l2rw_scores, per_example_loss_fn=_lin_loss, lookahead_lr=0.1)
+  weights = jax.jit(lambda *a: l2rw.normalize_nonnegative(scores(*a)))
   # Every train gradient opposes the meta gradient: all u_i < 0.
   w = np.asarray(weights(theta, (x, ones), (x, -ones)))
   assert np.all(np.isfinite(w)) and np.all(w == 0)
@@ -101,20 +88,30 @@ def test_l2rw_zero_sum_guard_gives_zeros_not_nan():
                                 [0., 0., 0.])
 
 
+def _init_wnet(seed, dtype=jnp.float32):
+  return jax.jit(lambda: WeightNet().init(jax.random.PRNGKey(seed), jnp.zeros((1,), dtype)))()
+
+
 def test_weight_net_output_range_and_shape():
-  wnet = fast_jit(lambda: mwn.init_weight_net(jax.random.PRNGKey(0)))()
+  wnet = _init_wnet(0)
   shapes = jax.tree.map(jnp.shape, wnet['params'])
   assert shapes == {'Dense_0': {'kernel': (1, 100), 'bias': (100,)},
                     'Dense_1': {'kernel': (100, 1), 'bias': (1,)}}
   losses = np.linspace(0.0, 10.0, 13, dtype=np.float32)
-  v = np.asarray(fast_jit(mwn.WeightNet().apply)(wnet, losses))
+  v = np.asarray(jax.jit(WeightNet().apply)(wnet, losses))
   assert v.shape == (13,) and np.all(v > 0) and np.all(v < 1)
   assert np.std(v) > 1e-3  # Depends on the loss.
 
 
+def test_batch_normalize():
+  v = np.array([0.2, 0.6, 0.2], np.float32)
+  np.testing.assert_allclose(np.asarray(mwn.batch_normalize(v)), [0.6, 1.8, 0.6], rtol=1e-6)
+  np.testing.assert_array_equal(np.asarray(mwn.batch_normalize(np.zeros(3))), np.zeros(3))
+
+
 def _lookahead_meta_loss(wnet, params, train, meta, a):
   """Independent MW-Net look-ahead: w_hat = w - a (1/n) sum V(L_i) grad L_i."""
-  v = mwn.WeightNet().apply(wnet, jax.lax.stop_gradient(per_example_ce(params, train)))
+  v = WeightNet().apply(wnet, jax.lax.stop_gradient(per_example_ce(params, train)))
   g = jax.grad(lambda p: jnp.mean(v * per_example_ce(p, train)))(params)
   p_hat = jax.tree.map(lambda p, gi: p - a * gi, params, g)
   return jnp.mean(per_example_ce(p_hat, meta))
@@ -123,7 +120,7 @@ def _lookahead_meta_loss(wnet, params, train, meta, a):
 def test_mwn_grad_matches_finite_differences(x64):
   params, train, meta = _problem(seed=1)
   a, h = 0.5, 1e-6
-  wnet = fast_jit(lambda: mwn.init_weight_net(jax.random.PRNGKey(1), dtype=jnp.float64))()
+  wnet = _init_wnet(1, jnp.float64)
   assert _flat(wnet).size == 301
   flat = _flat(wnet)
   leaves, treedef = jax.tree.flatten(wnet)
@@ -135,11 +132,11 @@ def test_mwn_grad_matches_finite_differences(x64):
       i += leaf.size
     return jax.tree.unflatten(treedef, out)
 
-  @fast_jit
+  @jax.jit
   def compute(wnet, points):
     loss, grad = mwn.mwn_meta_loss_and_grad(
-        wnet, params, train, meta, per_example_loss_fn=per_example_ce, inner_lr=a,
-        mode='mixed')
+        wnet, params, train, meta, per_example_loss_fn=per_example_ce,
+        weight_fn=WeightNet().apply, lookahead_lr=a, mode='mixed')
     ref_loss = _lookahead_meta_loss(wnet, params, train, meta, a)
     vals = jax.vmap(lambda v: _lookahead_meta_loss(unravel(v), params, train, meta, a))(points)
     return loss, grad, ref_loss, vals
@@ -152,32 +149,23 @@ def test_mwn_grad_matches_finite_differences(x64):
   np.testing.assert_allclose(_flat(grad), fd, rtol=1e-5, atol=1e-9)
 
 
-def test_mwn_step_updates_weight_net_and_returns_new_weights():
+def test_mwn_step_is_one_optimizer_step_on_the_meta_gradient():
   params, train, meta = _problem(seed=2)
   a, lr = 0.5, 0.1
-  wnet0 = fast_jit(lambda: mwn.init_weight_net(jax.random.PRNGKey(2)))()
+  wnet0 = _init_wnet(2)
   opt = optax.sgd(lr)
+  kw = dict(per_example_loss_fn=per_example_ce, weight_fn=WeightNet().apply, lookahead_lr=a)
 
-  @fast_jit
+  @jax.jit
   def compute(wnet0, params):
-    loss0, grad0 = mwn.mwn_meta_loss_and_grad(
-        wnet0, params, train, meta, per_example_loss_fn=per_example_ce, inner_lr=a)
-    weights, wnet1, _, meta_loss = mwn.mwn_step(
-        wnet0, opt.init(wnet0), params, train, meta, per_example_loss_fn=per_example_ce,
-        wnet_optimizer=opt, inner_lr=a)
+    loss0, grad0 = mwn.mwn_meta_loss_and_grad(wnet0, params, train, meta, **kw)
+    wnet1, _, meta_loss = mwn.mwn_step(wnet0, opt.init(wnet0), params, train, meta,
+                                       wnet_optimizer=opt, **kw)
     loss1 = _lookahead_meta_loss(wnet1, params, train, meta, a)
-    v1 = mwn.WeightNet().apply(wnet1, per_example_ce(params, train))
-    # The model update with the returned weights.
-    g_model = jax.grad(mwn.weighted_loss)(params, train, weights,
-                                          per_example_loss_fn=per_example_ce)
-    g_ref = jax.grad(lambda p: jnp.mean(v1 * per_example_ce(p, train)))(params)
-    return loss0, grad0, weights, wnet1, meta_loss, loss1, v1, g_model, g_ref
+    return loss0, grad0, wnet1, meta_loss, loss1
 
-  loss0, grad0, weights, wnet1, meta_loss, loss1, v1, g_model, g_ref = compute(wnet0, params)
+  loss0, grad0, wnet1, meta_loss, loss1 = compute(wnet0, params)
   np.testing.assert_allclose(float(meta_loss), float(loss0), rtol=1e-6)
   np.testing.assert_allclose(_flat(wnet1), _flat(wnet0) - lr * _flat(grad0), rtol=1e-5, atol=1e-7)
   assert np.linalg.norm(_flat(grad0)) > 1e-5
   assert float(loss1) < float(loss0)  # A meta-descent step.
-  assert weights.shape == (8,) and np.all((np.asarray(weights) > 0) & (np.asarray(weights) < 1))
-  np.testing.assert_allclose(np.asarray(weights), np.asarray(v1), rtol=1e-6)
-  np.testing.assert_allclose(_flat(g_model), _flat(g_ref), rtol=1e-5, atol=1e-7)

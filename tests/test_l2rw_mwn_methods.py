@@ -1,10 +1,12 @@
-"""L2RW and Meta-Weight-Net as training-loop methods (datarater.meta.l2rw / mwn `make`).
+"""L2RW and Meta-Weight-Net as training-loop methods (datarater/methods/l2rw.py, mwn.py).
 
 Smoke runs check the run-directory contract (scores_train.npy included); one
 step of each method is compared with the tested math functions called
-independently on the same batch; bad hyperparameters fail with one line.
+independently on the same batch, at a step where the scheduled look-ahead
+learning rate differs from the peak one; bad hyperparameters fail with one line.
 """
 
+import math
 import os
 
 import jax
@@ -12,26 +14,49 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from conftest import load_config
-from datarater.data import sampler
-from datarater.methods import l2rw, mwn
+from datarater.data import load_dataset, sampler
+from datarater.meta.l2rw import l2rw_scores, normalize_nonnegative
+from datarater.meta.mwn import batch_normalize, mwn_step
+from datarater.methods import mwn
+from datarater.models.weight_net import WeightNet
 from datarater.train import ConfigError, prepare, train_and_evaluate
-from datarater.train.state import init_train_state
+from datarater.train.state import init_train_state, train_part
 
 
-def _setup(name):
-  """Smoke config, task, method, fresh states and one batch (train + meta)."""
+def score_auroc_from_file(workdir, config):
+  """AUROC of 'low score = corrupted' recomputed from scores_train.npy (one score per
+  row of the user's data), scored_rows.npy and the training split's ground truth."""
+  scores = np.load(os.path.join(workdir, 'scores_train.npy'))
+  scored = np.load(os.path.join(workdir, 'scored_rows.npy'))
+  train = load_dataset(config.data, config.seed).train
+  rows, corrupted = train.row[train.row >= 0], train.corrupted[train.row >= 0]
+  keep = scored[rows]
+  return float(roc_auc_score(corrupted[keep], -scores[rows][keep]))
+
+
+def _setup(name, step=0, **method_fields):
+  """Smoke config (cosine model schedule), task, method, states at `step`, one batch."""
   config = load_config(name)
-  dataset, _, task, method = prepare(config)
-  key = jax.random.key(3)
-  train_state = init_train_state(task, key)
+  config.optimizer.schedule = 'cosine'
+  config.method.update(method_fields)
+  dataset, task, pipeline = prepare(config)
+  method = pipeline.phases[0].method
+  train_state = init_train_state(task, jax.random.key(3))._replace(
+      step=jnp.asarray(step, jnp.int32))
   method_state = jax.jit(method.init)(jax.random.key(4), train_state)
   idx = sampler.sequential_indices(dataset.train.size, method.train_batch_size, 0, 0)
   midx = sampler.sequential_indices(dataset.meta.size, method.meta_batch_size, 0, 0, sampler.META)
   batch = jax.tree.map(jnp.asarray, dict(sampler.gather(dataset.train, idx),
                                          meta=sampler.gather(dataset.meta, midx)))
-  return config, dataset, task, method, train_state, method_state, batch
+  return config, task, method, train_state, method_state, batch
+
+
+def _cosine_lr(config, step):
+  """config.optimizer's cosine schedule at `step`, written out."""
+  return config.optimizer.learning_rate * 0.5 * (1 + math.cos(math.pi * step / config.num_steps))
 
 
 def _apply(task, train_state, loss_fn):
@@ -54,7 +79,8 @@ def test_l2rw_smoke_digits(run_smoke):
   summary, rows, workdir = run_smoke('l2rw', scores=True)
   assert summary['method'] == 'l2rw'
   assert summary['ledger']['gradient_evaluations'] == 6 * (3 * 16 + 16)
-  assert summary['score_auroc'] is None or 0.0 <= summary['score_auroc'] <= 1.0
+  assert summary['score_auroc'] == pytest.approx(
+      score_auroc_from_file(workdir, load_config('l2rw')), abs=1e-6)
   assert 0.0 < summary['scored_fraction'] <= 1.0 and len(summary['source_mean_score']) == 5
   logged = [r for r in rows if 'l2rw/zero_fraction' in r]
   assert logged and all(0.0 <= r['l2rw/zero_fraction'] <= 1.0 and np.isfinite(r['train/ess'])
@@ -69,6 +95,8 @@ def test_mwn_smoke_digits(run_smoke):
   assert v.shape == (21,) and np.all((v > 0) & (v < 1))
   scores = np.load(os.path.join(workdir, 'scores_train.npy'))
   assert np.all((scores > 0) & (scores < 1))
+  assert summary['score_auroc'] == pytest.approx(
+      score_auroc_from_file(workdir, load_config('mwn')), abs=1e-6)
   assert all(0 < r['mwn/mean_weight'] < 1 for r in rows if 'mwn/mean_weight' in r)
   assert os.path.exists(os.path.join(workdir, 'plots', 'weight_function.png'))
 
@@ -78,17 +106,22 @@ def test_l2rw_smoke_text(run_smoke):
   assert summary['dataset'] == 'stdlib_text' and 0 < summary['test_loss'] < 10
 
 
-def test_l2rw_step_uses_l2rw_weights():
-  config, dataset, task, method, ts, table, batch = _setup('l2rw')
-  train = l2rw.train_part(batch)
+@pytest.mark.parametrize('lookahead_lr', ['scheduled', 'peak', '0.05'])
+def test_l2rw_step_uses_l2rw_weights(lookahead_lr):
+  config, task, method, ts, table, batch = _setup('l2rw', step=3, lookahead_lr=lookahead_lr)
+  alpha = {'scheduled': _cosine_lr(config, 3), 'peak': config.optimizer.learning_rate,
+           '0.05': 0.05}[lookahead_lr]
+  if lookahead_lr != 'peak':  # the step tells this alpha apart from the peak one
+    assert alpha != pytest.approx(config.optimizer.learning_rate)
+  train = train_part(batch)
   new_ts, new_table, metrics = jax.jit(method.step)(ts, table, batch, jax.random.key(0))
 
   @jax.jit
   def independent(ts, train, meta):
     """The tested math on the same batch, then one optimizer step (and a uniform one)."""
-    kw = dict(per_example_loss_fn=task.per_example_loss, inner_lr=config.optimizer.learning_rate)
-    w = l2rw.l2rw_weights(ts.params, train, meta, **kw)
-    u = l2rw.l2rw_scores(ts.params, train, meta, **kw)
+    u = l2rw_scores(ts.params, train, meta, per_example_loss_fn=task.per_example_loss,
+                    lookahead_lr=alpha)
+    w = normalize_nonnegative(u)
     expected = _apply(task, ts, lambda p: jnp.sum(w * task.per_example_loss(p, train)))
     uniform = _apply(task, ts, lambda p: jnp.mean(task.per_example_loss(p, train)))
     return w, u, expected, uniform
@@ -99,49 +132,67 @@ def test_l2rw_step_uses_l2rw_weights():
   assert _max_abs_diff(expected, uniform) > 1e-4  # the comparison can tell weightings apart
 
   idx = np.asarray(train['index'])
-  np.testing.assert_allclose(np.asarray(new_table.scores)[idx], np.asarray(u), rtol=1e-4,
+  np.testing.assert_allclose(np.asarray(new_table.value)[idx], np.asarray(u), rtol=1e-4,
                              atol=1e-9)
-  pos = np.maximum(np.asarray(new_table.scores)[idx], 0)
-  np.testing.assert_allclose(pos / pos.sum(), w, rtol=1e-4, atol=1e-7)
   count = np.asarray(new_table.count)
   assert count[idx].min() == 1 and count.sum() == len(idx)
   assert float(metrics['l2rw/zero_fraction']) == pytest.approx(float(np.mean(w == 0)))
 
 
 def test_mwn_step_updates_weight_net_and_uses_its_weights():
-  config, dataset, task, method, ts, state, batch = _setup('mwn')
-  train = l2rw.train_part(batch)
+  config, task, method, ts, state, batch = _setup('mwn', step=3)
+  train = train_part(batch)
   new_ts, new_state, metrics = jax.jit(method.step)(ts, state, batch, jax.random.key(0))
   m = config.method
-  net = mwn.WeightNet(m.wnet_hidden)
+  net = WeightNet(m.wnet_hidden)
 
   @jax.jit
   def independent(ts, state, train, meta):
-    """The tested `mwn_step` on the same batch, then one optimizer step on `weighted_loss`."""
-    weights, wnet, _, _ = mwn.mwn_step(
+    """The tested `mwn_step` on the same batch (look-ahead at the scheduled lr), then one
+    optimizer step on (1/n) sum_i batch_normalize(V(L_i; Theta_new))_i L_i."""
+    wnet, _, _ = mwn_step(
         state.wnet_params, state.wnet_opt_state, ts.params, train, meta,
         per_example_loss_fn=task.per_example_loss,
+        weight_fn=lambda th, losses: batch_normalize(net.apply(th, losses)),
         wnet_optimizer=mwn.make_wnet_optimizer(m.wnet_learning_rate, m.wnet_weight_decay),
-        inner_lr=config.optimizer.learning_rate, weight_fn=mwn.batch_normalized(net.apply))
-    expected = _apply(task, ts, lambda p: mwn.weighted_loss(
-        p, train, weights, per_example_loss_fn=task.per_example_loss))
+        lookahead_lr=_cosine_lr(config, 3))
     v = net.apply(wnet, task.per_example_loss(ts.params, train))  # raw V(L_i; Theta_new)
-    return weights, wnet, expected, v
+    expected = _apply(task, ts, lambda p: jnp.mean(
+        batch_normalize(v) * task.per_example_loss(p, train)))
+    uniform = _apply(task, ts, lambda p: jnp.mean(task.per_example_loss(p, train)))
+    return wnet, expected, uniform, v
 
-  weights, wnet, expected, v = jax.device_get(independent(ts, state, train, batch['meta']))
+  wnet, expected, uniform, v = jax.device_get(independent(ts, state, train, batch['meta']))
   assert _max_abs_diff(new_state.wnet_params, state.wnet_params) > 0  # Theta moved
   _assert_tree_close(new_state.wnet_params, wnet, rtol=1e-5, atol=1e-7)
-  np.testing.assert_allclose(float(np.mean(weights)), 1.0, rtol=1e-5)  # batch-normalized
   _assert_tree_close(new_ts.params, expected, rtol=1e-5, atol=1e-6)
+  assert _max_abs_diff(expected, uniform) > 1e-5  # the comparison can tell weightings apart
 
-  recorded = np.asarray(new_state.table.scores)[np.asarray(train['index'])]
+  recorded = np.asarray(new_state.table.value)[np.asarray(train['index'])]
   assert np.all((recorded > 0) & (recorded < 1))
   np.testing.assert_allclose(recorded, np.asarray(v), rtol=1e-5)
   assert float(metrics['mwn/mean_weight']) == pytest.approx(float(np.mean(v)), rel=1e-5)
 
 
+def test_mwn_step_computes_the_losses_once_besides_the_lookahead(monkeypatch):
+  """One forward for the losses V, the table and the model update use; the look-ahead
+  runs its own differentiable forward, and the meta batch one."""
+  _, task, method, ts, state, batch = _setup('mwn')
+  calls = []
+  loss = type(task).per_example_loss
+
+  def counting(self, params, b):
+    calls.append(b['index'].shape)
+    return loss(self, params, b)
+
+  monkeypatch.setattr(type(task), 'per_example_loss', counting)
+  jax.make_jaxpr(method.step)(ts, state, batch, jax.random.key(0))
+  assert len(calls) == 3, calls
+
+
 @pytest.mark.parametrize('name, field, value', [
-    ('l2rw', 'inner_lr', -0.1),
+    ('l2rw', 'lookahead_lr', '-0.1'),
+    ('mwn', 'lookahead_lr', 'current'),
     ('l2rw', 'mode', 'backwards'),
     ('mwn', 'wnet_hidden', 0),
     ('mwn', 'wnet_learning_rate', 0.0),

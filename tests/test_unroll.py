@@ -16,16 +16,6 @@ import pytest
 
 from datarater.meta import unroll
 
-# Tiny programs: skip LLVM's optimisations to roughly halve compile time. This
-# changes no HLO pass and no floating-point semantics.
-FAST_COMPILE = {'xla_backend_optimization_level': 0}
-
-@pytest.fixture
-def x64():
-  """Runs the test in float64; restores the previous setting afterwards."""
-  with jax.enable_x64(True):
-    yield
-
 
 def _flat(tree):
   """Concatenated leaves as one float64 numpy vector (numpy: compiles nothing)."""
@@ -95,7 +85,7 @@ def _all_modes(opt_name, dtype_name, modes):
     return {m: unroll.meta_loss_and_grad(eta, params, opt_state, train, meta,
                                          mode=m, **_kwargs(opt_name))
             for m in modes}
-  return jax.jit(f, compiler_options=FAST_COMPILE)
+  return jax.jit(f)
 
 
 def _run(opt_name, eta, params, opt_state, train, meta, modes=unroll.MODES):
@@ -117,7 +107,7 @@ def _fd_reference(opt_name, num_steps, h=1e-5):
   flat = np.asarray(flat)
   eye = np.eye(flat.size, dtype=flat.dtype)
   points = np.concatenate([flat + h * eye, flat - h * eye])
-  vals = np.asarray(jax.jit(jax.vmap(f), compiler_options=FAST_COMPILE)(points))
+  vals = np.asarray(jax.jit(jax.vmap(f))(points))
   return (vals[:flat.size] - vals[flat.size:]) / (2 * h)
 
 
@@ -163,7 +153,7 @@ def test_closed_form_weighted_linear_regression_one_sgd_step(x64):
 
   opt = optax.sgd(a)
 
-  @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+  @jax.jit
   def all_modes(eta, theta0):
     return {mode: unroll.meta_loss_and_grad(
         eta, theta0, opt.init(theta0), (x[None], y[None]), (z, t),
@@ -205,7 +195,7 @@ def test_mixed_mode_grad_vjp_matches_reverse(x64):
   mixed = unroll.mixed_mode_grad(inner_loss_fn)
   plain = jax.grad(inner_loss_fn)
 
-  @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+  @jax.jit
   def both(params, eta, v):
     out_m, vjp_m = jax.vjp(lambda p, e: mixed(p, e, batch), params, eta)
     out_r, vjp_r = jax.vjp(lambda p, e: plain(p, e, batch), params, eta)
@@ -269,7 +259,7 @@ def test_returned_state_and_truncated_windows(x64):
   state0 = opt.init(params)
 
   # Reference: a plain Python loop of optimizer updates.
-  @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+  @jax.jit
   def plain_step(p, s, batch):
     u, s = opt.update(jax.grad(inner_loss_fn)(p, eta, batch), s, p)
     return optax.apply_updates(p, u), s
@@ -309,8 +299,7 @@ def test_returned_state_is_stop_gradient():
                                  optimizer=kwargs['optimizer'])[0]['w2'])
 
   g_state, g_unroll = jax.jit(
-      lambda e: (jax.grad(through_state)(e), jax.grad(through_unroll)(e)),
-      compiler_options=FAST_COMPILE)(eta)
+      lambda e: (jax.grad(through_state)(e), jax.grad(through_unroll)(e)))(eta)
   assert np.all(_flat(g_state) == 0)
   assert np.linalg.norm(_flat(g_unroll)) > 1e-4  # `unroll` itself is differentiable.
 

@@ -43,7 +43,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from datarater.errors import is_number, require
 from datarater.meta import unroll
+from datarater.methods import uniform
 from datarater.models.rater import build_rater
 from datarater.train import scoring
 from datarater.train.loop import map_split
@@ -51,47 +53,87 @@ from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, train_part, weighted_update
 from datarater.train.task import make_optimizer
 from datarater.weighting import scores as score_ops
-from datarater.methods import uniform
 
 
 class MetaState(NamedTuple):
-  eta: Any             # rater parameters (shared)
-  outer_opt: Any       # per-model outer optimizer states, stacked [N]
-  params: Any          # inner model parameters, stacked [N]
-  inner_opt: Any       # inner optimizer states, stacked [N]
+  """Meta-training state.
+
+  Attributes:
+    eta: rater parameters (shared by the population).
+    outer_opt: per-model outer optimizer states, stacked [N].
+    params: inner model parameters, stacked [N].
+    inner_opt: inner optimizer states, stacked [N].
+  """
+  eta: Any
+  outer_opt: Any
+  params: Any
+  inner_opt: Any
 
 
-def _check(config, dataset):
+def _check(config) -> None:
   m = config.method
   for name in ('meta_steps', 'inner_steps', 'inner_batch_size', 'meta_batch_size', 'population',
                'reset_period', 'outer_learning_rate', 'temperature'):
-    if not m[name] > 0:
-      raise ValueError(f'config.method.{name} must be > 0, got {m[name]!r}')
-  if m.mode not in unroll.MODES:
-    raise ValueError(f'config.method.mode={m.mode!r} is not one of {unroll.MODES}')
-  if not 0.0 <= m.discard_fraction < 1.0:
-    raise ValueError(f'config.method.discard_fraction must be in [0, 1), got {m.discard_fraction}')
+    require(is_number(m[name]) and m[name] > 0, f'method.{name}', '> 0', m[name])
+  require(m.mode in unroll.MODES, 'method.mode', f'one of {unroll.MODES}', m.mode)
+  require(is_number(m.discard_fraction) and 0.0 <= m.discard_fraction < 1.0,
+          'method.discard_fraction', 'in [0, 1)', m.discard_fraction)
   n = jax.device_count()
   for name in ('inner_batch_size', 'meta_batch_size'):
-    if (m[name] * m.population) % n:
-      raise ValueError(f'config.method.{name} * population is not divisible by the {n} devices')
+    require(m[name] * m.population % n == 0, f'method.{name}',
+            f'such that {name} * population is divisible by the {n} devices', m[name])
+
+
+def outer_schedule(learning_rate: float, warmup_steps: int) -> optax.Schedule:
+  """Linear warm-up that starts above 0: lr * min(step + 1, W) / W, W = max(warmup_steps, 1).
+
+  Step 0 already uses lr / W (a warm-up from 0 would make the first meta step a no-op).
+
+  Args:
+    learning_rate: peak outer learning rate.
+    warmup_steps: outer steps until the peak is reached.
+
+  Returns:
+    An optax schedule of the outer step.
+  """
+  w = max(int(warmup_steps), 1)
+  return lambda count: learning_rate * jnp.minimum(count + 1, w) / w
 
 
 def oversampled_batch_size(batch_size: int, discard_fraction: float) -> int:
-  """ceil(B / (1 - rho)), rounded up to a multiple of the device count."""
+  """ceil(B / (1 - rho)), rounded up to a multiple of the device count.
+
+  Args:
+    batch_size: B, the examples kept per step.
+    discard_fraction: rho in [0, 1).
+
+  Returns:
+    The number of examples drawn per filtered step.
+  """
   n = jax.device_count()
   size = math.ceil(batch_size / (1.0 - discard_fraction) - 1e-9)
   return -(-size // n) * n
 
 
 def make_meta_trainer(config, task, dataset, rater) -> Method:
-  """The meta-training phase as a Method: one outer step per loop step."""
+  """The meta-training phase as a Method: one outer step per loop step.
+
+  Args:
+    config: run config (`config.method` fields: configs/datarater.py).
+    task: the Task whose models the population trains.
+    dataset: the Dataset (one training example fixes the rater's input shapes).
+    rater: the rater flax module.
+
+  Returns:
+    Method whose state is a `MetaState`; the TrainState is only a step counter.
+  """
   m = config.method
   n, t, b, bm = m.population, m.inner_steps, m.inner_batch_size, m.meta_batch_size
-  inner_opt = make_optimizer(m.inner_optimizer, m.reset_period)  # a model lives reset_period steps
+  # A model lives reset_period outer steps of T inner updates each.
+  inner_opt = make_optimizer(m.inner_optimizer, m.reset_period * t)
   outer_opt = optax.chain(
       optax.clip_by_global_norm(m.outer_clip) if m.outer_clip else optax.identity(),
-      optax.adamw(optax.linear_schedule(0.0, m.outer_learning_rate, max(m.outer_warmup_steps, 1)),
+      optax.adamw(outer_schedule(m.outer_learning_rate, m.outer_warmup_steps),
                   weight_decay=m.outer_weight_decay))
 
   def inner_loss(params, eta, batch):
@@ -128,10 +170,15 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
     # Staggered resets: model i restarts when (step + i * period / N) % period == 0.
     offsets = (jnp.arange(n) * m.reset_period) // n
     reset = ((step_i + offsets) % m.reset_period == 0) & (step_i > 0)
-    new_params, new_opt = fresh_models(key)
-    pick = lambda new, old: jnp.where(reset.reshape((n,) + (1,) * (old.ndim - 1)), new, old)  # noqa: E731
-    params = jax.tree.map(pick, new_params, state.params)
-    opt = jax.tree.map(pick, new_opt, state.inner_opt)
+
+    def with_resets(models):
+      def pick(new, old):
+        return jnp.where(reset.reshape((n,) + (1,) * (old.ndim - 1)), new, old)
+      return jax.tree.map(pick, fresh_models(key), models)
+
+    # Fresh models are initialised only on the steps where some model resets.
+    params, opt = jax.lax.cond(reset.any(), with_resets, lambda models: models,
+                               (state.params, state.inner_opt))
     train = {k: v.reshape((n, t, b) + v.shape[1:]) for k, v in train_part(batch).items()}
     meta = {k: v.reshape((n, bm) + v.shape[1:]) for k, v in batch['meta'].items()}
     losses, grads, (params, opt) = jax.vmap(grad_fn, in_axes=(None, 0, 0, 0, 0))(
@@ -149,7 +196,17 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
 
 
 def make_filter(config, task, rater, eta) -> Method:
-  """Filtered training: score an oversampled batch, train on its top B examples."""
+  """Filtered training: score an oversampled batch, train on its top B examples.
+
+  Args:
+    config: run config (batch_size, method.discard_fraction).
+    task: the Task being trained.
+    rater: the rater flax module.
+    eta: the meta-trained rater parameters (the method state, never updated).
+
+  Returns:
+    Method drawing `oversampled_batch_size` examples per step.
+  """
   b = config.batch_size
   big = oversampled_batch_size(b, config.method.discard_fraction)
 
@@ -168,24 +225,40 @@ def make_filter(config, task, rater, eta) -> Method:
 
 
 def make(config, task, dataset) -> Pipeline:
-  """Meta-train -> score -> filtered training, paired with a uniform baseline."""
-  _check(config, dataset)
+  """Meta-train -> score -> filtered training, paired with a uniform baseline.
+
+  Args:
+    config: run config (`config.method` fields: configs/datarater.py).
+    task: the Task being trained.
+    dataset: the Dataset.
+
+  Returns:
+    Pipeline of the phases 'meta_train', 'filtered' and (with
+    config.method.baseline) 'uniform'.
+
+  Raises:
+    ConfigError: one line naming the bad `config.method` field.
+  """
+  _check(config)
   m = config.method
   rater = build_rater(m.rater, dataset.info)
   meta_trainer = make_meta_trainer(config, task, dataset, rater)
-  score_fn = lambda eta: jax.jit(lambda b: rater.apply({'params': eta}, b['x'], b['y']))  # noqa: E731
 
   def finalize_meta(ctx, train_state, state):
     del train_state
-    scores = map_split(score_fn(state.eta), ctx.dataset.train, ctx)
-    out = scoring.report_scores(ctx, scores, 'DataRater score')
+    score = jax.jit(lambda b: rater.apply({'params': state.eta}, b['x'], b['y']))
+    # The rater scores any example: the meta split's rows get real scores too.
+    out = scoring.report_scores(ctx, map_split(score, ctx.dataset.train, ctx), 'DataRater score',
+                                meta_scores=map_split(score, ctx.dataset.meta, ctx))
     print(f'[datarater] rater AUROC {out["score_auroc"]}', flush=True)
     return out
 
   phases = [
       Phase('meta_train', meta_trainer._replace(finalize=finalize_meta), m.meta_steps,
             trains_model=False),
-      Phase('filtered', lambda r: make_filter(config, task, rater, r['meta_train'].method_state.eta),
+      Phase('filtered',
+            lambda results: make_filter(config, task, rater,
+                                        results['meta_train'].method_state.eta),
             config.num_steps),
   ]
   if m.baseline:

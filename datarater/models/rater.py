@@ -17,9 +17,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from datarater.models import build_module
 from datarater.models.transformer import Encoder
 
+
 class MLPRater(nn.Module):
+  """Flattened input ++ one-hot label -> ReLU MLP (`hidden` widths) -> score."""
   hidden: Sequence[int]
   num_classes: int
 
@@ -32,6 +35,7 @@ class MLPRater(nn.Module):
 
 
 class CNNRater(nn.Module):
+  """Conv features (`channels`, 2x2 average pooling) ++ one-hot label -> MLP -> score."""
   channels: Sequence[int]
   hidden: Sequence[int]
   num_classes: int
@@ -50,6 +54,7 @@ class CNNRater(nn.Module):
 
 
 class TransformerRater(nn.Module):
+  """Non-causal byte transformer over the whole window (input ++ last target), mean-pooled."""
   d_model: int
   num_layers: int
   num_heads: int
@@ -72,6 +77,16 @@ RATERS = {
 
 
 def build_rater(cfg, info):
-  """The rater named by `config.method.rater.name` with `config.method.rater.kwargs`."""
-  from datarater.models import build_module
+  """The rater named by `config.method.rater.name` with `config.method.rater.kwargs`.
+
+  Args:
+    cfg: `config.method.rater` (name, kwargs).
+    info: the dataset's DatasetInfo (number of classes, window length).
+
+  Returns:
+    The flax rater module.
+
+  Raises:
+    ConfigError: one line naming the bad `config.method.rater` field.
+  """
   return build_module(RATERS, cfg, info, 'method.rater')
