@@ -25,7 +25,7 @@ import sys
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 # scorer -> (config file in configs/, overrides)
 SCORERS = {
@@ -136,7 +136,7 @@ def write_table(rows: list, folder: str, title: str) -> str:
     w.writeheader()
     w.writerows(rows)
   lines = [f'# {title}', '', '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
-  lines += ['| ' + ' | '.join(fmt(r[c], 1 if c in ('wall_seconds', 'gflops') else 3)
+  lines += ['| ' + ' | '.join(fmt(r[c], 1 if c == 'wall_seconds' else 3)
                               for c in cols) + ' |' for r in rows]
   text = '\n'.join(lines) + '\n'
   with open(os.path.join(folder, 'table.md'), 'w') as f:
@@ -146,6 +146,8 @@ def write_table(rows: list, folder: str, title: str) -> str:
 
 def main(argv):
   del argv
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
   unknown = [s for s in _SCORERS.value if s not in SCORERS]
   if unknown:
     print(f'error: --scorers: unknown {unknown}; known: {list(SCORERS)}', file=sys.stderr)
