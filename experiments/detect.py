@@ -18,30 +18,14 @@ score file. `--smoke` shrinks every run to a few steps (used by the tests).
 from __future__ import annotations
 
 import csv
-import importlib.util
-import json
 import os
 import sys
 import time
 
-import numpy as np
 from absl import app, flags, logging
 
-# scorer -> (config file in configs/, overrides)
-SCORERS = {
-    'datarater': ('datarater', {}),
-    'l2rw': ('l2rw', {}),
-    'mwn': ('mwn', {}),
-    'storm': ('storm', {}),
-    'kl_dro (latest loss)': ('kl_dro', {}),
-    'small_loss (latest loss)': ('small_loss', {}),
-    'aum': ('aum', {}),
-    'el2n': ('el2n', {'method.score': 'el2n'}),
-    'grand': ('el2n', {'method.score': 'grand'}),
-    'forgetting': ('forgetting', {}),
-    'cartography': ('cartography', {}),
-    'confident_learning': ('confident_learning', {}),
-}
+from experiments._runs import SCORERS, load_config, override, run_detection, run_one
+
 FILTER_PHASES = ('filtered', 'uniform')
 
 _DATASET = flags.DEFINE_string('dataset', 'digits', 'Dataset preset (digits, tabular, ...).')
@@ -52,63 +36,14 @@ _SCORERS = flags.DEFINE_list('scorers', list(SCORERS), 'Scorers to run (names in
 _SMOKE = flags.DEFINE_bool('smoke', False, 'A few steps per run (tests).')
 
 
-def load_config(name: str, arg: str):
-  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      'configs', f'{name}.py')
-  spec = importlib.util.spec_from_file_location(f'configs_{name}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
-
-
-def override(config, overrides: dict):
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split('.')
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return config
-
-
-def detection_metrics(scores: np.ndarray, corrupted: np.ndarray, higher_is_corrupted: bool) -> dict:
-  """AUROC, average precision and precision at the true corruption rate (k = #corrupted)."""
-  from sklearn.metrics import average_precision_score, roc_auc_score
-  suspicion = scores if higher_is_corrupted else -scores
-  if corrupted.all() or not corrupted.any():
-    return {'auroc': None, 'average_precision': None, 'precision_at_rate': None}
-  k = int(corrupted.sum())
-  top = np.argsort(-suspicion, kind='stable')[:k]
-  return {'auroc': float(roc_auc_score(corrupted, suspicion)),
-          'average_precision': float(average_precision_score(corrupted, suspicion)),
-          'precision_at_rate': float(corrupted[top].mean())}
-
-
-def run_one(config, workdir: str) -> dict:
-  """train_and_evaluate, or the summary of a run that already finished."""
-  from datarater.train import train_and_evaluate
-  path = os.path.join(workdir, 'summary.json')
-  if os.path.exists(path):
-    with open(path) as f:
-      return json.load(f)
-  return train_and_evaluate(config, workdir)
-
-
 def scorer_row(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> dict:
   """Runs one scorer (and its retraining) and returns its table row."""
-  from datarater.data import load_dataset
-  from datarater.train.scoring import per_row
   cfg_name, overrides = SCORERS[name]
   base = {'data.meta_mode': meta_mode, 'seed': seed}
   config = override(load_config(cfg_name, arg), {**base, **overrides})
   workdir = os.path.join(folder, name.split(' ')[0] + ('_grand' if name == 'grand' else ''))
   summary = run_one(config, workdir)
   higher = bool(summary['score_higher_is_corrupted'])
-  scores = np.load(os.path.join(workdir, 'scores_train.npy'))
-  scored = np.load(os.path.join(workdir, 'scored_rows.npy'))
-  data = load_dataset(config.data, config.seed)
-  corrupted, _ = per_row(data, data.train.corrupted, data.meta.corrupted, False)
-  scores, corrupted = scores[scored], corrupted[scored].astype(bool)
   own = [p for p in summary['phases'] if p not in FILTER_PHASES]
   cost = {k: sum(summary['phases'][p]['ledger'][k] for p in own)
           for k in ('wall_seconds', 'flops')}
@@ -119,7 +54,7 @@ def scorer_row(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> d
         **base, 'method.scores_path': os.path.join(workdir, 'scores_train.npy'),
         'method.higher_is_better': not higher})
     retrained = run_one(retrain, workdir + '_retrain')
-  return {'scorer': name, **detection_metrics(scores, corrupted, higher),
+  return {'scorer': name, **run_detection(config, workdir, summary),
           'wall_seconds': cost['wall_seconds'], 'gflops': cost['flops'] / 1e9,
           'filtered_test_accuracy': retrained['test_accuracy'],
           'uniform_test_accuracy': retrained['phases']['uniform']['test_accuracy']}

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from experiments.detect import detection_metrics
+from experiments._runs import detection_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

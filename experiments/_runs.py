@@ -1,0 +1,125 @@
+"""Helpers shared by the experiment scripts: configs by name, resumable runs, detection metrics."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# scorer -> (config file in configs/, overrides)
+SCORERS = {
+    'datarater': ('datarater', {}),
+    'l2rw': ('l2rw', {}),
+    'mwn': ('mwn', {}),
+    'storm': ('storm', {}),
+    'kl_dro (latest loss)': ('kl_dro', {}),
+    'small_loss (latest loss)': ('small_loss', {}),
+    'aum': ('aum', {}),
+    'el2n': ('el2n', {'method.score': 'el2n'}),
+    'grand': ('el2n', {'method.score': 'grand'}),
+    'forgetting': ('forgetting', {}),
+    'cartography': ('cartography', {}),
+    'confident_learning': ('confident_learning', {}),
+}
+
+
+def load_config(name: str, arg: str):
+  """`configs/<name>.py`'s get_config(arg).
+
+  Args:
+    name: config file path under configs/, without '.py' (e.g. 'mwn', 'paper/mwn').
+    arg: the config arg ('dataset=digits,smoke').
+
+  Returns:
+    The ConfigDict.
+  """
+  path = os.path.join(ROOT, 'configs', f'{name}.py')
+  spec = importlib.util.spec_from_file_location(f'configs_{name.replace("/", "_")}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def override(config, overrides: dict):
+  """Sets dotted fields ('data.meta_mode': 'noisy') of `config` in place.
+
+  Args:
+    config: a ConfigDict.
+    overrides: {dotted field: value}.
+
+  Returns:
+    `config`.
+  """
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split('.')
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config
+
+
+def run_one(config, workdir: str) -> dict:
+  """train_and_evaluate, or the summary of a run that already finished.
+
+  Args:
+    config: the run's ConfigDict.
+    workdir: its run directory.
+
+  Returns:
+    The run's summary dict.
+  """
+  from datarater.train import train_and_evaluate
+  path = os.path.join(workdir, 'summary.json')
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  return train_and_evaluate(config, workdir)
+
+
+def detection_metrics(scores: np.ndarray, corrupted: np.ndarray, higher_is_corrupted: bool) -> dict:
+  """AUROC, average precision and precision at the true corruption rate (k = #corrupted).
+
+  Args:
+    scores: [N] per-example scores.
+    corrupted: [N] bool ground truth.
+    higher_is_corrupted: whether a high score flags a corrupted example.
+
+  Returns:
+    {'auroc', 'average_precision', 'precision_at_rate'}; None values when
+    every or no example is corrupted.
+  """
+  from sklearn.metrics import average_precision_score, roc_auc_score
+  suspicion = scores if higher_is_corrupted else -scores
+  if corrupted.all() or not corrupted.any():
+    return {'auroc': None, 'average_precision': None, 'precision_at_rate': None}
+  k = int(corrupted.sum())
+  top = np.argsort(-suspicion, kind='stable')[:k]
+  return {'auroc': float(roc_auc_score(corrupted, suspicion)),
+          'average_precision': float(average_precision_score(corrupted, suspicion)),
+          'precision_at_rate': float(corrupted[top].mean())}
+
+
+def run_detection(config, workdir: str, summary: dict) -> dict:
+  """detection_metrics of a finished scorer run's scores_train.npy against the corruption flags.
+
+  Args:
+    config: the run's ConfigDict (its data and seed give the ground truth).
+    workdir: the run directory holding scores_train.npy and scored_rows.npy.
+    summary: the run's summary (score_higher_is_corrupted).
+
+  Returns:
+    detection_metrics over the rows the scorer scored.
+  """
+  from datarater.data import load_dataset
+  from datarater.train.scoring import per_row
+  scores = np.load(os.path.join(workdir, 'scores_train.npy'))
+  scored = np.load(os.path.join(workdir, 'scored_rows.npy'))
+  data = load_dataset(config.data, config.seed)
+  corrupted, _ = per_row(data, data.train.corrupted, data.meta.corrupted, False)
+  return detection_metrics(scores[scored], corrupted[scored].astype(bool),
+                           bool(summary['score_higher_is_corrupted']))

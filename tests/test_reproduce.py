@@ -1,0 +1,124 @@
+"""The reproduction suites: paired intervals, tables with every cell filled, resume, paper configs build."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from experiments import reproduce
+from experiments.reproduce import SUITES, paired_interval, run_dir, run_suite, write_outputs
+
+
+def test_paired_interval_on_a_hand_case():
+  # differences 2, 3, 4: mean 3, sd 1, t(0.975, 2) = 4.302653 -> half-width 4.302653 / sqrt(3)
+  mean, lo, hi = paired_interval([3.0, 5.0, 7.0], [1.0, 2.0, 3.0])
+  assert mean == pytest.approx(3.0)
+  assert (lo, hi) == pytest.approx((3.0 - 2.484138, 3.0 + 2.484138), abs=1e-5)
+  assert paired_interval([0.7], [0.5]) == (pytest.approx(0.2), None, None)
+
+
+def _cells(folder):
+  """Table cells of table.md and the rows of table.csv."""
+  lines = [l for l in open(folder / 'table.md') if l.startswith('| ') and '---' not in l][1:]
+  md = [c.strip() for l in lines for c in l.strip().strip('|').split('|')]
+  rows = list(csv.DictReader(open(folder / 'table.csv')))
+  return md, rows
+
+
+def _check_outputs(folder, num_rows):
+  """Every markdown cell filled; CSV empty only for no published row and uniform's own diff."""
+  md, rows = _cells(folder)
+  assert len(rows) == num_rows
+  assert md and all(c not in ('', 'n/a') for c in md), md
+  assert all(v != '' for r in rows for k, v in r.items()
+             if k != 'published' and not (r['method'] == 'uniform' and 'diff' in k))
+  assert os.path.getsize(folder / 'plots' / 'metric.png') > 0
+
+
+def test_linear_regression_end_to_end_and_resume(tmp_path, capsys):
+  folder = tmp_path / 'linear_regression' / 'smoke'
+  results = run_suite('linear_regression', 'smoke', 2, str(folder))
+  write_outputs('linear_regression', 'smoke', results, str(folder), 1.0)
+  _check_outputs(folder, len(SUITES['linear_regression'].runs('smoke')))
+  assert os.path.getsize(folder / 'plots' / 'curves.png') > 0
+  rows = list(csv.DictReader(open(folder / 'table.csv')))
+  capsys.readouterr()
+  again = run_suite('linear_regression', 'smoke', 2, str(folder))
+  progress = capsys.readouterr().out.splitlines()
+  assert len(progress) == 16 and all(l.endswith('finished earlier') for l in progress)
+  assert again == results
+  write_outputs('linear_regression', 'smoke', again, str(folder), 1.0)
+  assert list(csv.DictReader(open(folder / 'table.csv'))) == rows
+
+
+def _fake_summary(run, seed, config):
+  """A summary with every field the suites read; values depend on method and seed."""
+  rng = np.random.default_rng(hash((run.setting, run.method, seed)) % 2**32)
+  rates = list(config.data.corruption_rates)
+  return {'test_accuracy': float(rng.uniform(0.5, 0.9)), 'corruption_rates': rates,
+          'baseline_phase': 'uniform', 'phases': {'uniform': {'test_accuracy': 0.6 + 0.01 * seed}},
+          'compute': {'net_compute_gain': 0.1 * seed, 'net_compute_gain_incl_extra': -0.1},
+          'source_weights': rng.permutation(len(rates)).tolist(),
+          'score_higher_is_corrupted': True}
+
+
+@pytest.mark.parametrize('name', ['noisy_labels', 'long_tail', 'source_mixture',
+                                  'datarater_filtering', 'label_error_detection'])
+def test_table_from_finished_runs(tmp_path, name):
+  """Every cell filled when each run's summary (and score files) exist; nothing is trained."""
+  from datarater.data import load_dataset
+  folder = tmp_path / name / 'smoke'
+  runs = SUITES[name].runs('smoke')
+  for run in runs:
+    for seed in range(2):
+      config = run.make_config(seed)
+      workdir = run_dir(str(folder), run, seed)
+      os.makedirs(workdir)
+      with open(os.path.join(workdir, 'summary.json'), 'w') as f:
+        json.dump(_fake_summary(run, seed, config), f)
+      if name == 'label_error_detection':
+        n = load_dataset(config.data, seed).info.num_rows
+        np.save(os.path.join(workdir, 'scores_train.npy'), np.random.default_rng(seed).random(n))
+        np.save(os.path.join(workdir, 'scored_rows.npy'), np.arange(n))
+  results = run_suite(name, 'smoke', 2, str(folder))
+  text = write_outputs(name, 'smoke', results, str(folder), 1.0)
+  _check_outputs(folder, len(runs))
+  if name in ('noisy_labels', 'long_tail'):  # MW-Net's published rows beside ours
+    published = {r['method']: r['published'] for r in csv.DictReader(open(folder / 'table.csv'))}
+    assert all(published[m].endswith('(CIFAR-10, ResNet-32)') or 'WRN' in published[m]
+               for m in ('uniform', 'L2RW', 'MW-Net'))
+    assert all(v == '' for m, v in published.items() if m not in ('uniform', 'L2RW', 'MW-Net'))
+  if name == 'datarater_filtering':
+    assert 'n/a' not in text and 'Pile' in text
+
+
+def test_paper_configs_build_on_tiny_tfds(tmp_path):
+  """Each paper-scale (suite, method) config builds (data, task, pipeline) on a tiny TFDS builder."""
+  from tfds_tiny import DrTinyImages
+
+  from datarater.train import prepare
+  DrTinyImages(data_dir=str(tmp_path)).download_and_prepare(file_format='array_record')
+  seen = set()
+  for name, suite in SUITES.items():
+    for run in suite.runs('paper'):
+      config = run.make_config(0)
+      if config is None or (run.config, run.method) in seen:
+        continue
+      seen.add((run.config, run.method))
+      assert config.model.name == 'resnet' and config.batch_size == 100, run
+      assert config.num_steps == 58800 and config.optimizer.name == 'nesterov', run
+      config.data.name, config.data.data_dir, config.data.meta_size = (
+          'dr_tiny_images', str(tmp_path), 20)
+      _, _, pipeline = prepare(config)
+      assert pipeline.phases, run
+  assert len(seen) >= 20
+
+
+def test_every_suite_has_the_uniform_baseline_or_its_own_arm():
+  for name in ('noisy_labels', 'long_tail', 'source_mixture', 'linear_regression'):
+    runs = SUITES[name].runs('cpu')
+    for setting in {r.setting for r in runs}:
+      assert any(r.setting == setting and r.method == 'uniform' for r in runs), (name, setting)
+  assert reproduce.DEFAULT_SEEDS == {'smoke': 2, 'cpu': 3, 'paper': 3}
