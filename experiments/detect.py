@@ -41,7 +41,7 @@ def scorer_row(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> d
   cfg_name, overrides = SCORERS[name]
   base = {'data.meta_mode': meta_mode, 'seed': seed}
   config = override(load_config(cfg_name, arg), {**base, **overrides})
-  workdir = os.path.join(folder, name.split(' ')[0] + ('_grand' if name == 'grand' else ''))
+  workdir = os.path.join(folder, name.split(' ')[0])
   summary = run_one(config, workdir)
   higher = bool(summary['score_higher_is_corrupted'])
   own = [p for p in summary['phases'] if p not in FILTER_PHASES]
