@@ -19,6 +19,14 @@ eval_every         int. Evaluate on `meta` and `test` every this many steps
                    (and always at the last step).
 checkpoint_every   int. Save an orbax checkpoint every this many steps (and
                    always at the last step). Re-running resumes from the latest.
+steps_per_dispatch int >= 1. Up to this many steps run in one jitted lax.scan
+                   over prefetched batches; a dispatch is cut at log, eval and
+                   checkpoint steps, so metrics and checkpoints equal those of
+                   1. Methods that draw their own batches (Method.sample) run 1.
+mesh.population    int dividing the device count: devices form a population x
+                   data mesh. DataRater splits its inner models over the
+                   population axis (method.population must be a multiple of
+                   it); other methods use population 1.
 paired_arms        bool. Phases of one run that are compared (filtered vs
                    uniform, retrained vs uniform) start from the same initial
                    parameters and see the same data order (True), or each
@@ -166,6 +174,8 @@ def base_config(arg) -> ml_collections.ConfigDict:
   c.eval_every = 100
   c.checkpoint_every = 500
   c.paired_arms = True
+  c.steps_per_dispatch = 1
+  c.mesh = ml_collections.ConfigDict({'population': 1})
   c.nonfinite = 'stop'
 
   c.data = ml_collections.ConfigDict()

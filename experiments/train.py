@@ -3,6 +3,17 @@
   python -m experiments.train --config=configs/uniform.py:dataset=digits --workdir=runs/x \
       --config.num_steps=100
 
+Several processes (hosts) run the same command. Either name the run's
+processes, e.g. two on one machine:
+
+  python -m experiments.train ... --coordinator_address=127.0.0.1:12345 \
+      --num_processes=2 --process_id=0     # and --process_id=1 in the other
+
+or start every process with a launcher JAX detects: under SLURM's srun or
+Open MPI's mpirun (more than one task) nothing needs adding; on a TPU pod
+slice pass --distributed. The workdir must be on a file system every process
+sees.
+
 Exit status 2 and one line on stderr for bad input: a config field, flag,
 config file, data file or workdir (a workdir in use names the PID holding it).
 Exit status 3 and one line for a run stopped by a non-finite value
@@ -16,9 +27,17 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from datarater.train import ConfigError, DataError, Diverged, WorkdirError, train_and_evaluate
+from datarater.train.sharding import initialize
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/uniform.py:dataset=digits')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (re-running resumes).')
+_COORDINATOR = flags.DEFINE_string('coordinator_address', None,
+                                   'Multi-process run: host:port of process 0.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Multi-process run: process count.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Multi-process run: this process, 0-based.')
+_DISTRIBUTED = flags.DEFINE_bool('distributed', False,
+                                 'Multi-process run configured by the environment (TPU pod '
+                                 'slice, or any cluster JAX detects).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -62,6 +81,7 @@ def main(argv):
     _fail(2, f'unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
+  initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
   try:
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except (ConfigError, DataError, WorkdirError) as e:

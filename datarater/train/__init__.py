@@ -12,12 +12,22 @@ import numpy as np
 from datarater.data import DataError, load_dataset
 from datarater.errors import ConfigError
 from datarater.train import plots
-from datarater.train.loop import Context, Diverged
+from datarater.train import sharding
+from datarater.train.loop import Context, Diverged, check_dispatch
 from datarater.train.pipeline import Pipeline, run_pipeline, single
 from datarater.train.rundir import RunDir, WorkdirError, run_metadata
-from datarater.train.sharding import make_mesh
 from datarater.train.task import make_task
 from datarater.train.validate import method_module, validate
+
+
+def make_mesh(config):
+  """The device mesh of `config.mesh` (population axis size, default 1).
+
+  Raises:
+    ConfigError: config.mesh.population does not divide the device count.
+  """
+  mesh = config.get('mesh')
+  return sharding.make_mesh(mesh.get('population', 1) if mesh else 1)
 
 
 def prepare(config):
@@ -31,6 +41,8 @@ def prepare(config):
     ConfigError / DataError (one-line messages) on bad input.
   """
   validate(config)
+  check_dispatch(config)
+  make_mesh(config)
   dataset = load_dataset(config.data, config.seed)
   task = make_task(config, dataset.info)
   made = method_module(config.method.name).make(config, task, dataset)
@@ -38,9 +50,11 @@ def prepare(config):
   return dataset, task, pipeline
 
 
-# Fields a resumed run may change: how long it trains, how often it reports, and
-# what it does on a non-finite value (a stopped run may go on with 'skip').
-RESUMABLE_FIELDS = ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', 'nonfinite', '_run')
+# Fields a resumed run may change: how long it trains, how often it reports, what
+# it does on a non-finite value (a stopped run may go on with 'skip'), and how
+# steps are dispatched and placed (neither changes the results).
+RESUMABLE_FIELDS = ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', 'nonfinite',
+                    'steps_per_dispatch', 'mesh', '_run')
 
 __all__ = ['ConfigError', 'DataError', 'Diverged', 'WorkdirError', 'prepare', 'train_and_evaluate']
 
@@ -60,7 +74,7 @@ def _latest_steps(run: RunDir, pipeline: Pipeline) -> dict:
   """{phase: newest checkpointed step} (0 when a phase has no checkpoint)."""
   out = {}
   for phase in pipeline.phases:
-    folder = run.file('checkpoints', phase.name)
+    folder = run.shared('checkpoints', phase.name)
     names = os.listdir(folder) if os.path.isdir(folder) else []
     out[phase.name] = max((int(n) for n in names if n.isdigit()), default=0)
   return out
@@ -83,12 +97,14 @@ def check_resume(config, dataset, pipeline: Pipeline, run: RunDir) -> None:
   if record is not None:
     if config.get('nonfinite', 'stop') == 'stop':
       raise Diverged(record['message'])
-    os.remove(run.file('diverged.json'))
+    if run.primary:
+      os.remove(run.file('diverged.json'))
   new = json.loads(config.to_json_best_effort())
   latest = _latest_steps(run, pipeline)
   fingerprint = run.read_json('fingerprint.json')
   if not any(latest.values()):
-    run.write_json('fingerprint.json', {'config': new, 'data_sha256': data_fingerprint(dataset)})
+    if run.primary:
+      run.write_json('fingerprint.json', {'config': new, 'data_sha256': data_fingerprint(dataset)})
     return
   where = f'--workdir={run.path}'
   if fingerprint is None:
@@ -120,13 +136,37 @@ def _is_new(workdir: str) -> bool:
   return not os.path.exists(workdir) or (os.path.isdir(workdir) and not os.listdir(workdir))
 
 
+def _start(config, dataset, pipeline, workdir: str) -> RunDir:
+  """Opens the run directory and checks the resume in every process.
+
+  Only the primary takes the lock and writes; if any process fails here, all
+  raise (the others a one-line WorkdirError naming it), so none waits for a
+  peer that has stopped.
+  """
+  error, run = None, None
+  try:
+    run = RunDir(workdir, primary=sharding.is_primary())
+    check_resume(config, dataset, pipeline, run)
+  except (ConfigError, DataError, WorkdirError, Diverged) as e:
+    error = e
+  failed = [i for i, ok in enumerate(sharding.process_flags(error is None)) if not ok]
+  if failed:
+    if run is not None:
+      run.close()
+    raise error or WorkdirError(f'--workdir={workdir}: process {failed[0]} of this run could not '
+                                'start (see its error)')
+  return run
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains and evaluates `config.method.name` on `config.data.name` into `workdir`.
 
   Re-running with the same workdir resumes from the latest checkpoints (see
-  `check_resume`). One process at a time may use a workdir. A fresh run that
-  fails is removed, except when it stopped on a non-finite value (its last
-  good checkpoint and diverged.json are kept) or was interrupted.
+  `check_resume`). One run at a time may use a workdir (its primary process
+  holds the lock). A fresh run that fails is removed, except when it stopped
+  on a non-finite value (its last good checkpoint and diverged.json are kept)
+  or was interrupted. In a multi-process run every process calls this with
+  the same arguments; only the primary writes the run directory's files.
 
   Returns:
     The summary dict also written to `workdir/summary.json`.
@@ -137,21 +177,23 @@ def train_and_evaluate(config, workdir: str) -> dict:
     Diverged: a non-finite value under config.nonfinite='stop'.
   """
   dataset, task, pipeline = prepare(config)
-  created = _is_new(workdir)
-  run = RunDir(workdir)
+  primary = sharding.is_primary()
+  created = primary and _is_new(workdir)
+  run = _start(config, dataset, pipeline, workdir)
   try:
-    check_resume(config, dataset, pipeline, run)
     run.write_config(config, run_metadata())
-    ctx = Context(config, dataset, run, make_mesh())
+    ctx = Context(config, dataset, run, make_mesh(config))
     summary = run_pipeline(ctx, task, pipeline)
     run.write_summary(summary)
-    plots.training_curves(run.read_metrics(), run.file('plots', 'training_curves.png'))
+    if primary:
+      plots.training_curves(run.read_metrics(), run.file('plots', 'training_curves.png'))
   except BaseException as e:
     if created and not isinstance(e, (KeyboardInterrupt, Diverged)):
       shutil.rmtree(run.path, ignore_errors=True)
     raise
   finally:
     run.close()
-  print(f'done: test accuracy {summary["test_accuracy"]:.4f}, '
-        f'test loss {summary["test_loss"]:.4f}; run directory {workdir}', flush=True)
+  if primary:
+    print(f'done: test accuracy {summary["test_accuracy"]:.4f}, '
+          f'test loss {summary["test_loss"]:.4f}; run directory {workdir}', flush=True)
   return summary

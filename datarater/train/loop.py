@@ -7,10 +7,25 @@ resumes on its own, so re-running a command continues where it stopped (from
 the newest checkpoint that restores). Every step is guarded against non-finite
 values (`guard_step`, config.nonfinite), and the compute ledger records the
 device count of each stretch of steps.
+
+Dispatch: batches come from a grain pipeline (datarater.data.pipeline) that
+computes them on a background thread, and each batch is placed on the devices
+before the step that needs it is dispatched. `config.steps_per_dispatch=k`
+runs up to k steps in one jitted `lax.scan` over k stacked batches; a
+dispatch is cut short at every logging, evaluation and checkpoint step and at
+the end of the phase, so those fall on the same steps, and the metrics and
+checkpoints equal those of k=1. A method that samples its own batches from
+its state (`Method.sample`) runs one step per dispatch, its batch drawn after
+the previous step.
+
+Multi-process runs: every process runs this loop on the same global arrays;
+each gathers only its rows of each batch, all take part in the checkpoints,
+and only the primary writes the run directory's files (datarater.train.rundir).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import shutil
 import time
@@ -22,8 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from datarater.data import sampler
+from datarater.data import pipeline as data_pipeline, sampler
 from datarater.data.core import Dataset, Split
+from datarater.errors import require
 from datarater.train import sharding
 from datarater.train.rundir import RunDir, WorkdirError
 from datarater.train.state import Method, TrainState, init_train_state
@@ -55,17 +71,19 @@ class PhaseResult(NamedTuple):
 def map_split(fn, split: Split, ctx: Context, batch_size: int | None = None):
   """Applies a jitted per-example fn(batch) -> pytree of [B] arrays over a whole split.
 
-  The split is padded to a multiple of the batch size and sharded over `data`;
-  results come back as host numpy arrays of length split.size.
+  The split is padded to a multiple of the batch size and sharded over `data`
+  (each process gathers its rows); results come back as host numpy arrays of
+  length split.size, in every process.
   """
   bs = batch_size or ctx.config.eval_batch_size
   n = split.size
+  rows = sharding.local_rows(ctx.mesh, bs)
   outs = []
   for start in range(0, n, bs):
-    idx = np.arange(start, start + bs)
+    idx = np.arange(start, start + bs)[rows]
     idx = np.where(idx < n, idx, 0)
     batch = sharding.put_batch(sampler.gather(split, idx), ctx.mesh)
-    outs.append(jax.device_get(fn(batch)))
+    outs.append(sharding.to_host(fn(batch), ctx.mesh))
   return jax.tree.map(lambda *xs: np.concatenate(xs)[:n], *outs)
 
 
@@ -202,20 +220,27 @@ def _open_segment(ledger: dict, phase: str, start: int):
 
 def _checkpointer(ctx: Context, phase: str) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(
-      ctx.run.file('checkpoints', phase),
+      ctx.run.shared('checkpoints', phase),
       options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
 
 
 def _save(mngr: ocp.CheckpointManager, step: int, state: dict, ledger: dict):
+  """Checkpoints the states, the ledger and the data position (every process takes part).
+
+  The save is asynchronous: the ledger is copied, since the loop goes on counting.
+  """
   mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                          ledger=ocp.args.JsonSave(ledger)))
+                                          ledger=ocp.args.JsonSave(copy.deepcopy(ledger)),
+                                          data=ocp.args.JsonSave(data_pipeline.position(step))))
 
 
 def _restore(ctx: Context, phase: str, mngr: ocp.CheckpointManager, template: dict):
-  """The newest checkpoint that restores: (step, state, ledger), or (0, None, None) if none.
+  """The newest checkpoint that restores in every process: (step, state, ledger, data
+  position), or (0, None, None, None) if there is none.
 
-  Newer checkpoints that fail to restore (a truncated file, a missing
-  _METADATA) are deleted, and one console line says so.
+  The restored arrays take the shardings of `template`. Newer checkpoints that
+  fail to restore (a truncated file, a missing _METADATA) are deleted by the
+  primary, and one console line says so.
 
   Raises:
     WorkdirError: checkpoints exist but none of them restores.
@@ -224,29 +249,44 @@ def _restore(ctx: Context, phase: str, mngr: ocp.CheckpointManager, template: di
   for i, step in enumerate(steps):
     try:
       out = mngr.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(template), ledger=ocp.args.JsonRestore()))
+          state=ocp.args.StandardRestore(template), ledger=ocp.args.JsonRestore(),
+          data=ocp.args.JsonRestore()))
     except Exception:  # noqa: BLE001 - any unreadable checkpoint falls back to an older one
+      out = None
+    if not all(sharding.process_flags(out is not None)):
       continue
     if i:
-      for bad in steps[:i]:
-        shutil.rmtree(ctx.run.file('checkpoints', phase, str(bad)), ignore_errors=True)
+      if ctx.run.primary:
+        for bad in steps[:i]:
+          shutil.rmtree(ctx.run.shared('checkpoints', phase, str(bad)), ignore_errors=True)
+      sharding.barrier(f'restore {phase}')
       mngr.reload()
       print(f'[{phase}] checkpoint at step {steps[0]} does not restore; resuming from step {step}, '
             f'the newest one that does (deleted the broken ones: {steps[:i]})', flush=True)
-    return step, out.state, out.ledger
+    return step, out.state, out.ledger, out.data
   if steps:
-    raise WorkdirError(f'no checkpoint under {ctx.run.file("checkpoints", phase)} restores '
+    raise WorkdirError(f'no checkpoint under {ctx.run.shared("checkpoints", phase)} restores '
                        f'(steps {steps}); use a new workdir')
-  return 0, None, None
+  return 0, None, None, None
 
 
 def _mean_metrics(window):
-  """Mean of each metric over a logging window, leaving out skipped updates."""
-  window = jax.device_get(window)
-  kept = [m for m in window if not m.get(SKIPPED)] or window
+  """Mean of each metric over a logging window, leaving out skipped updates.
+
+  Args:
+    window: (metrics, n) per dispatch of n steps; for n > 1 the metrics carry
+      a leading axis of steps.
+  """
+  steps = []
+  for metrics, n in jax.device_get(window):
+    if n > 1:
+      steps.extend(jax.tree.map(lambda x, i=i: x[i], metrics) for i in range(n))
+    else:
+      steps.append(metrics)
+  kept = [m for m in steps if not m.get(SKIPPED)] or steps
   out = jax.tree.map(lambda *xs: np.mean(np.stack(xs), axis=0), *kept)
   if SKIPPED in out:
-    out[SKIPPED] = float(sum(m[SKIPPED] for m in window))
+    out[SKIPPED] = float(sum(m[SKIPPED] for m in steps))
   return out
 
 
@@ -283,11 +323,37 @@ def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int, mn
   raise Diverged(message)
 
 
+def check_dispatch(config) -> None:
+  """Raises ConfigError unless config.steps_per_dispatch is an integer >= 1."""
+  k = config.get('steps_per_dispatch', 1)
+  require(isinstance(k, int) and k >= 1, 'steps_per_dispatch', 'an integer >= 1', k)
+
+
+def _span(done: int, num_steps: int, k: int, everies: tuple) -> int:
+  """Steps of the dispatch that starts after `done` steps: at most k, ending at
+  the next multiple of each of `everies` and at the end of the phase."""
+  return min(k, num_steps - done, *(every - done % every for every in everies))
+
+
+def _scan(guarded, n: int):
+  """n guarded steps in one lax.scan over n stacked batches; step t uses fold_in(key, t)."""
+  def run(train_state, method_state, guard, batches, key, first):
+    def body(carry, xs):
+      batch, i = xs
+      *carry, metrics = guarded(*carry, batch, jax.random.fold_in(key, first + i), first + i)
+      return tuple(carry), metrics
+    carry, metrics = jax.lax.scan(body, (train_state, method_state, guard),
+                                  (batches, jnp.arange(n, dtype=jnp.int32)))
+    return (*carry, metrics)
+  return run
+
+
 def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
                 init_stream: str | None = None, trains_model: bool = True) -> PhaseResult:
   """Runs `method` for `num_steps` steps with logging, evaluation and checkpoints.
 
-  Every step is guarded by `config.nonfinite` (see `guard_step`).
+  Every step is guarded by `config.nonfinite` (see `guard_step`); up to
+  config.steps_per_dispatch steps run per dispatch (see the module docstring).
 
   Args:
     ctx: run context.
@@ -320,7 +386,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   state = sharding.put_replicated({'train_state': train_state, 'method_state': method_state}, mesh)
 
   mngr = _checkpointer(ctx, phase)
-  start, restored, ledger = _restore(ctx, phase, mngr, state)
+  start, restored, ledger, position = _restore(ctx, phase, mngr, state)
   if start:
     state = sharding.put_replicated(restored, mesh)
     print(f'[{phase}] resumed from step {start}', flush=True)
@@ -334,39 +400,80 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   guard = sharding.put_replicated(Guard(np.int32(ledger['skipped_steps']), np.int32(-1),
                                         np.int32(-1)), mesh)
 
-  rep, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
+  rep = sharding.replicated(mesh)
   names = []
-  step_fn = jax.jit(guard_step(method.step, policy, names),
-                    in_shardings=(rep, rep, rep, data, rep, rep),
-                    out_shardings=(rep, rep, rep, rep), donate_argnums=(0, 1))
+  guarded = guard_step(method.step, policy, names)
+  programs = {1: jax.jit(guarded, in_shardings=(rep, rep, rep, sharding.data_sharded(mesh), rep, rep),
+                         out_shardings=(rep, rep, rep, rep), donate_argnums=(0, 1))}
   eval_fn = make_eval_fn(task)
-  train = ctx.dataset.train
   grad_evals = method.grad_evals if method.grad_evals is not None else method.train_batch_size
   examples = method.train_batch_size + method.meta_batch_size
 
-  window, t_last, s_last, flops = [], time.time(), start, None
-  t_phase = time.time() - ledger['wall_seconds']
-  evaluation = {}
-  for step in range(start, num_steps):
+  train, meta = ctx.dataset.train, ctx.dataset.meta
+  rows = sharding.local_rows(mesh, method.train_batch_size)
+  meta_rows = sharding.local_rows(mesh, method.meta_batch_size) if method.meta_batch_size else None
+
+  def host_batch(step, method_state=None):
+    """This process's rows of the batch of `step`."""
     if method.sample is not None:
       idx = method.sample(step, method_state)
     else:
       idx = sampler.sequential_indices(train.size, method.train_batch_size, ctx.seed, step)
-    host_batch = sampler.gather(train, idx)
+    batch = sampler.gather(train, idx[rows])
     if method.meta_batch_size:
-      midx = sampler.sequential_indices(ctx.dataset.meta.size, method.meta_batch_size, ctx.seed,
-                                        step, sampler.META)
-      host_batch['meta'] = sampler.gather(ctx.dataset.meta, midx)
-    batch = sharding.put_batch(host_batch, mesh)
-    args = (train_state, method_state, guard, batch, jax.random.fold_in(step_key, step),
-            np.int32(step))
-    if flops is None:  # compile once; XLA's cost analysis gives the step's FLOPs
-      step_fn = step_fn.lower(*args).compile()
-      flops = _step_flops(step_fn)
-    train_state, method_state, guard, metrics = step_fn(*args)
-    window.append(metrics)
-    done = step + 1
-    _count_steps(ledger, 1, examples, grad_evals, flops)
+      midx = sampler.sequential_indices(meta.size, method.meta_batch_size, ctx.seed, step,
+                                        sampler.META)
+      batch['meta'] = sampler.gather(meta, midx[meta_rows])
+    return batch
+
+  # Batches that depend only on the step come from grain, ahead of the step.
+  batches = None if method.sample is not None else data_pipeline.step_batches(
+      host_batch, num_steps, position)
+  k = int(cfg.get('steps_per_dispatch', 1)) if batches is not None else 1
+  everies = (cfg.log_every, cfg.checkpoint_every) + ((cfg.eval_every,) if evaluate_model else ())
+
+  def place(step):
+    """(steps, device batch) of the dispatch starting at `step` (None at the end)."""
+    if step >= num_steps:
+      return None
+    n = _span(step, num_steps, k, everies)
+    if batches is None:
+      return n, sharding.put_batch(host_batch(step, method_state), mesh)
+    host = [next(batches) for _ in range(n)]
+    if n == 1:
+      return n, sharding.put_batch(host[0], mesh)
+    return n, sharding.put_batch(jax.tree.map(lambda *xs: np.stack(xs), *host), mesh, stacked=True)
+
+  window, t_last, s_last, flops = [], time.time(), start, None
+  t_phase = time.time() - ledger['wall_seconds']
+  evaluation = {}
+  done, upcoming = start, place(start)
+  while upcoming is not None:
+    step, (n, batch) = done, upcoming
+    if n == 1:
+      args = (train_state, method_state, guard, batch, jax.random.fold_in(step_key, step),
+              np.int32(step))
+    else:
+      args = (train_state, method_state, guard, batch, step_key, np.int32(step))
+    if flops is None:  # XLA's cost analysis of the one-step program gives the step's FLOPs
+      one = args if n == 1 else args[:3] + (jax.tree.map(
+          lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype,
+                                         sharding=sharding.data_sharded(mesh)), batch),
+          jax.random.fold_in(step_key, step), np.int32(step))
+      with jax.set_mesh(mesh):
+        programs[1] = programs[1].lower(*one).compile()
+      flops = _step_flops(programs[1])
+    if n not in programs:  # compiled once per dispatch length, under the mesh
+      with jax.set_mesh(mesh):
+        programs[n] = jax.jit(
+            _scan(guarded, n), in_shardings=(rep, rep, rep, sharding.data_sharded(mesh, True),
+                                             rep, rep),
+            out_shardings=(rep, rep, rep, rep), donate_argnums=(0, 1)).lower(*args).compile()
+    train_state, method_state, guard, metrics = programs[n](*args)
+    window.append((metrics, n))
+    done = step + n
+    upcoming = place(done) if batches is not None else None  # on the devices before it is due
+    _count_steps(ledger, n, examples, grad_evals, flops)
     last = done == num_steps
     checkpoint = done % cfg.checkpoint_every == 0 or last
     log = done % cfg.log_every == 0 or checkpoint  # windows restart at checkpoints: exact resume
@@ -394,10 +501,12 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
       ledger['wall_seconds'] = time.time() - t_phase
       ledger['skipped_steps'] = float(guard.skipped)
       _save(mngr, done, {'train_state': train_state, 'method_state': method_state}, ledger)
+    if batches is None:
+      upcoming = place(done)
   mngr.wait_until_finished()
   mngr.close()
   if evaluate_model and not evaluation:  # phase was already complete: evaluate restored params
     evaluation = evaluate(task, train_state.params, ctx, eval_fn)
   if method.adjust_ledger is not None:
-    ledger = method.adjust_ledger(ledger, jax.device_get(method_state))
+    ledger = method.adjust_ledger(ledger, sharding.to_host(method_state, mesh))
   return PhaseResult(train_state, method_state, evaluation, ledger)

@@ -11,6 +11,15 @@
   diverged.json     only after a run stopped on a non-finite value (loop.Diverged)
   lock              holds the PID of the one process writing this directory
 
+Multi-process runs: every process opens the run directory, but only the
+primary (process 0) takes the lock and writes the files above; the checkpoints
+are written by all processes together (orbax coordinates them), and every
+process reads the shared files. Another process's `file()` names a private
+temporary directory (removed by `close()`), so that a method's own outputs
+(plots, score arrays) are written once, by the primary. The lock thus keeps
+two runs out of one workdir through their primaries; the processes of one run
+are held together by JAX's runtime.
+
 Every JSON file is strict JSON (a non-finite float is written as null), and
 every file that is rewritten (config.json, summary.json, fingerprint.json,
 diverged.json, metrics.jsonl when rows are dropped on resume) is written to a
@@ -25,7 +34,9 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
+import tempfile
 
 import jax
 import numpy as np
@@ -80,32 +91,45 @@ def _lock(path: str, workdir: str) -> int:
 
 
 class RunDir:
-  """Writers for one run directory; holds its lock until `close()`.
+  """Writers for one run directory; the primary holds its lock until `close()`.
+
+  Args:
+    workdir: the run directory (shared by every process of a multi-process run).
+    primary: whether this process writes the run directory (see the module
+      docstring); the others write into a private temporary directory.
 
   Raises:
     WorkdirError: the workdir is a file, is not writable, or another process
       holds its lock.
   """
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, primary: bool = True):
     self.path = os.path.abspath(workdir)
+    self.primary = primary
+    self._lock_fd, self._tb = None, None
     if os.path.exists(self.path) and not os.path.isdir(self.path):
       raise WorkdirError(f'--workdir={workdir} is a file, not a directory')
+    self._out = self.path if primary else tempfile.mkdtemp(prefix='datarater_process_')
     try:
       os.makedirs(self.file('plots'), exist_ok=True)
-      self._lock_fd = _lock(self.file('lock'), workdir)
+      if primary:
+        self._lock_fd = _lock(self.file('lock'), workdir)
     except OSError as e:
       raise WorkdirError(f'--workdir={workdir} is not writable ({e.strerror})') from None
-    self._tb = None
 
   def file(self, *parts) -> str:
+    """Path of a file this process writes (the run directory's, in the primary)."""
+    return os.path.join(self._out, *parts)
+
+  def shared(self, *parts) -> str:
+    """Path in the run directory itself (checkpoints, and files every process reads)."""
     return os.path.join(self.path, *parts)
 
   def read_json(self, name: str):
     """The parsed JSON file `name` of the run directory, or None if it does not exist."""
-    if not os.path.exists(self.file(name)):
+    if not os.path.exists(self.shared(name)):
       return None
-    with open(self.file(name)) as f:
+    with open(self.shared(name)) as f:
       return json.load(f)
 
   def write_json(self, name: str, data, sort_keys: bool = False) -> None:
@@ -117,9 +141,9 @@ class RunDir:
 
   def read_metrics(self) -> list[dict]:
     """Logged rows; a final row cut short by a kill during `log` is dropped."""
-    if not os.path.exists(self.file('metrics.jsonl')):
+    if not os.path.exists(self.shared('metrics.jsonl')):
       return []
-    with open(self.file('metrics.jsonl')) as f:
+    with open(self.shared('metrics.jsonl')) as f:
       lines = f.read().splitlines(keepends=True)
     if lines and not lines[-1].endswith('\n'):
       lines.pop()
@@ -127,10 +151,15 @@ class RunDir:
 
   def truncate_metrics(self, phase: str, step: int):
     """Drops rows of `phase` after `step` (written after the last checkpoint), atomically."""
+    if not self.primary:
+      return
     rows = [r for r in self.read_metrics() if not (r['phase'] == phase and r['step'] > step)]
     write_atomic(self.file('metrics.jsonl'), (dumps(r) + '\n' for r in rows))
 
   def log(self, phase: str, step: int, metrics: dict):
+    """Appends a row to metrics.jsonl and TensorBoard (primary only)."""
+    if not self.primary:
+      return
     row = to_jsonable({'phase': phase, 'step': int(step), **metrics})
     with open(self.file('metrics.jsonl'), 'a') as f:
       f.write(dumps(row) + '\n')
@@ -149,16 +178,19 @@ class RunDir:
     self.write_json('summary.json', summary)
 
   def close(self):
-    """Flushes TensorBoard and releases the lock."""
+    """Flushes TensorBoard and releases the lock (removes a private directory)."""
     if self._tb is not None:
       self._tb.close()
       self._tb = None
     if self._lock_fd is not None:
       os.close(self._lock_fd)
       self._lock_fd = None
+    if not self.primary:
+      shutil.rmtree(self._out, ignore_errors=True)
 
 
 def run_metadata() -> dict:
   return {'python': platform.python_version(), 'jax': jax.__version__,
-          'devices': jax.device_count(), 'platform': jax.default_backend(),
+          'devices': jax.device_count(), 'processes': jax.process_count(),
+          'platform': jax.default_backend(),
           'argv': sys.argv}
