@@ -36,6 +36,30 @@ Method fields (all under config.method; shared fields in configs/common.py):
                      'remat' (same numbers) or 'first_order' (ablation).
   discard_fraction   rho: filtering draws B/(1-rho) examples and keeps the top B.
   baseline           also train the uniform baseline at the same number of steps.
+
+Options for a meta split without clean data (data.meta_mode='noisy'); off by
+default, which is the paper's DataRater:
+  outer_loss         meta loss on the meta batch: 'cross_entropy' (paper) or
+                     'mae' (mean of 1 - p_y, a symmetric loss: under symmetric
+                     label noise its expectation ranks models as the clean one
+                     does; datarater/meta/datarater_features.py says why the
+                     cross-entropy of noisy labels stops rewarding clean data).
+  rater_features     tuple of loss features of the model being weighted that the
+                     rater sees next to the example: 'loss', 'loss_rank' (the
+                     loss's position in its batch, 0 = smallest, 1 = largest),
+                     'loss_z' (the loss standardised within its batch). The
+                     model is the inner model during meta-training and the
+                     model being trained during filtering; the saved scores
+                     (scores_train.npy, AUROC) are the mean over the N inner
+                     models as meta-training ends, ranks taken within each
+                     evaluation batch. () = the rater sees the example only.
+  A larger meta split and meta batch (data.meta_size, meta_batch_size) raise
+  the meta-gradient's signal-to-noise ratio.
+  Command with the options:
+    python -m experiments.train --config=configs/datarater.py:dataset=digits \
+      --workdir=runs/dr_noisy_options --config.data.meta_mode=noisy \
+      --config.method.outer_loss=mae "--config.method.rater_features=('loss_rank',)" \
+      --config.data.meta_size=400 --config.method.meta_batch_size=128
 """
 
 import ml_collections
@@ -74,6 +98,8 @@ def get_config(arg=None):
   m.mode = 'mixed'
   m.discard_fraction = 0.5
   m.baseline = True
+  m.rater_features = ()
+  m.outer_loss = 'cross_entropy'
   if text:
     m.inner_batch_size = 16
     m.meta_batch_size = 16

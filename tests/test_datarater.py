@@ -10,6 +10,7 @@ import pytest
 
 from conftest import load_config
 from datarater.data import load_dataset
+from datarater.meta import datarater_features
 from datarater.methods import datarater
 from datarater.models.rater import build_rater
 from datarater.train import ConfigError, train_and_evaluate
@@ -107,7 +108,9 @@ def _reference_meta_training(config, task, rater, eta0, params0, batches):
   hand-written inner Adam; it takes a step of model i's own hand-written
   AdamW (global-norm clipping, decoupled weight decay, learning rate
   lr * min(k + 1, W) / W at outer step k); the new rater parameters are the
-  mean of the N proposals.
+  mean of the N proposals. With `method.rater_features == ('loss_rank',)` the
+  rater also sees each loss's rank in its inner batch, counted by hand; with
+  `method.outer_loss == 'mae'` the meta loss is the mean of 1 - p_y.
   """
   m, opt = config.method, config.method.inner_optimizer
   assert (opt.name, opt.schedule, opt.weight_decay, opt.grad_clip) == ('adam', 'constant', 0, 0)
@@ -120,12 +123,21 @@ def _reference_meta_training(config, task, rater, eta0, params0, batches):
     for k in range(t):
       batch = jax.tree.map(lambda a: a[k], train)
       def inner_loss(p):
-        w = jax.nn.softmax(rater.apply({'params': unravel_eta(eta)}, batch['x'], batch['y'])
+        losses = task.per_example_loss(unravel_p(p), batch)
+        feats = None
+        if m.rater_features:
+          assert tuple(m.rater_features) == ('loss_rank',)
+          below = jnp.sum(losses[None, :] < losses[:, None], axis=1)   # no ties in float losses
+          feats = jax.lax.stop_gradient(below / (len(losses) - 1))[:, None]
+        w = jax.nn.softmax(rater.apply({'params': unravel_eta(eta)}, batch['x'], batch['y'], feats)
                            / m.temperature)
-        return jnp.sum(w * task.per_example_loss(unravel_p(p), batch))
+        return jnp.sum(w * losses)
       d, mu, nu, count = _adam_direction(jax.grad(inner_loss)(p), mu, nu, count, opt.eps_root)
       p = p - opt.learning_rate * d
-    return task.per_example_loss(unravel_p(p), meta).mean(), (p, mu, nu, count)
+    meta_losses = task.per_example_loss(unravel_p(p), meta)
+    if m.outer_loss == 'mae':
+      meta_losses = 1 - jnp.exp(-meta_losses)    # 1 - p_y, from the cross-entropy
+    return meta_losses.mean(), (p, mu, nu, count)
 
   meta_grad = jax.jit(jax.value_and_grad(meta_loss, has_aux=True))
   inner = []
@@ -153,13 +165,16 @@ def _float64(tree):
                       if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
 
 
-def test_meta_steps_match_an_independent_reference(x64):
+@pytest.mark.parametrize('options', [{}, {'rater_features': ('loss_rank',), 'outer_loss': 'mae'}])
+def test_meta_steps_match_an_independent_reference(x64, options):
   """Two outer steps from a fresh state equal the written-out reference: each model's
   meta-gradient through its own outer AdamW, proposals averaged (averaging the
   meta-gradients before one AdamW step, or negating the update, fails this);
-  the first step already moves the rater (warm-up starts above 0)."""
+  the first step already moves the rater (warm-up starts above 0). Also with the
+  noisy-meta options: the rater sees the inner model's loss ranks, the meta loss is 1 - p_y."""
   config, data, task, rater = _setup()
   config.method.population, config.method.reset_period = 2, 4
+  config.method.update(options)
   method = datarater.make_meta_trainer(config, task, data, rater)
   ts = init_train_state(task, jax.random.key(0))
   # In float64: the rater's output bias has a meta-gradient of exactly 0 (the batch
@@ -222,7 +237,8 @@ def test_eight_devices_same_scores_and_metrics(tmp_path):
 
 
 def test_bad_hyperparameters_name_the_field(tmp_path):
-  for field, value in (('mode', 'sideways'), ('discard_fraction', 1.0), ('inner_steps', 0)):
+  for field, value in (('mode', 'sideways'), ('discard_fraction', 1.0), ('inner_steps', 0),
+                       ('outer_loss', 'huber'), ('rater_features', ('loss', 'entropy'))):
     config = load_config('datarater')
     config.method[field] = value
     with pytest.raises(ConfigError, match=f'config.method.{field}'):
@@ -241,3 +257,65 @@ def test_meta_step_flops_count_every_unrolled_step():
     batch = _meta_batch(data, config.method, 0)
     flops[t] = _step_flops(jax.jit(method.step).lower(ts, ms, batch, jax.random.key(2)).compile())
   assert flops[2] > 1.5 * flops[1], flops
+
+
+def test_loss_features_on_a_hand_made_batch():
+  """Ranks 0..B-1 scaled to [0, 1] (smallest loss 0), batch z-scores, no gradient."""
+  losses = jnp.array([2.0, 0.1, 5.0, 1.0])
+  np.testing.assert_allclose(datarater_features.loss_rank(losses), [2 / 3, 0, 1, 1 / 3])
+  feats = datarater_features.loss_features(losses, ('loss_rank', 'loss', 'loss_z'))
+  np.testing.assert_allclose(feats[:, 0], [2 / 3, 0, 1, 1 / 3])
+  np.testing.assert_allclose(feats[:, 1], losses)
+  np.testing.assert_allclose(feats[:, 2], (losses - 2.025) / (np.std([2.0, 0.1, 5.0, 1.0]) + 1e-6),
+                             rtol=1e-5)
+  grad = jax.grad(lambda l: datarater_features.loss_features(l, ('loss', 'loss_z')).sum())(losses)
+  np.testing.assert_array_equal(grad, 0.0)
+  with pytest.raises(ValueError, match='entropy'):
+    datarater_features.loss_features(losses, ('entropy',))
+
+
+def test_mae_loss_is_one_minus_the_label_probability():
+  logits = jnp.log(jnp.array([[0.7, 0.2, 0.1], [0.7, 0.2, 0.1]]))
+  np.testing.assert_allclose(datarater_features.mae_loss(logits, jnp.array([0, 2])), [0.3, 0.9],
+                             rtol=1e-6)
+  # Sequences: the mean over positions.
+  np.testing.assert_allclose(datarater_features.mae_loss(logits[None], jnp.array([[0, 2]])), [0.6],
+                             rtol=1e-6)
+
+
+def test_filter_with_loss_features_keeps_the_current_models_smallest_losses():
+  """A linear rater scoring -loss_rank keeps the B examples the model being trained fits
+  best; the kept set follows the model (its losses), not only the examples."""
+  config, data, task, _ = _setup()
+  config.method.rater_features = ('loss_rank',)
+  config.method.rater.kwargs = dict(hidden=())
+  rater = build_rater(config.method.rater, data.info)
+  x0, y0 = data.train.x[:1], data.train.y[:1]
+  eta = rater.init(jax.random.key(0), x0, y0, jnp.zeros((1, 1)))['params']
+  kernel = jnp.zeros_like(eta['Dense_0']['kernel']).at[-1, 0].set(-1.0)   # the feature's row
+  eta = {'Dense_0': {'kernel': kernel, 'bias': eta['Dense_0']['bias']}}
+  method = datarater.make_filter(config, task, rater, eta)
+  idx = np.arange(method.train_batch_size)
+  batch = {'x': data.train.x[idx], 'y': data.train.y[idx], 'source': data.train.source[idx],
+           'index': idx.astype(np.int32)}
+  step = jax.jit(method.step)
+  kept = []
+  for seed in (1, 2):
+    state = init_train_state(task, jax.random.key(seed))
+    new_state, _, _ = step(state, eta, batch, jax.random.key(3))
+    keep = np.argsort(np.asarray(task.per_example_loss(state.params, batch)))[:config.batch_size]
+    sub = {k: v[keep] for k, v in batch.items()}
+    ref, _ = weighted_update(task, state, sub, lambda l: jnp.full_like(l, 1 / config.batch_size))
+    for a, b in zip(jax.tree.leaves(ref.params), jax.tree.leaves(new_state.params)):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    kept.append(set(keep.tolist()))
+  assert kept[0] != kept[1]
+
+
+def test_smoke_noisy_meta_options(run_smoke):
+  """The noisy-meta options run end to end; scores come from the population's losses."""
+  summary, _, workdir = run_smoke('datarater', scores=True, data__meta_mode='noisy',
+                                  method__outer_loss='mae', method__rater_features=('loss_rank',))
+  config = load_config('datarater')
+  config.data.meta_mode = 'noisy'
+  assert summary['score_auroc'] == pytest.approx(score_auroc_from_file(workdir, config), abs=1e-6)

@@ -44,10 +44,10 @@ import jax.numpy as jnp
 import optax
 
 from datarater.errors import is_number, require
-from datarater.meta import unroll
+from datarater.meta import datarater_features, unroll
 from datarater.methods import uniform
 from datarater.models.rater import build_rater
-from datarater.train import scoring
+from datarater.train import scoring, sharding
 from datarater.train.loop import map_split
 from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, train_part, weighted_update
@@ -76,12 +76,47 @@ def _check(config) -> None:
                'reset_period', 'outer_learning_rate', 'temperature'):
     require(is_number(m[name]) and m[name] > 0, f'method.{name}', '> 0', m[name])
   require(m.mode in unroll.MODES, 'method.mode', f'one of {unroll.MODES}', m.mode)
+  require(m.outer_loss in OUTER_LOSSES, 'method.outer_loss', f'one of {OUTER_LOSSES}', m.outer_loss)
+  require(all(f in datarater_features.FEATURES for f in m.rater_features), 'method.rater_features',
+          f'a tuple of names from {datarater_features.FEATURES}', m.rater_features)
   require(is_number(m.discard_fraction) and 0.0 <= m.discard_fraction < 1.0,
           'method.discard_fraction', 'in [0, 1)', m.discard_fraction)
   n = jax.device_count()
   for name in ('inner_batch_size', 'meta_batch_size'):
     require(m[name] * m.population % n == 0, f'method.{name}',
             f'such that {name} * population is divisible by the {n} devices', m[name])
+  groups = config.mesh.population if config.get('mesh') else 1
+  require(m.population % groups == 0, 'method.population',
+          f'divisible by config.mesh.population={groups}', m.population)
+
+
+OUTER_LOSSES = ('cross_entropy', 'mae')
+
+
+def make_rate(config, task, rater):
+  """The rater's scores of a batch, given the losses of the model it weights when it needs them.
+
+  Args:
+    config: run config (`method.rater_features`: loss features the rater sees).
+    task: the Task (computes the losses when they are not given).
+    rater: the rater flax module.
+
+  Returns:
+    rate(eta, batch, params=None, losses=None) -> [B] scores. With
+    `method.rater_features` the rater also sees
+    `datarater_features.loss_features` of `losses` (per-example losses of
+    the model being trained; computed from `params` if not given).
+  """
+  names = tuple(config.method.rater_features)
+
+  def rate(eta, batch, params=None, losses=None):
+    feats = None
+    if names:
+      losses = task.per_example_loss(params, batch) if losses is None else losses
+      feats = datarater_features.loss_features(losses, names)
+    return rater.apply({'params': eta}, batch['x'], batch['y'], feats)
+
+  return rate
 
 
 def outer_schedule(learning_rate: float, warmup_steps: int) -> optax.Schedule:
@@ -136,12 +171,15 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
       optax.adamw(outer_schedule(m.outer_learning_rate, m.outer_warmup_steps),
                   weight_decay=m.outer_weight_decay))
 
+  rate = make_rate(config, task, rater)
+
   def inner_loss(params, eta, batch):
-    weights = score_ops.batch_softmax(rater.apply({'params': eta}, batch['x'], batch['y']),
-                                      m.temperature)
-    return jnp.sum(weights * task.per_example_loss(params, batch))
+    losses = task.per_example_loss(params, batch)
+    return jnp.sum(score_ops.batch_softmax(rate(eta, batch, losses=losses), m.temperature) * losses)
 
   def outer_loss(params, batch):
+    if m.outer_loss == 'mae':
+      return datarater_features.mae_loss(task.logits(params, batch['x']), batch['y']).mean()
     return task.per_example_loss(params, batch).mean()
 
   grad_fn = functools.partial(unroll.meta_loss_and_grad, inner_loss_fn=inner_loss,
@@ -152,11 +190,12 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
     return params, jax.vmap(inner_opt.init)(params)
 
   x0, y0 = dataset.train.x[:1], dataset.train.y[:1]
+  f0 = jnp.zeros((1, len(m.rater_features))) if m.rater_features else None
 
   @jax.jit
   def init_state(key):
     k_rater, k_models = jax.random.split(key)
-    eta = rater.init(k_rater, x0, y0)['params']
+    eta = rater.init(k_rater, x0, y0, f0)['params']
     params, opt = fresh_models(k_models)
     outer = jax.vmap(lambda _: outer_opt.init(eta))(jnp.arange(n))
     return MetaState(eta, outer, params, opt)
@@ -181,6 +220,8 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
                                (state.params, state.inner_opt))
     train = {k: v.reshape((n, t, b) + v.shape[1:]) for k, v in train_part(batch).items()}
     meta = {k: v.reshape((n, bm) + v.shape[1:]) for k, v in batch['meta'].items()}
+    # With config.mesh.population > 1, each group of devices trains its own models.
+    params, opt, train, meta = sharding.population_split((params, opt, train, meta))
     losses, grads, (params, opt) = jax.vmap(grad_fn, in_axes=(None, 0, 0, 0, 0))(
         state.eta, params, opt, train, meta)
     updates, outer = jax.vmap(outer_opt.update, in_axes=(0, 0, None))(grads, state.outer_opt,
@@ -209,10 +250,11 @@ def make_filter(config, task, rater, eta) -> Method:
   """
   b = config.batch_size
   big = oversampled_batch_size(b, config.method.discard_fraction)
+  rate = make_rate(config, task, rater)
 
   def step(train_state, eta, batch, key):
     del key
-    s = rater.apply({'params': eta}, batch['x'], batch['y'])
+    s = rate(eta, batch, params=train_state.params)  # losses only with method.rater_features
     keep = score_ops.top_k_indices(s, b)
     kept = jax.tree.map(lambda a: a[keep], batch)
     train_state, metrics = weighted_update(task, train_state, kept,
@@ -246,7 +288,10 @@ def make(config, task, dataset) -> Pipeline:
 
   def finalize_meta(ctx, train_state, state):
     del train_state
-    score = jax.jit(lambda b: rater.apply({'params': state.eta}, b['x'], b['y']))
+    rate = make_rate(config, task, rater)
+    # With loss features: the mean score under the N inner models as they end meta-training.
+    score = jax.jit(lambda b: jax.vmap(lambda p: rate(state.eta, b, params=p))(state.params).mean(0)
+                    if m.rater_features else rate(state.eta, b))
     # The rater scores any example: the meta split's rows get real scores too.
     out = scoring.report_scores(ctx, map_split(score, ctx.dataset.train, ctx), 'DataRater score',
                                 meta_scores=map_split(score, ctx.dataset.meta, ctx))

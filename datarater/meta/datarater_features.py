@@ -1,0 +1,84 @@
+"""Loss features and a noise-tolerant outer loss for DataRater without clean data.
+
+With a meta split drawn from the same noisy distribution as the training data,
+the paper's outer loss (mean cross-entropy on the meta batch) stops rewarding
+clean examples once the inner model is confident: the cross-entropy of the
+noisy labels is lowest for a model that spreads probability over wrong labels,
+which training on wrong labels does. Two remedies live here:
+
+* `loss_features`: per-example features of the inner model's losses that say
+  where each loss sits in the batch's empirical loss distribution (the 2026
+  paper "On the Difficulty of Learning a Meta-network for Training Data
+  Selection": features that encode an example's position in its empirical
+  distribution correlate with quality). The rater sees them next to the
+  example itself.
+* `mae_loss`: 1 - p_y, the mean absolute error between the softmax and the
+  one-hot label, a symmetric loss: under symmetric label noise at rate
+  r < (C - 1) / C its noisy expectation is an increasing affine function of
+  the clean one (Ghosh et al. 2017), so a meta split with symmetric noise
+  still ranks inner models as clean data would.
+
+Pure jax; no config.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+FEATURES = ('loss', 'loss_rank', 'loss_z')
+
+
+def loss_rank(losses: jax.Array) -> jax.Array:
+  """Position of each loss in the batch's empirical distribution, in [0, 1].
+
+  Args:
+    losses: [B] per-example losses.
+
+  Returns:
+    [B]: rank / (B - 1), 0 for the smallest loss and 1 for the largest (ties
+    broken by position); 0.5 for a batch of one.
+  """
+  b = losses.shape[0]
+  ranks = jnp.argsort(jnp.argsort(losses, stable=True), stable=True)
+  return ranks / (b - 1) if b > 1 else jnp.full((b,), 0.5)
+
+
+def loss_features(losses: jax.Array, names: tuple[str, ...]) -> jax.Array:
+  """Per-example features of a batch of losses, treated as constants (no gradient).
+
+  Args:
+    losses: [B] per-example losses of the model being trained.
+    names: features to stack, each one of FEATURES: 'loss' (the loss
+      itself), 'loss_rank' (`loss_rank`), 'loss_z' (the loss standardised
+      within the batch, (l - mean) / (std + 1e-6)).
+
+  Returns:
+    [B, len(names)] array under `stop_gradient`.
+
+  Raises:
+    ValueError: if a name is not one of FEATURES.
+  """
+  unknown = [n for n in names if n not in FEATURES]
+  if unknown:
+    raise ValueError(f'unknown loss features {unknown}; expected names from {FEATURES}.')
+  losses = jax.lax.stop_gradient(losses)
+  columns = {'loss': lambda: losses,
+             'loss_rank': lambda: loss_rank(losses),
+             'loss_z': lambda: (losses - losses.mean()) / (losses.std() + 1e-6)}
+  return jnp.stack([columns[n]() for n in names], axis=1)
+
+
+def mae_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """1 - p_y per example (mean over positions for sequence outputs).
+
+  Args:
+    logits: [B, C] or [B, T, C].
+    labels: [B] or [B, T] integer labels.
+
+  Returns:
+    [B] losses in [0, 1].
+  """
+  p = jax.nn.softmax(logits, axis=-1)
+  p_y = jnp.take_along_axis(p, labels[..., None], axis=-1)[..., 0]
+  return (1.0 - p_y).reshape(p_y.shape[0], -1).mean(axis=1)
