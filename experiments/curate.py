@@ -22,11 +22,6 @@ import sys
 import numpy as np
 from absl import app, flags
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory that holds scores_train.npy.')
-_KEEP = flags.DEFINE_float('keep', 0.8, 'Fraction of the scored rows to keep, in (0, 1].')
-_OUT = flags.DEFINE_string('out', None, 'Output .npz file.')
-flags.mark_flags_as_required(['workdir', 'out'])
-
 
 class CurateError(ValueError):
   """Bad input; one line naming the flag or file."""
@@ -91,17 +86,26 @@ def curate(workdir: str, keep: float, out: str) -> dict:
           'dropped_per_source': dropped}
 
 
+def define_flags():
+  """Defines the flags (only when run as a script, so tests can import this module)."""
+  flags.DEFINE_string('workdir', None, 'Run directory that holds scores_train.npy.')
+  flags.DEFINE_float('keep', 0.8, 'Fraction of the scored rows to keep, in (0, 1].')
+  flags.DEFINE_string('out', None, 'Output .npz file.')
+  flags.mark_flags_as_required(['workdir', 'out'])
+
+
 def main(argv):
   del argv
   try:
-    out = curate(_WORKDIR.value, _KEEP.value, _OUT.value)
+    out = curate(flags.FLAGS.workdir, flags.FLAGS.keep, flags.FLAGS.out)
   except CurateError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   per_source = ', '.join(f'{k} {v}' for k, v in out['dropped_per_source'].items())
   print(f'[curate] kept {out["kept"]} of {out["rows"]} rows ({out["unscored_kept"]} unscored '
-        f'rows kept); dropped per source: {per_source}; wrote {_OUT.value}', flush=True)
+        f'rows kept); dropped per source: {per_source}; wrote {flags.FLAGS.out}', flush=True)
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

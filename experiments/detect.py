@@ -28,13 +28,6 @@ from experiments._runs import SCORERS, load_config, override, run_detection, run
 
 FILTER_PHASES = ('filtered', 'uniform')
 
-_DATASET = flags.DEFINE_string('dataset', 'digits', 'Dataset preset (digits, tabular, ...).')
-_META_MODE = flags.DEFINE_enum('meta_mode', 'clean', ['clean', 'noisy'], 'Meta split mode.')
-_SEED = flags.DEFINE_integer('seed', 0, 'Seed of data, initialisation and order (all scorers).')
-_OUT = flags.DEFINE_string('out', 'results/detection', 'Output folder.')
-_SCORERS = flags.DEFINE_list('scorers', list(SCORERS), 'Scorers to run (names in SCORERS).')
-_SMOKE = flags.DEFINE_bool('smoke', False, 'A few steps per run (tests).')
-
 
 def scorer_row(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> dict:
   """Runs one scorer (and its retraining) and returns its table row."""
@@ -79,25 +72,36 @@ def write_table(rows: list, folder: str, title: str) -> str:
   return text
 
 
+def define_flags():
+  """Defines the flags (only when run as a script, so tests can import this module)."""
+  flags.DEFINE_string('dataset', 'digits', 'Dataset preset (digits, tabular, ...).')
+  flags.DEFINE_enum('meta_mode', 'clean', ['clean', 'noisy'], 'Meta split mode.')
+  flags.DEFINE_integer('seed', 0, 'Seed of data, initialisation and order (all scorers).')
+  flags.DEFINE_string('out', 'results/detection', 'Output folder.')
+  flags.DEFINE_list('scorers', list(SCORERS), 'Scorers to run (names in SCORERS).')
+  flags.DEFINE_bool('smoke', False, 'A few steps per run (tests).')
+
+
 def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
-  unknown = [s for s in _SCORERS.value if s not in SCORERS]
+  unknown = [s for s in flags.FLAGS.scorers if s not in SCORERS]
   if unknown:
     print(f'error: --scorers: unknown {unknown}; known: {list(SCORERS)}', file=sys.stderr)
     sys.exit(2)
-  arg = f'dataset={_DATASET.value}' + (',smoke' if _SMOKE.value else '')
-  folder = os.path.join(_OUT.value, f'{_DATASET.value}_{_META_MODE.value}_seed{_SEED.value}')
+  arg = f'dataset={flags.FLAGS.dataset}' + (',smoke' if flags.FLAGS.smoke else '')
+  folder = os.path.join(flags.FLAGS.out, f'{flags.FLAGS.dataset}_{flags.FLAGS.meta_mode}_seed{flags.FLAGS.seed}')
   os.makedirs(folder, exist_ok=True)
   rows, t0 = [], time.time()
-  for i, name in enumerate(_SCORERS.value):
-    print(f'[detect] {i + 1}/{len(_SCORERS.value)} {name}', flush=True)
-    rows.append(scorer_row(name, arg, _META_MODE.value, _SEED.value, folder))
-  title = (f'Label-error detection: {_DATASET.value}, {_META_MODE.value} meta, seed {_SEED.value}'
+  for i, name in enumerate(flags.FLAGS.scorers):
+    print(f'[detect] {i + 1}/{len(flags.FLAGS.scorers)} {name}', flush=True)
+    rows.append(scorer_row(name, arg, flags.FLAGS.meta_mode, flags.FLAGS.seed, folder))
+  title = (f'Label-error detection: {flags.FLAGS.dataset}, {flags.FLAGS.meta_mode} meta, seed {flags.FLAGS.seed}'
            f' ({time.time() - t0:.0f} s)')
   print(write_table(rows, folder, title), flush=True)
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

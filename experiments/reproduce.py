@@ -713,28 +713,31 @@ def bar_plot(rows: list, metric: Metric, path: str) -> None:
   plt.close(fig)
 
 
-_SUITE = flags.DEFINE_enum('suite', None, list(SUITES), 'Suite to run.')
-_SCALE = flags.DEFINE_enum('scale', 'cpu', list(SCALES), 'Grid size.')
-_SEEDS = flags.DEFINE_integer('seeds', None, 'Seeds per cell (default: 2 smoke, 3 cpu/paper).')
-_OUT = flags.DEFINE_string('out', 'results', 'Output root.')
+def define_flags():
+  """Defines the flags (only when run as a script, so tests can import this module)."""
+  flags.DEFINE_enum('suite', None, list(SUITES), 'Suite to run.')
+  flags.DEFINE_enum('scale', 'cpu', list(SCALES), 'Grid size.')
+  flags.DEFINE_integer('seeds', None, 'Seeds per cell (default: 2 smoke, 3 cpu/paper).')
+  flags.DEFINE_string('out', 'results', 'Output root.')
 
 
 def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
-  if _SUITE.value is None:
+  if flags.FLAGS.suite is None:
     print(f'error: --suite is required; one of {list(SUITES)}', file=sys.stderr)
     sys.exit(2)
-  seeds = _SEEDS.value or DEFAULT_SEEDS[_SCALE.value]
-  folder = os.path.join(_OUT.value, _SUITE.value, _SCALE.value)
+  seeds = flags.FLAGS.seeds or DEFAULT_SEEDS[flags.FLAGS.scale]
+  folder = os.path.join(flags.FLAGS.out, flags.FLAGS.suite, flags.FLAGS.scale)
   os.makedirs(folder, exist_ok=True)
   t0 = time.time()
-  results = run_suite(_SUITE.value, _SCALE.value, seeds, folder)
-  print(write_outputs(_SUITE.value, _SCALE.value, results, folder, time.time() - t0), flush=True)
-  print(f'[reproduce] suite {_SUITE.value} ({_SCALE.value}): wall time {time.time() - t0:.0f} s',
+  results = run_suite(flags.FLAGS.suite, flags.FLAGS.scale, seeds, folder)
+  print(write_outputs(flags.FLAGS.suite, flags.FLAGS.scale, results, folder, time.time() - t0), flush=True)
+  print(f'[reproduce] suite {flags.FLAGS.suite} ({flags.FLAGS.scale}): wall time {time.time() - t0:.0f} s',
         flush=True)
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
