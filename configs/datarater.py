@@ -33,7 +33,8 @@ Method fields (all under config.method; shared fields in configs/common.py):
                      already moves the rater.
   outer_clip         global-norm clipping of meta-gradients (paper: 0.01; 0 = off).
   mode               meta-gradient computation: 'mixed' (MixFlow-MG), 'reverse',
-                     'remat' (same numbers) or 'first_order' (ablation).
+                     'remat', 'checkpointed' (same numbers; checkpointed keeps
+                     O(sqrt T) carried states) or 'first_order' (ablation).
   discard_fraction   rho: filtering draws B/(1-rho) examples and keeps the top B.
   baseline           also train the uniform baseline at the same number of steps.
 

@@ -26,7 +26,7 @@ Method fields (all under config.method; shared fields in configs/common.py):
                      scale with it. Same field and default as configs/mwn.py.
   meta_batch_size    meta-split examples per step; 0 = config.batch_size.
   mode               meta-gradient computation of the one-step look-ahead
-                     (datarater.meta.unroll): 'reverse' | 'remat' | 'mixed'
+                     (datarater.meta.unroll): 'reverse' | 'remat' | 'mixed' | 'checkpointed'
                      (exact, same numbers) | 'first_order' (exact for one step).
 """
 

@@ -39,7 +39,7 @@ Method fields (all under config.method; shared fields in configs/common.py):
                      configs/l2rw.py.
   meta_batch_size    meta-split examples per step; 0 = config.batch_size (paper: 100 = batch).
   mode               meta-gradient computation of the one-step look-ahead
-                     (datarater.meta.unroll): 'reverse' | 'remat' | 'mixed'
+                     (datarater.meta.unroll): 'reverse' | 'remat' | 'mixed' | 'checkpointed'
                      (exact, same numbers) | 'first_order'.
 The model optimizer stays the preset's (config.optimizer.*), the same as the
 uniform baseline's, so runs compare at equal model optimizer and steps; the

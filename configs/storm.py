@@ -28,7 +28,7 @@ Method fields (all under config.method; shared fields in configs/common.py):
   learning_rate      Adam learning rate of the rescaler.
   lookahead_lr       alpha, the look-ahead SGD step of the meta-gradient.
   mode               meta-gradient computation of the look-ahead
-                     (datarater.meta.unroll): 'reverse' | 'remat' | 'mixed'
+                     (datarater.meta.unroll): 'reverse' | 'remat' | 'mixed' | 'checkpointed'
                      (exact, same numbers) | 'first_order' (exact for one step).
   filter             run the filtered-retraining and uniform phases after STORM.
   discard_fraction   rho: the filtered model never sees the rho worst-scored examples.

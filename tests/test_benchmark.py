@@ -1,9 +1,9 @@
-"""Smoke test of the meta-gradient benchmark (experiments/benchmark.py).
+"""Smoke test of the cost benchmark (experiments/benchmark.py --quick).
 
-Runs the benchmark on a tiny problem (T in (1, 2), 1 repeat) and checks its
-output: structure, memory numbers, and that what it measured is the
-meta-gradient of the problem it claims (recomputed here for every mode).
-Nothing here depends on timings.
+Runs the quick benchmark once and checks its output: every field, every target
+with a figure, the markdown and plot, and that what it measured is the
+meta-gradient of the problem it claims (every exact mode recomputed here and
+equal to reverse on the benchmarked batch). Nothing here depends on timings.
 """
 
 import json
@@ -16,108 +16,91 @@ import pytest
 from datarater.meta import unroll
 from experiments import benchmark
 
-HORIZONS = (1, 2)
-PROBLEM = dict(layer_sizes=(4, 8, 3), rater_hidden=(), batch_size=6, meta_batch_size=5,
-               learning_rate=1e-3, warmup_steps=3, seed=1)
-# XLA compilation of the 9 small programs dominates this test. XLA:CPU's older
-# (non-fusion-emitter) codegen without LLVM optimisation compiles them about 3x
-# faster; compiler options change neither the HLO nor its floating-point semantics.
-FAST_COMPILE = {'xla_cpu_use_fusion_emitters': False, 'xla_backend_optimization_level': 0}
+ROW_FIELDS = {'mode', 'T', 'exact', 'compile_s', 'temp_bytes', 'step_s', 'plain_s',
+              'ratio_per_inner_step', 'flops', 'flops_ratio_per_inner_step', 'meta_loss',
+              'grad_max_abs_diff_vs_reverse', 'grad_max_abs_reverse'}
 
 
 @pytest.fixture(scope='module')
 def result():
-  return benchmark.run_benchmark(modes=unroll.MODES, horizons=HORIZONS, repeats=1,
-                                 compiler_options=FAST_COMPILE, **PROBLEM)
+  return benchmark.run_benchmark(quick=True)
 
 
-def test_structure(result):
-  assert json.loads(json.dumps(result)) == result  # JSON-serialisable as is.
-  setup = result['setup']
-  assert setup['modes'] == list(unroll.MODES) and setup['horizons'] == list(HORIZONS)
-  assert setup['compiler_options'] == FAST_COMPILE
-  assert setup['problem']['inner_params'] == 4 * 8 + 8 + 8 * 3 + 3
-  rows = result['results']
-  assert [(r['mode'], r['T']) for r in rows] == [(m, t) for t in HORIZONS for m in unroll.MODES]
+def test_every_field_present(result):
+  assert json.loads(json.dumps(result)) == result  # JSON-serialisable as is
+  assert set(result) == {'machine', 'quick', 'repeats', 'modes', 'flops_check', 'methods',
+                         'scoring', 'peers', 'targets', 'notes'}
+  assert {'cpu_count', 'device', 'jax', 'platform', 'torch'} <= set(result['machine'])
+  rows = result['modes']['rows']
+  assert [(r['mode'], r['T']) for r in rows] == [(m, t) for t in (2, 5) for m in unroll.MODES]
   for r in rows:
-    assert r['lower_s'] > 0 and r['compile_s'] > 0
-    assert len(r['step_times_s']) == 1 and r['step_s'] == r['step_times_s'][0] > 0
-    assert np.isfinite(r['meta_loss']) and r['exact'] == (r['mode'] in unroll.EXACT_MODES)
-    assert set(r['ratio_to_reverse']) == {'step_time', 'compile_time', 'temp_size'}
+    assert set(r) == ROW_FIELDS
+    assert r['step_s'] > 0 and r['plain_s'] > 0 and r['temp_bytes'] > 0 and r['flops'] > 0
+    assert r['exact'] == (r['mode'] in unroll.EXACT_MODES)
+  for r in result['methods']:
+    assert r['ratio'] > 0 and r['flops_ratio'] > 0 and r['phase']
+  assert result['scoring']['scored_per_s'] > 0 and result['scoring']['trained_per_s'] > 0
+  peers = result['peers']
+  assert peers.get('skipped') or [r['hidden'] for r in peers['step']] == [16]
+  fc = result['flops_check']
+  assert fc['T'] == 5 and fc['rolled'] > 0 and fc['unrolled'] > 0
 
 
-def test_rows_measure_the_meta_gradient_of_the_benchmarked_batch(result):
-  """Every mode's meta-gradient, recomputed here on the problem the benchmark built:
-  exact modes equal reverse's, first_order is exact for T = 1 only, and the
-  benchmark's meta losses and gradient differences are these."""
-  prob = benchmark.make_problem(max_steps=max(HORIZONS), compiler_options=FAST_COMPILE,
-                                **PROBLEM)
-  for t in HORIZONS:
-    @jax.jit
-    def every_mode(eta, params, opt_state, train, meta):
-      return {mode: unroll.meta_loss_and_grad(
-          eta, params, opt_state, train, meta, inner_loss_fn=prob['inner_loss_fn'],
-          outer_loss_fn=prob['outer_loss_fn'], optimizer=prob['optimizer'], mode=mode)[:2]
-              for mode in unroll.MODES}
-
-    out = jax.device_get(every_mode(prob['eta'], prob['params'], prob['opt_state'],
-                                    jax.tree.map(lambda x: x[:t], prob['train']), prob['meta']))
-    ref = np.concatenate([np.ravel(g) for g in jax.tree.leaves(out['reverse'][1])])
-    scale = np.max(np.abs(ref))
-    # A non-trivial meta-gradient (the warm-up steps make T = 1 non-degenerate).
-    assert scale > 1e-4
-    for r in (r for r in result['results'] if r['T'] == t):
-      loss, grad = out[r['mode']]
-      diff = np.max(np.abs(np.concatenate([np.ravel(g) for g in jax.tree.leaves(grad)]) - ref))
-      assert r['meta_loss'] == pytest.approx(float(loss), rel=1e-6), r
-      if r['exact'] or t == 1:
-        assert diff <= 1e-5 * scale, (r['mode'], t, diff, scale)
-        assert r['grad_max_abs_diff_vs_reverse'] <= 1e-5 * scale, r
-      else:  # first_order beyond T = 1: an approximation, reported as such.
-        assert diff > 1e-2 * scale, (t, diff, scale)
-        assert r['grad_max_abs_diff_vs_reverse'] == pytest.approx(diff, rel=1e-3), r
+def test_targets_listed_with_figures(result):
+  names = [t['name'] for t in result['targets']]
+  assert any('meta-step per inner step' in n for n in names)
+  assert any('checkpointed temp memory' in n for n in names)
+  assert any('compile time' in n for n in names)
+  assert any('FLOPs of the rolled' in n for n in names)
+  assert {f'{m} meta-gradient equals reverse (max rel diff, all T)'
+          for m in unroll.EXACT_MODES} <= set(names)
+  assert {f"{r['method']} step / plain step" for r in result['methods']
+          if r['target'] is not None} <= set(names)
+  for t in result['targets']:
+    assert t['figure'] and t['target'] and isinstance(t['met'], bool)
+  grad_checks = [t for t in result['targets'] if 'equals reverse' in t['name']]
+  assert all(t['met'] for t in grad_checks)
+  text = benchmark.format_targets(result['targets']).splitlines()
+  assert len(text) == len(result['targets'])
 
 
-def test_memory_numbers_are_positive_ints(result):
-  for r in result['results']:
-    for field in ('temp_size_in_bytes', 'argument_size_in_bytes', 'output_size_in_bytes'):
-      value = r['memory'][field]
-      assert isinstance(value, int) and value > 0, (r['mode'], r['T'], field, value)
-  # The arguments hold T stacked batches: they grow with T.
-  arg = {r['T']: r['memory']['argument_size_in_bytes'] for r in result['results']
-         if r['mode'] == 'reverse'}
-  assert arg[2] > arg[1]
+def test_exact_modes_equal_reverse_on_the_benchmarked_batch(result):
+  """Every exact mode's meta-gradient, recomputed here on the quick problem at
+  T=5 (two checkpointed segments), equals reverse's; the benchmark's meta
+  losses and gradient differences are these."""
+  prob = benchmark.make_problem((8, 16, 3), (4,), 8, 8, 5, 1e-3, 0)
+  args = (prob['eta'], prob['params'], prob['opt_state'], prob['train'], prob['meta'])
+
+  @jax.jit
+  def every_mode(*args):
+    return {m: unroll.meta_loss_and_grad(*args, inner_loss_fn=prob['inner_loss_fn'],
+                                         outer_loss_fn=prob['outer_loss_fn'],
+                                         optimizer=prob['optimizer'], mode=m)[:2]
+            for m in unroll.MODES}
+
+  out = every_mode(*args)
+  flat = lambda tree: np.concatenate([np.ravel(x) for x in jax.tree.leaves(tree)])
+  ref = flat(out['reverse'][1])
+  assert np.linalg.norm(ref) > 0
+  for mode in unroll.EXACT_MODES:
+    np.testing.assert_allclose(flat(out[mode][1]), ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max(),
+                               err_msg=mode)
+  assert np.abs(flat(out['first_order'][1]) - ref).max() > 1e-4 * np.abs(ref).max()
+  rows = {(r['mode'], r['T']): r for r in result['modes']['rows']}
+  for mode in unroll.MODES:
+    np.testing.assert_allclose(rows[mode, 5]['meta_loss'], float(out[mode][0]), rtol=1e-5)
+    diff = np.abs(flat(out[mode][1]) - ref).max()
+    np.testing.assert_allclose(rows[mode, 5]['grad_max_abs_diff_vs_reverse'], diff,
+                               atol=1e-6 * np.abs(ref).max())
 
 
-def test_checks_table_and_plot(result, tmp_path):
-  checks = benchmark.evaluate_checks(result)
-  assert checks and all(set(c) == {'name', 'passed', 'detail'} and isinstance(c['passed'], bool)
-                        for c in checks)
-  grad_checks = [c for c in checks if 'meta-gradient equals reverse' in c['name']]
-  assert len(grad_checks) == 2 and all(c['passed'] for c in grad_checks)
-  text = benchmark.format_checks(checks)
-  assert len(text.splitlines()) == len(checks)
-  assert all(line.startswith(('PASS: ', 'FAIL: ')) for line in text.splitlines())
-
-  table = benchmark.format_table(result).splitlines()
-  body = [line.split() for line in table if line.split() and line.split()[0] in unroll.MODES]
-  assert [(b[0], int(b[1])) for b in body] == [(r['mode'], r['T']) for r in result['results']]
-
-  path = str(tmp_path / 'memory.png')
-  benchmark.plot_memory(result, path)
+def test_markdown_and_plot(result, tmp_path):
+  text = benchmark.format_markdown(result)
+  for t in result['targets']:
+    assert t['name'] in text
+  assert '](modes_vs_T.png)' in text
+  path = str(tmp_path / 'modes_vs_T.png')
+  benchmark.plot_modes(result, path)
   with open(path, 'rb') as f:
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
   assert os.path.getsize(path) > 1000
-
-
-@pytest.mark.parametrize('kwargs', [
-    dict(modes=('remat', 'mixed')),               # no 'reverse' to compare with
-    dict(modes=('reverse', 'backward')),          # unknown mode
-    dict(horizons=(0, 2)),
-    dict(horizons=(2, 2)),
-    dict(layer_sizes=(4,)),
-    dict(repeats=0),
-])
-def test_bad_arguments_raise_before_compiling(kwargs):
-  with pytest.raises(ValueError):
-    benchmark.run_benchmark(**kwargs)

@@ -14,7 +14,7 @@ from datarater.meta import datarater_features
 from datarater.methods import datarater
 from datarater.models.rater import build_rater
 from datarater.train import ConfigError, train_and_evaluate
-from datarater.train.loop import _step_flops
+from datarater.train.loop import step_flops
 from datarater.train.state import init_train_state, weighted_update
 from datarater.train.task import make_task
 from test_devices import assert_same_rows, run_on
@@ -230,7 +230,9 @@ def test_eight_devices_same_scores_and_metrics(tmp_path):
   """Batch softmax and top-K are over the global batch: 8 devices == 1 device."""
   one = run_on(1, tmp_path / 'one', 'datarater', 'dataset=digits,smoke')
   eight = run_on(8, tmp_path / 'eight', 'datarater', 'dataset=digits,smoke')
-  assert_same_rows(one, eight, rtol=1e-3)  # Adam's first steps amplify reduction-order rounding
+  # Adam's first steps amplify reduction-order rounding; batch means of near-zero scores
+  # (filter/all_score_mean ~ 0.015) get the same absolute tolerance as the scores below.
+  assert_same_rows(one, eight, rtol=1e-3, atol=1e-4)
   s1 = np.load(tmp_path / 'one' / 'scores_train.npy')
   s8 = np.load(tmp_path / 'eight' / 'scores_train.npy')
   np.testing.assert_allclose(s1, s8, rtol=1e-3, atol=1e-4)
@@ -246,7 +248,7 @@ def test_bad_hyperparameters_name_the_field(tmp_path):
 
 
 def test_meta_step_flops_count_every_unrolled_step():
-  """XLA counts a rolled loop body once; the unroll is unrolled so the ledger sees T steps."""
+  """The unroll is a rolled scan; the ledger's FLOPs still count all T inner steps."""
   flops = {}
   for t in (1, 2):
     config, data, task, rater = _setup()
@@ -255,7 +257,7 @@ def test_meta_step_flops_count_every_unrolled_step():
     ts = init_train_state(task, jax.random.key(0))
     ms = method.init(jax.random.key(1), ts)
     batch = _meta_batch(data, config.method, 0)
-    flops[t] = _step_flops(jax.jit(method.step).lower(ts, ms, batch, jax.random.key(2)).compile())
+    flops[t] = step_flops(jax.jit(method.step).lower(ts, ms, batch, jax.random.key(2)).compile())
   assert flops[2] > 1.5 * flops[1], flops
 
 

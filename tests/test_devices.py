@@ -45,13 +45,13 @@ def run_on(devices, workdir, config='uniform', arg='dataset=digits,smoke', *over
   return [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
 
 
-def assert_same_rows(a, b, rtol=1e-4):
+def assert_same_rows(a, b, rtol=1e-4, atol=1e-6):
   assert [r['step'] for r in a] == [r['step'] for r in b]
   for ra, rb in zip(a, b):
     assert ra.keys() == rb.keys()
     for k, v in ra.items():
       if isinstance(v, (float, list)):
-        np.testing.assert_allclose(rb[k], v, rtol=rtol, atol=1e-6, err_msg=f'step {ra["step"]} {k}')
+        np.testing.assert_allclose(rb[k], v, rtol=rtol, atol=atol, err_msg=f'step {ra["step"]} {k}')
 
 
 def test_uniform_8_devices_matches_1(tmp_path):

@@ -247,7 +247,7 @@ def unrolled_hypergrad(
     w0: initial lower-level parameters (not differentiated).
     train_batch: batch defining ``L2`` (reused every step).
     meta_batch: batch defining ``L1``.
-    num_steps: ``T >= 1`` (static; the steps are unrolled in the program).
+    num_steps: ``T >= 1`` (static; a rolled scan over the steps).
     lr: inner step size.
 
   Returns:

@@ -26,6 +26,13 @@ Gradient estimators (`mode`):
   (v, 0) equals (H_tt v, H_et v), which by symmetry of the Hessian are exactly
   the two cotangents. Combined with the per-step remat of 'remat'. Same
   numbers as 'reverse' (to float rounding).
+* 'checkpointed': exact, with memory O(sqrt T) instead of O(T). The T steps
+  are cut into segments of S = ceil(sqrt T) steps (a nested `lax.scan`: an
+  outer scan over segments, each a `jax.checkpoint` of an inner scan over its
+  S steps). The backward pass keeps only the carried (params, optimizer state)
+  at each segment's start, recomputes the segment's forward pass, then
+  backpropagates through it step by step as 'mixed' does. Costs one extra
+  forward pass (one inner gradient) per step; same numbers as 'reverse'.
 * 'first_order': an ablation. theta_{T-1} and s_{T-1} are treated as constants
   (computed with eta under `stop_gradient`); only the last step's direct
   dependence on eta is differentiated (through g_{T-1} and through how the
@@ -43,6 +50,10 @@ meta-gradient into inf/NaN (0 * inf). Use `optax.adam(lr, eps_root=1e-8)`
 (or similar small positive value) for inner optimizers you differentiate
 through. It changes the inner trajectory only negligibly.
 
+Every loop is a rolled `lax.scan` (compile time independent of T); count a
+compiled program's FLOPs with `datarater.train.flops.compiled_flops`, which
+multiplies each loop body by its trip count.
+
 Truncated windows: `meta_loss_and_grad` returns the inner state after the T
 updates (under `stop_gradient`), so the next window continues from it, as in
 learned_optimization's truncated unrolls.
@@ -50,6 +61,7 @@ learned_optimization's truncated unrolls.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Tuple
 
 import jax
@@ -62,8 +74,8 @@ PyTree = Any
 InnerLossFn = Callable[[PyTree, PyTree, PyTree], jax.Array]
 OuterLossFn = Callable[[PyTree, PyTree], jax.Array]
 
-MODES = ('reverse', 'remat', 'mixed', 'first_order')
-EXACT_MODES = ('reverse', 'remat', 'mixed')
+MODES = ('reverse', 'remat', 'mixed', 'checkpointed', 'first_order')
+EXACT_MODES = ('reverse', 'remat', 'mixed', 'checkpointed')
 
 # Name under which each inner step's gradient is saved by the per-step remat
 # policy ('remat', 'mixed'): it is the output of the expensive inner backward
@@ -205,22 +217,34 @@ def unroll(
       return (p, s), None
     head = jax.tree.map(lambda x: x[:num_steps - 1], train_batches)
     last = jax.tree.map(lambda x: x[num_steps - 1], train_batches)
-    carry, _ = jax.lax.scan(const_step, (params, opt_state), head, unroll=True)
+    carry, _ = jax.lax.scan(const_step, (params, opt_state), head)
     carry = jax.lax.stop_gradient(carry)
     return inner_step(*carry, eta, last, grad_fn=plain, optimizer=optimizer)
 
-  grad_fn = mixed_mode_grad(inner_loss_fn) if mode == 'mixed' else jax.grad(inner_loss_fn)
+  grad_fn = (mixed_mode_grad(inner_loss_fn) if mode in ('mixed', 'checkpointed')
+             else jax.grad(inner_loss_fn))
 
   def step(carry, batch):
     return inner_step(*carry, eta, batch, grad_fn=grad_fn, optimizer=optimizer), None
 
-  if mode in ('remat', 'mixed'):
+  if mode in ('remat', 'mixed', 'checkpointed'):
     step = jax.checkpoint(
         step, policy=jax.checkpoint_policies.save_only_these_names(INNER_GRAD_NAME))
-  # unroll=True: T is small (1..8), and XLA's cost analysis counts a rolled
-  # loop body once, which would under-report the FLOPs of the compute ledger.
-  (params, opt_state), _ = jax.lax.scan(step, (params, opt_state), train_batches, unroll=True)
-  return params, opt_state
+  if mode != 'checkpointed':
+    return jax.lax.scan(step, (params, opt_state), train_batches)[0]
+
+  @jax.checkpoint
+  def segment(carry, batches):
+    return jax.lax.scan(step, carry, batches)[0], None
+
+  size = math.isqrt(num_steps - 1) + 1  # ceil(sqrt(T)): segments of S steps, then the rest
+  count, rest = divmod(num_steps, size)
+  head = jax.tree.map(lambda x: x[:count * size].reshape((count, size) + x.shape[1:]),
+                      train_batches)
+  carry, _ = jax.lax.scan(segment, (params, opt_state), head)
+  if rest:
+    carry, _ = segment(carry, jax.tree.map(lambda x: x[count * size:], train_batches))
+  return carry
 
 
 def meta_loss(
@@ -279,7 +303,7 @@ def meta_loss_and_grad(
     outer_loss_fn: (params, batch) -> scalar.
     optimizer: optax optimizer of the inner model. For Adam-family optimizers
       set `eps_root > 0` (see module docstring).
-    mode: 'reverse' | 'remat' | 'mixed' (exact, same numbers) or
+    mode: 'reverse' | 'remat' | 'mixed' | 'checkpointed' (exact, same numbers) or
       'first_order' (ablation; see module docstring).
 
   Returns:

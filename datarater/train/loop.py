@@ -41,6 +41,7 @@ from datarater.data import pipeline as data_pipeline, sampler
 from datarater.data.core import Dataset, Split
 from datarater.errors import require
 from datarater.train import sharding
+from datarater.train.flops import compiled_flops
 from datarater.train.rundir import RunDir, WorkdirError
 from datarater.train.state import Method, TrainState, init_train_state
 
@@ -187,12 +188,9 @@ LEDGER_KEYS = ('wall_seconds', 'examples_processed', 'gradient_evaluations', 'fl
                'skipped_steps')
 
 
-def _step_flops(compiled) -> float:
-  """FLOPs of one step from XLA's cost analysis (summed over devices; 0 if unavailable)."""
-  cost = compiled.cost_analysis()
-  if isinstance(cost, (list, tuple)):
-    cost = cost[0] if cost else {}
-  return float((cost or {}).get('flops', 0.0)) * jax.device_count()
+def step_flops(compiled) -> float:
+  """FLOPs of one compiled step, every loop iteration counted, summed over devices."""
+  return compiled_flops(compiled) * jax.device_count()
 
 
 def _count_steps(ledger: dict, steps: int, examples: int, grad_evals: int, flops: float):
@@ -462,7 +460,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
           jax.random.fold_in(step_key, step), np.int32(step))
       with jax.set_mesh(mesh):
         programs[1] = programs[1].lower(*one).compile()
-      flops = _step_flops(programs[1])
+      flops = step_flops(programs[1])
     if n not in programs:  # compiled once per dispatch length, under the mesh
       with jax.set_mesh(mesh):
         programs[n] = jax.jit(
