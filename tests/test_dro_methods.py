@@ -98,7 +98,7 @@ def test_cvar_8_devices_match_1(tmp_path):
   eight = run_on(8, tmp_path / 'eight', 'cvar', 'dataset=digits,smoke', *fewer)
   assert_same_rows(one, eight)
   from datarater.data import load_dataset
-  n = load_dataset(load_config('cvar').data, 0).train.size
+  n = load_dataset(load_config('cvar').data, 0).info.num_rows
   _check_per_example('cvar', *check_run_dir(str(tmp_path / 'one'), n), str(tmp_path / 'one'))
   assert _logged(eight, 'train/weight_support') == _logged(one, 'train/weight_support')
   np.testing.assert_allclose(np.load(tmp_path / 'eight' / 'scores_train.npy'),
