@@ -136,9 +136,13 @@ def published_rows(name: str) -> list:
 
 
 def find_published(name: str, method: str, *needles: str) -> str:
-  """'value' of the row of third_party/<name>.csv with this method whose setting holds every needle."""
+  """'value' of the row of third_party/<name>.csv with this method whose setting holds every needle.
+
+  A needle must not be followed by a digit ('imbalance 20' does not match 'imbalance 200').
+  """
   for r in published_rows(name):
-    if r['method'] == method and all(n in r['setting'] for n in needles):
+    if r['method'] == method and all(re.search(re.escape(n) + r'(?!\d)', r['setting'])
+                                     for n in needles):
       return r['value']
   return ''
 
@@ -651,6 +655,15 @@ def _diff_cell(row, m) -> str:
                                 else f'[{lo:+.{digits}f}, {hi:+.{digits}f}]')
 
 
+def runs_wall_seconds(folder: str) -> float:
+  """Sum of `ledger.wall_seconds` over the suite's run directories (0 where a run has none)."""
+  total = 0.0
+  for root, _, files in os.walk(os.path.join(folder, 'runs')):
+    if 'summary.json' in files:
+      total += read_summary(root).get('ledger', {}).get('wall_seconds', 0.0)
+  return total
+
+
 def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float) -> str:
   """Writes table.csv, table.md and plots/ into `folder`; returns the markdown."""
   suite = SUITES[name]
@@ -665,7 +678,9 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
   lines = [f'# {name} ({scale} scale)', '',
            f'Command: `python -m experiments.reproduce --suite={name} --scale={scale} '
            f'--seeds={rows[0]["seeds"]}`; wall time of this invocation {wall:.0f} s (runs '
-           'finished earlier are reused, not timed).', '', suite.header(scale),
+           'finished earlier are reused, not timed)' + (
+               f'; the runs\' own ledgers add up to {runs_wall_seconds(folder):.0f} s.'
+               if runs_wall_seconds(folder) else '.'), '', suite.header(scale),
            '', 'Cells: mean ± standard deviation over seeds. Paired diff: method minus uniform '
            'of the same seed, mean and 95% t-interval over seeds.', '',
            '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]

@@ -122,3 +122,10 @@ def test_every_suite_has_the_uniform_baseline_or_its_own_arm():
     for setting in {r.setting for r in runs}:
       assert any(r.setting == setting and r.method == 'uniform' for r in runs), (name, setting)
   assert reproduce.DEFAULT_SEEDS == {'smoke': 2, 'cpu': 3, 'paper': 3}
+
+
+def test_published_lookup_does_not_match_a_longer_number():
+  from experiments.reproduce import find_published
+  assert find_published('mwnet_long_tail', 'CE', 'imbalance 20') == '82.23'
+  assert find_published('mwnet_long_tail', 'CE', 'imbalance 200') == '65.68'
+  assert find_published('mwnet_long_tail', 'CE', 'imbalance 1') == '92.89'
