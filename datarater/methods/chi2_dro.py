@@ -28,19 +28,7 @@ FORMS = ('penalized', 'constrained')
 
 
 def make(config, task, dataset):
-  """The chi^2-DRO Method (fields in the module docstring).
-
-  Args:
-    config: the run config.
-    task: the Task.
-    dataset: the Dataset.
-
-  Returns:
-    Method with per-example outputs (see `_per_example.make_per_example_method`).
-
-  Raises:
-    ConfigError: on a bad `config.method.*` field.
-  """
+  """The chi^2-DRO Method; fields in the module docstring; ConfigError on a bad one."""
   m = config.method
   require(m.form in FORMS, 'method.form', f'one of {FORMS}', m.form)
   if m.form == 'penalized':

@@ -19,19 +19,7 @@ from datarater.weighting import dro
 
 
 def make(config, task, dataset):
-  """The CVaR Method (fields in the module docstring).
-
-  Args:
-    config: the run config.
-    task: the Task.
-    dataset: the Dataset.
-
-  Returns:
-    Method with per-example outputs (see `_per_example.make_per_example_method`).
-
-  Raises:
-    ConfigError: on a bad `config.method.*` field.
-  """
+  """The CVaR Method; fields in the module docstring; ConfigError on a bad one."""
   alpha = config.method.alpha
   require(isinstance(alpha, (int, float)) and 0 < alpha <= 1, 'method.alpha', 'in (0, 1]', alpha)
   alpha = float(alpha)

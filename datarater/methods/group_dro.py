@@ -39,19 +39,7 @@ class State(NamedTuple):
 
 
 def make(config, task, dataset) -> Method:
-  """The group DRO Method (fields in the module docstring).
-
-  Args:
-    config: the run config.
-    task: the Task.
-    dataset: the Dataset.
-
-  Returns:
-    Method.
-
-  Raises:
-    ConfigError: on a bad `config.method.*` field.
-  """
+  """The group DRO Method; fields in the module docstring; ConfigError on a bad one."""
   m = config.method
   require(m.eta_q >= 0, 'method.eta_q', '>= 0', m.eta_q)
   require(m.C >= 0, 'method.C', '>= 0', m.C)

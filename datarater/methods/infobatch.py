@@ -107,19 +107,7 @@ def start_epoch(state: State, key, epoch, num_epochs_: int, prune_ratio: float,
 
 
 def make(config, task, dataset) -> Method:
-  """The InfoBatch Method (fields in the module docstring).
-
-  Args:
-    config: the run config.
-    task: the Task.
-    dataset: the Dataset.
-
-  Returns:
-    Method.
-
-  Raises:
-    ConfigError: on a bad `config.method.*` field.
-  """
+  """The InfoBatch Method; fields in the module docstring; ConfigError on a bad one."""
   m = config.method
   require(0 <= m.prune_ratio < 1, 'method.prune_ratio', 'in [0, 1)', m.prune_ratio)
   require(0 <= m.delta <= 1, 'method.delta', 'in [0, 1]', m.delta)

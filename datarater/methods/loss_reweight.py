@@ -30,19 +30,7 @@ from datarater.weighting import loss_reweight
 
 
 def make(config, task, dataset):
-  """The loss-reweighting Method (fields in the module docstring).
-
-  Args:
-    config: the run config.
-    task: the Task.
-    dataset: the Dataset.
-
-  Returns:
-    Method with per-example outputs (see `_per_example.make_per_example_method`).
-
-  Raises:
-    ConfigError: on a bad `config.method.*` field.
-  """
+  """The loss-reweighting Method; fields in the module docstring; ConfigError on a bad one."""
   m = config.method
   strategies = tuple(sorted(loss_reweight.STRATEGIES))
   require(m.strategy in strategies, 'method.strategy', f'one of {strategies}', m.strategy)
