@@ -18,6 +18,7 @@ the training forward pass, before that step's update.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import jax
@@ -27,11 +28,25 @@ import optax
 
 from datarater.errors import is_number, require
 from datarater.methods import uniform
-from datarater.methods.datarater import oversampled_batch_size
 from datarater.train import scoring
 from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, TrainState, weighted_update
 from datarater.weighting import scores as score_ops
+
+
+def oversampled_batch_size(batch_size: int, discard_fraction: float) -> int:
+  """ceil(B / (1 - rho)), rounded up to a multiple of the device count.
+
+  Args:
+    batch_size: B, the examples kept per step.
+    discard_fraction: rho in [0, 1).
+
+  Returns:
+    The number of examples drawn per filtered step.
+  """
+  n = jax.device_count()
+  size = math.ceil(batch_size / (1.0 - discard_fraction) - 1e-9)
+  return -(-size // n) * n
 
 
 def require_classification(config, dataset) -> None:

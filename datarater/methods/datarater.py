@@ -36,7 +36,6 @@ Config fields (`config.method.*`): documented in configs/datarater.py.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -46,6 +45,7 @@ import optax
 from datarater.errors import is_number, require
 from datarater.meta import datarater_features, unroll
 from datarater.methods import uniform
+from datarater.methods._filter import oversampled_batch_size
 from datarater.models.rater import build_rater
 from datarater.train import scoring, sharding
 from datarater.train.loop import map_split
@@ -135,19 +135,6 @@ def outer_schedule(learning_rate: float, warmup_steps: int) -> optax.Schedule:
   return lambda count: learning_rate * jnp.minimum(count + 1, w) / w
 
 
-def oversampled_batch_size(batch_size: int, discard_fraction: float) -> int:
-  """ceil(B / (1 - rho)), rounded up to a multiple of the device count.
-
-  Args:
-    batch_size: B, the examples kept per step.
-    discard_fraction: rho in [0, 1).
-
-  Returns:
-    The number of examples drawn per filtered step.
-  """
-  n = jax.device_count()
-  size = math.ceil(batch_size / (1.0 - discard_fraction) - 1e-9)
-  return -(-size // n) * n
 
 
 def make_meta_trainer(config, task, dataset, rater) -> Method:
