@@ -76,18 +76,24 @@ data.text_packages tuple of stdlib top-level packages, one per source, for
 data.text_noise_fraction  float. Fraction of bytes replaced by 'random_bytes'.
 data.max_examples  int. Cap on train examples read from TFDS/npz (0 = all).
 
-model.name         'mlp' | 'cnn' | 'resnet' | 'transformer' (text); set it with
+model.name         'mlp' | 'cnn' | 'resnet' | 'wrn' | 'transformer' (text); set it with
                    the config arg `model=...` so that `model.kwargs` matches.
 model.kwargs       dict: the model's own fields (datarater/models/<name>.py):
                    mlp: hidden (tuple of widths); cnn: channels, hidden;
                    resnet: depth (6n+2, ResNet-32 = 32), width (first stage);
+                   wrn: depth (6n+4), widen (k; WRN-28-10 = depth 28, widen 10);
                    transformer: d_model, num_layers, num_heads, mlp_ratio.
                    Output size, vocabulary and length come from the dataset.
 
 optimizer.name     'sgd' | 'momentum' | 'nesterov' | 'adam' | 'adamw'.
 optimizer.learning_rate  float. Peak learning rate.
-optimizer.schedule 'constant' | 'cosine' | 'warmup_cosine'.
+optimizer.schedule 'constant' | 'cosine' | 'warmup_cosine' | 'step'.
 optimizer.warmup_steps   int. Linear warm-up for 'warmup_cosine'.
+optimizer.step_boundaries  tuple of fractions in (0, 1), increasing: for 'step',
+                   the learning rate is multiplied by step_factor at each
+                   boundary * num_steps (Meta-Weight-Net's CIFAR code: epochs
+                   80 and 100 of 120 = (80/120, 100/120)).
+optimizer.step_factor    float in (0, 1]. The 'step' schedule's multiplier.
 optimizer.momentum float. For 'momentum' / 'nesterov'.
 optimizer.weight_decay   float. Decoupled (adamw) or added L2 (others).
 optimizer.grad_clip      float. Global-norm clipping (0 = off).
@@ -113,12 +119,14 @@ MODEL_KWARGS = {
     'mlp': dict(hidden=(256, 256)),
     'cnn': dict(channels=(32, 64), hidden=128),
     'resnet': dict(depth=32, width=16),
+    'wrn': dict(depth=28, widen=10),
     'transformer': dict(d_model=64, num_layers=2, num_heads=4, mlp_ratio=4),
 }
 SMOKE_MODEL_KWARGS = {
     'mlp': dict(hidden=(32,)),
     'cnn': dict(channels=(8, 16), hidden=32),
     'resnet': dict(depth=8, width=8),
+    'wrn': dict(depth=10, widen=1),
     'transformer': dict(d_model=32, num_layers=1, num_heads=2, mlp_ratio=2),
 }
 
@@ -201,6 +209,8 @@ def base_config(arg) -> ml_collections.ConfigDict:
   c.optimizer.learning_rate = 1e-3
   c.optimizer.schedule = 'constant'
   c.optimizer.warmup_steps = 0
+  c.optimizer.step_boundaries = ()
+  c.optimizer.step_factor = 0.1
   c.optimizer.momentum = 0.9
   c.optimizer.weight_decay = 0.0
   c.optimizer.grad_clip = 0.0

@@ -90,12 +90,16 @@ class Suite:
     header: scale -> the paragraph on the grid and on how it differs from the papers.
     published: (run, scale) -> text of the matching published number(s), or ''.
     plot: optional (runs, seeds, folder) -> None, extra plots from the run directories.
+    curve: optional (x key, x label, log x): plots/curve_<metric>.png draws each
+      metric against Run.key[x key], one line per method, one panel per value
+      of the other keys.
   """
   runs: Callable
   metrics: tuple
   header: Callable
   published: Callable
   plot: Callable | None = None
+  curve: tuple | None = None
 
 
 # ---------------------------------------------------------------- statistics
@@ -194,11 +198,13 @@ def _steps(scale, cpu, paper):
 
 
 # CIFAR setting of the MW-Net code (batch 100, SGD-Nesterov 0.1, wd 5e-4, 1000 clean meta
-# images); 120 epochs of 49,000 images = 58,800 steps of 100.
+# images); 120 epochs of 49,000 images = 58,800 steps of 100, learning rate / 10 at
+# epochs 80 and 100.
 MWNET_PAPER = {'batch_size': 100, 'num_steps': 58800, 'data.meta_size': 1000,
                'optimizer.name': 'nesterov', 'optimizer.learning_rate': 0.1,
                'optimizer.momentum': 0.9, 'optimizer.weight_decay': 5e-4,
-               'optimizer.schedule': 'cosine', 'eval_every': 2000, 'checkpoint_every': 2000,
+               'optimizer.schedule': 'step', 'optimizer.step_boundaries': (80 / 120, 100 / 120),
+               'optimizer.step_factor': 0.1, 'eval_every': 2000, 'checkpoint_every': 2000,
                'log_every': 200}
 
 NOISY_METHODS = (('uniform', 'uniform', {}), ('L2RW', 'l2rw', {}), ('MW-Net', 'mwn', {}),
@@ -213,6 +219,11 @@ def _arg(dataset, scale, model=''):
                                 'smoke' if scale == 'smoke' else '']))
 
 
+# stdlib_text at cpu scale: 400 steps per phase (the text preset's 1500 take about 65 s per
+# uniform run here) and 100 meta-training steps.
+TEXT_CPU = {'num_steps': 400, 'method.meta_steps': 100}
+
+
 def _meta_overrides(config, scale):
   """Shorter meta-training of the methods with their own step counts at cpu scale."""
   if scale != 'cpu':
@@ -221,14 +232,15 @@ def _meta_overrides(config, scale):
 
 
 def noisy_runs(scale):
-  if scale == 'paper':
+  if scale == 'paper':  # MW-Net's layout: WRN-28-10 for uniform noise, ResNet-32 for flip noise
     grid = [(ds, kind, rate) for ds in ('cifar10', 'cifar100')
             for kind, rates in (('symmetric', (0, 40, 60)), ('pair-flip', (20, 40)))
             for rate in rates]
     base = dict(MWNET_PAPER)
   elif scale == 'cpu':
-    grid = [('digits', 'symmetric', 40), ('digits', 'pair-flip', 40), ('mnist1d', 'symmetric', 0),
-            ('mnist1d', 'symmetric', 40)]
+    grid = [(ds, kind, rate) for ds in ('digits', 'mnist1d')
+            for kind, rates in (('symmetric', (0, 20, 40, 60, 80)), ('pair-flip', (20, 40)))
+            for rate in rates]
     base = {'num_steps': 1000}
   else:
     grid = [('digits', 'symmetric', 40), ('digits', 'pair-flip', 20)]
@@ -236,10 +248,9 @@ def noisy_runs(scale):
   runs = []
   for ds, kind, rate in grid:
     corruption = {'symmetric': 'label_symmetric', 'pair-flip': 'label_pairflip'}[kind]
-    setting = f'{ds} {kind} {rate}%'
-    methods = NOISY_METHODS[:1] if rate == 0 and scale == 'cpu' else NOISY_METHODS
-    for label, cfg, extra in methods:
-      runs.append(Run(setting, label, cfg, _arg(ds, scale, 'resnet' if scale == 'paper' else ''),
+    model = ('wrn' if kind == 'symmetric' else 'resnet') if scale == 'paper' else ''
+    for label, cfg, extra in NOISY_METHODS:
+      runs.append(Run(f'{ds} {kind} {rate}%', label, cfg, _arg(ds, scale, model),
                       {**base, 'data.corruption_rates': (rate / 100,), 'data.corruption': corruption,
                        'data.meta_mode': 'clean', **_meta_overrides(cfg, scale), **extra},
                       {'dataset': ds, 'kind': kind, 'rate': rate}))
@@ -264,25 +275,27 @@ def noisy_published(run, scale):
 
 def noisy_header(scale):
   grid = {'smoke': 'digits, symmetric 40% and pair-flip 20%, 6 steps, tiny MLP',
-          'cpu': ('digits (MLP 256-256) symmetric 40% and pair-flip 40%; MNIST-1D (same MLP) clean '
-                  '(uniform only, the calibration row against the MNIST-1D paper) and symmetric '
-                  '40%; 1000 steps of batch 64, Adam 1e-3; DataRater meta-trains 200 steps'),
-          'paper': ('CIFAR-10/100, symmetric 0/40/60% and pair-flip 20/40%, ResNet-32, batch 100, '
-                    'SGD-Nesterov 0.1 with a cosine schedule, wd 5e-4, 58,800 steps (120 epochs)')}
+          'cpu': ('digits and MNIST-1D (both with an MLP 256-256), symmetric noise 0/20/40/60/80% '
+                  'and pair-flip 20/40%; 1000 steps of batch 64, Adam 1e-3; DataRater '
+                  'meta-trains 200 steps. MNIST-1D uniform at 0% is the calibration row against '
+                  'the MNIST-1D paper'),
+          'paper': ('CIFAR-10/100, symmetric 0/40/60% with WRN-28-10 and pair-flip 20/40% with '
+                    'ResNet-32 (MW-Net\'s architectures), batch 100, SGD-Nesterov 0.1, wd 5e-4, '
+                    'learning rate / 10 at epochs 80 and 100, 58,800 steps (120 epochs)')}
   return (f'Grid: {grid[scale]}. One noisy source at the given rate; every method sees a clean '
           'meta split (data.meta_mode=clean, the MW-Net protocol) of data.meta_size examples. '
           'AUM filter is the training-dynamics scorer with filtered retraining (discard 50%). '
           'Published: Meta-Weight-Net Tables 2 and 3 (CIFAR-10, test accuracy %; see '
-          'third_party/README.md), which differ from ours in dataset (CIFAR vs digits/MNIST-1D), '
-          'model (WRN-28-10 for uniform noise, ResNet-32 for flip, vs a small MLP), schedule '
-          '(MW-Net divides the learning rate by 10 at epochs 80 and 100; we use cosine at paper '
-          'scale, Adam at cpu scale) and steps (tens of thousands vs 1000); their uniform noise '
-          'may keep the true class, our symmetric noise always changes the label. Paper scale '
-          'uses ResNet-32 where MW-Net used WRN-28-10 (not in datarater/models).')
+          'third_party/README.md), which differ from ours at cpu scale in dataset (CIFAR vs '
+          'digits/MNIST-1D), model (WRN-28-10 for uniform noise, ResNet-32 for flip, vs a small '
+          'MLP), optimizer (SGD with a step schedule vs Adam) and steps (58,800 vs 1000); their '
+          'uniform noise may keep the true class, our symmetric noise always changes the label. '
+          'Both architectures use GroupNorm here where the papers used BatchNorm.')
 
 
 def long_tail_runs(scale):
-  factors = {'smoke': (100, 1), 'cpu': (100, 20, 1), 'paper': (200, 100, 50, 20, 10, 1)}[scale]
+  factors = {'smoke': (100, 1), 'cpu': (200, 100, 50, 20, 10, 1),
+             'paper': (200, 100, 50, 20, 10, 1)}[scale]
   ds = 'cifar10' if scale == 'paper' else 'digits'
   base = {'smoke': {}, 'cpu': {'num_steps': 1000}, 'paper': MWNET_PAPER}[scale]
   return [Run(f'{ds} imbalance {f}', label, cfg,
@@ -302,13 +315,15 @@ def long_tail_published(run, scale):
 def long_tail_header(scale):
   grid = {'smoke': 'digits, imbalance 100 and 1, 6 steps', 'paper': 'long-tailed CIFAR-10, '
           'imbalance 200/100/50/20/10/1, ResNet-32, the MW-Net code settings (batch 100, '
-          'SGD-Nesterov 0.1, cosine, wd 5e-4, 58,800 steps)',
-          'cpu': 'digits (MLP 256-256), imbalance 100/20/1, 1000 steps of batch 64, Adam 1e-3'}
+          'SGD-Nesterov 0.1, wd 5e-4, lr / 10 at epochs 80 and 100, 58,800 steps)',
+          'cpu': 'digits (MLP 256-256), imbalance 200/100/50/20/10/1, 1000 steps of batch 64, '
+                 'Adam 1e-3'}
   return (f'Grid: {grid[scale]}. Class c keeps imbalance^(-c/9) of its training examples; no '
           'label noise; a balanced clean meta split. Published: Meta-Weight-Net Table 1 '
           '(long-tailed CIFAR-10, ResNet-32, test accuracy %), which differs from ours in dataset '
           '(CIFAR-10 vs 1,400 digit images, so imbalance 100 leaves a handful of examples of the '
-          'rarest class), model and steps, and in its step schedule (lr / 10 at epochs 80, 100).')
+          'rarest class), model, steps and optimizer (SGD with lr / 10 at epochs 80 and 100 vs '
+          'Adam at cpu scale).')
 
 
 MIXTURE_METHODS = (('uniform', 'uniform', {}), ('ScaleBiO', 'scalebio', {'method.retrain': True}),
@@ -317,21 +332,33 @@ MIXTURE_METHODS = (('uniform', 'uniform', {}), ('ScaleBiO', 'scalebio', {'method
 
 
 def mixture_runs(scale):
-  datasets = {'smoke': ('digits',), 'cpu': ('digits', 'mnist1d'), 'paper': ('cifar10',)}[scale]
+  datasets = {'smoke': ('digits',), 'cpu': ('digits', 'mnist1d', 'stdlib_text'),
+              'paper': ('cifar10',)}[scale]
   base = {'smoke': {}, 'cpu': {'num_steps': 800}, 'paper': MWNET_PAPER}[scale]
-  return [Run(f'{ds} 5 sources', label, cfg, _arg(ds, scale, 'resnet' if scale == 'paper' else ''),
-              {**base, 'data.corruption_rates': (0.0, 0.2, 0.4, 0.6, 0.8),
-               **_meta_overrides(cfg, scale), **extra}, {'dataset': ds})
-          for ds in datasets for label, cfg, extra in MIXTURE_METHODS]
+  runs = []
+  for ds in datasets:
+    for label, cfg, extra in MIXTURE_METHODS:
+      steps = {**base, **_meta_overrides(cfg, scale)}
+      if ds == 'stdlib_text':
+        steps = {k: v for k, v in TEXT_CPU.items() if k in steps}
+      runs.append(Run(f'{ds} 5 sources', label, cfg,
+                      _arg(ds, scale, 'resnet' if scale == 'paper' else ''),
+                      {**steps, 'data.corruption_rates': (0.0, 0.2, 0.4, 0.6, 0.8), **extra},
+                      {'dataset': ds}))
+  return runs
 
 
 def mixture_header(scale):
   grid = {'smoke': 'digits, 6 steps', 'cpu': 'digits and MNIST-1D (MLP 256-256), 800 steps of '
           'batch 64 per phase (ScaleBiO retrains, DoReMi trains reference, proxy and retrained '
-          'models), DataRater meta-trains 200 steps',
+          'models), DataRater meta-trains 200 steps; stdlib_text (byte-level transformer, 2 '
+          'layers, d_model 64, sequences of 64 bytes, batch 32), 400 steps per phase, DataRater '
+          'meta-trains 100 steps',
           'paper': 'CIFAR-10 split into 5 sources, ResNet-32, the MW-Net code optimizer'}
-  return (f'Grid: {grid[scale]}. Five sources with symmetric label noise 0/20/40/60/80% '
-          '(ScaleBiO\'s protocol of corruption growing with the source index). "weight vs '
+  return (f'Grid: {grid[scale]}. Five sources corrupted at 0/20/40/60/80% (ScaleBiO\'s '
+          'protocol of corruption growing with the source index): symmetric label noise on '
+          'images, random bytes (data.text_noise_fraction of each corrupted sequence) on text, '
+          'where accuracy is next-byte accuracy. "weight vs '
           'corruption" is the Spearman correlation of the learned per-source weight (ScaleBiO: '
           'time-averaged simplex weights; DoReMi: averaged domain weights; group DRO: mean '
           'adversary weights; DataRater: mean rater score per source) with the corruption rate; '
@@ -350,15 +377,22 @@ def mixture_note(scale):
 
 
 def filtering_runs(scale):
-  fractions = {'smoke': (0.5,), 'cpu': (0.25, 0.5, 0.75), 'paper': (0.1, 0.25, 0.5, 0.75, 0.9)}
-  ds = 'cifar10' if scale == 'paper' else 'digits'
-  base = {'smoke': {}, 'cpu': {'num_steps': 1000, 'method.meta_steps': 300},
-          'paper': MWNET_PAPER}[scale]
-  return [Run(f'{ds} discard {int(100 * f)}%', 'DataRater', 'datarater',
-              _arg(ds, scale, 'resnet' if scale == 'paper' else ''),
-              {**base, 'method.discard_fraction': f, 'data.meta_mode': 'noisy'},
-              {'dataset': ds, 'discard': int(100 * f)})
-          for f in fractions[scale]]
+  fractions = {'smoke': (0.5,), 'cpu': (0.1, 0.25, 0.5, 0.75, 0.9),
+               'paper': (0.1, 0.25, 0.5, 0.75, 0.9)}[scale]
+  datasets = {'smoke': ('digits',), 'cpu': ('stdlib_text', 'digits', 'mnist1d'),
+              'paper': ('cifar10',)}[scale]
+  runs = []
+  for ds in datasets:
+    base = {'smoke': {}, 'paper': MWNET_PAPER,
+            'cpu': TEXT_CPU if ds == 'stdlib_text' else {'num_steps': 1000,
+                                                         'method.meta_steps': 300}}[scale]
+    runs += [Run(f'{ds} discard {int(100 * f)}%', 'DataRater', 'datarater',
+                 _arg(ds, scale, 'resnet' if scale == 'paper' else ''),
+                 {**base, 'method.discard_fraction': f, 'data.meta_mode': 'noisy',
+                  'data.corruption_rates': (0.0, 0.2, 0.4, 0.6, 0.8)},
+                 {'dataset': ds, 'discard': int(100 * f)})
+             for f in fractions]
+  return runs
 
 
 def filtering_published(run, scale):
@@ -371,9 +405,11 @@ def filtering_published(run, scale):
 
 def filtering_header(scale):
   grid = {'smoke': 'digits, discard 50%, 6 steps',
-          'cpu': 'digits (MLP 256-256) with 5 sources at label noise 0/20/40/60/80%, discard '
-                 '25/50/75%, 1000 steps of batch 64, rater meta-trained 300 steps on a noisy '
-                 'meta split (the DataRater protocol)',
+          'cpu': 'discard 10/25/50/75/90%; 5 sources corrupted at 0/20/40/60/80%; rater '
+                 'meta-trained on a noisy meta split (the DataRater protocol). stdlib_text: '
+                 'byte-level transformer (2 layers, d_model 64, batch 32), random-byte '
+                 'corruption, 400 steps per phase, 100 meta steps. digits and MNIST-1D: MLP '
+                 '256-256, symmetric label noise, 1000 steps of batch 64, 300 meta steps',
           'paper': 'CIFAR-10 with 5 sources at noise 0-80%, ResNet-32, discard 10/25/50/75/90%'}
   return (f'Grid: {grid[scale]}. The uniform arm is the run\'s own paired phase (same initial '
           'parameters and data order). Net compute gain: the fraction of the uniform run\'s '
@@ -391,9 +427,9 @@ NO_RETRAIN = {'datarater': {'method.baseline': False, 'method.discard_fraction':
 
 def detection_runs(scale):
   base = {'smoke': {}, 'cpu': {'num_steps': 600, 'method.meta_steps': 200}, 'paper': MWNET_PAPER}
-  ds = 'cifar10' if scale == 'paper' else 'digits'
+  datasets = {'smoke': ('digits',), 'cpu': ('digits', 'tabular'), 'paper': ('cifar10',)}[scale]
   runs = []
-  for mode in ('clean', 'noisy'):
+  for ds, mode in [(ds, mode) for ds in datasets for mode in ('clean', 'noisy')]:
     for name, (cfg, extra) in SCORERS.items():
       step_fields = {k: v for k, v in base[scale].items()
                      if k != 'method.meta_steps' or cfg == 'datarater'}
@@ -409,8 +445,10 @@ def detection_runs(scale):
 
 def detection_header(scale):
   grid = {'smoke': 'digits, 6 steps',
-          'cpu': 'digits (MLP 256-256) with 5 sources at label noise 0/20/40/60/80%, 600 steps '
-                 'of batch 64 per scoring phase, DataRater meta-trained 200 steps',
+          'cpu': 'digits (MLP 256-256) with 5 sources at label noise 0/20/40/60/80%, and the '
+                 'tabular preset (sklearn make_classification, 3 classes, 20 features, same MLP, '
+                 'same 5 noisy sources), 600 steps of batch 64 per scoring phase, DataRater '
+                 'meta-trained 200 steps',
           'paper': 'CIFAR-10 with 5 sources at noise 0-80%, ResNet-32, the MW-Net code optimizer'}
   return (f'Grid: {grid[scale]}. Every scorer scores the training rows; AUROC and average '
           'precision of its scores against the ground-truth corruption flags (experiments/'
@@ -524,8 +562,10 @@ def linreg_plot(runs: list, seeds: int, folder: str) -> None:
 
 
 SUITES = {
-    'noisy_labels': Suite(noisy_runs, (ACCURACY,), noisy_header, noisy_published),
-    'long_tail': Suite(long_tail_runs, (ACCURACY,), long_tail_header, long_tail_published),
+    'noisy_labels': Suite(noisy_runs, (ACCURACY,), noisy_header, noisy_published,
+                          curve=('rate', 'label noise %', False)),
+    'long_tail': Suite(long_tail_runs, (ACCURACY,), long_tail_header, long_tail_published,
+                       curve=('imbalance', 'imbalance factor', True)),
     'source_mixture': Suite(
         mixture_runs, (ACCURACY, Metric('weight vs corruption (Spearman)', _weight_spearman)),
         mixture_header, lambda run, scale: ''),
@@ -534,7 +574,7 @@ SUITES = {
         (ACCURACY, Metric('uniform arm acc. %', lambda s, w, c: 100 * _baseline_accuracy(s)),
          Metric('net compute gain %', _gain('net_compute_gain')),
          Metric('net gain incl. meta %', _gain('net_compute_gain_incl_extra'))),
-        filtering_header, filtering_published),
+        filtering_header, filtering_published, curve=('discard', 'discard fraction %', False)),
     'label_error_detection': Suite(
         detection_runs, (Metric('AUROC', _detection('auroc')),
                          Metric('average precision', _detection('average_precision'))),
@@ -699,6 +739,10 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
   bar_plot(rows, suite.metrics[0], os.path.join(folder, 'plots', 'metric.png'))
   if suite.plot:
     suite.plot(suite.runs(scale), rows[0]['seeds'], folder)
+  if suite.curve:
+    for m in suite.metrics:
+      curve_plot(suite.runs(scale), rows, m, suite.curve,
+                 os.path.join(folder, 'plots', f'curve_{slug(m.name)}.png'))
   return text
 
 
@@ -728,12 +772,56 @@ def bar_plot(rows: list, metric: Metric, path: str) -> None:
   plt.close(fig)
 
 
+def curve_plot(runs: list, rows: list, metric: Metric, curve: tuple, path: str) -> None:
+  """`metric` (mean ± std over seeds) against run.key[x], a line per method, a panel per group.
+
+  Args:
+    runs: the suite's runs, in the order of `rows` (table_rows walks them in order).
+    rows: table_rows' output.
+    metric: the column to draw.
+    curve: (x key, x label, log x) of Suite.curve.
+    path: the PNG to write.
+  """
+  from datarater.train import plots
+  plt = plots.plt
+  x_key, x_label, log_x = curve
+  panels = {}  # group label -> method -> [(x, mean, std)]
+  for run, row in zip(runs, rows):
+    mean = row[f'{metric.name} mean']
+    if mean is None:
+      continue
+    group = ' '.join(str(v) for k, v in run.key.items() if k != x_key)
+    panels.setdefault(group, {}).setdefault(run.method, []).append(
+        (run.key[x_key], mean, row[f'{metric.name} std'] or 0.0))
+  if not panels:
+    return
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+  for ax, (group, methods) in zip(axes[0], panels.items()):
+    for method, points in methods.items():
+      xs, ys, es = zip(*sorted(points))
+      ax.errorbar(xs, ys, yerr=es, marker='o', ms=3, capsize=2, label=method)
+    if log_x:
+      ax.set_xscale('log')
+    ax.set_title(group, fontsize=9)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(metric.name)
+    ax.grid(alpha=0.3)
+  axes[0][0].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
 def define_flags():
   """Defines the flags (only when run as a script, so tests can import this module)."""
   flags.DEFINE_enum('suite', None, list(SUITES), 'Suite to run.')
   flags.DEFINE_enum('scale', 'cpu', list(SCALES), 'Grid size.')
   flags.DEFINE_integer('seeds', None, 'Seeds per cell (default: 2 smoke, 3 cpu/paper).')
   flags.DEFINE_string('out', 'results', 'Output root.')
+  flags.DEFINE_string('compilation_cache', os.path.join(
+      os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache')), 'datarater', 'jax'),
+      'JAX persistent compilation cache: runs of a suite that differ only in data, seed or '
+      'rates reuse compiled programs instead of recompiling (same numbers). "" = off.')
 
 
 def main(argv):
@@ -744,6 +832,11 @@ def main(argv):
     print(f'error: --suite is required; one of {list(SUITES)}', file=sys.stderr)
     sys.exit(2)
   seeds = flags.FLAGS.seeds or DEFAULT_SEEDS[flags.FLAGS.scale]
+  if flags.FLAGS.compilation_cache:
+    import jax
+    jax.config.update('jax_compilation_cache_dir', flags.FLAGS.compilation_cache)
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+    jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
   folder = os.path.join(flags.FLAGS.out, flags.FLAGS.suite, flags.FLAGS.scale)
   os.makedirs(folder, exist_ok=True)
   t0 = time.time()

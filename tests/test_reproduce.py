@@ -104,16 +104,21 @@ def test_paper_configs_build_on_tiny_tfds(tmp_path):
   for name, suite in SUITES.items():
     for run in suite.runs('paper'):
       config = run.make_config(0)
-      if config is None or (run.config, run.method) in seen:
+      if config is None or (run.config, run.method, config.model.name) in seen:
         continue
-      seen.add((run.config, run.method))
-      assert config.model.name == 'resnet' and config.batch_size == 100, run
+      seen.add((run.config, run.method, config.model.name))
+      # MW-Net's architectures: WRN-28-10 for uniform noise, ResNet-32 for flip noise and long tail.
+      wrn = name == 'noisy_labels' and run.key['kind'] == 'symmetric'
+      assert dict(config.model.kwargs) == ({'depth': 28, 'widen': 10} if wrn
+                                           else {'depth': 32, 'width': 16}), run
+      assert config.model.name == ('wrn' if wrn else 'resnet') and config.batch_size == 100, run
       assert config.num_steps == 58800 and config.optimizer.name == 'nesterov', run
+      assert config.optimizer.schedule == 'step', run
       config.data.name, config.data.data_dir, config.data.meta_size = (
           'dr_tiny_images', str(tmp_path), 20)
       _, _, pipeline = prepare(config)
       assert pipeline.phases, run
-  assert len(seen) >= 20
+  assert len(seen) >= 29
 
 
 def test_every_suite_has_the_uniform_baseline_or_its_own_arm():

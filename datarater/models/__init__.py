@@ -13,12 +13,14 @@ from datarater.models.cnn import CNN
 from datarater.models.mlp import MLP
 from datarater.models.resnet import ResNet
 from datarater.models.transformer import TransformerLM
+from datarater.models.wrn import WideResNet
 
 # name -> (flax module, task it fits, fields the dataset fills in)
 MODELS = {
     'mlp': (MLP, 'classification', lambda info: dict(num_outputs=info.num_classes)),
     'cnn': (CNN, 'classification', lambda info: dict(num_outputs=info.num_classes)),
     'resnet': (ResNet, 'classification', lambda info: dict(num_outputs=info.num_classes)),
+    'wrn': (WideResNet, 'classification', lambda info: dict(num_outputs=info.num_classes)),
     'transformer': (TransformerLM, 'lm', lambda info: dict(vocab_size=info.num_classes,
                                                            max_len=info.input_shape[0])),
 }
@@ -56,4 +58,7 @@ def build_model(cfg, info):
   if cfg.name == 'resnet':
     depth = cfg.kwargs.get('depth', 32)
     require(depth >= 8 and (depth - 2) % 6 == 0, 'model.kwargs.depth', '6n+2 >= 8', depth)
+  if cfg.name == 'wrn':
+    depth = cfg.kwargs.get('depth', 28)
+    require(depth >= 10 and (depth - 4) % 6 == 0, 'model.kwargs.depth', '6n+4 >= 10', depth)
   return build_module(MODELS, cfg, info, 'model')

@@ -19,7 +19,7 @@ from datarater.data.core import DatasetInfo
 from datarater.models import build_model
 
 OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'adam', 'adamw')
-SCHEDULES = ('constant', 'cosine', 'warmup_cosine')
+SCHEDULES = ('constant', 'cosine', 'warmup_cosine', 'step')
 
 
 def make_schedule(cfg, num_steps: int) -> optax.Schedule:
@@ -31,6 +31,9 @@ def make_schedule(cfg, num_steps: int) -> optax.Schedule:
     return optax.cosine_decay_schedule(lr, max(num_steps, 1))
   if cfg.schedule == 'warmup_cosine':
     return optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, max(num_steps, cfg.warmup_steps + 1))
+  if cfg.schedule == 'step':  # lr * factor^(number of boundaries passed), boundaries as fractions
+    return optax.piecewise_constant_schedule(
+        lr, {int(round(b * num_steps)): cfg.step_factor for b in cfg.step_boundaries})
   raise ValueError(f'config.optimizer.schedule={cfg.schedule!r} is not one of {SCHEDULES}')
 
 

@@ -85,6 +85,14 @@ def validate(config) -> None:
           config.optimizer.name)
   require(config.optimizer.schedule in SCHEDULES, 'optimizer.schedule', f'one of {SCHEDULES}',
           config.optimizer.schedule)
+  bounds = config.optimizer.step_boundaries
+  require(isinstance(bounds, (tuple, list)) and all(is_number(b) and 0 < b < 1 for b in bounds)
+          and list(bounds) == sorted(set(bounds)), 'optimizer.step_boundaries',
+          'an increasing tuple of fractions in (0, 1)', bounds)
+  require(is_number(config.optimizer.step_factor) and 0 < config.optimizer.step_factor <= 1,
+          'optimizer.step_factor', 'in (0, 1]', config.optimizer.step_factor)
+  require(config.optimizer.schedule != 'step' or len(bounds) > 0, 'optimizer.step_boundaries',
+          "at least one boundary for schedule='step'", bounds)
   name = config.data.name
   if name not in DATASETS_EMBEDDED:
     import tensorflow_datasets as tfds
