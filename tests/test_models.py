@@ -15,7 +15,7 @@ def info(task='classification', shape=(8, 8, 1), classes=10):
 
 
 @pytest.mark.parametrize('name,shape', [('mlp', (8, 8, 1)), ('cnn', (8, 8, 1)), ('cnn', (28, 28, 1)),
-                                        ('resnet', (16, 16, 3))])
+                                        ('resnet', (16, 16, 3)), ('wrn', (16, 16, 3))])
 def test_classifier_shapes(name, shape):
   cfg = base_config(parse_arg(f'dataset=digits,smoke,model={name}')).model
   model = build_model(cfg, info(shape=shape))
@@ -30,6 +30,21 @@ def test_resnet32_paper_size():
   params = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))['params']
   n = sum(x.size for x in jax.tree.leaves(params))
   assert 0.4e6 < n < 0.6e6  # ResNet-32 has about 0.46M parameters
+
+
+def test_wrn_28_10_paper_size():
+  cfg = base_config(parse_arg('dataset=cifar10,model=wrn')).model
+  model = build_model(cfg, info(shape=(32, 32, 3)))
+  params = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))['params']
+  n = sum(x.size for x in jax.tree.leaves(params))
+  assert 36.3e6 < n < 36.7e6, n  # WRN-28-10 has about 36.5M parameters
+
+
+def test_wrn_depth_must_be_6n_plus_4():
+  cfg = ml_collections.ConfigDict(base_config(parse_arg('dataset=cifar10,model=wrn')).model)
+  cfg.kwargs.depth = 26
+  with pytest.raises(ValueError, match='config.model.kwargs.depth'):
+    build_model(cfg, info(shape=(32, 32, 3)))
 
 
 def test_transformer_lm_is_causal():

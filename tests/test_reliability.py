@@ -311,6 +311,10 @@ def test_unusable_workdir_is_one_line(tmp_path):
     ('data.imbalance', 0.0, 'config.data.imbalance'),
     ('model.kwargs.hidden', (0,), 'config.model.kwargs.hidden[0]'),
     ('optimizer.warmup_steps', -1, 'config.optimizer.warmup_steps'),
+    ('optimizer.step_boundaries', (0.8, 0.5), 'config.optimizer.step_boundaries'),
+    ('optimizer.step_boundaries', (1.5,), 'config.optimizer.step_boundaries'),
+    ('optimizer.step_factor', 0.0, 'config.optimizer.step_factor'),
+    ('optimizer.schedule', 'step', 'config.optimizer.step_boundaries'),  # step needs boundaries
 ])
 def test_out_of_range_values_are_one_line_config_errors(tmp_path, field, value, needle):
   config = load_config('uniform')

@@ -105,3 +105,16 @@ def test_resume_with_a_changed_config_is_refused(tmp_path):
     train_and_evaluate(config, str(tmp_path / 'run'))
   config.batch_size, config.num_steps = 16, 4   # only num_steps changed: resumes
   assert train_and_evaluate(config, str(tmp_path / 'run'))['ledger']['steps'] == 4
+
+
+def test_step_schedule_divides_at_the_boundaries():
+  """MW-Net's schedule: lr / 10 at epochs 80 and 100 of 120 (boundaries as fractions of the run)."""
+  from datarater.train.task import make_schedule
+  config = load_config('uniform')
+  config.optimizer.schedule = 'step'
+  config.optimizer.learning_rate = 0.1
+  config.optimizer.step_boundaries = (80 / 120, 100 / 120)
+  config.optimizer.step_factor = 0.1
+  lr = make_schedule(config.optimizer, 1200)
+  got = [float(lr(t)) for t in (0, 799, 800, 999, 1000, 1199)]
+  np.testing.assert_allclose(got, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
