@@ -192,3 +192,23 @@ def test_tfds_array_record_roundtrip(tmp_path):
   assert d.train.size + d.meta.size == 150 and d.test.size == 30
   assert d.train.x.shape[1:] == (8, 8, 1) and d.info.num_classes == 3
   assert 0.0 <= d.train.x.min() and d.train.x.max() <= 1.0
+
+
+def test_tfds_text_uses_its_own_test_split(tmp_path):
+  """TFDS text: train windows from 'train', test windows from 'test', all of them if it is small."""
+  import tensorflow_datasets as tfds
+  from tfds_tiny import DrTinyText
+
+  DrTinyText(data_dir=str(tmp_path)).download_and_prepare(file_format='array_record')
+  cfg = base_config(parse_arg('dataset=dr_tiny_text')).data
+  cfg.data_dir, cfg.seq_len, cfg.meta_size, cfg.corruption_rates = str(tmp_path), 32, 20, ()
+  cfg.corruption = 'none'
+  src = tfds.data_source('dr_tiny_text', split='test', data_dir=str(tmp_path))
+  test_windows = len(b'\n'.join(bytes(r['text']) if isinstance(r['text'], bytes)
+                                else r['text'].encode() for r in src)) // 33
+  cfg.examples_per_source = 100
+  d = load_dataset(cfg, 0)
+  assert (d.train.size, d.meta.size, d.test.size) == (100, 20, 25)   # test = train // 4
+  cfg.examples_per_source = 4 * test_windows + 40                    # more than the test split holds
+  d = load_dataset(cfg, 0)
+  assert d.test.size == test_windows and d.train.x.shape[1:] == (32,)

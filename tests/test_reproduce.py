@@ -97,11 +97,12 @@ def test_table_from_finished_runs(tmp_path, name):
 
 
 def test_paper_configs_build_on_tiny_tfds(tmp_path):
-  """Each paper-scale (suite, method) config builds (data, task, pipeline) on a tiny TFDS builder."""
-  from tfds_tiny import DrTinyImages
+  """Each paper-scale (suite, method, model) config builds (data, task, pipeline) on a tiny TFDS builder."""
+  from tfds_tiny import DrTinyImages, DrTinyText
 
   from datarater.train import prepare
   DrTinyImages(data_dir=str(tmp_path)).download_and_prepare(file_format='array_record')
+  DrTinyText(data_dir=str(tmp_path)).download_and_prepare(file_format='array_record')
   seen = set()
   for name, suite in SUITES.items():
     for run in suite.runs('paper'):
@@ -109,15 +110,23 @@ def test_paper_configs_build_on_tiny_tfds(tmp_path):
       if config is None or (run.config, run.method, config.model.name) in seen:
         continue
       seen.add((run.config, run.method, config.model.name))
-      # MW-Net's architectures: WRN-28-10 for uniform noise, ResNet-32 for flip noise and long tail.
-      wrn = name == 'noisy_labels' and run.key['kind'] == 'symmetric'
-      assert dict(config.model.kwargs) == ({'depth': 28, 'widen': 10} if wrn
-                                           else {'depth': 32, 'width': 16}), run
-      assert config.model.name == ('wrn' if wrn else 'resnet') and config.batch_size == 100, run
-      assert config.num_steps == 58800 and config.optimizer.name == 'nesterov', run
-      assert config.optimizer.schedule == 'step', run
-      config.data.name, config.data.data_dir, config.data.meta_size = (
-          'dr_tiny_images', str(tmp_path), 20)
+      if name == 'datarater_filtering':  # DataRater's own setting: an LM on natural text
+        assert config.data.name == 'wikitext103' and config.model.name == 'transformer', run
+        assert config.method.inner_steps == 2 and config.method.population == 8, run
+        assert config.method.meta_steps == 8000 and config.method.outer_clip == 0.01, run
+        assert config.data.corruption_rates == () and config.data.examples_per_source == 800_000
+        config.data.name, config.data.seq_len, config.data.examples_per_source = (
+            'dr_tiny_text', 32, 200)
+      else:
+        # MW-Net's architectures: WRN-28-10 for uniform noise, ResNet-32 for flip noise and long tail.
+        wrn = name == 'noisy_labels' and run.key['kind'] == 'symmetric'
+        assert dict(config.model.kwargs) == ({'depth': 28, 'widen': 10} if wrn
+                                             else {'depth': 32, 'width': 16}), run
+        assert config.model.name == ('wrn' if wrn else 'resnet') and config.batch_size == 100, run
+        assert config.num_steps == 58800 and config.optimizer.name == 'nesterov', run
+        assert config.optimizer.schedule == 'step', run
+        config.data.name = 'dr_tiny_images'
+      config.data.data_dir, config.data.meta_size = str(tmp_path), 20
       _, _, pipeline = prepare(config)
       assert pipeline.phases, run
   assert len(seen) >= 29

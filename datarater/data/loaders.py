@@ -169,7 +169,9 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
 
   Without `test_streams`, the first 80% of each stream gives train (+ meta)
   windows and the last 20% test windows, so the splits are disjoint; with them
-  (a dataset's own test split), test windows come from those.
+  (a dataset's own test split), test windows come from those: n_train // 4
+  of them, or all of them when the test split is smaller (wikitext103's test
+  split holds about 2,500 windows of 513 bytes).
   x = window[:-1], y = window[1:].
   """
   rng = np.random.default_rng([seed, 3])
@@ -185,7 +187,8 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
       head, tail = _windows(stream[:cut], length), _windows(stream[cut:], length)
     else:
       head, tail = _windows(stream, length), _windows(test_streams[k], length)
-    if len(head) < n_train + n_meta or len(tail) < n_test:
+      n_test = min(max(1, n_train // 4), len(tail))
+    if len(head) < n_train + n_meta or len(tail) < max(n_test, 1):
       raise DataError(f'source {names[k]!r} has {len(head)} train and {len(tail)} test windows of '
                       f'{length} bytes; needs {n_train + n_meta} and {n_test}: lower '
                       'config.data.examples_per_source or seq_len')
