@@ -659,6 +659,9 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
         summary = run.config(seed, workdir)
       else:
         summary = run_one(config, workdir)
+      if not done:
+        with open(os.path.join(workdir, WALL_FILE), 'w') as f:
+          json.dump({'seconds': time.time() - t0}, f)
       status = 'finished earlier' if done else f'{time.time() - t0:.1f} s'
       print(f'[reproduce] {i}/{total} {run.setting} | {run.method} | seed {seed}: {status}',
             flush=True)
@@ -720,13 +723,20 @@ def _diff_cell(row, m) -> str:
                                 else f'[{lo:+.{digits}f}, {hi:+.{digits}f}]')
 
 
-def runs_wall_seconds(folder: str) -> float:
-  """Sum of `ledger.wall_seconds` over the suite's run directories (0 where a run has none)."""
-  total = 0.0
+WALL_FILE = 'reproduce_seconds.json'  # a run's wall time as timed by run_suite, in its directory
+
+
+def runs_wall_seconds(folder: str) -> tuple:
+  """(sum of the recorded run wall times, number of runs with a record, number of runs)."""
+  total, timed, runs = 0.0, 0, 0
   for root, _, files in os.walk(os.path.join(folder, 'runs')):
     if 'summary.json' in files:
-      total += read_summary(root).get('ledger', {}).get('wall_seconds', 0.0)
-  return total
+      runs += 1
+      if WALL_FILE in files:
+        with open(os.path.join(root, WALL_FILE)) as f:
+          total += json.load(f)['seconds']
+        timed += 1
+  return total, timed, runs
 
 
 def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float) -> str:
@@ -740,12 +750,13 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
   cols = ['setting', 'method', 'seeds'] + [m.name for m in suite.metrics]
   cols += [f'{m.name}: paired diff vs uniform [95% CI]' for m in suite.metrics if m.paired]
   cols += ['published']
+  total, timed, count = runs_wall_seconds(folder)
   lines = [f'# {name} ({scale} scale)', '',
            f'Command: `python -m experiments.reproduce --suite={name} --scale={scale} '
-           f'--seeds={rows[0]["seeds"]}`; wall time of this invocation {wall:.0f} s (runs '
-           'finished earlier are reused, not timed)' + (
-               f'; the runs\' own ledgers add up to {runs_wall_seconds(folder):.0f} s.'
-               if runs_wall_seconds(folder) else '.'), '', suite.header(scale),
+           f'--seeds={rows[0]["seeds"]}`. Its runs took {total:.0f} s of wall time when they ran '
+           f'({timed} of {count} runs timed; each run\'s time is in its directory\'s '
+           f'{WALL_FILE}); the invocation that wrote this table took {wall:.0f} s, reusing runs '
+           'that had finished earlier.', '', suite.header(scale),
            '', 'Cells: mean ± standard deviation over seeds. Paired diff: method minus uniform '
            'of the same seed, mean and 95% t-interval over seeds.', '',
            '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
@@ -757,6 +768,7 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
     lines.append('| ' + ' | '.join(cells) + ' |')
   if name in NOTES:
     lines += ['', NOTES[name](scale)]
+  lines += pivot_lines(suite.runs(scale), rows, suite.metrics[0])
   text = '\n'.join(lines) + '\n'
   with open(os.path.join(folder, 'table.md'), 'w') as f:
     f.write(text)
@@ -769,6 +781,27 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
       curve_plot(suite.runs(scale), rows, m, suite.curve,
                  os.path.join(folder, 'plots', f'curve_{slug(m.name)}.png'))
   return text
+
+
+def pivot_lines(runs: list, rows: list, metric: Metric) -> list:
+  """Markdown: `metric` (mean ± sd) with a row per method and a column per setting, per dataset.
+
+  The layout of the papers' tables (MW-Net: methods down, noise rates across).
+  """
+  out = []
+  datasets = list(dict.fromkeys(run.key.get('dataset', '') for run in runs))
+  for ds in datasets:
+    pairs = [(run, row) for run, row in zip(runs, rows) if run.key.get('dataset', '') == ds]
+    settings = list(dict.fromkeys(run.setting for run, _ in pairs))
+    methods = list(dict.fromkeys(run.method for run, _ in pairs))
+    cells = {(run.setting, run.method): _cell(row, metric) for run, row in pairs}
+    strip = (ds + ' ') if ds and all(s.startswith(ds + ' ') for s in settings) else ''
+    out += ['', f'{metric.name}{f" on {ds}" if ds else ""}, mean ± sd over seeds:', '',
+            '| method | ' + ' | '.join(s[len(strip):] for s in settings) + ' |',
+            '|' + '---|' * (len(settings) + 1)]
+    out += ['| ' + ' | '.join([m] + [cells.get((s, m), '—') for s in settings]) + ' |'
+            for m in methods]
+  return out
 
 
 def bar_plot(rows: list, metric: Metric, path: str) -> None:

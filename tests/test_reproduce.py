@@ -43,6 +43,9 @@ def test_linear_regression_end_to_end_and_resume(tmp_path, capsys):
   write_outputs('linear_regression', 'smoke', results, str(folder), 1.0)
   _check_outputs(folder, len(SUITES['linear_regression'].runs('smoke')))
   assert os.path.getsize(folder / 'plots' / 'curves.png') > 0
+  total, timed, count = reproduce.runs_wall_seconds(str(folder))  # each run timed in its directory
+  assert timed == count == 16 and total > 0
+  assert f'({timed} of {count} runs timed' in open(folder / 'table.md').read()
   rows = list(csv.DictReader(open(folder / 'table.csv')))
   capsys.readouterr()
   again = run_suite('linear_regression', 'smoke', 2, str(folder))
