@@ -403,8 +403,8 @@ def filtering_runs(scale):
   runs = []
   for ds in datasets:
     base = {'smoke': {}, 'paper': FILTER_PAPER,
-            'cpu': TEXT_CPU if ds == 'stdlib_text' else {'num_steps': 1000,
-                                                         'method.meta_steps': 300}}[scale]
+            'cpu': {**TEXT_CPU, 'eval_every': 20} if ds == 'stdlib_text' else
+                   {'num_steps': 1000, 'method.meta_steps': 300, 'eval_every': 50}}[scale]
     rates = {} if scale == 'paper' else {'data.corruption_rates': (0.0, 0.2, 0.4, 0.6, 0.8)}
     runs += [Run(f'{ds} discard {int(100 * f)}%', 'DataRater', 'datarater', _arg(ds, scale),
                  {**rates, **base, 'method.discard_fraction': f, 'data.meta_mode': 'noisy'},
@@ -426,8 +426,9 @@ def filtering_header(scale):
           'cpu': 'discard 10/25/50/75/90%; 5 sources corrupted at 0/20/40/60/80%; rater '
                  'meta-trained on a noisy meta split (the DataRater protocol). stdlib_text: '
                  'byte-level transformer (2 layers, d_model 64, batch 32), random-byte '
-                 'corruption, 400 steps per phase, 100 meta steps. digits and MNIST-1D: MLP '
-                 '256-256, symmetric label noise, 1000 steps of batch 64, 300 meta steps',
+                 'corruption, 400 steps per phase, 100 meta steps, test loss every 20 steps. '
+                 'digits and MNIST-1D: MLP 256-256, symmetric label noise, 1000 steps of batch '
+                 '64, 300 meta steps, test loss every 50 steps',
           'paper': 'byte-level wikitext103 (TFDS) with no injected corruption, discard '
                    '10/25/50/75/90%, transformer LM (8 layers, d_model 512, sequences of 512 '
                    'bytes, batch 128, AdamW 3e-4, 20,000 steps), transformer rater (4 layers, '
@@ -437,8 +438,9 @@ def filtering_header(scale):
   return (f'Grid: {grid[scale]}. The uniform arm is the run\'s own paired phase (same initial '
           'parameters and data order). Net compute gain: the fraction of the uniform run\'s '
           'FLOPs saved by reaching its final test loss earlier, net of the filtering overhead '
-          '("incl. meta" also subtracts the rater\'s meta-training FLOPs); empty when the '
-          'filtered model never reached it. Published: DataRater Figure 1 (1B language models '
+          '("incl. meta" also subtracts the rater\'s meta-training FLOPs), resolved to one '
+          'evaluation interval; "k of n seeds" when the filtered model reached it on only k '
+          'seeds (the mean is over those), n/a when on none. Published: DataRater Figure 1 (1B language models '
           'on the Pile at 75% discard; meta-training not subtracted), which differs from ours '
           'in data (the Pile vs our embedded text and images with injected corruption, or '
           'wikitext103 at paper scale), model size (1B parameters vs a small MLP or '
@@ -693,6 +695,7 @@ def table_rows(name: str, scale: str, results: dict) -> list:
     row = {'setting': run.setting, 'method': run.method, 'seeds': len(seeds)}
     for m in suite.metrics:
       row[f'{m.name} mean'], row[f'{m.name} std'] = mean_std([v[m.name] for v in vals])
+      row[f'{m.name} seeds'] = sum(v[m.name] is not None for v in vals)
       if not m.paired:
         continue
       base = [results.get((run.setting, 'uniform', s), {}).get(m.name) for s in seeds]
@@ -709,9 +712,11 @@ def table_rows(name: str, scale: str, results: dict) -> list:
 
 
 def _cell(row, m) -> str:
-  mean, std = row[f'{m.name} mean'], row[f'{m.name} std']
+  """'mean ± sd', with '(k of n seeds)' when only k seeds have a value (e.g. a gain never reached)."""
+  mean, std, k = row[f'{m.name} mean'], row[f'{m.name} std'], row[f'{m.name} seeds']
   text = fmt(mean, 3 if abs(mean or 0) < 1 else 2)
-  return text + ('' if std is None else f' ± {fmt(std, 3 if abs(std) < 1 else 2)}')
+  text += '' if std is None else f' ± {fmt(std, 3 if abs(std) < 1 else 2)}'
+  return text + (f' ({k} of {row["seeds"]} seeds)' if 0 < k < row['seeds'] else '')
 
 
 def _diff_cell(row, m) -> str:
