@@ -795,8 +795,10 @@ def pivot_lines(runs: list, rows: list, metric: Metric) -> list:
   """
   out = []
   datasets = list(dict.fromkeys(run.key.get('dataset', '') for run in runs))
+  if all(len({r.setting for r in runs if r.key.get('dataset', '') == ds}) == 1 for ds in datasets):
+    datasets = [None]  # one setting per dataset: a single table, datasets across
   for ds in datasets:
-    pairs = [(run, row) for run, row in zip(runs, rows) if run.key.get('dataset', '') == ds]
+    pairs = [(run, row) for run, row in zip(runs, rows) if ds is None or run.key.get('dataset', '') == ds]
     settings = list(dict.fromkeys(run.setting for run, _ in pairs))
     methods = list(dict.fromkeys(run.method for run, _ in pairs))
     cells = {(run.setting, run.method): _cell(row, metric) for run, row in pairs}
