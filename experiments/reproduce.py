@@ -90,6 +90,7 @@ class Suite:
     header: scale -> the paragraph on the grid and on how it differs from the papers.
     published: (run, scale) -> text of the matching published number(s), or ''.
     plot: optional (runs, seeds, folder) -> None, extra plots from the run directories.
+    extra: optional (runs, seeds, folder) -> markdown lines added to table.md.
     curve: optional (x key, x label, log x): plots/curve_<metric>.png draws each
       metric against Run.key[x key], one line per method, one panel per value
       of the other keys.
@@ -100,6 +101,7 @@ class Suite:
   published: Callable
   plot: Callable | None = None
   curve: tuple | None = None
+  extra: Callable | None = None
 
 
 # ---------------------------------------------------------------- statistics
@@ -169,7 +171,8 @@ def _gain(field):
 
 
 def _weights(s):
-  for k in ('source_weights_time_avg', 'source_weights', 'source_weights_mean',
+  """The learned per-source weight: time-averaged where the method records it."""
+  for k in ('source_weights_time_avg', 'source_weights_mean', 'source_weights',
             'source_mean_score'):
     if k in s:
       return s[k]
@@ -368,6 +371,25 @@ def mixture_header(scale):
           '280M-proxy domain weights on the Pile (third_party/doremi_280m_domain_weights.csv), a '
           'different problem (22 text domains, no injected noise), so it is listed below the '
           'table, not compared cell by cell.')
+
+
+def mixture_weights(runs: list, seeds: int, folder: str) -> list:
+  """Markdown: each method's learned weight per source, mean over seeds."""
+  lines = []
+  for run in runs:
+    if run.method == 'uniform':
+      continue
+    ws = [_weights(read_summary(run_dir(folder, run, k))) for k in range(seeds)]
+    rates = run.make_config(0).data.corruption_rates
+    if not lines:
+      lines = ['', 'Learned weight per source (corruption rate in brackets), mean over seeds; '
+               'DataRater: mean rater score of the source\'s examples (a score, not a weight):', '',
+               '| setting | method | ' + ' | '.join(f'source {k} ({100 * r:.0f}%)'
+                                                    for k, r in enumerate(rates)) + ' |',
+               '|' + '---|' * (len(rates) + 2)]
+    mean = np.mean(np.asarray(ws, float), axis=0)
+    lines.append(f'| {run.setting} | {run.method} | ' + ' | '.join(f'{w:.3f}' for w in mean) + ' |')
+  return lines
 
 
 def mixture_note(scale):
@@ -595,7 +617,7 @@ SUITES = {
                        curve=('imbalance', 'imbalance factor', True)),
     'source_mixture': Suite(
         mixture_runs, (ACCURACY, Metric('weight vs corruption (Spearman)', _weight_spearman)),
-        mixture_header, lambda run, scale: ''),
+        mixture_header, lambda run, scale: '', extra=mixture_weights),
     'datarater_filtering': Suite(
         filtering_runs,
         (ACCURACY, Metric('uniform arm acc. %', lambda s, w, c: 100 * _baseline_accuracy(s)),
@@ -773,6 +795,8 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
     lines.append('| ' + ' | '.join(cells) + ' |')
   if name in NOTES:
     lines += ['', NOTES[name](scale)]
+  if suite.extra:
+    lines += suite.extra(suite.runs(scale), rows[0]['seeds'], folder)
   lines += pivot_lines(suite.runs(scale), rows, suite.metrics[0])
   text = '\n'.join(lines) + '\n'
   with open(os.path.join(folder, 'table.md'), 'w') as f:

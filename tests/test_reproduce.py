@@ -159,3 +159,11 @@ def test_cell_says_how_many_seeds_have_a_value():
   assert reproduce._cell(row, m) == '79.20 (1 of 3 seeds)'
   row.update({'gain seeds': 3, 'gain mean': 1.5, 'gain std': 0.25})
   assert reproduce._cell(row, m) == '1.50 ± 0.250'
+
+
+def test_learned_source_weights_prefer_the_time_average():
+  """Group DRO records its final q and its mean over steps; the table uses the mean, as it says."""
+  s = {'source_weights': [0.0, 1.0], 'source_weights_mean': [0.6, 0.4]}
+  assert reproduce._weights(s) == [0.6, 0.4]
+  assert reproduce._weights({'source_weights_time_avg': [1.0], 'source_weights': [0.0]}) == [1.0]
+  assert reproduce._weights({'source_mean_score': [-1.0]}) == [-1.0]
