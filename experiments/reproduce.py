@@ -622,7 +622,8 @@ SUITES = {
         filtering_runs,
         (ACCURACY, Metric('uniform arm acc. %', lambda s, w, c: 100 * _baseline_accuracy(s)),
          Metric('net compute gain %', _gain('net_compute_gain')),
-         Metric('net gain incl. meta %', _gain('net_compute_gain_incl_extra'))),
+         Metric('net gain incl. meta %', _gain('net_compute_gain_incl_extra')),
+         Metric('rater AUROC', lambda s, w, c: s.get('score_auroc'))),
         filtering_header, filtering_published, curve=('discard', 'discard fraction %', False)),
     'label_error_detection': Suite(
         detection_runs, (Metric('AUROC', _detection('auroc')),
