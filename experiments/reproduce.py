@@ -462,8 +462,9 @@ def filtering_header(scale):
           'FLOPs saved by reaching its final test loss earlier, net of the filtering overhead '
           '("incl. meta" also subtracts the rater\'s meta-training FLOPs), resolved to one '
           'evaluation interval; "k of n seeds" when the filtered model reached it on only k '
-          'seeds (the mean is over those), n/a when on none. Published: DataRater Figure 1 (1B language models '
-          'on the Pile at 75% discard; meta-training not subtracted), which differs from ours '
+          'seeds (the mean is over those), n/a when on none. Published: DataRater Figure 1 '
+          '(1B language models on the Pile at 75% discard; meta-training not subtracted), '
+          'which differs from ours '
           'in data (the Pile vs our embedded text and images with injected corruption, or '
           'wikitext103 at paper scale), model size (1B parameters vs a small MLP or '
           'transformer) and training length.')
