@@ -374,8 +374,8 @@ def mixture_header(scale):
 
 
 def mixture_weights(runs: list, seeds: int, folder: str) -> list:
-  """Markdown: each method's learned weight per source, mean over seeds."""
-  lines = []
+  """Markdown: each method's learned weight per source, mean over seeds (and plots/source_weights.png)."""
+  lines, curves = [], {}
   for run in runs:
     if run.method == 'uniform':
       continue
@@ -389,7 +389,29 @@ def mixture_weights(runs: list, seeds: int, folder: str) -> list:
                '|' + '---|' * (len(rates) + 2)]
     mean = np.mean(np.asarray(ws, float), axis=0)
     lines.append(f'| {run.setting} | {run.method} | ' + ' | '.join(f'{w:.3f}' for w in mean) + ' |')
+    if run.method != 'DataRater':  # simplex weights; DataRater's scores are on another scale
+      curves.setdefault(run.setting, []).append((run.method, rates, mean))
+  _weights_plot(curves, os.path.join(folder, 'plots', 'source_weights.png'))
   return lines
+
+
+def _weights_plot(curves: dict, path: str) -> None:
+  """Learned source weight against the source's corruption rate, a panel per setting."""
+  from datarater.train import plots
+  plt = plots.plt
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
+  for ax, (setting, lines) in zip(axes[0], curves.items()):
+    for method, rates, mean in lines:
+      ax.plot([100 * r for r in rates], mean, marker='o', label=method)
+    ax.set_title(setting, fontsize=9)
+    ax.set_xlabel('corruption rate of the source %')
+    ax.set_ylabel('learned weight (mean over seeds)')
+    ax.grid(alpha=0.3)
+  axes[0][0].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
 
 
 def mixture_note(scale):

@@ -90,6 +90,9 @@ def test_table_from_finished_runs(tmp_path, name):
   _check_outputs(folder, len(runs))
   for m in SUITES[name].metrics if SUITES[name].curve else ():  # metric against rate/factor/discard
     assert os.path.getsize(folder / 'plots' / f'curve_{reproduce.slug(m.name)}.png') > 0, m.name
+  if name == 'source_mixture':
+    assert 'Learned weight per source' in text
+    assert os.path.getsize(folder / 'plots' / 'source_weights.png') > 0
   if name in ('noisy_labels', 'long_tail'):  # MW-Net's published rows beside ours
     published = {r['method']: r['published'] for r in csv.DictReader(open(folder / 'table.csv'))}
     assert all(published[m].endswith('(CIFAR-10, ResNet-32)') or 'WRN' in published[m]
