@@ -678,6 +678,34 @@ def read_summary(workdir: str) -> dict:
     return json.load(f)
 
 
+# Fields that do not change a finished run's numbers; any other difference between the
+# config a run was made with and the suite's config now makes the run stale.
+BOOKKEEPING_FIELDS = ('log_every', 'checkpoint_every', 'nonfinite', 'steps_per_dispatch', 'mesh',
+                      '_run')
+
+
+def check_finished(config, workdir: str) -> None:
+  """Refuses to reuse a finished run made with a different config (a grid that changed).
+
+  Raises:
+    ConfigError: one line naming the run directory and the first changed field.
+  """
+  from datarater.errors import ConfigError
+  path = os.path.join(workdir, 'fingerprint.json')
+  if not os.path.exists(path):
+    raise ConfigError(f'{workdir} holds a finished run without fingerprint.json, so it cannot be '
+                      'checked against the suite\'s config; delete it to re-run')
+  with open(path) as f:
+    old = json.load(f)['config']
+  new = json.loads(config.to_json_best_effort())
+  changed = sorted(k for k in set(old) | set(new)
+                   if k not in BOOKKEEPING_FIELDS and old.get(k) != new.get(k))
+  if changed:
+    raise ConfigError(f'{workdir} holds a finished run made with a different config.{changed[0]} '
+                      f'(changed: {", ".join(changed)}); delete it to re-run with the suite\'s '
+                      'config, or use another --out')
+
+
 def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
   """Runs (or reuses) every run of suite `name` and returns its metric values.
 
@@ -702,6 +730,8 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
       t0 = time.time()
       done = os.path.exists(os.path.join(workdir, 'summary.json'))
       if done:
+        if config is not None:
+          check_finished(config, workdir)
         summary = read_summary(workdir)
       elif config is None:
         summary = run.config(seed, workdir)
@@ -806,8 +836,8 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
            f'Command: `python -m experiments.reproduce --suite={name} --scale={scale} '
            f'--seeds={rows[0]["seeds"]}`. Its runs took {total:.0f} s of wall time when they ran '
            f'({timed} of {count} runs timed; each run\'s time is in its directory\'s '
-           f'{WALL_FILE}); the invocation that wrote this table took {wall:.0f} s, reusing runs '
-           'that had finished earlier.', '', suite.header(scale),
+           f'{WALL_FILE}); the invocation that wrote this table took {wall:.0f} s (runs that '
+           'had finished earlier are reused, not re-run).', '', suite.header(scale),
            '', 'Cells: mean ± standard deviation over seeds. Paired diff: method minus uniform '
            'of the same seed, mean and 95% t-interval over seeds.', '',
            '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
@@ -888,6 +918,9 @@ def bar_plot(rows: list, metric: Metric, path: str) -> None:
 def curve_plot(runs: list, rows: list, metric: Metric, curve: tuple, path: str) -> None:
   """`metric` (mean ± std over seeds) against run.key[x], a line per method, a panel per group.
 
+  Points whose mean is not over every seed (a compute gain some seeds never reached) are left
+  out; the table shows them with their seed count.
+
   Args:
     runs: the suite's runs, in the order of `rows` (table_rows walks them in order).
     rows: table_rows' output.
@@ -901,7 +934,7 @@ def curve_plot(runs: list, rows: list, metric: Metric, curve: tuple, path: str) 
   panels = {}  # group label -> method -> [(x, mean, std)]
   for run, row in zip(runs, rows):
     mean = row[f'{metric.name} mean']
-    if mean is None:
+    if mean is None or row[f'{metric.name} seeds'] < row['seeds']:  # not over every seed
       continue
     group = ' '.join(str(v) for k, v in run.key.items() if k != x_key)
     panels.setdefault(group, {}).setdefault(run.method, []).append(
@@ -944,7 +977,10 @@ def main(argv):
   if flags.FLAGS.suite is None:
     print(f'error: --suite is required; one of {list(SUITES)}', file=sys.stderr)
     sys.exit(2)
-  seeds = flags.FLAGS.seeds or DEFAULT_SEEDS[flags.FLAGS.scale]
+  seeds = DEFAULT_SEEDS[flags.FLAGS.scale] if flags.FLAGS.seeds is None else flags.FLAGS.seeds
+  if seeds < 1:
+    print(f'error: --seeds={seeds} must be at least 1', file=sys.stderr)
+    sys.exit(2)
   if flags.FLAGS.compilation_cache:
     import jax
     jax.config.update('jax_compilation_cache_dir', flags.FLAGS.compilation_cache)
@@ -953,7 +989,15 @@ def main(argv):
   folder = os.path.join(flags.FLAGS.out, flags.FLAGS.suite, flags.FLAGS.scale)
   os.makedirs(folder, exist_ok=True)
   t0 = time.time()
-  results = run_suite(flags.FLAGS.suite, flags.FLAGS.scale, seeds, folder)
+  from datarater.train import ConfigError, DataError, Diverged, WorkdirError
+  try:
+    results = run_suite(flags.FLAGS.suite, flags.FLAGS.scale, seeds, folder)
+  except (ConfigError, DataError, WorkdirError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  except Diverged as e:
+    print(f'error: diverged: {e}', file=sys.stderr)
+    sys.exit(3)
   print(write_outputs(flags.FLAGS.suite, flags.FLAGS.scale, results, folder, time.time() - t0), flush=True)
   print(f'[reproduce] suite {flags.FLAGS.suite} ({flags.FLAGS.scale}): wall time {time.time() - t0:.0f} s',
         flush=True)

@@ -81,6 +81,8 @@ def test_table_from_finished_runs(tmp_path, name):
       os.makedirs(workdir)
       with open(os.path.join(workdir, 'summary.json'), 'w') as f:
         json.dump(_fake_summary(run, seed, config), f)
+      with open(os.path.join(workdir, 'fingerprint.json'), 'w') as f:
+        json.dump({'config': json.loads(config.to_json_best_effort())}, f)
       if name == 'label_error_detection':
         n = load_dataset(config.data, seed).info.num_rows
         np.save(os.path.join(workdir, 'scores_train.npy'), np.random.default_rng(seed).random(n))
@@ -170,3 +172,26 @@ def test_learned_source_weights_prefer_the_time_average():
   assert reproduce._weights(s) == [0.6, 0.4]
   assert reproduce._weights({'source_weights_time_avg': [1.0], 'source_weights': [0.0]}) == [1.0]
   assert reproduce._weights({'source_mean_score': [-1.0]}) == [-1.0]
+
+
+def test_a_finished_run_made_with_another_config_is_not_reused(tmp_path):
+  """A grid that changed since a run finished: one-line error naming the run and the field."""
+  from datarater.errors import ConfigError
+  run = SUITES['long_tail'].runs('smoke')[0]
+  config = run.make_config(0)
+  workdir = run_dir(str(tmp_path), run, 0)
+  os.makedirs(workdir)
+  with open(os.path.join(workdir, 'summary.json'), 'w') as f:
+    json.dump(_fake_summary(run, 0, config), f)
+  with pytest.raises(ConfigError, match='without fingerprint.json'):
+    reproduce.check_finished(config, workdir)
+  old = json.loads(config.to_json_best_effort())
+  with open(os.path.join(workdir, 'fingerprint.json'), 'w') as f:
+    json.dump({'config': old}, f)
+  reproduce.check_finished(config, workdir)                       # same config: reused
+  config.log_every = 1                                            # bookkeeping only: reused
+  reproduce.check_finished(config, workdir)
+  config.num_steps += 1
+  with pytest.raises(ConfigError, match='different config.num_steps') as e:
+    reproduce.check_finished(config, workdir)
+  assert workdir in str(e.value) and '\n' not in str(e.value)

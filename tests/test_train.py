@@ -118,3 +118,5 @@ def test_step_schedule_divides_at_the_boundaries():
   lr = make_schedule(config.optimizer, 1200)
   got = [float(lr(t)) for t in (0, 799, 800, 999, 1000, 1199)]
   np.testing.assert_allclose(got, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
+  short = make_schedule(config.optimizer, 1)  # both boundaries round to step 1: both apply
+  np.testing.assert_allclose([float(short(0)), float(short(1))], [0.1, 0.001], rtol=1e-6)

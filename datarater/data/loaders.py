@@ -190,7 +190,7 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
       n_test = min(max(1, n_train // 4), len(tail))
     if len(head) < n_train + n_meta or len(tail) < max(n_test, 1):
       raise DataError(f'source {names[k]!r} has {len(head)} train and {len(tail)} test windows of '
-                      f'{length} bytes; needs {n_train + n_meta} and {n_test}: lower '
+                      f'{length} bytes; needs {n_train + n_meta} and {max(n_test, 1)}: lower '
                       'config.data.examples_per_source or seq_len')
     pick = rng.choice(len(head), n_train + n_meta, replace=False)
     src = lambda n: np.full(n, k, np.int32)  # noqa: E731

@@ -32,8 +32,11 @@ def make_schedule(cfg, num_steps: int) -> optax.Schedule:
   if cfg.schedule == 'warmup_cosine':
     return optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, max(num_steps, cfg.warmup_steps + 1))
   if cfg.schedule == 'step':  # lr * factor^(number of boundaries passed), boundaries as fractions
-    return optax.piecewise_constant_schedule(
-        lr, {int(round(b * num_steps)): cfg.step_factor for b in cfg.step_boundaries})
+    scales = {}
+    for b in cfg.step_boundaries:  # boundaries that round to one step multiply there
+      step = int(round(b * num_steps))
+      scales[step] = scales.get(step, 1.0) * cfg.step_factor
+    return optax.piecewise_constant_schedule(lr, scales)
   raise ValueError(f'config.optimizer.schedule={cfg.schedule!r} is not one of {SCHEDULES}')
 
 
