@@ -195,3 +195,16 @@ def test_a_finished_run_made_with_another_config_is_not_reused(tmp_path):
   with pytest.raises(ConfigError, match='different config.num_steps') as e:
     reproduce.check_finished(config, workdir)
   assert workdir in str(e.value) and '\n' not in str(e.value)
+
+
+@pytest.mark.parametrize('flag,needle', [('--seeds=0', '--seeds=0'), (None, '--suite is required')])
+def test_cli_errors_exit_2_with_one_line_before_writing(tmp_path, flag, needle):
+  import subprocess
+  import sys
+  args = [sys.executable, '-m', 'experiments.reproduce', f'--out={tmp_path / "out"}']
+  args += ['--suite=long_tail', flag] if flag else []
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  p = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=120)
+  err = [l for l in p.stderr.splitlines() if l.strip()]
+  assert p.returncode == 2 and len(err) == 1 and needle in err[0], p.stderr
+  assert not (tmp_path / 'out').exists()
