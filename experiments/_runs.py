@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -25,6 +26,12 @@ SCORERS = {
     'cartography': ('cartography', {}),
     'confident_learning': ('confident_learning', {}),
 }
+
+
+def fail(status: int, message) -> None:
+  """Prints `error: <message>` as one line on stderr and exits with `status` (entry points)."""
+  print('error: ' + ' '.join(str(message).split()), file=sys.stderr, flush=True)
+  sys.exit(status)
 
 
 def load_config(name: str, arg: str):

@@ -25,14 +25,13 @@ import dataclasses
 import json
 import os
 import re
-import sys
 import time
 from typing import Callable
 
 import numpy as np
 from absl import app, flags, logging
 
-from experiments._runs import ROOT, SCORERS, load_config, override, run_detection, run_one
+from experiments._runs import ROOT, SCORERS, fail, load_config, override, run_detection, run_one
 
 SCALES = ('smoke', 'cpu', 'paper')
 DEFAULT_SEEDS = {'smoke': 2, 'cpu': 3, 'paper': 3}
@@ -691,15 +690,14 @@ def check_finished(config, workdir: str) -> None:
     ConfigError: one line naming the run directory and the first changed field.
   """
   from datarater.errors import ConfigError
+  from datarater.train import changed_fields
   path = os.path.join(workdir, 'fingerprint.json')
   if not os.path.exists(path):
     raise ConfigError(f'{workdir} holds a finished run without fingerprint.json, so it cannot be '
                       'checked against the suite\'s config; delete it to re-run')
   with open(path) as f:
     old = json.load(f)['config']
-  new = json.loads(config.to_json_best_effort())
-  changed = sorted(k for k in set(old) | set(new)
-                   if k not in BOOKKEEPING_FIELDS and old.get(k) != new.get(k))
+  changed = changed_fields(old, config, BOOKKEEPING_FIELDS)
   if changed:
     raise ConfigError(f'{workdir} holds a finished run made with a different config.{changed[0]} '
                       f'(changed: {", ".join(changed)}); delete it to re-run with the suite\'s '
@@ -823,6 +821,7 @@ def runs_wall_seconds(folder: str) -> tuple:
 def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float) -> str:
   """Writes table.csv, table.md and plots/ into `folder`; returns the markdown."""
   suite = SUITES[name]
+  runs = suite.runs(scale)
   rows = table_rows(name, scale, results)
   with open(os.path.join(folder, 'table.csv'), 'w', newline='') as f:
     w = csv.DictWriter(f, list(rows[0]))
@@ -850,18 +849,18 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
   if name in NOTES:
     lines += ['', NOTES[name](scale)]
   if suite.extra:
-    lines += suite.extra(suite.runs(scale), rows[0]['seeds'], folder)
-  lines += pivot_lines(suite.runs(scale), rows, suite.metrics[0])
+    lines += suite.extra(runs, rows[0]['seeds'], folder)
+  lines += pivot_lines(runs, rows, suite.metrics[0])
   text = '\n'.join(lines) + '\n'
   with open(os.path.join(folder, 'table.md'), 'w') as f:
     f.write(text)
   os.makedirs(os.path.join(folder, 'plots'), exist_ok=True)
   bar_plot(rows, suite.metrics[0], os.path.join(folder, 'plots', 'metric.png'))
   if suite.plot:
-    suite.plot(suite.runs(scale), rows[0]['seeds'], folder)
+    suite.plot(runs, rows[0]['seeds'], folder)
   if suite.curve:
     for m in suite.metrics:
-      curve_plot(suite.runs(scale), rows, m, suite.curve,
+      curve_plot(runs, rows, m, suite.curve,
                  os.path.join(folder, 'plots', f'curve_{slug(m.name)}.png'))
   return text
 
@@ -975,12 +974,10 @@ def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
   if flags.FLAGS.suite is None:
-    print(f'error: --suite is required; one of {list(SUITES)}', file=sys.stderr)
-    sys.exit(2)
+    fail(2, f'--suite is required; one of {list(SUITES)}')
   seeds = DEFAULT_SEEDS[flags.FLAGS.scale] if flags.FLAGS.seeds is None else flags.FLAGS.seeds
   if seeds < 1:
-    print(f'error: --seeds={seeds} must be at least 1', file=sys.stderr)
-    sys.exit(2)
+    fail(2, f'--seeds={seeds} must be at least 1')
   if flags.FLAGS.compilation_cache:
     import jax
     jax.config.update('jax_compilation_cache_dir', flags.FLAGS.compilation_cache)
@@ -993,11 +990,9 @@ def main(argv):
   try:
     results = run_suite(flags.FLAGS.suite, flags.FLAGS.scale, seeds, folder)
   except (ConfigError, DataError, WorkdirError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+    fail(2, e)
   except Diverged as e:
-    print(f'error: diverged: {e}', file=sys.stderr)
-    sys.exit(3)
+    fail(3, f'diverged: {e}')
   print(write_outputs(flags.FLAGS.suite, flags.FLAGS.scale, results, folder, time.time() - t0), flush=True)
   print(f'[reproduce] suite {flags.FLAGS.suite} ({flags.FLAGS.scale}): wall time {time.time() - t0:.0f} s',
         flush=True)

@@ -21,13 +21,13 @@ Exit status 3 and one line for a run stopped by a non-finite value
 """
 
 import re
-import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from datarater.train import ConfigError, DataError, Diverged, WorkdirError, train_and_evaluate
 from datarater.train.sharding import initialize
+from experiments._runs import fail
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/uniform.py:dataset=digits')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (re-running resumes).')
@@ -39,12 +39,6 @@ _DISTRIBUTED = flags.DEFINE_bool('distributed', False,
                                  'Multi-process run configured by the environment (TPU pod '
                                  'slice, or any cluster JAX detects).')
 flags.mark_flags_as_required(['config', 'workdir'])
-
-
-def _fail(status: int, message) -> None:
-  """Prints `error: <message>` as one line on stderr and exits with `status`."""
-  print('error: ' + ' '.join(str(message).split()), file=sys.stderr, flush=True)
-  sys.exit(status)
 
 
 def _flag_error(error: BaseException) -> str:
@@ -73,21 +67,21 @@ def parse_flags(argv):
       _CONFIG.value.get('seed')  # a config file that failed to load raises here
     return argv
   except Exception as e:  # noqa: BLE001 - config files raise any type while loading
-    _fail(2, _flag_error(e))
+    fail(2, _flag_error(e))
 
 
 def main(argv):
   if len(argv) > 1:
-    _fail(2, f'unexpected arguments: {argv[1:]}')
+    fail(2, f'unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
   initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
   try:
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except (ConfigError, DataError, WorkdirError) as e:
-    _fail(2, e)
+    fail(2, e)
   except Diverged as e:
-    _fail(3, f'diverged: {e}')
+    fail(3, f'diverged: {e}')
 
 
 if __name__ == '__main__':

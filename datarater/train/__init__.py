@@ -80,6 +80,12 @@ def _latest_steps(run: RunDir, pipeline: Pipeline) -> dict:
   return out
 
 
+def changed_fields(old: dict, config, ignore) -> list:
+  """Top-level config fields (sorted) where `config` differs from a recorded `old` config dict."""
+  new = json.loads(config.to_json_best_effort())
+  return sorted(k for k in set(old) | set(new) if k not in ignore and old.get(k) != new.get(k))
+
+
 def check_resume(config, dataset, pipeline: Pipeline, run: RunDir) -> None:
   """Refuses a re-run that would not continue the run held in `run` exactly.
 
@@ -111,8 +117,7 @@ def check_resume(config, dataset, pipeline: Pipeline, run: RunDir) -> None:
     raise WorkdirError(f'{where} holds checkpoints but no fingerprint.json, so it cannot be '
                        'checked to be the same run; use a new workdir')
   old = fingerprint['config']
-  changed = sorted(k for k in set(old) | set(new)
-                   if k not in RESUMABLE_FIELDS and old.get(k) != new.get(k))
+  changed = changed_fields(old, config, RESUMABLE_FIELDS)
   if changed:
     raise ConfigError(f'{where} holds a run with different config.{changed[0]} '
                       f'(changed: {", ".join(changed)}); use a new workdir to start a new run')
