@@ -8,8 +8,10 @@ defaults. Config files call `parse_arg(arg)` on the
 
 Fields of the base config
 -------------------------
-seed               int. Seeds parameter init, data corruption, data order and
-                   method randomness. Same seed + same machine => same metrics.
+seed               int in [0, 2**32). Seeds parameter init, data corruption, data
+                   order and method randomness. Same seed + same machine => same
+                   metrics. (jax.random.key keeps only 32 bits of a seed without
+                   jax_enable_x64, so larger seeds would repeat smaller ones.)
 num_steps          int. Steps of the main training phase.
 batch_size         int. Global training batch (split across devices; must be a
                    multiple of the device count).
@@ -48,11 +50,20 @@ data.name          'digits' | 'stdlib_text' | 'npz' | 'mnist1d' (MNIST-1D,
                    (mnist, fashion_mnist, cifar10, cifar100, tiny_shakespeare
                    are wired to models; others work if they have
                    image/label or text features).
-data.path          str. The .npz file for data.name='npz'.
+data.path          str. The .npz file for data.name='npz': x_train, y_train,
+                   x_test, y_test [, source_train, corrupted_train, x_meta,
+                   y_meta]. Inputs must be real and finite as float32 (the
+                   dtype they are trained in: |x| <= 3.4e38); labels are class
+                   indices 0..9999 (at most 10,000 classes); source_train holds
+                   any non-negative integer ids, at most 1,024 distinct ones,
+                   numbered 0..K-1 in sorted order and named 'source<id>' in
+                   reports (with corruption_rates set, ids must be
+                   0..len(corruption_rates)-1 instead).
 data.data_dir      str. TFDS data_dir (None: TFDS default ~/tensorflow_datasets).
-data.corruption_rates  tuple of floats in [0, 1], one per source. Its length is
-                   the number of sources K; source k is corrupted at rate r_k
-                   (ScaleBiO's noisy-sources protocol). () = one clean source.
+data.corruption_rates  tuple of numbers in [0, 1], one per source (at most
+                   1,024). Its length is the number of sources K; source k is
+                   corrupted at rate r_k (ScaleBiO's noisy-sources protocol).
+                   () = one clean source.
 data.corruption    how corrupted examples are made. Images/tabular:
                    'label_symmetric' (label replaced by a different random class),
                    'label_pairflip' (label y -> y+1 mod C), 'feature_noise'
@@ -73,12 +84,13 @@ data.seq_len       int. Tokens per text example (inputs; targets are shifted).
 data.examples_per_source  int. Text sequences drawn per source for train.
 data.text_packages tuple of stdlib top-level packages, one per source, for
                    stdlib_text (length must equal len(corruption_rates)).
-data.text_noise_fraction  float. Fraction of bytes replaced by 'random_bytes'.
+data.text_noise_fraction  float in [0, 1]. Fraction of bytes replaced by 'random_bytes'.
 data.max_examples  int. Cap on train examples read from TFDS/npz (0 = all).
 
 model.name         'mlp' | 'cnn' | 'resnet' | 'wrn' | 'transformer' (text); set it with
                    the config arg `model=...` so that `model.kwargs` matches.
-model.kwargs       dict: the model's own fields (datarater/models/<name>.py):
+model.kwargs       dict: the model's own fields (datarater/models/<name>.py),
+                   each a positive integer or a tuple of them:
                    mlp: hidden (tuple of widths); cnn: channels, hidden;
                    resnet: depth (6n+2, ResNet-32 = 32), width (first stage);
                    wrn: depth (6n+4), widen (k; WRN-28-10 = depth 28, widen 10);
@@ -135,7 +147,7 @@ def model_config(name: str, smoke: bool = False, **overrides) -> ml_collections.
   """{'name': name, 'kwargs': defaults (smoke sizes if smoke) updated by overrides}."""
   if name not in MODEL_KWARGS:
     raise ValueError(f'config arg: model={name!r} is not one of {sorted(MODEL_KWARGS)}')
-  kwargs = dict(MODEL_KWARGS[name], **(SMOKE_MODEL_KWARGS[name] if smoke else {}), **overrides)
+  kwargs = {**MODEL_KWARGS[name], **(SMOKE_MODEL_KWARGS[name] if smoke else {}), **overrides}
   return ml_collections.ConfigDict({'name': name, 'kwargs': kwargs})
 
 

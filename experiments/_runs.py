@@ -6,8 +6,10 @@ import importlib.util
 import json
 import os
 import sys
+from typing import Callable
 
 import numpy as np
+from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,6 +34,43 @@ def fail(status: int, message) -> None:
   """Prints `error: <message>` as one line on stderr and exits with `status` (entry points)."""
   print('error: ' + ' '.join(str(message).split()), file=sys.stderr, flush=True)
   sys.exit(status)
+
+
+def parse_flags(argv: list, describe: Callable[[BaseException], str] = str,
+                check: Callable[[], object] | None = None) -> list:
+  """absl flag parsing where every error is one line and exit status 2.
+
+  Pass it to `app.run(main, flags_parser=parse_flags)`; bind the keyword
+  arguments with functools.partial.
+
+  Args:
+    argv: the command line (argv[0] is the program).
+    describe: the one-line message of a parsing error (default: the error's
+      text, e.g. "flag --keep=half: could not convert string to float: 'half'").
+    check: called after parsing; what it raises is a flag error too (e.g.
+      reading a config-file flag's value, which loads the file).
+
+  Returns:
+    The remaining arguments (argv[0] alone: any other argument is an error).
+  """
+  try:
+    argv = flags.FLAGS(argv)
+    if check is not None:
+      check()
+  except Exception as e:  # noqa: BLE001 - flag parsers and config files raise any type
+    fail(2, describe(e))
+  if len(argv) > 1:
+    fail(2, f'unexpected arguments: {argv[1:]}')
+  return argv
+
+
+def read_json(path: str):
+  """The parsed JSON file at `path`, or None if it is missing or unreadable (cut short)."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
 
 
 def load_config(name: str, arg: str):
@@ -73,6 +112,10 @@ def override(config, overrides: dict):
 def run_one(config, workdir: str) -> dict:
   """train_and_evaluate, or the summary of a run that already finished.
 
+  A run has finished when its summary.json parses (train_and_evaluate writes
+  it last, after every plot and score file); one cut short by a kill is not,
+  and the run resumes from its last checkpoint.
+
   Args:
     config: the run's ConfigDict.
     workdir: its run directory.
@@ -81,11 +124,8 @@ def run_one(config, workdir: str) -> dict:
     The run's summary dict.
   """
   from datarater.train import train_and_evaluate
-  path = os.path.join(workdir, 'summary.json')
-  if os.path.exists(path):
-    with open(path) as f:
-      return json.load(f)
-  return train_and_evaluate(config, workdir)
+  summary = read_json(os.path.join(workdir, 'summary.json'))
+  return train_and_evaluate(config, workdir) if summary is None else summary
 
 
 def detection_metrics(scores: np.ndarray, corrupted: np.ndarray, higher_is_corrupted: bool) -> dict:

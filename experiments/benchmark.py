@@ -32,6 +32,9 @@ Sections:
   256 and 1024, and an end-to-end L2RW run (1500 steps on noisy digits as an
   npz, same model, batch, optimizer and evaluation cadence): whole processes,
   run in alternating pairs.
+
+Bad flags exit with status 2 and one line on stderr, before anything is
+written.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from datarater.models.mlp import MLP
 from datarater.models.rater import MLPRater
 from datarater.train import flops as flops_lib
 from datarater.weighting import scores as score_ops
+from experiments._runs import fail, parse_flags
 
 _OUT = flags.DEFINE_string('out', 'results/benchmark', 'Folder for benchmark.json/.md and plots.')
 _QUICK = flags.DEFINE_bool('quick', False, 'Tiny sizes, one repeat, no end-to-end peer run.')
@@ -736,10 +740,12 @@ NOTES_FILE = 'notes.md'  # hand-written causes of missed targets, kept beside th
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  del argv  # parse_flags refuses extra arguments
   out = _OUT.value
-  os.makedirs(out, exist_ok=True)
+  try:
+    os.makedirs(out, exist_ok=True)
+  except OSError as e:
+    fail(2, f'--out={out}: cannot create the folder ({e.strerror or e})')
   notes_path = os.path.join(out, NOTES_FILE)
   notes = open(notes_path).read() if os.path.exists(notes_path) else ''
   result = run_benchmark(_QUICK.value, log=lambda line: print(line, flush=True), notes=notes)
@@ -753,4 +759,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -10,42 +10,104 @@ are kept and counted. For `data.name=npz` it writes the user's npz with every
 key: the `*_train` arrays restricted to the kept rows (original order), the
 others unchanged. For embedded datasets it writes `kept_rows` and
 `dropped_rows` (row indices of the training pool). It prints how many rows it
-dropped per source. Bad input exits with status 2 and one line.
+dropped per source. It refuses data that changed since the run (the data
+hash in the run's fingerprint.json). Bad flags or input exit with status 2
+and one line on stderr, and nothing is written.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 
 import numpy as np
 from absl import app, flags
+
+from experiments._runs import fail, parse_flags
 
 
 class CurateError(ValueError):
   """Bad input; one line naming the flag or file."""
 
 
+def _read(path: str):
+  """The parsed .json file, the array of the .npy file or the arrays (a dict) of the .npz file.
+
+  Raises:
+    CurateError: the file is missing or unreadable (e.g. cut short), naming it.
+  """
+  try:
+    if path.endswith('.json'):
+      with open(path) as f:
+        return json.load(f)
+    loaded = np.load(path, allow_pickle=False)
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+      with loaded:
+        return dict(loaded)
+    return loaded
+  except (OSError, ValueError, EOFError) as e:
+    raise CurateError(f'{path} is unreadable ({type(e).__name__}: {e})') from None
+
+
 def read_run(workdir: str):
-  """(config, scores [R], scored [R] bool, higher_is_corrupted) of a finished run."""
+  """(config, scores [R], scored [R] bool, higher_is_corrupted, data_sha256) of a finished run."""
   import ml_collections
   paths = {k: os.path.join(workdir, f) for k, f in (
       ('config', 'config.json'), ('scores', 'scores_train.npy'), ('scored', 'scored_rows.npy'),
-      ('summary', 'summary.json'))}
+      ('summary', 'summary.json'), ('fingerprint', 'fingerprint.json'))}
   for k, path in paths.items():
     if not os.path.isfile(path):
       raise CurateError(f'--workdir={workdir}: no {os.path.basename(path)} (a run that '
-                        'wrote per-example scores is needed)')
-  with open(paths['config']) as f:
-    config = json.load(f)
+                        'wrote per-example scores and fingerprint.json is needed)')
+  config = _read(paths['config'])
   config.pop('_run', None)
-  with open(paths['summary']) as f:
-    summary = json.load(f)
+  summary = _read(paths['summary'])
   if 'score_higher_is_corrupted' not in summary:
     raise CurateError(f'{paths["summary"]}: no score_higher_is_corrupted (not a scoring run)')
-  return (ml_collections.ConfigDict(config), np.load(paths['scores']),
-          np.load(paths['scored']).astype(bool), bool(summary['score_higher_is_corrupted']))
+  fingerprint = _read(paths['fingerprint'])
+  if not isinstance(fingerprint, dict) or 'data_sha256' not in fingerprint:
+    raise CurateError(f'{paths["fingerprint"]}: no data_sha256')
+  return (ml_collections.ConfigDict(config), _read(paths['scores']),
+          _read(paths['scored']).astype(bool), bool(summary['score_higher_is_corrupted']),
+          fingerprint['data_sha256'])
+
+
+def check_out(out: str) -> None:
+  """Refuses an --out that cannot be written as given (before anything is read).
+
+  Raises:
+    CurateError: naming --out.
+  """
+  if not out.endswith('.npz'):
+    raise CurateError(f'--out={out} must end with .npz (numpy would add it)')
+  if os.path.isdir(out):
+    raise CurateError(f'--out={out} is a directory')
+  folder = os.path.dirname(out) or '.'
+  if not os.path.isdir(folder):
+    raise CurateError(f'--out={out}: no directory {folder}')
+  if not os.access(folder, os.W_OK):
+    raise CurateError(f'--out={out}: directory {folder} is not writable')
+
+
+def load_run_data(config, workdir: str, data_sha256: str):
+  """The run's dataset, loaded as the run loaded it, checked against its fingerprint.
+
+  Raises:
+    CurateError: the data cannot be loaded (e.g. a moved npz) or is not the
+      data the run scored, naming the file.
+  """
+  from datarater.data import DataError, load_dataset
+  from datarater.errors import ConfigError
+  from datarater.train import data_fingerprint
+  try:
+    data = load_dataset(config.data, config.seed)
+  except (ConfigError, DataError) as e:
+    raise CurateError(f'the data of the run in --workdir={workdir} cannot be loaded: {e}') from None
+  if data_fingerprint(data) != data_sha256:
+    where = config.data.path if config.data.name == 'npz' else f'data.name={config.data.name!r}'
+    raise CurateError(f'{where} is not the data the run in --workdir={workdir} scored (its '
+                      'SHA-256 differs from fingerprint.json): the scores would go to other rows')
+  return data
 
 
 def kept_rows(scores: np.ndarray, scored: np.ndarray, keep: float,
@@ -62,12 +124,12 @@ def kept_rows(scores: np.ndarray, scored: np.ndarray, keep: float,
 
 def curate(workdir: str, keep: float, out: str) -> dict:
   """Writes the curated file; returns {'kept', 'rows', 'unscored_kept', 'dropped_per_source'}."""
-  from datarater.data import load_dataset
-  from datarater.train.scoring import per_row
   if not 0.0 < keep <= 1.0:
     raise CurateError(f'--keep must be in (0, 1], got {keep}')
-  config, scores, scored, higher = read_run(workdir)
-  data = load_dataset(config.data, config.seed)
+  check_out(out)
+  config, scores, scored, higher, data_sha256 = read_run(workdir)
+  data = load_run_data(config, workdir, data_sha256)
+  from datarater.train.scoring import per_row
   if scores.shape != (data.info.num_rows,) or scored.shape != scores.shape:
     raise CurateError(f'{workdir}/scores_train.npy has {scores.shape[0]} rows; the data of '
                       f'its config has {data.info.num_rows}')
@@ -76,12 +138,21 @@ def curate(workdir: str, keep: float, out: str) -> dict:
   names = data.info.source_names
   dropped = {names[k]: int(((source == k) & ~mask).sum()) for k in range(data.info.num_sources)}
   if config.data.name == 'npz':
-    user = dict(np.load(config.data.path, allow_pickle=False))
+    user = _read(config.data.path)
     rows = len(user['y_train'])
-    np.savez(out, **{k: (v[mask] if k.endswith('_train') and len(v) == rows else v)
-                     for k, v in user.items()})
+    arrays = {k: (v[mask] if k.endswith('_train') and len(v) == rows else v)
+              for k, v in user.items()}
   else:
-    np.savez(out, kept_rows=np.flatnonzero(mask), dropped_rows=np.flatnonzero(~mask))
+    arrays = {'kept_rows': np.flatnonzero(mask), 'dropped_rows': np.flatnonzero(~mask)}
+  tmp = f'{out}.tmp'
+  try:
+    with open(tmp, 'wb') as f:  # a file object: np.savez writes `out` exactly, no suffix added
+      np.savez(f, **arrays)
+    os.replace(tmp, out)
+  except OSError as e:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise CurateError(f'--out={out}: cannot write ({e.strerror or e})') from None
   return {'kept': int(mask.sum()), 'rows': len(mask), 'unscored_kept': int((~scored).sum()),
           'dropped_per_source': dropped}
 
@@ -99,8 +170,7 @@ def main(argv):
   try:
     out = curate(flags.FLAGS.workdir, flags.FLAGS.keep, flags.FLAGS.out)
   except CurateError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+    fail(2, e)
   per_source = ', '.join(f'{k} {v}' for k, v in out['dropped_per_source'].items())
   print(f'[curate] kept {out["kept"]} of {out["rows"]} rows ({out["unscored_kept"]} unscored '
         f'rows kept); dropped per source: {per_source}; wrote {flags.FLAGS.out}', flush=True)
@@ -108,4 +178,4 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -13,27 +13,69 @@ the test accuracy of a model retrained on the kept data next to a uniform
 model from the same initial parameters (paired). Scorers without their own
 filtered-retraining phase are retrained by the `score_filter` method on their
 score file. `--smoke` shrinks every run to a few steps (used by the tests).
+
+Every flag, config and the data are checked before anything is written: bad
+flags or input exit with status 2 and one line on stderr; a run stopped by a
+non-finite value exits with status 3.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
-import sys
 import time
 
 from absl import app, flags, logging
 
-from experiments._runs import SCORERS, load_config, override, run_detection, run_one
+from experiments._runs import (SCORERS, fail, load_config, override, parse_flags, run_detection,
+                               run_one)
 
 FILTER_PHASES = ('filtered', 'uniform')
 
 
+def scorer_config(name: str, arg: str, meta_mode: str, seed: int):
+  """The ConfigDict of scorer `name` (a key of SCORERS) on the report's data and seed."""
+  cfg_name, overrides = SCORERS[name]
+  return override(load_config(cfg_name, arg),
+                  {'data.meta_mode': meta_mode, 'seed': seed, **overrides})
+
+
+def check_flags(dataset: str, meta_mode: str, seed: int, scorers: list, smoke: bool) -> str:
+  """Checks every flag, every scorer's config and the data; writes nothing.
+
+  Returns:
+    The config arg of every run ('dataset=digits[,smoke]').
+
+  Raises:
+    ConfigError, DataError: one line naming the flag.
+  """
+  from datarater.data import DataError, load_dataset
+  from datarater.errors import ConfigError
+  from datarater.train.validate import validate
+  if not scorers:
+    raise ConfigError(f'--scorers is empty; name one or more of {list(SCORERS)}')
+  unknown = [s for s in scorers if s not in SCORERS]
+  if unknown:
+    raise ConfigError(f'--scorers: unknown {unknown}; known: {list(SCORERS)}')
+  if seed < 0:
+    raise ConfigError(f'--seed={seed} must be >= 0')
+  arg = f'dataset={dataset}' + (',smoke' if smoke else '')
+  try:
+    configs = [scorer_config(name, arg, meta_mode, seed) for name in scorers]
+    for config in configs:
+      validate(config)
+    load_dataset(configs[0].data, seed)  # the data every scorer trains on
+  except ValueError as e:  # ConfigError, DataError, or a config arg the config files refuse
+    error = DataError if isinstance(e, DataError) else ConfigError
+    raise error(f'--dataset={dataset} --seed={seed}: {e}') from None
+  return arg
+
+
 def scorer_row(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> dict:
   """Runs one scorer (and its retraining) and returns its table row."""
-  cfg_name, overrides = SCORERS[name]
+  config = scorer_config(name, arg, meta_mode, seed)
   base = {'data.meta_mode': meta_mode, 'seed': seed}
-  config = override(load_config(cfg_name, arg), {**base, **overrides})
   workdir = os.path.join(folder, name.split(' ')[0])
   summary = run_one(config, workdir)
   higher = bool(summary['score_higher_is_corrupted'])
@@ -58,17 +100,19 @@ def fmt(v, digits=3) -> str:
 
 
 def write_table(rows: list, folder: str, title: str) -> str:
+  """Writes table.csv and table.md (each atomically) into `folder`; returns the markdown."""
+  from datarater.train.rundir import write_atomic
   cols = list(rows[0])
-  with open(os.path.join(folder, 'table.csv'), 'w', newline='') as f:
-    w = csv.DictWriter(f, cols)
-    w.writeheader()
-    w.writerows(rows)
+  csv_text = io.StringIO(newline='')
+  w = csv.DictWriter(csv_text, cols)
+  w.writeheader()
+  w.writerows(rows)
+  write_atomic(os.path.join(folder, 'table.csv'), [csv_text.getvalue()])
   lines = [f'# {title}', '', '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
   lines += ['| ' + ' | '.join(fmt(r[c], 1 if c == 'wall_seconds' else 3)
                               for c in cols) + ' |' for r in rows]
   text = '\n'.join(lines) + '\n'
-  with open(os.path.join(folder, 'table.md'), 'w') as f:
-    f.write(text)
+  write_atomic(os.path.join(folder, 'table.md'), [text])
   return text
 
 
@@ -86,17 +130,30 @@ def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
-  unknown = [s for s in flags.FLAGS.scorers if s not in SCORERS]
-  if unknown:
-    print(f'error: --scorers: unknown {unknown}; known: {list(SCORERS)}', file=sys.stderr)
-    sys.exit(2)
-  arg = f'dataset={flags.FLAGS.dataset}' + (',smoke' if flags.FLAGS.smoke else '')
-  folder = os.path.join(flags.FLAGS.out, f'{flags.FLAGS.dataset}_{flags.FLAGS.meta_mode}_seed{flags.FLAGS.seed}')
-  os.makedirs(folder, exist_ok=True)
+  from datarater.train import ConfigError, DataError, Diverged, WorkdirError
+  out = flags.FLAGS.out
+  if os.path.exists(out) and not os.path.isdir(out):
+    fail(2, f'--out={out} is a file, not a folder')
+  try:
+    arg = check_flags(flags.FLAGS.dataset, flags.FLAGS.meta_mode, flags.FLAGS.seed,
+                      flags.FLAGS.scorers, flags.FLAGS.smoke)
+  except (ConfigError, DataError) as e:
+    fail(2, e)
+  folder = os.path.join(
+      out, f'{flags.FLAGS.dataset}_{flags.FLAGS.meta_mode}_seed{flags.FLAGS.seed}')
+  try:
+    os.makedirs(folder, exist_ok=True)
+  except OSError as e:
+    fail(2, f'--out={out}: cannot create {folder} ({e.strerror or e})')
   rows, t0 = [], time.time()
   for i, name in enumerate(flags.FLAGS.scorers):
     print(f'[detect] {i + 1}/{len(flags.FLAGS.scorers)} {name}', flush=True)
-    rows.append(scorer_row(name, arg, flags.FLAGS.meta_mode, flags.FLAGS.seed, folder))
+    try:
+      rows.append(scorer_row(name, arg, flags.FLAGS.meta_mode, flags.FLAGS.seed, folder))
+    except (ConfigError, DataError, WorkdirError) as e:
+      fail(2, e)
+    except Diverged as e:
+      fail(3, f'diverged: {e}')
   title = (f'Label-error detection: {flags.FLAGS.dataset}, {flags.FLAGS.meta_mode} meta, seed {flags.FLAGS.seed}'
            f' ({time.time() - t0:.0f} s)')
   print(write_table(rows, folder, title), flush=True)
@@ -104,4 +161,4 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

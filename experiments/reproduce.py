@@ -4,7 +4,7 @@
 
 runs every (setting, method, seed) of a suite into
 `<out>/<suite>/<scale>/runs/<setting>/<method>/seed<k>/` (a run whose
-summary.json exists is skipped, so an interrupted suite resumes), then writes
+summary.json parses is reused, so an interrupted suite resumes), then writes
 `table.md`, `table.csv` and `plots/` beside `runs/`. Each cell is the mean and
 standard deviation over seeds; each method is compared with uniform training
 of the same seed (same initial parameters and data order, see
@@ -16,12 +16,18 @@ Scales: 'smoke' (a few steps, for tests), 'cpu' (each suite well under an hour
 on 2 CPU cores; the grid is stated in the table header) and 'paper' (the
 papers' datasets through TFDS, architectures and schedules, for accelerators
 with prepared TFDS data). Suites: see SUITES.
+
+Bad flags exit with status 2 and one line on stderr before anything is
+written; bad input found later (e.g. a finished run made with another config)
+exits 2 with one line too; a run stopped by a non-finite value exits with
+status 3.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import re
@@ -31,7 +37,8 @@ from typing import Callable
 import numpy as np
 from absl import app, flags, logging
 
-from experiments._runs import ROOT, SCORERS, fail, load_config, override, run_detection, run_one
+from experiments._runs import (ROOT, SCORERS, fail, load_config, override, parse_flags, read_json,
+                               run_detection, run_one)
 
 SCALES = ('smoke', 'cpu', 'paper')
 DEFAULT_SEEDS = {'smoke': 2, 'cpu': 3, 'paper': 3}
@@ -543,9 +550,9 @@ def _linreg(scale, strategy, outliers):
   def run(seed, workdir):
     summary = least_squares_curve(seed, strategy, outliers, batch_size=32, learning_rate=0.01,
                                   **LINREG[scale])
+    from datarater.train.rundir import dumps, write_atomic
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, 'summary.json'), 'w') as f:
-      json.dump(summary, f)
+    write_atomic(os.path.join(workdir, 'summary.json'), [dumps(summary)])
     return summary
   return run
 
@@ -691,12 +698,12 @@ def check_finished(config, workdir: str) -> None:
   """
   from datarater.errors import ConfigError
   from datarater.train import changed_fields
-  path = os.path.join(workdir, 'fingerprint.json')
-  if not os.path.exists(path):
-    raise ConfigError(f'{workdir} holds a finished run without fingerprint.json, so it cannot be '
-                      'checked against the suite\'s config; delete it to re-run')
-  with open(path) as f:
-    old = json.load(f)['config']
+  fingerprint = read_json(os.path.join(workdir, 'fingerprint.json'))
+  if not isinstance(fingerprint, dict) or 'config' not in fingerprint:
+    raise ConfigError(f'{workdir} holds a finished run without fingerprint.json (or with an '
+                      'unreadable one), so it cannot be checked against the suite\'s config; '
+                      'delete it to re-run')
+  old = fingerprint['config']
   changed = changed_fields(old, config, BOOKKEEPING_FIELDS)
   if changed:
     raise ConfigError(f'{workdir} holds a finished run made with a different config.{changed[0]} '
@@ -716,6 +723,7 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
   Returns:
     {(setting, method, seed): {metric name: value}}.
   """
+  from datarater.train.rundir import dumps, write_atomic
   suite = SUITES[name]
   runs = suite.runs(scale)
   total = len(runs) * seeds
@@ -726,18 +734,17 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
       workdir = run_dir(folder, run, seed)
       config = run.make_config(seed)
       t0 = time.time()
-      done = os.path.exists(os.path.join(workdir, 'summary.json'))
-      if done:
-        if config is not None:
+      # Finished: summary.json parses (one cut short by a kill is re-run).
+      summary = read_json(os.path.join(workdir, 'summary.json'))
+      done = summary is not None
+      if config is not None:
+        if done:
           check_finished(config, workdir)
-        summary = read_summary(workdir)
-      elif config is None:
+        summary = run_one(config, workdir)  # a finished run is reused (missing plots remade)
+      elif not done:
         summary = run.config(seed, workdir)
-      else:
-        summary = run_one(config, workdir)
       if not done:
-        with open(os.path.join(workdir, WALL_FILE), 'w') as f:
-          json.dump({'seconds': time.time() - t0}, f)
+        write_atomic(os.path.join(workdir, WALL_FILE), [dumps({'seconds': time.time() - t0})])
       status = 'finished earlier' if done else f'{time.time() - t0:.1f} s'
       print(f'[reproduce] {i}/{total} {run.setting} | {run.method} | seed {seed}: {status}',
             flush=True)
@@ -806,27 +813,33 @@ WALL_FILE = 'reproduce_seconds.json'  # a run's wall time as timed by run_suite,
 
 
 def runs_wall_seconds(folder: str) -> tuple:
-  """(sum of the recorded run wall times, number of runs with a record, number of runs)."""
+  """(sum of the recorded run wall times, number of runs with a record, number of runs).
+
+  A record that is missing or unreadable (cut short by a kill) leaves its run untimed.
+  """
   total, timed, runs = 0.0, 0, 0
   for root, _, files in os.walk(os.path.join(folder, 'runs')):
     if 'summary.json' in files:
       runs += 1
-      if WALL_FILE in files:
-        with open(os.path.join(root, WALL_FILE)) as f:
-          total += json.load(f)['seconds']
+      record = read_json(os.path.join(root, WALL_FILE))
+      seconds = record.get('seconds') if isinstance(record, dict) else None
+      if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        total += seconds
         timed += 1
   return total, timed, runs
 
 
 def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float) -> str:
-  """Writes table.csv, table.md and plots/ into `folder`; returns the markdown."""
+  """Writes table.csv, table.md (each atomically) and plots/ into `folder`; returns the markdown."""
+  from datarater.train.rundir import write_atomic
   suite = SUITES[name]
   runs = suite.runs(scale)
   rows = table_rows(name, scale, results)
-  with open(os.path.join(folder, 'table.csv'), 'w', newline='') as f:
-    w = csv.DictWriter(f, list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
+  csv_text = io.StringIO(newline='')
+  w = csv.DictWriter(csv_text, list(rows[0]))
+  w.writeheader()
+  w.writerows(rows)
+  write_atomic(os.path.join(folder, 'table.csv'), [csv_text.getvalue()])
   cols = ['setting', 'method', 'seeds'] + [m.name for m in suite.metrics]
   cols += [f'{m.name}: paired diff vs uniform [95% CI]' for m in suite.metrics if m.paired]
   cols += ['published']
@@ -852,8 +865,7 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
     lines += suite.extra(runs, rows[0]['seeds'], folder)
   lines += pivot_lines(runs, rows, suite.metrics[0])
   text = '\n'.join(lines) + '\n'
-  with open(os.path.join(folder, 'table.md'), 'w') as f:
-    f.write(text)
+  write_atomic(os.path.join(folder, 'table.md'), [text])
   os.makedirs(os.path.join(folder, 'plots'), exist_ok=True)
   bar_plot(rows, suite.metrics[0], os.path.join(folder, 'plots', 'metric.png'))
   if suite.plot:
@@ -984,7 +996,10 @@ def main(argv):
     jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
     jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
   folder = os.path.join(flags.FLAGS.out, flags.FLAGS.suite, flags.FLAGS.scale)
-  os.makedirs(folder, exist_ok=True)
+  try:
+    os.makedirs(folder, exist_ok=True)
+  except OSError as e:
+    fail(2, f'--out={flags.FLAGS.out}: cannot create {folder} ({e.strerror or e})')
   t0 = time.time()
   from datarater.train import ConfigError, DataError, Diverged, WorkdirError
   try:
@@ -1000,4 +1015,4 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

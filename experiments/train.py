@@ -20,6 +20,7 @@ Exit status 3 and one line for a run stopped by a non-finite value
 (config.nonfinite='stop'), naming phase, step and metric.
 """
 
+import functools
 import re
 
 from absl import app, flags, logging
@@ -27,7 +28,7 @@ from ml_collections import config_flags
 
 from datarater.train import ConfigError, DataError, Diverged, WorkdirError, train_and_evaluate
 from datarater.train.sharding import initialize
-from experiments._runs import fail
+from experiments._runs import fail, parse_flags
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/uniform.py:dataset=digits')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (re-running resumes).')
@@ -58,21 +59,13 @@ def _flag_error(error: BaseException) -> str:
   return f'{flag[1]}: {inner}' if flag and inner is not error else str(inner)
 
 
-def parse_flags(argv):
-  """absl's flag parsing, with every error (a config field typo, a missing or
-  broken config file, a value of the wrong type) as one line and exit status 2."""
-  try:
-    argv = flags.FLAGS(argv)
-    if _CONFIG.value is not None:
-      _CONFIG.value.get('seed')  # a config file that failed to load raises here
-    return argv
-  except Exception as e:  # noqa: BLE001 - config files raise any type while loading
-    fail(2, _flag_error(e))
+def _load_config():
+  if _CONFIG.value is not None:
+    _CONFIG.value.get('seed')  # a config file that failed to load raises here
 
 
 def main(argv):
-  if len(argv) > 1:
-    fail(2, f'unexpected arguments: {argv[1:]}')
+  del argv  # parse_flags refuses extra arguments
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
   initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
@@ -85,4 +78,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=functools.partial(parse_flags, describe=_flag_error,
+                                                 check=_load_config))

@@ -223,17 +223,6 @@ def test_broken_latest_checkpoint_falls_back_and_resumes_exactly(tmp_path, capsy
 # ----------------------------------------------------------------------------- 5. data checks
 
 
-def test_failed_fresh_run_is_removed_even_after_checkpoints(tmp_path, monkeypatch):
-  from datarater.train import plots
-
-  def crash(*args):
-    raise RuntimeError('late crash')
-  monkeypatch.setattr(plots, 'training_curves', crash)
-  with pytest.raises(RuntimeError, match='late crash'):
-    train_and_evaluate(load_config('uniform'), str(tmp_path / 'run'))
-  assert not (tmp_path / 'run').exists()
-
-
 def test_test_fraction_zero_is_refused(tmp_path):
   config = load_config('uniform')
   config.data.test_fraction = 0.0

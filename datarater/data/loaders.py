@@ -7,6 +7,7 @@ in memory); batches are gathered by index (see `datarater.data.sampler`).
 
 from __future__ import annotations
 
+import numbers
 import os
 import sys
 import sysconfig
@@ -19,7 +20,15 @@ from datarater.data.mnist1d import load_mnist1d
 from datarater.data.tabular import load_tabular
 
 VOCAB = 256  # byte-level text
-MAX_LABEL = np.iinfo(np.int32).max  # labels are stored as int32
+# A classification dataset has at most MAX_CLASSES classes (labels 0..MAX_LABEL): the
+# label is the index of a logit, so a larger label would size an absurd output layer
+# (a label of 2**31 - 1 asks for two billion logits).
+MAX_CLASSES = 10_000
+MAX_LABEL = MAX_CLASSES - 1
+# At most MAX_SOURCES distinct sources (npz `source_train` ids, corruption_rates
+# entries): methods keep per-source vectors and plots, and the summary lists
+# per-source metrics.
+MAX_SOURCES = 1024
 
 
 # ----------------------------------------------------------------------------- classification
@@ -27,14 +36,24 @@ MAX_LABEL = np.iinfo(np.int32).max  # labels are stored as int32
 
 def _classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng,
                             meta: Split | None = None, sources_given: bool = False,
-                            num_rows: int | None = None) -> Dataset:
-  """Shared recipe: imbalance -> sources -> meta split -> per-source corruption."""
+                            num_rows: int | None = None, source_ids=None) -> Dataset:
+  """Shared recipe: imbalance -> sources -> meta split -> per-source corruption.
+
+  `source_ids`: the data's own id of each source 0..K-1 (its name is
+  f'source{id}'); None: the sources are 0..K-1 themselves.
+  """
   rates = tuple(cfg.corruption_rates)
+  if num_classes > MAX_CLASSES:
+    raise DataError(f'dataset {name!r} has {num_classes} classes; at most {MAX_CLASSES} are '
+                    'supported')
   num_rows = pool.size if num_rows is None else num_rows
   pool = corruption.long_tail(pool, cfg.imbalance, num_classes, rng)
   if len(rates) and not sources_given:
     pool = pool._replace(source=corruption.assign_sources(pool.size, len(rates), rng))
-  num_sources = len(rates) or int(pool.source.max()) + 1
+  if source_ids is None:
+    num_sources = len(rates) or int(pool.source.max()) + 1
+    source_ids = tuple(range(num_sources))
+  num_sources = len(source_ids)
   # Test examples get balanced source ids too, so per-source test loss has K entries.
   test = test._replace(source=corruption.assign_sources(test.size, num_sources, rng))
   if meta is not None:
@@ -51,7 +70,7 @@ def _classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rn
   info = DatasetInfo(
       name=name, task='classification', num_classes=int(num_classes),
       input_shape=tuple(pool.x.shape[1:]), num_sources=num_sources,
-      source_names=tuple(f'source{k}' for k in range(num_sources)),
+      source_names=tuple(f'source{k}' for k in source_ids),
       corruption=cfg.corruption if len(rates) else 'none',
       corruption_rates=rates, meta_mode=meta_mode, num_rows=int(num_rows))
   if meta_mode == 'given':
@@ -82,7 +101,9 @@ NPZ_REQUIRED = ('x_train', 'y_train', 'x_test', 'y_test')
 def load_npz(cfg, seed) -> Dataset:
   """A user's classification data: x_train, y_train, x_test, y_test
   [, source_train, corrupted_train, x_meta, y_meta]. Every problem raises
-  DataError with one line naming the key."""
+  DataError with one line naming the key: inputs must be finite as float32,
+  labels in 0..MAX_LABEL; `source_train` ids are remapped to 0..K-1
+  (`_npz_sources`)."""
   path = cfg.path
   if not path:
     raise DataError('config.data.path: set it to the .npz file for dataset=npz')
@@ -107,6 +128,12 @@ def load_npz(cfg, seed) -> Dataset:
       raise DataError(f'{path}: {xk!r} must have shape [N, ...features], got {x.shape}')
     if not np.all(np.isfinite(x)):
       raise DataError(f'{path}: {xk!r} contains non-finite values')
+    # Inputs are trained on as float32: check the values that will be used.
+    with np.errstate(over='ignore'):
+      f[xk] = x = x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+      raise DataError(f'{path}: {xk!r} has values beyond the float32 range '
+                      f'(|x| > {np.finfo(np.float32).max:.4g}); inputs are float32')
     if not np.issubdtype(y.dtype, np.integer):
       raise DataError(f'{path}: {yk!r} must hold integer class labels, got dtype {y.dtype}')
     if y.shape != (len(x),):
@@ -114,7 +141,8 @@ def load_npz(cfg, seed) -> Dataset:
     if not len(y):
       raise DataError(f'{path}: {yk!r} is empty')
     if y.min() < 0 or y.max() > MAX_LABEL:
-      raise DataError(f'{path}: {yk!r} has labels outside 0..{MAX_LABEL}')
+      raise DataError(f'{path}: {yk!r} has labels outside 0..{MAX_LABEL} (class indices; at '
+                      f'most {MAX_CLASSES} classes)')
     if x.shape[1:] != f['x_train'].shape[1:]:
       raise DataError(f"{path}: {xk!r} shape {x.shape[1:]} differs from 'x_train' "
                       f"{f['x_train'].shape[1:]}")
@@ -140,20 +168,41 @@ def load_npz(cfg, seed) -> Dataset:
         raise DataError(f'{path}: {k!r} must hold non-negative integers')
       if kind == 'bool' and v.dtype != bool:
         raise DataError(f'{path}: {k!r} must be boolean, got dtype {v.dtype}')
-  if 'source_train' in f and len(cfg.corruption_rates) and f['source_train'].max() >= len(cfg.corruption_rates):
-    raise DataError(f"{path}: 'source_train' has ids >= len(config.data.corruption_rates)")
-  x_train = f['x_train'].astype(np.float32)
+  source, source_ids = _npz_sources(path, f.get('source_train'), len(cfg.corruption_rates))
   if cfg.max_examples:
     n = min(n, cfg.max_examples)
-  pool = make_split(x_train[:n], f['y_train'][:n],
-                    f['source_train'][:n] if 'source_train' in f else None,
+  pool = make_split(f['x_train'][:n], f['y_train'][:n],
+                    source[:n] if source is not None else None,
                     f['corrupted_train'][:n] if 'corrupted_train' in f else None)
-  test = make_split(f['x_test'].astype(np.float32), f['y_test'])
-  meta = make_split(f['x_meta'].astype(np.float32), f['y_meta']) if 'x_meta' in f else None
+  test = make_split(f['x_test'], f['y_test'])
+  meta = make_split(f['x_meta'], f['y_meta']) if 'x_meta' in f else None
   rng = np.random.default_rng([seed, 2])
   return _classification_dataset('npz', pool, test, num_classes, cfg, rng, meta,
-                                 sources_given='source_train' in f,
-                                 num_rows=len(f['y_train']))
+                                 sources_given=source is not None,
+                                 num_rows=len(f['y_train']), source_ids=source_ids)
+
+
+def _npz_sources(path, ids, num_rates: int):
+  """(source 0..K-1 of each row, the file's id of each source) for an npz `source_train`.
+
+  With config.data.corruption_rates set, ids must be 0..len(rates)-1 (id k is
+  corrupted at rate k) and are kept as they are. Without, any non-negative
+  integer ids are remapped in sorted order to 0..K-1; the sources keep their
+  ids as names ('source<id>'). At most MAX_SOURCES distinct ids.
+  Returns (None, None) without `source_train`.
+  """
+  if ids is None:
+    return None, None
+  if num_rates:
+    if ids.max() >= num_rates:
+      raise DataError(f"{path}: 'source_train' has ids >= len(config.data.corruption_rates) "
+                      f'= {num_rates}')
+    return ids.astype(np.int32), tuple(range(num_rates))
+  unique, source = np.unique(ids, return_inverse=True)
+  if len(unique) > MAX_SOURCES:
+    raise DataError(f"{path}: 'source_train' has {len(unique)} distinct source ids; at most "
+                    f'{MAX_SOURCES} sources are supported')
+  return source.reshape(-1).astype(np.int32), tuple(int(i) for i in unique)
 
 
 # ----------------------------------------------------------------------------- text
@@ -311,9 +360,13 @@ def load_dataset(cfg, seed: int) -> Dataset:
   """Loads `cfg.name` (a ConfigDict `config.data`). Raises DataError on bad input."""
   if cfg.meta_mode not in ('clean', 'noisy'):
     raise DataError(f"config.data.meta_mode={cfg.meta_mode!r} must be 'clean' or 'noisy'")
-  for r in cfg.corruption_rates:
-    if not 0.0 <= r <= 1.0:
-      raise DataError(f'config.data.corruption_rates: {r} is not in [0, 1]')
+  rates = cfg.corruption_rates
+  if not isinstance(rates, (tuple, list)) or len(rates) > MAX_SOURCES:
+    raise DataError(f'config.data.corruption_rates must be a tuple of at most {MAX_SOURCES} '
+                    f'rates in [0, 1], got {rates!r}')
+  for r in rates:
+    if isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0.0 <= r <= 1.0:
+      raise DataError(f'config.data.corruption_rates: {r!r} is not a number in [0, 1]')
   loaders = {'digits': load_digits, 'stdlib_text': load_stdlib_text, 'npz': load_npz,
              'mnist1d': load_mnist1d, 'tabular': load_tabular}
   return loaders.get(cfg.name, load_tfds)(cfg, seed)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 
 import numpy as np
 
@@ -15,7 +14,7 @@ from datarater.train import plots
 from datarater.train import sharding
 from datarater.train.loop import Context, Diverged, check_dispatch
 from datarater.train.pipeline import Pipeline, run_pipeline, single
-from datarater.train.rundir import RunDir, WorkdirError, run_metadata
+from datarater.train.rundir import RunDir, WorkdirError, check_workdir, run_metadata
 from datarater.train.task import make_task
 from datarater.train.validate import method_module, validate
 
@@ -100,22 +99,34 @@ def check_resume(config, dataset, pipeline: Pipeline, run: RunDir) -> None:
     Diverged, ConfigError, DataError, WorkdirError: one line naming the problem.
   """
   record = run.read_json('diverged.json')
-  if record is not None:
-    if config.get('nonfinite', 'stop') == 'stop':
-      raise Diverged(record['message'])
-    if run.primary:
-      os.remove(run.file('diverged.json'))
+  if record is not None and config.get('nonfinite', 'stop') == 'stop':
+    message = record.get('message') if isinstance(record, dict) else None
+    if not isinstance(message, str):
+      raise WorkdirError(f'{run.shared("diverged.json")} has no message; restore or remove it')
+    raise Diverged(message)
   new = json.loads(config.to_json_best_effort())
   latest = _latest_steps(run, pipeline)
   fingerprint = run.read_json('fingerprint.json')
   if not any(latest.values()):
     if run.primary:
       run.write_json('fingerprint.json', {'config': new, 'data_sha256': data_fingerprint(dataset)})
-    return
+  else:
+    _check_fingerprint(config, dataset, pipeline, run, fingerprint, latest)
+  if record is not None and run.primary:  # only once the re-run is accepted (nonfinite='skip')
+    os.remove(run.file('diverged.json'))
+
+
+def _check_fingerprint(config, dataset, pipeline: Pipeline, run: RunDir, fingerprint, latest):
+  """check_resume's comparison of a re-run with the run recorded in fingerprint.json."""
+  new = json.loads(config.to_json_best_effort())
   where = f'--workdir={run.path}'
   if fingerprint is None:
     raise WorkdirError(f'{where} holds checkpoints but no fingerprint.json, so it cannot be '
                        'checked to be the same run; use a new workdir')
+  if not (isinstance(fingerprint, dict) and isinstance(fingerprint.get('config'), dict)
+          and isinstance(fingerprint.get('data_sha256'), str)):
+    raise WorkdirError(f'{run.shared("fingerprint.json")} is not a run fingerprint (config and '
+                       'data_sha256); restore it or use a new workdir')
   old = fingerprint['config']
   changed = changed_fields(old, config, RESUMABLE_FIELDS)
   if changed:
@@ -137,10 +148,6 @@ def check_resume(config, dataset, pipeline: Pipeline, run: RunDir) -> None:
                       '(use a new workdir)')
 
 
-def _is_new(workdir: str) -> bool:
-  return not os.path.exists(workdir) or (os.path.isdir(workdir) and not os.listdir(workdir))
-
-
 def _start(config, dataset, pipeline, workdir: str) -> RunDir:
   """Opens the run directory and checks the resume in every process.
 
@@ -157,6 +164,8 @@ def _start(config, dataset, pipeline, workdir: str) -> RunDir:
   failed = [i for i, ok in enumerate(sharding.process_flags(error is None)) if not ok]
   if failed:
     if run is not None:
+      if not isinstance(error, Diverged):
+        run.remove_if_unresumable()
       run.close()
     raise error or WorkdirError(f'--workdir={workdir}: process {failed[0]} of this run could not '
                                 'start (see its error)')
@@ -168,10 +177,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   Re-running with the same workdir resumes from the latest checkpoints (see
   `check_resume`). One run at a time may use a workdir (its primary process
-  holds the lock). A fresh run that fails is removed, except when it stopped
-  on a non-finite value (its last good checkpoint and diverged.json are kept)
-  or was interrupted. In a multi-process run every process calls this with
-  the same arguments; only the primary writes the run directory's files.
+  holds the lock). A run that fails follows the cleanup rule of
+  `RunDir.remove_if_unresumable` (nothing is removed once a checkpoint is on
+  disk, nor after a non-finite stop or an interrupt). summary.json is written
+  last, so a run that has one has every artifact. In a multi-process run
+  every process calls this with the same arguments; only the primary writes
+  the run directory's files.
 
   Returns:
     The summary dict also written to `workdir/summary.json`.
@@ -181,20 +192,21 @@ def train_and_evaluate(config, workdir: str) -> dict:
       is written.
     Diverged: a non-finite value under config.nonfinite='stop'.
   """
+  check_workdir(workdir)
   dataset, task, pipeline = prepare(config)
   primary = sharding.is_primary()
-  created = primary and _is_new(workdir)
   run = _start(config, dataset, pipeline, workdir)
   try:
     run.write_config(config, run_metadata())
     ctx = Context(config, dataset, run, make_mesh(config))
     summary = run_pipeline(ctx, task, pipeline)
-    run.write_summary(summary)
     if primary:
       plots.training_curves(run.read_metrics(), run.file('plots', 'training_curves.png'))
+    run.close_tensorboard()
+    run.write_summary(summary)
   except BaseException as e:
-    if created and not isinstance(e, (KeyboardInterrupt, Diverged)):
-      shutil.rmtree(run.path, ignore_errors=True)
+    if not isinstance(e, (KeyboardInterrupt, Diverged)):
+      run.remove_if_unresumable()
     raise
   finally:
     run.close()

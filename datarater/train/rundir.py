@@ -9,7 +9,9 @@
   summary.json      final metrics, per-source test loss, compute ledger, extras
   plots/*.png       training curves (and method plots)
   diverged.json     only after a run stopped on a non-finite value (loop.Diverged)
-  lock              holds the PID of the one process writing this directory
+  lock              the PID of the one process writing this directory (the lock
+                    itself is a flock on the directory, which cannot be unlinked
+                    under a live writer; deleting this file lets nobody in)
 
 Multi-process runs: every process opens the run directory, but only the
 primary (process 0) takes the lock and writes the files above; the checkpoints
@@ -19,6 +21,13 @@ temporary directory (removed by `close()`), so that a method's own outputs
 (plots, score arrays) are written once, by the primary. The lock thus keeps
 two runs out of one workdir through their primaries; the processes of one run
 are held together by JAX's runtime.
+
+Cleanup rule (`RunDir.remove_if_unresumable`, called when a run fails): a
+run removes only what it created, and only while nothing resumable exists.
+Once anything is under checkpoints/, a failure leaves the workdir for a re-run
+to resume; a directory that existed before the run is never removed (of an
+empty one, only the files the run put there are); an empty --workdir is
+refused, so the current directory is never a candidate.
 
 Every JSON file is strict JSON (a non-finite float is written as null), and
 every file that is rewritten (config.json, summary.json, fingerprint.json,
@@ -76,18 +85,35 @@ def write_atomic(path: str, chunks) -> None:
 
 
 def _lock(path: str, workdir: str) -> int:
-  """Takes an exclusive flock on `path` (released by the kernel when the process dies)."""
-  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  """Takes an exclusive flock on the directory `path` itself (released by the
+  kernel when the process dies) and records this PID in `path/lock`.
+
+  A directory cannot be unlinked while it holds files, so, unlike a lock
+  file, the lock cannot be deleted from under a live writer.
+  """
+  fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
   try:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
   except BlockingIOError:
-    pid = os.read(fd, 32).decode(errors='replace').strip() or 'unknown'
     os.close(fd)
-    raise WorkdirError(f'--workdir={workdir} is in use by process {pid} (lock file {path}); '
+    try:
+      with open(os.path.join(path, 'lock')) as f:
+        pid = f.read(32).strip() or 'unknown'
+    except OSError:
+      pid = 'unknown'
+    raise WorkdirError(f'--workdir={workdir} is in use by process {pid}; '
                        'wait for it to finish or use another workdir') from None
-  os.ftruncate(fd, 0)
-  os.write(fd, f'{os.getpid()}\n'.encode())
+  write_atomic(os.path.join(path, 'lock'), [f'{os.getpid()}\n'])
   return fd
+
+
+def check_workdir(workdir) -> None:
+  """Raises WorkdirError for a workdir that is empty or names a file (before anything is written)."""
+  if workdir is None or not str(workdir).strip():
+    raise WorkdirError('--workdir is empty: name a run directory (an empty value would mean the '
+                       'current directory, which a run never uses implicitly)')
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise WorkdirError(f'--workdir={workdir} is a file, not a directory')
 
 
 class RunDir:
@@ -98,22 +124,28 @@ class RunDir:
     primary: whether this process writes the run directory (see the module
       docstring); the others write into a private temporary directory.
 
+  Attributes:
+    existed: whether the directory existed before this RunDir (then the
+      cleanup rule never removes it).
+    was_empty: whether it existed and was empty.
+
   Raises:
-    WorkdirError: the workdir is a file, is not writable, or another process
-      holds its lock.
+    WorkdirError: the workdir is empty, a file, is not writable, or another
+      process holds its lock.
   """
 
   def __init__(self, workdir: str, primary: bool = True):
+    check_workdir(workdir)
     self.path = os.path.abspath(workdir)
     self.primary = primary
-    self._lock_fd, self._tb = None, None
-    if os.path.exists(self.path) and not os.path.isdir(self.path):
-      raise WorkdirError(f'--workdir={workdir} is a file, not a directory')
+    self._lock_fd, self._tb, self._tail = None, None, None
+    self.existed = os.path.isdir(self.path)
+    self.was_empty = self.existed and not os.listdir(self.path)
     self._out = self.path if primary else tempfile.mkdtemp(prefix='datarater_process_')
     try:
       os.makedirs(self.file('plots'), exist_ok=True)
       if primary:
-        self._lock_fd = _lock(self.file('lock'), workdir)
+        self._lock_fd = _lock(self.path, workdir)
     except OSError as e:
       raise WorkdirError(f'--workdir={workdir} is not writable ({e.strerror})') from None
 
@@ -126,11 +158,20 @@ class RunDir:
     return os.path.join(self.path, *parts)
 
   def read_json(self, name: str):
-    """The parsed JSON file `name` of the run directory, or None if it does not exist."""
-    if not os.path.exists(self.shared(name)):
+    """The parsed JSON file `name` of the run directory, or None if it does not exist.
+
+    Raises:
+      WorkdirError: the file is not valid JSON (one line naming it).
+    """
+    path = self.shared(name)
+    if not os.path.exists(path):
       return None
-    with open(self.shared(name)) as f:
-      return json.load(f)
+    try:
+      with open(path) as f:
+        return json.load(f)
+    except ValueError as e:
+      raise WorkdirError(f'{path} is not valid JSON ({e}); restore or remove it, or use a new '
+                         'workdir') from None
 
   def write_json(self, name: str, data, sort_keys: bool = False) -> None:
     write_atomic(self.file(name), [dumps(data, indent=2, sort_keys=sort_keys)])
@@ -140,29 +181,64 @@ class RunDir:
                     sort_keys=True)
 
   def read_metrics(self) -> list[dict]:
-    """Logged rows; a final row cut short by a kill during `log` is dropped."""
-    if not os.path.exists(self.shared('metrics.jsonl')):
+    """Logged rows; a final row cut short by a kill during `log` is dropped.
+
+    Raises:
+      WorkdirError: a complete line is not valid JSON (one line naming it).
+    """
+    path = self.shared('metrics.jsonl')
+    if not os.path.exists(path):
       return []
-    with open(self.shared('metrics.jsonl')) as f:
+    with open(path, errors='replace') as f:
       lines = f.read().splitlines(keepends=True)
     if lines and not lines[-1].endswith('\n'):
       lines.pop()
-    return [json.loads(line) for line in lines if line.strip()]
+    rows = []
+    for i, line in enumerate(lines):
+      if line.strip():
+        try:
+          row = json.loads(line)
+        except ValueError as e:
+          raise WorkdirError(f'{path} line {i + 1} is not valid JSON ({e}); remove that line or '
+                             'use a new workdir') from None
+        if not isinstance(row, dict) or not {'phase', 'step'} <= set(row):
+          raise WorkdirError(f'{path} line {i + 1} is not a metrics row (no phase/step); remove '
+                             'that line or use a new workdir')
+        rows.append(row)
+    return rows
 
   def truncate_metrics(self, phase: str, step: int):
-    """Drops rows of `phase` after `step` (written after the last checkpoint), atomically."""
+    """Drops rows of `phase` after `step` (written after its last checkpoint), atomically.
+
+    If rows of later phases follow the dropped ones (a phase resumed from an
+    older checkpoint after later phases ran), the phase's re-done rows are
+    then inserted where the dropped ones were, so the file keeps the order
+    of an uninterrupted run.
+    """
     if not self.primary:
       return
-    rows = [r for r in self.read_metrics() if not (r['phase'] == phase and r['step'] > step)]
-    write_atomic(self.file('metrics.jsonl'), (dumps(r) + '\n' for r in rows))
+    rows = self.read_metrics()
+    mine = [i for i, r in enumerate(rows) if r['phase'] == phase]
+    dropped = {i for i in mine if rows[i]['step'] > step}
+    at = min(dropped) if dropped else (mine[-1] + 1 if mine else len(rows))
+    kept = [r for i, r in enumerate(rows) if i not in dropped]
+    head, tail = kept[:at], kept[at:]
+    self._tail = (head, tail) if tail else None
+    if dropped:
+      write_atomic(self.file('metrics.jsonl'), (dumps(r) + '\n' for r in kept))
 
   def log(self, phase: str, step: int, metrics: dict):
     """Appends a row to metrics.jsonl and TensorBoard (primary only)."""
     if not self.primary:
       return
     row = to_jsonable({'phase': phase, 'step': int(step), **metrics})
-    with open(self.file('metrics.jsonl'), 'a') as f:
-      f.write(dumps(row) + '\n')
+    if self._tail is None:
+      with open(self.file('metrics.jsonl'), 'a') as f:
+        f.write(dumps(row) + '\n')
+    else:  # a re-done phase: its rows go before the later phases' rows
+      head, tail = self._tail
+      head.append(row)
+      write_atomic(self.file('metrics.jsonl'), (dumps(r) + '\n' for r in head + tail))
     if self._tb is None:
       from tensorboardX import SummaryWriter
       self._tb = SummaryWriter(self.file('tensorboard'))
@@ -177,11 +253,43 @@ class RunDir:
   def write_summary(self, summary: dict):
     self.write_json('summary.json', summary)
 
+  def close_tensorboard(self):
+    """Flushes and closes the TensorBoard writer. TensorBoard files are auxiliary:
+    a failure to write them (a full disk) is one warning line, not a failed run."""
+    if self._tb is None:
+      return
+    tb, self._tb = self._tb, None
+    try:
+      tb.close()
+    except OSError as e:
+      print(f'warning: TensorBoard scalars in {self.file("tensorboard")} are incomplete '
+            f'({e.strerror or e}); metrics.jsonl holds every logged row', file=sys.stderr,
+            flush=True)
+
+  def resumable(self) -> bool:
+    """Whether anything is under checkpoints/ (a re-run may resume from it)."""
+    folder = self.shared('checkpoints')
+    return os.path.isdir(folder) and any(files for _, _, files in os.walk(folder))
+
+  def remove_if_unresumable(self) -> None:
+    """The cleanup rule for a failed run (primary only): removes what this run
+    created, unless something resumable exists; never a directory that
+    existed before the run (of one that was empty, only its new entries)."""
+    if not self.primary or self.resumable():
+      return
+    if not self.existed:
+      shutil.rmtree(self.path, ignore_errors=True)
+    elif self.was_empty:
+      for name in os.listdir(self.path):
+        path = os.path.join(self.path, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+          shutil.rmtree(path, ignore_errors=True)
+        else:
+          os.remove(path)
+
   def close(self):
     """Flushes TensorBoard and releases the lock (removes a private directory)."""
-    if self._tb is not None:
-      self._tb.close()
-      self._tb = None
+    self.close_tensorboard()
     if self._lock_fd is not None:
       os.close(self._lock_fd)
       self._lock_fd = None

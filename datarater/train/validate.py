@@ -6,6 +6,7 @@ Shared fields are checked here; each method module checks its own
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import numbers
@@ -46,11 +47,48 @@ def _field(config, name: str):
   return config
 
 
+# jax.random.key keeps only the low 32 bits of a seed without jax_enable_x64 (2**32
+# would give seed 0's key) and overflows at 2**63; MNIST-1D's generator needs < 2**32.
+SEED_LIMIT = 2**32
+
+
+def _field_kind(field) -> str | None:
+  """'int' or 'ints' (a sequence of ints) for a flax module field's annotation."""
+  t = field.type
+  t = t if isinstance(t, str) else t.__name__ if isinstance(t, type) else str(t)
+  t = t.replace('typing.', '')
+  return {'int': 'int', 'Sequence[int]': 'ints', 'tuple[int, ...]': 'ints'}.get(t)
+
+
+def check_module_kwargs(registry: dict, cfg, field: str) -> None:
+  """Type checks `cfg.kwargs` against the fields of `registry[cfg.name]`'s flax module:
+  an `int` field must be a positive integer, a `Sequence[int]` field a tuple of them.
+
+  Unknown names and missing fields are left to `datarater.models.build_module`,
+  which knows the dataset.
+  """
+  if cfg.name not in registry:
+    return
+  kinds = {f.name: _field_kind(f) for f in dataclasses.fields(registry[cfg.name][0])}
+  def positive_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
+  for key, value in cfg.kwargs.items():
+    name = f'{field}.kwargs.{key}'
+    if kinds.get(key) == 'int':
+      require(positive_int(value), name, 'a positive integer', value)
+    elif kinds.get(key) == 'ints':
+      require(isinstance(value, (tuple, list)), name, 'a tuple of positive integers', value)
+      for i, v in enumerate(value):
+        require(positive_int(v), f'{name}[{i}]', 'a positive integer', v)
+
+
 def validate(config) -> None:
   """Raises ConfigError for non-finite numbers, unknown names, sizes out of range,
-  indivisible batches."""
+  indivisible batches, values of the wrong type."""
   from datarater.data import DATASETS_EMBEDDED
+  from datarater.data.loaders import MAX_SOURCES
   from datarater.models import MODELS
+  from datarater.models.rater import RATERS
   from datarater.train.loop import NONFINITE_POLICIES
   from datarater.train.task import OPTIMIZERS, SCHEDULES
 
@@ -66,14 +104,27 @@ def validate(config) -> None:
                'optimizer.grad_clip', 'optimizer.eps_root', 'data.max_examples'):
     value = _field(config, name)
     require(is_number(value) and value >= 0, name, 'a number >= 0', value)
-  require(isinstance(config.seed, numbers.Integral) and config.seed >= 0, 'seed',
-          'an integer >= 0', config.seed)
+  require(isinstance(config.seed, numbers.Integral) and not isinstance(config.seed, bool)
+          and 0 <= config.seed < SEED_LIMIT, 'seed', 'an integer in [0, 2**32)', config.seed)
+  rates = config.data.corruption_rates
+  require(isinstance(rates, (tuple, list)) and len(rates) <= MAX_SOURCES,
+          'data.corruption_rates', f'a tuple of at most {MAX_SOURCES} rates (one per source)',
+          rates)
+  for i, r in enumerate(rates):
+    require(is_number(r) and 0 <= r <= 1, f'data.corruption_rates[{i}]', 'a number in [0, 1]', r)
+  fraction = config.data.text_noise_fraction
+  require(is_number(fraction) and 0 <= fraction <= 1, 'data.text_noise_fraction', 'in [0, 1]',
+          fraction)
   require(is_number(config.data.imbalance) and config.data.imbalance >= 1, 'data.imbalance',
           'a number >= 1 (1 = balanced)', config.data.imbalance)
   require(is_number(config.data.test_fraction) and 0 < config.data.test_fraction < 1,
           'data.test_fraction', 'in (0, 1)', config.data.test_fraction)
   require(config.get('nonfinite', 'stop') in NONFINITE_POLICIES, 'nonfinite',
           f'one of {NONFINITE_POLICIES}', config.get('nonfinite'))
+  check_module_kwargs(MODELS, config.model, 'model')
+  rater = config.method.get('rater')
+  if hasattr(rater, 'get') and 'name' in rater and 'kwargs' in rater:  # DataRater's rater
+    check_module_kwargs(RATERS, rater, 'method.rater')
   for name, value in _leaves(config.model.kwargs, 'model.kwargs.'):  # widths, depths, ...
     require(not is_number(value) or value > 0, name, 'a positive number', value)
   n = jax.device_count()
