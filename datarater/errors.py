@@ -1,9 +1,11 @@
-"""The one config-error mechanism: `ConfigError` raised through `require`.
+"""The one-line errors every layer raises, and `require`, the one config check.
 
-A ConfigError's message is one line naming `config.<field>`; the entry point
-turns it into exit status 2 before anything is written. Method modules, model
-and rater builders raise it for bad `config.*` values; the math packages never
-see a config and raise plain ValueErrors.
+Each message is one line; the entry points turn ConfigError, DataError and
+WorkdirError into exit status 2 and Diverged into exit status 3, before
+anything is written (Diverged: after the last good state is checkpointed).
+Method modules, model and rater builders raise ConfigError through `require`
+for bad `config.*` values; the math packages never see a config and raise
+plain ValueErrors.
 """
 
 from __future__ import annotations
@@ -13,6 +15,18 @@ import numbers
 
 class ConfigError(ValueError):
   """A bad config value; the message is one line naming the field."""
+
+
+class DataError(ValueError):
+  """Bad or missing data; the message is one line naming the problem."""
+
+
+class WorkdirError(ValueError):
+  """The run directory cannot be used; the message is one line naming it."""
+
+
+class Diverged(RuntimeError):
+  """A run stopped on a non-finite value (config.nonfinite='stop'); one-line message."""
 
 
 def require(ok: bool, field: str, requirement: str, value) -> None:

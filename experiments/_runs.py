@@ -123,36 +123,14 @@ def run_one(config, workdir: str) -> dict:
   Returns:
     The run's summary dict.
   """
-  from datarater.train import train_and_evaluate
+  from datarater.run import train_and_evaluate
   summary = read_json(os.path.join(workdir, 'summary.json'))
   return train_and_evaluate(config, workdir) if summary is None else summary
 
 
-def detection_metrics(scores: np.ndarray, corrupted: np.ndarray, higher_is_corrupted: bool) -> dict:
-  """AUROC, average precision and precision at the true corruption rate (k = #corrupted).
-
-  Args:
-    scores: [N] per-example scores.
-    corrupted: [N] bool ground truth.
-    higher_is_corrupted: whether a high score flags a corrupted example.
-
-  Returns:
-    {'auroc', 'average_precision', 'precision_at_rate'}; None values when
-    every or no example is corrupted.
-  """
-  from sklearn.metrics import average_precision_score, roc_auc_score
-  suspicion = scores if higher_is_corrupted else -scores
-  if corrupted.all() or not corrupted.any():
-    return {'auroc': None, 'average_precision': None, 'precision_at_rate': None}
-  k = int(corrupted.sum())
-  top = np.argsort(-suspicion, kind='stable')[:k]
-  return {'auroc': float(roc_auc_score(corrupted, suspicion)),
-          'average_precision': float(average_precision_score(corrupted, suspicion)),
-          'precision_at_rate': float(corrupted[top].mean())}
-
-
 def run_detection(config, workdir: str, summary: dict) -> dict:
-  """detection_metrics of a finished scorer run's scores_train.npy against the corruption flags.
+  """`datarater.report.detection.detection_metrics` of a finished scorer run's
+  scores_train.npy against the corruption flags.
 
   Args:
     config: the run's ConfigDict (its data and seed give the ground truth).
@@ -163,7 +141,8 @@ def run_detection(config, workdir: str, summary: dict) -> dict:
     detection_metrics over the rows the scorer scored.
   """
   from datarater.data import load_dataset
-  from datarater.train.scoring import per_row
+  from datarater.data.core import per_row
+  from datarater.report.detection import detection_metrics
   scores = np.load(os.path.join(workdir, 'scores_train.npy'))
   scored = np.load(os.path.join(workdir, 'scored_rows.npy'))
   data = load_dataset(config.data, config.seed)

@@ -98,7 +98,7 @@ def load_run_data(config, workdir: str, data_sha256: str):
   """
   from datarater.data import DataError, load_dataset
   from datarater.errors import ConfigError
-  from datarater.train import data_fingerprint
+  from datarater.run import data_fingerprint
   try:
     data = load_dataset(config.data, config.seed)
   except (ConfigError, DataError) as e:
@@ -129,7 +129,7 @@ def curate(workdir: str, keep: float, out: str) -> dict:
   check_out(out)
   config, scores, scored, higher, data_sha256 = read_run(workdir)
   data = load_run_data(config, workdir, data_sha256)
-  from datarater.train.scoring import per_row
+  from datarater.data.core import per_row
   if scores.shape != (data.info.num_rows,) or scored.shape != scores.shape:
     raise CurateError(f'{workdir}/scores_train.npy has {scores.shape[0]} rows; the data of '
                       f'its config has {data.info.num_rows}')

@@ -52,7 +52,7 @@ def check_flags(dataset: str, meta_mode: str, seed: int, scorers: list, smoke: b
   """
   from datarater.data import DataError, load_dataset
   from datarater.errors import ConfigError
-  from datarater.train.validate import validate
+  from datarater.run import validate
   if not scorers:
     raise ConfigError(f'--scorers is empty; name one or more of {list(SCORERS)}')
   unknown = [s for s in scorers if s not in SCORERS]
@@ -130,7 +130,7 @@ def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
-  from datarater.train import ConfigError, DataError, Diverged, WorkdirError
+  from datarater.errors import ConfigError, DataError, Diverged, WorkdirError
   out = flags.FLAGS.out
   if os.path.exists(out) and not os.path.isdir(out):
     fail(2, f'--out={out} is a file, not a folder')

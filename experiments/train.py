@@ -1,4 +1,4 @@
-"""Trains one method: flags only; the logic is datarater.train.train_and_evaluate.
+"""Trains one method: flags only; the logic is datarater.run.train_and_evaluate.
 
   python -m experiments.train --config=configs/uniform.py:dataset=digits --workdir=runs/x \
       --config.num_steps=100
@@ -26,7 +26,8 @@ import re
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from datarater.train import ConfigError, DataError, Diverged, WorkdirError, train_and_evaluate
+from datarater.errors import ConfigError, DataError, Diverged, WorkdirError
+from datarater.run import train_and_evaluate
 from datarater.train.sharding import initialize
 from experiments._runs import fail, parse_flags
 

@@ -14,7 +14,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from datarater.train import train_and_evaluate  # noqa: E402
+from datarater.run import train_and_evaluate  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTRACT = ('config.json', 'metrics.jsonl', 'summary.json', 'checkpoints', 'tensorboard',

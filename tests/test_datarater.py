@@ -10,10 +10,11 @@ import pytest
 
 from conftest import load_config
 from datarater.data import load_dataset
+from datarater.errors import ConfigError
 from datarater.meta import datarater_features
 from datarater.methods import datarater
 from datarater.models.rater import build_rater
-from datarater.train import ConfigError, train_and_evaluate
+from datarater.run import train_and_evaluate
 from datarater.train.loop import step_flops
 from datarater.train.state import init_train_state, weighted_update
 from datarater.train.task import make_task

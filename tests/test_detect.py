@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from experiments._runs import detection_metrics
+from datarater.report.detection import detection_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

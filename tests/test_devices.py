@@ -20,7 +20,7 @@ import json, sys
 sys.path.insert(0, 'tests')
 import jax
 from conftest import load_config
-from datarater.train import train_and_evaluate
+from datarater.run import train_and_evaluate
 config = load_config(sys.argv[1], sys.argv[2])
 for kv in sys.argv[4:]:
   k, v = kv.split('=')

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import load_config
 from datarater.errors import ConfigError
-from datarater.train import train_and_evaluate
+from datarater.run import train_and_evaluate
 
 
 def _checkpoint(workdir, phase, step):

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import check_run_dir, load_config
-from datarater.train import ConfigError, prepare, train_and_evaluate
+from datarater.errors import ConfigError
+from datarater.run import prepare, train_and_evaluate
 
 B = 16   # smoke batch size
 K = 5    # sources of the noisy-sources presets

@@ -281,6 +281,7 @@ def test_import_loads_no_heavy_modules():
           'datarater.dynamics.cartography, '
           'datarater.dynamics.confident_learning; import sys; '
           'heavy = [m for m in ("orbax", "matplotlib", "flax", "ml_collections", '
-          '"datarater.train", "datarater.methods", "configs") '
+          '"datarater.train", "datarater.report", "datarater.methods", "datarater.run", '
+          '"configs") '
           'if m in sys.modules]; assert not heavy, heavy')
   subprocess.run([sys.executable, '-c', code], check=True, cwd=ROOT)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, load_config
-from datarater.train import train_and_evaluate
+from datarater.run import train_and_evaluate
 from experiments import reproduce
 from experiments._runs import run_one
 
@@ -201,7 +201,7 @@ def test_run_one_reruns_a_run_killed_before_its_plots_or_within_its_summary(scor
                                                                           monkeypatch):
   """summary.json is written last: a run killed at its plots has none, and run_one
   resumes it to every artifact; a summary cut short counts as unfinished too."""
-  from datarater.train import plots
+  from datarater.report import plots
   config, run, _ = copy_run(scored_run, tmp_path, with_npz=False)
   summary = json.load(open(os.path.join(run, 'summary.json')))
   curves = os.path.join(run, 'plots', 'training_curves.png')

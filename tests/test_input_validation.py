@@ -14,8 +14,8 @@ from conftest import ROOT, load_config
 from configs.common import SMOKE_MODEL_KWARGS
 from datarater.data import DataError, load_dataset
 from datarater.data.loaders import MAX_CLASSES, MAX_LABEL, MAX_SOURCES
-from datarater.train import ConfigError, prepare
-from datarater.train.validate import validate
+from datarater.errors import ConfigError
+from datarater.run import prepare, validate
 
 
 def _one_line(error) -> str:

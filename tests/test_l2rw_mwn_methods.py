@@ -18,11 +18,12 @@ from sklearn.metrics import roc_auc_score
 
 from conftest import load_config
 from datarater.data import load_dataset, sampler
+from datarater.errors import ConfigError
 from datarater.meta.l2rw import l2rw_scores, normalize_nonnegative
 from datarater.meta.mwn import batch_normalize, mwn_step
 from datarater.methods import mwn
 from datarater.models.weight_net import WeightNet
-from datarater.train import ConfigError, prepare, train_and_evaluate
+from datarater.run import prepare, train_and_evaluate
 from datarater.train.state import init_train_state, train_part
 
 

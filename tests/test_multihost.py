@@ -36,7 +36,7 @@ if port:
   sharding.initialize(f'127.0.0.1:{port}', nproc, pid, timeout_s=60)
 import ml_collections
 from conftest import load_config
-from datarater.train import train_and_evaluate
+from datarater.run import train_and_evaluate
 for name, overrides, workdir in runs:
   config = load_config(name)
   for key, value in overrides.items():

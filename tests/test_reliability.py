@@ -16,9 +16,12 @@ import pytest
 
 from conftest import FAST_COMPILE, ROOT, load_config
 from datarater.data import DataError, load_dataset, sampler
-from datarater.train import ConfigError, Diverged, WorkdirError, train_and_evaluate
+from datarater.errors import ConfigError, Diverged, WorkdirError
+from datarater.run import train_and_evaluate
 from datarater.train import rundir as rundir_lib
-from datarater.train.loop import SKIPPED, Context, train_phase
+from datarater.train.context import Context
+from datarater.train.guard import SKIPPED
+from datarater.train.loop import train_phase
 from datarater.train.rundir import RunDir
 from datarater.train.sharding import make_mesh
 from datarater.train.state import Method

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from experiments import reproduce
-from experiments.reproduce import SUITES, paired_interval, run_dir, run_suite, write_outputs
+from experiments.reproduce import SUITES, paired_interval, report, run_dir, run_suite, write_outputs
+from experiments.reproduce.suites import source_mixture
 
 
 def test_paired_interval_on_a_hand_case():
@@ -108,7 +109,7 @@ def test_paper_configs_build_on_tiny_tfds(tmp_path):
   """Each paper-scale (suite, method, model) config builds (data, task, pipeline) on a tiny TFDS builder."""
   from tfds_tiny import DrTinyImages, DrTinyText
 
-  from datarater.train import prepare
+  from datarater.run import prepare
   DrTinyImages(data_dir=str(tmp_path)).download_and_prepare(file_format='array_record')
   DrTinyText(data_dir=str(tmp_path)).download_and_prepare(file_format='array_record')
   seen = set()
@@ -148,6 +149,18 @@ def test_every_suite_has_the_uniform_baseline_or_its_own_arm():
   assert reproduce.DEFAULT_SEEDS == {'smoke': 2, 'cpu': 3, 'paper': 3}
 
 
+def test_every_suite_module_is_registered_with_distinct_run_directories():
+  """suites/<name>.py is the suite <name>; its runs never share a run directory at any scale."""
+  assert set(SUITES) == {'noisy_labels', 'long_tail', 'source_mixture', 'datarater_filtering',
+                         'label_error_detection', 'linear_regression'}
+  for name, suite in SUITES.items():
+    assert suite is reproduce.core.find_suite(name)
+    for scale in reproduce.SCALES:
+      runs = suite.runs(scale)
+      assert len({run_dir('f', r, 0) for r in runs}) == len(runs), (name, scale)
+      assert suite.header(scale), (name, scale)
+
+
 def test_published_lookup_does_not_match_a_longer_number():
   from experiments.reproduce import find_published
   assert find_published('mwnet_long_tail', 'CE', 'imbalance 20') == '82.23'
@@ -161,17 +174,18 @@ def test_cell_says_how_many_seeds_have_a_value():
   vals = [79.2, None, None]
   row = {'seeds': 3, 'gain seeds': sum(v is not None for v in vals)}
   row['gain mean'], row['gain std'] = reproduce.mean_std(vals)
-  assert reproduce._cell(row, m) == '79.20 (1 of 3 seeds)'
+  assert report._cell(row, m) == '79.20 (1 of 3 seeds)'
   row.update({'gain seeds': 3, 'gain mean': 1.5, 'gain std': 0.25})
-  assert reproduce._cell(row, m) == '1.50 ± 0.250'
+  assert report._cell(row, m) == '1.50 ± 0.250'
 
 
 def test_learned_source_weights_prefer_the_time_average():
   """Group DRO records its final q and its mean over steps; the table uses the mean, as it says."""
   s = {'source_weights': [0.0, 1.0], 'source_weights_mean': [0.6, 0.4]}
-  assert reproduce._weights(s) == [0.6, 0.4]
-  assert reproduce._weights({'source_weights_time_avg': [1.0], 'source_weights': [0.0]}) == [1.0]
-  assert reproduce._weights({'source_mean_score': [-1.0]}) == [-1.0]
+  assert source_mixture._weights(s) == [0.6, 0.4]
+  s = {'source_weights_time_avg': [1.0], 'source_weights': [0.0]}
+  assert source_mixture._weights(s) == [1.0]
+  assert source_mixture._weights({'source_mean_score': [-1.0]}) == [-1.0]
 
 
 def test_a_finished_run_made_with_another_config_is_not_reused(tmp_path):

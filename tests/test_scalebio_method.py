@@ -17,7 +17,8 @@ from conftest import load_config
 from datarater.methods import scalebio as scalebio_method
 from datarater.data import load_dataset
 from datarater.data.sampler import gather
-from datarater.train import ConfigError, prepare, train_and_evaluate
+from datarater.errors import ConfigError
+from datarater.run import prepare, train_and_evaluate
 from datarater.train.state import TrainState
 from datarater.train.task import make_task
 from test_devices import assert_same_rows, run_on

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from datarater.data import load_dataset
-from datarater.train import ConfigError
+from datarater.errors import ConfigError
 from tests.conftest import load_config
 
 

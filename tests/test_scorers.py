@@ -10,9 +10,9 @@ import pytest
 from conftest import load_config
 from datarater.data import load_dataset
 from datarater.dynamics import aum as aum_math
+from datarater.errors import ConfigError
 from datarater.methods import _filter, aum, confident_learning
-from datarater.train import ConfigError
-from datarater.train.loop import Context
+from datarater.train.context import Context
 from datarater.train.rundir import RunDir
 from datarater.train.sharding import make_mesh
 from datarater.train.state import init_train_state

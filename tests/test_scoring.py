@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import load_config
-from datarater.train import scoring
+from datarater.report import scoring
 from datarater.weighting import tables
 
 

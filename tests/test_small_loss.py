@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from datarater.errors import ConfigError
 from datarater.methods.small_loss import small_loss_weights
-from datarater.train import ConfigError
 
 
 def test_keeps_the_smallest_losses():

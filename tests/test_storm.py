@@ -13,7 +13,7 @@ from conftest import load_config
 from datarater.errors import ConfigError
 from datarater.meta import storm
 from datarater.methods.storm import kept_rows
-from datarater.train import prepare
+from datarater.run import prepare
 from datarater.weighting import tables
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import load_config
-from datarater.train import ConfigError, train_and_evaluate
+from datarater.errors import ConfigError
+from datarater.run import train_and_evaluate
 
 
 def test_uniform_smoke_digits(run_smoke):

@@ -16,9 +16,10 @@ import time
 
 import pytest
 
-import datarater.train as train_lib
+import datarater.run as run_lib
 from conftest import FAST_COMPILE, ROOT, load_config
-from datarater.train import ConfigError, Diverged, WorkdirError, train_and_evaluate
+from datarater.errors import ConfigError, Diverged, WorkdirError
+from datarater.run import train_and_evaluate
 from datarater.train.rundir import RunDir
 
 UNIFORM = os.path.join(ROOT, 'configs', 'uniform.py') + ':dataset=digits,smoke'
@@ -76,7 +77,7 @@ def test_failure_before_any_checkpoint_removes_only_what_the_run_created(tmp_pat
   if before == 'has_files':
     (workdir / '.git').mkdir()
     (workdir / 'data.npz').write_text('user data')
-  monkeypatch.setattr(train_lib, 'run_pipeline', _crash)
+  monkeypatch.setattr(run_lib, 'run_pipeline', _crash)
   with pytest.raises(RuntimeError, match='late crash'):
     train_and_evaluate(load_config('uniform'), str(workdir))
   if before == 'missing':
@@ -92,7 +93,7 @@ def test_failure_after_a_checkpoint_keeps_the_workdir_and_a_rerun_resumes(tmp_pa
   """A fresh run that fails after checkpointing (a full disk at hour 10) keeps every
   checkpoint; no summary.json is written (it is the last file), and the re-run
   resumes to the metrics rows of an uninterrupted run."""
-  from datarater.train import plots
+  from datarater.report import plots
   config = load_config('uniform')
   reference = str(tmp_path / 'ref')
   train_and_evaluate(config, reference)

@@ -14,9 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-
-class DataError(ValueError):
-  """Bad or missing data; the message is one line naming the problem."""
+from datarater.errors import DataError  # noqa: F401 (re-exported: datarater.data.DataError)
 
 
 class Split(NamedTuple):
@@ -71,3 +69,28 @@ def train_meta_split(pool: Split, meta_size: int, rng: np.random.Generator):
                     f'training pool ({pool.size} examples)')
   perm = rng.permutation(pool.size)
   return pool.take(np.sort(perm[meta_size:])), pool.take(np.sort(perm[:meta_size]))
+
+
+def per_row(dataset: Dataset, train_values: np.ndarray, meta_values: np.ndarray | None, fill):
+  """Values of the train (and meta) split placed at their rows of the user's training data.
+
+  Returns:
+    (values [num_rows] with `fill` where no split value lands, has_value [num_rows] bool).
+  """
+  n = dataset.info.num_rows
+  values, has = np.full(n, fill, np.float64), np.zeros(n, bool)
+  for split, vals in ((dataset.train, train_values), (dataset.meta, meta_values)):
+    if vals is None:
+      continue
+    ok = split.row >= 0
+    values[split.row[ok]] = np.asarray(vals)[ok]
+    has[split.row[ok]] = True
+  return values, has
+
+
+def meta_row_mask(dataset: Dataset) -> np.ndarray:
+  """bool [num_rows]: rows of the user's training data carved into the meta split."""
+  mask = np.zeros(dataset.info.num_rows, bool)
+  rows = dataset.meta.row
+  mask[rows[rows >= 0]] = True
+  return mask

@@ -15,67 +15,16 @@ import sysconfig
 import numpy as np
 
 from datarater.data import corruption
-from datarater.data.core import DataError, Dataset, DatasetInfo, Split, make_split, train_meta_split
+from datarater.data.classification import (MAX_CLASSES, MAX_LABEL, MAX_SOURCES,
+                                           classification_dataset)
+from datarater.data.core import DataError, Dataset, DatasetInfo, Split, make_split
 from datarater.data.mnist1d import load_mnist1d
 from datarater.data.tabular import load_tabular
 
 VOCAB = 256  # byte-level text
-# A classification dataset has at most MAX_CLASSES classes (labels 0..MAX_LABEL): the
-# label is the index of a logit, so a larger label would size an absurd output layer
-# (a label of 2**31 - 1 asks for two billion logits).
-MAX_CLASSES = 10_000
-MAX_LABEL = MAX_CLASSES - 1
-# At most MAX_SOURCES distinct sources (npz `source_train` ids, corruption_rates
-# entries): methods keep per-source vectors and plots, and the summary lists
-# per-source metrics.
-MAX_SOURCES = 1024
 
 
 # ----------------------------------------------------------------------------- classification
-
-
-def _classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng,
-                            meta: Split | None = None, sources_given: bool = False,
-                            num_rows: int | None = None, source_ids=None) -> Dataset:
-  """Shared recipe: imbalance -> sources -> meta split -> per-source corruption.
-
-  `source_ids`: the data's own id of each source 0..K-1 (its name is
-  f'source{id}'); None: the sources are 0..K-1 themselves.
-  """
-  rates = tuple(cfg.corruption_rates)
-  if num_classes > MAX_CLASSES:
-    raise DataError(f'dataset {name!r} has {num_classes} classes; at most {MAX_CLASSES} are '
-                    'supported')
-  num_rows = pool.size if num_rows is None else num_rows
-  pool = corruption.long_tail(pool, cfg.imbalance, num_classes, rng)
-  if len(rates) and not sources_given:
-    pool = pool._replace(source=corruption.assign_sources(pool.size, len(rates), rng))
-  if source_ids is None:
-    num_sources = len(rates) or int(pool.source.max()) + 1
-    source_ids = tuple(range(num_sources))
-  num_sources = len(source_ids)
-  # Test examples get balanced source ids too, so per-source test loss has K entries.
-  test = test._replace(source=corruption.assign_sources(test.size, num_sources, rng))
-  if meta is not None:
-    meta_mode = 'given'
-    pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)
-  elif cfg.meta_mode == 'clean':
-    meta_mode = 'clean'
-    pool, meta = train_meta_split(pool, cfg.meta_size, rng)
-    pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)
-  else:
-    meta_mode = 'noisy'
-    pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)
-    pool, meta = train_meta_split(pool, cfg.meta_size, rng)
-  info = DatasetInfo(
-      name=name, task='classification', num_classes=int(num_classes),
-      input_shape=tuple(pool.x.shape[1:]), num_sources=num_sources,
-      source_names=tuple(f'source{k}' for k in source_ids),
-      corruption=cfg.corruption if len(rates) else 'none',
-      corruption_rates=rates, meta_mode=meta_mode, num_rows=int(num_rows))
-  if meta_mode == 'given':
-    meta = meta._replace(row=np.full(meta.size, -1, np.int64))
-  return Dataset(pool, meta, test, info)
 
 
 def load_digits(cfg, seed) -> Dataset:
@@ -92,7 +41,7 @@ def load_digits(cfg, seed) -> Dataset:
                     'digits for test; it must leave at least one for test and for training')
   test = make_split(x[perm[:n_test]], y[perm[:n_test]])
   pool = make_split(x[perm[n_test:]], y[perm[n_test:]])
-  return _classification_dataset('digits', pool, test, 10, cfg, rng)
+  return classification_dataset('digits', pool, test, 10, cfg, rng)
 
 
 NPZ_REQUIRED = ('x_train', 'y_train', 'x_test', 'y_test')
@@ -177,9 +126,9 @@ def load_npz(cfg, seed) -> Dataset:
   test = make_split(f['x_test'], f['y_test'])
   meta = make_split(f['x_meta'], f['y_meta']) if 'x_meta' in f else None
   rng = np.random.default_rng([seed, 2])
-  return _classification_dataset('npz', pool, test, num_classes, cfg, rng, meta,
-                                 sources_given=source is not None,
-                                 num_rows=len(f['y_train']), source_ids=source_ids)
+  return classification_dataset('npz', pool, test, num_classes, cfg, rng, meta,
+                                sources_given=source is not None,
+                                num_rows=len(f['y_train']), source_ids=source_ids)
 
 
 def _npz_sources(path, ids, num_rates: int):
@@ -340,8 +289,8 @@ def load_tfds(cfg, seed) -> Dataset:
   x_te, y_te = arrays(test_src)
   num_classes = int(max(y_tr.max(), y_te.max())) + 1
   rng = np.random.default_rng([seed, 4])
-  return _classification_dataset(cfg.name, make_split(x_tr, y_tr), make_split(x_te, y_te),
-                                 num_classes, cfg, rng)
+  return classification_dataset(cfg.name, make_split(x_tr, y_tr), make_split(x_te, y_te),
+                                num_classes, cfg, rng)
 
 
 def _splits(source):

@@ -11,7 +11,7 @@ random state, which this loader restores afterwards.
 Inputs are float32 [N, 40, 1]: a 40 x 1 image with one channel, so the MLP
 flattens it and the 3 x 3 convolutions of the CNN, ResNet and CNN rater act as
 1-D convolutions of width 3 along the signal. The noisy-sources recipe of the
-other classification presets follows (datarater.data.loaders): long tail,
+other classification presets follows (datarater.data.classification): long tail,
 K sources with per-source corruption rates, a clean or noisy meta slice.
 `config.data.test_fraction` does not apply (the split is the package's own).
 """
@@ -22,6 +22,7 @@ import random
 
 import numpy as np
 
+from datarater.data.classification import classification_dataset
 from datarater.data.core import Dataset, make_split
 
 NUM_TRAIN, NUM_TEST, LENGTH, NUM_CLASSES = 4000, 1000, 40, 10
@@ -58,10 +59,9 @@ def load_mnist1d(cfg, seed) -> Dataset:
   Returns:
     Dataset with float32 inputs [N, 40, 1] and int32 labels in [0, 10).
   """
-  from datarater.data.loaders import _classification_dataset
   d = generate(seed)
   as_input = lambda x: x.astype(np.float32)[..., None]  # noqa: E731
   pool = make_split(as_input(d['x']), d['y'])
   test = make_split(as_input(d['x_test']), d['y_test'])
-  return _classification_dataset('mnist1d', pool, test, NUM_CLASSES, cfg,
-                                 np.random.default_rng([seed, 5]))
+  return classification_dataset('mnist1d', pool, test, NUM_CLASSES, cfg,
+                                np.random.default_rng([seed, 5]))

@@ -1,7 +1,7 @@
 """Shared plumbing of the data scorers (aum, el2n, forgetting, cartography, confident_learning).
 
 A scorer trains one phase ('score') that ends with one score per training
-row. `scorer_pipeline` reports the scores (datarater.train.scoring:
+row. `scorer_pipeline` reports the scores (datarater.report.scoring:
 scores_train.npy, histograms, AUROC against the ground-truth flag) and, with
 `method.discard_fraction` rho > 0, adds DataRater's top-K filtered retraining:
 'filtered' draws ceil(B / (1 - rho)) rows per step, looks their scores up in
@@ -28,7 +28,7 @@ import optax
 
 from datarater.errors import is_number, require
 from datarater.methods import uniform
-from datarater.train import scoring
+from datarater.report import scoring
 from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, TrainState, weighted_update
 from datarater.weighting import scores as score_ops

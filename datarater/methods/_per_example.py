@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 
 import jax
 
-from datarater.train import plots, scoring
+from datarater.report import plots, scoring
 from datarater.train import state as state_lib
 from datarater.train.state import Method
 from datarater.weighting import groups, tables
@@ -54,7 +54,7 @@ def make_per_example_method(config, task, dataset, rule: Callable, title: str) -
     example; examples never drawn get the mean of the others), the plot
     plots/source_weight_mass.png and summary extras `source_weight_mass`
     (per-source share of the weight, averaged over all steps) and those of
-    `datarater.train.scoring.report_scores`.
+    `datarater.report.scoring.report_scores`.
   """
   n, k = dataset.train.size, dataset.info.num_sources
 

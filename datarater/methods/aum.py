@@ -34,7 +34,7 @@ import numpy as np
 from datarater.dynamics import aum
 from datarater.errors import is_number, require
 from datarater.methods import _filter
-from datarater.train.loop import phase_key
+from datarater.train.context import phase_key
 from datarater.train.pipeline import Phase
 from datarater.train.task import make_task
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from datarater.dynamics import cartography
 from datarater.methods import _filter
-from datarater.train import plots
+from datarater.report import plots
 from datarater.train.pipeline import Phase
 
 

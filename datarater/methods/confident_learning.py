@@ -31,7 +31,8 @@ import numpy as np
 from datarater.dynamics import confident_learning as cl
 from datarater.errors import require
 from datarater.methods import _ensemble, _filter
-from datarater.train.loop import map_split, phase_key
+from datarater.train.context import phase_key
+from datarater.train.evaluation import map_split
 from datarater.train.pipeline import Phase
 
 SCORES = {'self_confidence': cl.self_confidence, 'normalized_margin': cl.normalized_margin}

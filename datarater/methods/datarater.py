@@ -24,7 +24,7 @@ Meta-training (phase 'meta_train'):
 
 Pipeline (`make`): meta-train the rater ('meta_train'); score every training
 example (`scores_train.npy`, histograms, AUROC against the ground-truth flag;
-datarater.train.scoring); train a fresh model with top-K filtering (draw
+datarater.report.scoring); train a fresh model with top-K filtering (draw
 B / (1 - rho) examples, keep the B best-scored) for `config.num_steps`
 ('filtered'); train a uniform baseline for the same number of steps from the
 same initial parameters ('uniform'); the assembler reports the paired accuracy
@@ -47,8 +47,9 @@ from datarater.meta import datarater_features, unroll
 from datarater.methods import uniform
 from datarater.methods._filter import oversampled_batch_size
 from datarater.models.rater import build_rater
-from datarater.train import scoring, sharding
-from datarater.train.loop import map_split
+from datarater.report import scoring
+from datarater.train import sharding
+from datarater.train.evaluation import map_split
 from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, train_part, weighted_update
 from datarater.train.task import make_optimizer

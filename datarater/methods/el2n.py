@@ -26,7 +26,7 @@ import numpy as np
 from datarater.dynamics import data_diet
 from datarater.errors import require
 from datarater.methods import _ensemble, _filter
-from datarater.train.loop import map_split
+from datarater.train.evaluation import map_split
 from datarater.train.pipeline import Phase
 
 SCORES = ('el2n', 'grand')

@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from datarater.errors import require
-from datarater.train import plots, scoring
+from datarater.report import plots, scoring
 from datarater.train.state import Method, weighted_step
 from datarater.weighting import infobatch, tables
 

@@ -17,7 +17,7 @@ import optax
 from datarater.errors import is_number, require
 from datarater.meta import unroll
 from datarater.meta.l2rw import l2rw_scores, normalize_nonnegative
-from datarater.train import scoring
+from datarater.report import scoring
 from datarater.train.state import Method, train_part, weighted_update
 from datarater.train.task import make_schedule
 from datarater.weighting import tables

@@ -18,8 +18,8 @@ from datarater.errors import is_number, require
 from datarater.meta.mwn import batch_normalize, mwn_step
 from datarater.methods import l2rw
 from datarater.models.weight_net import WeightNet
-from datarater.train import plots, scoring
-from datarater.train.loop import map_split
+from datarater.report import plots, scoring
+from datarater.train.evaluation import map_split
 from datarater.train.state import Method, train_part, weighted_step
 from datarater.weighting import tables
 

@@ -81,7 +81,7 @@ from datarater.bilevel import implicit
 from datarater.bilevel import scalebio
 from datarater.errors import is_number, require
 from datarater.methods import static_mixture, uniform
-from datarater.train import plots
+from datarater.report import plots
 from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, TrainState, train_part
 from datarater.weighting import groups

@@ -32,7 +32,7 @@ from datarater.data import sampler
 from datarater.errors import is_number, require
 from datarater.meta import storm, unroll
 from datarater.methods import uniform
-from datarater.train import scoring
+from datarater.report import scoring
 from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, train_part, weighted_update
 from datarater.weighting import tables

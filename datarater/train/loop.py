@@ -1,12 +1,13 @@
-"""The one training loop: data, logging, checkpoints, evaluation, sharding.
+"""The one training loop: data, logging, checkpoints, compute ledger, dispatch.
 
 `train_phase` runs one method for `num_steps` steps. Multi-phase pipelines
 (e.g. DataRater: meta-train, then filtered training, then a uniform baseline)
 call it once per phase; each phase checkpoints under `checkpoints/<phase>` and
 resumes on its own, so re-running a command continues where it stopped (from
 the newest checkpoint that restores). Every step is guarded against non-finite
-values (`guard_step`, config.nonfinite), and the compute ledger records the
-device count of each stretch of steps.
+values (datarater.train.guard, config.nonfinite), the model is evaluated every
+config.eval_every steps (datarater.train.evaluation), and the compute ledger
+records the device count of each stretch of steps.
 
 Dispatch: batches come from a grain pipeline (datarater.data.pipeline) that
 computes them on a background thread, and each batch is placed on the devices
@@ -26,10 +27,8 @@ and only the primary writes the run directory's files (datarater.train.rundir).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import shutil
 import time
-import zlib
 from typing import Any, NamedTuple
 
 import jax
@@ -38,25 +37,13 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from datarater.data import pipeline as data_pipeline, sampler
-from datarater.data.core import Dataset, Split
-from datarater.errors import require
+from datarater.errors import Diverged, WorkdirError, require
 from datarater.train import sharding
+from datarater.train.context import Context, phase_key
+from datarater.train.evaluation import evaluate, make_eval_fn
 from datarater.train.flops import compiled_flops
-from datarater.train.rundir import RunDir, WorkdirError
+from datarater.train.guard import SKIPPED, Guard, guard_step
 from datarater.train.state import Method, TrainState, init_train_state
-
-
-@dataclasses.dataclass
-class Context:
-  """What a pipeline needs: config, data, run directory and device mesh."""
-  config: Any
-  dataset: Dataset
-  run: RunDir
-  mesh: jax.sharding.Mesh
-
-  @property
-  def seed(self) -> int:
-    return int(self.config.seed)
 
 
 class PhaseResult(NamedTuple):
@@ -64,124 +51,6 @@ class PhaseResult(NamedTuple):
   method_state: Any
   eval: dict        # final {'meta/...', 'test/...'} metrics
   ledger: dict      # wall_seconds, examples_processed, gradient_evaluations, flops, steps
-
-
-# ----------------------------------------------------------------------------- evaluation
-
-
-def map_split(fn, split: Split, ctx: Context, batch_size: int | None = None):
-  """Applies a jitted per-example fn(batch) -> pytree of [B] arrays over a whole split.
-
-  The split is padded to a multiple of the batch size and sharded over `data`
-  (each process gathers its rows); results come back as host numpy arrays of
-  length split.size, in every process.
-  """
-  bs = batch_size or ctx.config.eval_batch_size
-  n = split.size
-  rows = sharding.local_rows(ctx.mesh, bs)
-  outs = []
-  for start in range(0, n, bs):
-    idx = np.arange(start, start + bs)[rows]
-    idx = np.where(idx < n, idx, 0)
-    batch = sharding.put_batch(sampler.gather(split, idx), ctx.mesh)
-    outs.append(sharding.to_host(fn(batch), ctx.mesh))
-  return jax.tree.map(lambda *xs: np.concatenate(xs)[:n], *outs)
-
-
-def make_eval_fn(task):
-  return jax.jit(lambda params, batch: (task.per_example_loss(params, batch),
-                                        task.per_example_correct(params, batch)))
-
-
-def evaluate(task, params, ctx: Context, eval_fn=None) -> dict:
-  """Loss, accuracy and per-source loss on the meta and test splits."""
-  eval_fn = eval_fn or make_eval_fn(task)
-  out = {}
-  for name in ('meta', 'test'):
-    split = getattr(ctx.dataset, name)
-    loss, correct = map_split(lambda b: eval_fn(params, b), split, ctx)
-    k = ctx.dataset.info.num_sources
-    counts = np.bincount(split.source, minlength=k)
-    sums = np.bincount(split.source, weights=loss, minlength=k)
-    out[f'{name}/loss'] = float(loss.mean())
-    out[f'{name}/accuracy'] = float(correct.mean())
-    out[f'{name}/source_loss'] = [float(s / c) if c else float('nan') for s, c in zip(sums, counts)]
-  return out
-
-
-# ----------------------------------------------------------------------------- non-finite guard
-
-
-NONFINITE_POLICIES = ('stop', 'skip')
-SKIPPED = 'nonfinite/skipped'  # metric (skip policy): updates skipped in the logging window
-
-
-class Diverged(RuntimeError):
-  """A run stopped on a non-finite value (config.nonfinite='stop'); one-line message."""
-
-
-class Guard(NamedTuple):
-  """Device-side record of non-finite updates.
-
-  skipped: updates skipped so far (policy 'skip').
-  bad_step: 0-based step of the first non-finite update (policy 'stop'), or -1.
-  bad_code: index, into the names the guarded step records, of what was non-finite.
-  """
-  skipped: jax.Array
-  bad_step: jax.Array
-  bad_code: jax.Array
-
-
-def _all_finite(tree) -> jax.Array:
-  checks = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
-            if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
-  return jnp.all(jnp.stack(checks)) if checks else jnp.bool_(True)
-
-
-def guard_step(step_fn, policy: str, names: list):
-  """Wraps a Method's step with the non-finite policy (for every method alike).
-
-  The guarded step(train_state, method_state, guard, batch, key, step) checks
-  that every float of the metrics and of both new states is finite (losses,
-  gradients through the parameters and optimizer moments, meta-gradients and
-  rater parameters, DRO/DoReMi weights: whatever the method keeps or reports).
-  A non-finite update is never applied. Policy 'skip' keeps the old states,
-  counts the update in `guard.skipped` and reports the metric SKIPPED. Policy
-  'stop' records the first such step in `guard` and turns every later step into
-  a no-op, so the states stay the last good ones until the loop stops the run.
-
-  Args:
-    step_fn: the Method's step.
-    policy: one of NONFINITE_POLICIES.
-    names: a list, filled when the step is traced with what `bad_code` indexes:
-      'metric <name>' for each metric, then 'train_state', 'method_state'.
-
-  Returns:
-    The guarded step, returning (train_state, method_state, guard, metrics).
-  """
-  def guarded(train_state, method_state, guard: Guard, batch, key, step):
-    new_ts, new_ms, metrics = step_fn(train_state, method_state, batch, key)
-    flat = jax.tree_util.tree_flatten_with_path(metrics)[0]
-    names[:] = [f'metric {jax.tree_util.keystr(p, simple=True, separator="/")}' for p, _ in flat]
-    names.extend(['train_state (model parameters or optimizer state)', 'method_state'])
-    finite = jnp.stack([_all_finite(x) for _, x in flat]
-                       + [_all_finite(new_ts), _all_finite(new_ms)])
-    ok = jnp.all(finite)
-    first = ~ok & (guard.bad_step < 0)
-    apply = ok & (guard.bad_step < 0)
-    new_ts, new_ms = jax.tree.map(lambda n, o: jnp.where(apply, n, o),
-                                  (new_ts, new_ms), (train_state, method_state))
-    if policy == 'skip':
-      guard = guard._replace(skipped=guard.skipped + first.astype(jnp.int32))
-      metrics = {**metrics, SKIPPED: first.astype(jnp.float32)}
-    else:
-      guard = guard._replace(bad_step=jnp.where(first, step, guard.bad_step),
-                             bad_code=jnp.where(first, jnp.argmin(finite), guard.bad_code))
-    return new_ts, new_ms, guard, metrics
-  return guarded
-
-
-# ----------------------------------------------------------------------------- training
 
 
 LEDGER_KEYS = ('wall_seconds', 'examples_processed', 'gradient_evaluations', 'flops', 'steps',
@@ -291,11 +160,6 @@ def _mean_metrics(window):
 def _fmt(metrics: dict, limit: int = 4) -> str:
   items = [(k, v) for k, v in metrics.items() if np.ndim(v) == 0][:limit]
   return ' '.join(f'{k}={float(v):.4g}' for k, v in items)
-
-
-def phase_key(seed: int, name: str) -> jax.Array:
-  """PRNG key of a named stream: a stable hash (CRC-32) of the name, folded into the seed."""
-  return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()))
 
 
 def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int, mngr, state: dict,

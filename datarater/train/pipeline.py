@@ -21,7 +21,8 @@ from typing import Callable, NamedTuple, Optional, Union
 
 import optax
 
-from datarater.train.loop import LEDGER_KEYS, Context, PhaseResult, train_phase
+from datarater.train.context import Context
+from datarater.train.loop import LEDGER_KEYS, PhaseResult, train_phase
 from datarater.train.state import Method
 
 

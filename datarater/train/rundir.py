@@ -2,13 +2,13 @@
 
   config.json       resolved config (+ python/jax versions, device count)
   fingerprint.json  written once by a fresh run: its config and a hash of its
-                    data arrays; a resume must match it (datarater.train)
+                    data arrays; a resume must match it (datarater.run)
   metrics.jsonl     one JSON object per logged step: {"phase", "step", metrics...}
   tensorboard/      TensorBoard scalars (tensorboardX: no TensorFlow needed)
   checkpoints/      orbax checkpoints, one sub-folder per phase
   summary.json      final metrics, per-source test loss, compute ledger, extras
   plots/*.png       training curves (and method plots)
-  diverged.json     only after a run stopped on a non-finite value (loop.Diverged)
+  diverged.json     only after a run stopped on a non-finite value (errors.Diverged)
   lock              the PID of the one process writing this directory (the lock
                     itself is a flock on the directory, which cannot be unlinked
                     under a live writer; deleting this file lets nobody in)
@@ -50,9 +50,7 @@ import tempfile
 import jax
 import numpy as np
 
-
-class WorkdirError(ValueError):
-  """The run directory cannot be used; the message is one line naming it."""
+from datarater.errors import WorkdirError
 
 
 def to_jsonable(x):

@@ -1,33 +1,27 @@
-"""Config validation: one-line errors naming the field, before anything is written.
+"""Validation of the shared config fields: one-line errors naming the field,
+before anything is written.
 
-Shared fields are checked here; each method module checks its own
-`config.method.*` fields with the same `require` (datarater.errors).
+`validate_shared` checks every field the framework reads (sizes, optimizer,
+schedule, data, model, nonfinite); the runner (datarater.run.validate) adds
+the method's name, and each method module checks its own `config.method.*`
+fields with the same `require` (datarater.errors).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import numbers
-import pkgutil
 
 import jax
 
-from datarater.errors import ConfigError, is_number, require  # noqa: F401 (re-exported)
-
-
-def method_names() -> list[str]:
-  """Registered methods: the modules of `datarater.methods` (without importing them)."""
-  import datarater.methods as pkg
-  return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith('_'))
-
-
-def method_module(name: str):
-  """The module `datarater.methods.<name>` (found by name: this package imports no method)."""
-  names = method_names()
-  require(name in names, 'method.name', f'one of {names}', name)
-  return importlib.import_module(f'datarater.methods.{name}')
+from datarater.data import DATASETS_EMBEDDED
+from datarater.data.classification import MAX_SOURCES
+from datarater.errors import ConfigError, is_number, require
+from datarater.models import MODELS
+from datarater.models.rater import RATERS
+from datarater.train.guard import NONFINITE_POLICIES
+from datarater.train.task import OPTIMIZERS, SCHEDULES
 
 
 def _leaves(node, prefix=''):
@@ -82,16 +76,14 @@ def check_module_kwargs(registry: dict, cfg, field: str) -> None:
         require(positive_int(v), f'{name}[{i}]', 'a positive integer', v)
 
 
-def validate(config) -> None:
+def validate_shared(config) -> None:
   """Raises ConfigError for non-finite numbers, unknown names, sizes out of range,
-  indivisible batches, values of the wrong type."""
-  from datarater.data import DATASETS_EMBEDDED
-  from datarater.data.loaders import MAX_SOURCES
-  from datarater.models import MODELS
-  from datarater.models.rater import RATERS
-  from datarater.train.loop import NONFINITE_POLICIES
-  from datarater.train.task import OPTIMIZERS, SCHEDULES
+  indivisible batches, values of the wrong type.
 
+  Covers every float of the config, the shared fields and the kwargs of a
+  `config.method.rater` network; not the method's name (datarater.run.validate)
+  nor its other `config.method.*` fields (the method module checks those).
+  """
   for name, value in _leaves(config):
     if isinstance(value, float):
       require(math.isfinite(value), name, 'a finite number', value)
@@ -130,7 +122,6 @@ def validate(config) -> None:
   n = jax.device_count()
   for name in ('batch_size', 'eval_batch_size'):
     require(config[name] % n == 0, name, f'divisible by the {n} devices', config[name])
-  method_module(config.method.name)
   require(config.model.name in MODELS, 'model.name', f'one of {sorted(MODELS)}', config.model.name)
   require(config.optimizer.name in OPTIMIZERS, 'optimizer.name', f'one of {OPTIMIZERS}',
           config.optimizer.name)

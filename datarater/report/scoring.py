@@ -22,43 +22,10 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from datarater.train import plots
+from datarater.data.core import meta_row_mask, per_row
+from datarater.report import plots
+from datarater.report.detection import auroc
 from datarater.weighting.tables import ExampleTable
-
-
-def auroc(corrupted: np.ndarray, scores: np.ndarray, higher_is_corrupted: bool = False):
-  """AUROC of 'low score = corrupted' (or 'high', e.g. for losses); None if one class only."""
-  from sklearn.metrics import roc_auc_score
-  corrupted = np.asarray(corrupted, bool)
-  if corrupted.all() or not corrupted.any():
-    return None
-  scores = np.asarray(scores, np.float64)
-  return float(roc_auc_score(corrupted, scores if higher_is_corrupted else -scores))
-
-
-def per_row(dataset, train_values: np.ndarray, meta_values: np.ndarray | None, fill):
-  """Values of the train (and meta) split placed at their rows of the user's training data.
-
-  Returns:
-    (values [num_rows] with `fill` where no split value lands, has_value [num_rows] bool).
-  """
-  n = dataset.info.num_rows
-  values, has = np.full(n, fill, np.float64), np.zeros(n, bool)
-  for split, vals in ((dataset.train, train_values), (dataset.meta, meta_values)):
-    if vals is None:
-      continue
-    ok = split.row >= 0
-    values[split.row[ok]] = np.asarray(vals)[ok]
-    has[split.row[ok]] = True
-  return values, has
-
-
-def meta_row_mask(dataset) -> np.ndarray:
-  """bool [num_rows]: rows of the user's training data carved into the meta split."""
-  mask = np.zeros(dataset.info.num_rows, bool)
-  rows = dataset.meta.row
-  mask[rows[rows >= 0]] = True
-  return mask
 
 
 def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = None,

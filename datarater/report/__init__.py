@@ -1,0 +1,7 @@
+"""Reporting for one run: plots (matplotlib, Agg), score files and histograms,
+AUROC / detection metrics of scores against the ground-truth corruption flag.
+
+Above the framework (datarater.train) and below the methods, which call it
+from their `finalize`. matplotlib is loaded by `plots` and sklearn only inside
+the metrics that need it, so importing this package loads neither.
+"""

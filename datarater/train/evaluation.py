@@ -1,0 +1,57 @@
+"""Evaluation over whole splits, sharded over the `data` axis.
+
+`map_split` applies any jitted per-example function to every example of a
+split (methods use it to score the training set); `evaluate` reports loss,
+accuracy and per-source loss on the meta and test splits (the loop calls it
+every config.eval_every steps).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from datarater.data import sampler
+from datarater.data.core import Split
+from datarater.train import sharding
+from datarater.train.context import Context
+
+
+def map_split(fn, split: Split, ctx: Context, batch_size: int | None = None):
+  """Applies a jitted per-example fn(batch) -> pytree of [B] arrays over a whole split.
+
+  The split is padded to a multiple of the batch size and sharded over `data`
+  (each process gathers its rows); results come back as host numpy arrays of
+  length split.size, in every process.
+  """
+  bs = batch_size or ctx.config.eval_batch_size
+  n = split.size
+  rows = sharding.local_rows(ctx.mesh, bs)
+  outs = []
+  for start in range(0, n, bs):
+    idx = np.arange(start, start + bs)[rows]
+    idx = np.where(idx < n, idx, 0)
+    batch = sharding.put_batch(sampler.gather(split, idx), ctx.mesh)
+    outs.append(sharding.to_host(fn(batch), ctx.mesh))
+  return jax.tree.map(lambda *xs: np.concatenate(xs)[:n], *outs)
+
+
+def make_eval_fn(task):
+  return jax.jit(lambda params, batch: (task.per_example_loss(params, batch),
+                                        task.per_example_correct(params, batch)))
+
+
+def evaluate(task, params, ctx: Context, eval_fn=None) -> dict:
+  """Loss, accuracy and per-source loss on the meta and test splits."""
+  eval_fn = eval_fn or make_eval_fn(task)
+  out = {}
+  for name in ('meta', 'test'):
+    split = getattr(ctx.dataset, name)
+    loss, correct = map_split(lambda b: eval_fn(params, b), split, ctx)
+    k = ctx.dataset.info.num_sources
+    counts = np.bincount(split.source, minlength=k)
+    sums = np.bincount(split.source, weights=loss, minlength=k)
+    out[f'{name}/loss'] = float(loss.mean())
+    out[f'{name}/accuracy'] = float(correct.mean())
+    out[f'{name}/source_loss'] = [float(s / c) if c else float('nan') for s, c in zip(sums, counts)]
+  return out

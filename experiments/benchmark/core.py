@@ -1,0 +1,86 @@
+"""`run_benchmark`: every section in order, the machine it ran on, and the targets met.
+
+The PyTorch peers run only when asked for (`peers=True`, the CLI's --peers):
+only then is `torch_peer` (and so torch) imported. Whether torch is installed
+and its version are read from the package metadata, without importing it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+from typing import Any, Callable, Dict, Optional
+
+import jax
+
+from datarater.meta import unroll
+from experiments.benchmark import methods, modes, targets
+
+PEERS_SKIPPED = ('PyTorch peers not asked for (--peers; they need pip install -r '
+                 'requirements-bench.txt): peers skipped.')
+
+
+def torch_installed() -> bool:
+  """Whether torch can be imported (found on the path; not imported)."""
+  return importlib.util.find_spec('torch') is not None
+
+
+def _torch_version() -> Optional[str]:
+  try:
+    return importlib.metadata.version('torch')
+  except importlib.metadata.PackageNotFoundError:
+    return None
+
+
+def machine() -> Dict[str, Any]:
+  """The platform, Python, JAX, device, CPU count, torch version, XLA flags and load average."""
+  device = jax.devices()[0]
+  return dict(platform=platform.platform(), python=platform.python_version(),
+              machine=platform.machine(), cpu_count=os.cpu_count(), jax=jax.__version__,
+              device=f'{device.platform}:{device.device_kind}', num_devices=jax.device_count(),
+              torch=_torch_version(), xla_flags=os.environ.get('XLA_FLAGS', ''),
+              load_average=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None)
+
+
+def run_benchmark(quick: bool = False, log: Callable[[str], None] = lambda _: None,
+                  notes: str = '', peers: bool = False) -> Dict[str, Any]:
+  """Runs every section (see the package docstring).
+
+  Args:
+    quick: tiny sizes, T in (2, 5) (5: two checkpointed segments), one repeat,
+      no end-to-end peer run.
+    log: progress callback.
+    notes: markdown explaining missed targets, copied into the result.
+    peers: also run the PyTorch peers (needs torch: requirements-bench.txt);
+      otherwise torch is never imported and the peers section says so.
+
+  Returns:
+    JSON-serialisable dict: machine, quick, repeats, modes, flops_check,
+    methods, scoring, peers, targets, notes.
+  """
+  repeats = 1 if quick else 9
+  horizons = (2, 5) if quick else (1, 2, 4, 8, 16, 32)
+  layers = (8, 16, 3) if quick else (64, 256, 256, 10)
+  batch = 8 if quick else 128
+  prob = modes.make_problem(layers, (4,) if quick else (64,), batch, batch, max(horizons), 1e-3,
+                            0)
+  result = dict(machine=machine(), quick=quick, repeats=repeats)
+  result['modes'] = modes.bench_modes(prob, horizons, unroll.MODES, repeats, log)
+  result['flops_check'] = modes.flops_check(prob, min(8, max(horizons)))
+  names = (methods.QUICK_METHODS if quick else
+           methods.META_METHODS + methods.RULES + methods.SCORERS)
+  result['methods'] = methods.bench_methods(names, quick, 16 if quick else 128, repeats, log)
+  result['scoring'] = modes.bench_scoring(prob, 256 if quick else 8192, repeats)
+  if not peers:
+    result['peers'] = dict(skipped=PEERS_SKIPPED)
+  else:
+    from experiments.benchmark import torch_peer  # imports torch
+    result['peers'] = dict(step=torch_peer.bench_peer_step((16,) if quick else (256, 1024),
+                                                           8 if quick else 128, repeats))
+    if not quick:
+      result['peers']['end_to_end'] = torch_peer.bench_end_to_end(3, 1500, log)
+  result['targets'] = targets.evaluate_targets(result)
+  result['notes'] = notes
+  return result

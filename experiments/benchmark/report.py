@@ -1,0 +1,98 @@
+"""The benchmark's outputs: benchmark.json, benchmark.md (tables) and modes_vs_T.png."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict
+
+from experiments.benchmark import targets as targets_lib
+
+FILES = ('benchmark.json', 'benchmark.md', 'modes_vs_T.png')
+
+
+def format_markdown(result: Dict[str, Any]) -> str:
+  """benchmark.md: setup, targets, and one table per section."""
+  m = result['machine']
+  peers = result['peers']
+  flags = (' --quick' if result['quick'] else '') + ('' if peers.get('skipped') else ' --peers')
+  lines = ['# Cost benchmark', '',
+           f"`python -m experiments.benchmark{flags}` on "
+           f"{m['device']} ({m['cpu_count']} CPUs, {m['platform']}), jax {m['jax']}, torch "
+           f"{m['torch'] or 'not installed'}; load average at start "
+           f"{m['load_average'][0] if m['load_average'] else 'n/a'}. Times are medians of "
+           f"{result['repeats']} blocks after compilation, as ratios to the plain step of the "
+           'same model and batch timed in alternating blocks in the same run.', '',
+           '## Targets', '', '| target | figure | required | status |', '|---|---|---|---|']
+  lines += [f"| {t['name']} | {t['figure']} | {t['target']} | {'met' if t['met'] else 'NOT MET'} |"
+            for t in result['targets']]
+  lines += ['', '## Meta-gradient modes vs T', '', f'![time and memory vs T]({FILES[2]})', '',
+            '| mode | T | time / inner step / plain | FLOPs / inner step / plain | temp MiB | '
+            'compile s | max abs grad diff vs reverse |', '|---|---|---|---|---|---|---|']
+  for r in result['modes']['rows']:
+    lines.append(f"| {r['mode']} | {r['T']} | {r['ratio_per_inner_step']:.2f} | "
+                 f"{r['flops_ratio_per_inner_step']:.2f} | {(r['temp_bytes'] or 0) / 2**20:.2f} | "
+                 f"{r['compile_s']:.1f} | {r['grad_max_abs_diff_vs_reverse']:.1e} |")
+  lines += ['', '## Methods: step / uniform step (digits preset, same MLP and batch)', '',
+            '| method | phase timed | time ratio | FLOPs ratio | target |', '|---|---|---|---|---|']
+  lines += [f"| {r['method']} | {r['phase']} | {r['ratio']:.2f} | {r['flops_ratio']:.2f} | "
+            f"{r['target'] or '-'} |" for r in result['methods']]
+  s = result['scoring']
+  lines += ['', '## Rater scoring throughput', '',
+            f"{s['scored_per_s']:.3g} examples scored/s (batches of {s['score_batch']}) vs "
+            f"{s['trained_per_s']:.3g} examples trained/s by the plain step: "
+            f"{s['ratio']:.1f}x.", '', '## Peers (PyTorch)', '']
+  if peers.get('skipped'):
+    lines.append(peers['skipped'])
+  else:
+    lines += ['| one-step L2RW meta-gradient, hidden | batch | ours ms | torch.func ms | '
+              'torch / ours |', '|---|---|---|---|---|']
+    lines += [f"| {r['hidden']} | {r['batch_size']} | {r['ours_s'] * 1e3:.2f} | "
+              f"{r['torch_s'] * 1e3:.2f} | {r['speedup']:.2f} |" for r in peers['step']]
+    e2e = peers.get('end_to_end')
+    if e2e:
+      lines += ['', f"End-to-end L2RW ({e2e['steps']} steps, noisy digits npz, MLP "
+                f"64-{e2e['hidden']}-{e2e['hidden']}-10, B={e2e['batch_size']}, Adam, evaluation "
+                'every 100 steps), whole process seconds:', '',
+                '| pair | ours s | torch.func s | torch / ours |', '|---|---|---|---|']
+      lines += [f"| {i + 1} | {r['ours_s']:.1f} | {r['torch_s']:.1f} | {r['speedup']:.2f} |"
+                for i, r in enumerate(e2e['pairs'])]
+  if result.get('notes'):
+    lines += ['', '## Where a target is missed', '', result['notes']]
+  return '\n'.join(lines) + '\n'
+
+
+def plot_modes(result: Dict[str, Any], path: str) -> None:
+  """PNG: meta-gradient time per inner step / plain step and temp memory vs T, per mode."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 3.8))
+  rows = result['modes']['rows']
+  for mode in dict.fromkeys(r['mode'] for r in rows):
+    mine = [r for r in rows if r['mode'] == mode]
+    ts = [r['T'] for r in mine]
+    ax_t.plot(ts, [r['ratio_per_inner_step'] for r in mine], marker='o', label=mode)
+    ax_m.plot(ts, [(r['temp_bytes'] or 0) / 2**20 for r in mine], marker='o', label=mode)
+  for ax in (ax_t, ax_m):
+    ax.set_xscale('log', base=2)
+    ax.set_xlabel('T (unrolled inner steps)')
+    ax.grid(alpha=0.3)
+  ax_t.axhline(targets_lib.META_TARGET, color='gray', ls='--', lw=1)
+  ax_t.set_ylabel('time per inner step / plain Adam step')
+  ax_m.set_ylabel('XLA temp memory (MiB)')
+  ax_t.legend(fontsize=8)
+  fig.suptitle(f"DataRater meta-gradient, {result['machine']['device']}")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def write_report(result: Dict[str, Any], out: str) -> None:
+  """Writes `FILES` into the existing folder `out`: the result as JSON, its markdown, the plot."""
+  json_name, md_name, png_name = FILES
+  with open(os.path.join(out, json_name), 'w') as f:
+    json.dump(result, f, indent=1)
+  with open(os.path.join(out, md_name), 'w') as f:
+    f.write(format_markdown(result))
+  plot_modes(result, os.path.join(out, png_name))

@@ -1,0 +1,71 @@
+"""Command line of the reproduction suites (see the package docstring).
+
+  python -m experiments.reproduce --suite=NAME --scale=smoke|cpu|paper [--seeds=N] [--out=results]
+
+Bad flags exit with status 2 and one line on stderr before anything is
+written; bad input found later (e.g. a finished run made with another config)
+exits 2 with one line too; a run stopped by a non-finite value exits with
+status 3.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from absl import app, flags, logging
+
+from experiments._runs import fail, parse_flags
+from experiments.reproduce.core import DEFAULT_SEEDS, SCALES, run_suite
+from experiments.reproduce.report import write_outputs
+from experiments.reproduce.suites import SUITES
+
+
+def define_flags():
+  """Defines the flags (only when run as a script, so tests can import this module)."""
+  flags.DEFINE_enum('suite', None, list(SUITES), 'Suite to run.')
+  flags.DEFINE_enum('scale', 'cpu', list(SCALES), 'Grid size.')
+  flags.DEFINE_integer('seeds', None, 'Seeds per cell (default: 2 smoke, 3 cpu/paper).')
+  flags.DEFINE_string('out', 'results', 'Output root.')
+  flags.DEFINE_string('compilation_cache', os.path.join(
+      os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache')), 'datarater', 'jax'),
+      'JAX persistent compilation cache: runs of a suite that differ only in data, seed or '
+      'rates reuse compiled programs instead of recompiling (same numbers). "" = off.')
+
+
+def main(argv):
+  del argv
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
+  if flags.FLAGS.suite is None:
+    fail(2, f'--suite is required; one of {list(SUITES)}')
+  seeds = DEFAULT_SEEDS[flags.FLAGS.scale] if flags.FLAGS.seeds is None else flags.FLAGS.seeds
+  if seeds < 1:
+    fail(2, f'--seeds={seeds} must be at least 1')
+  if flags.FLAGS.compilation_cache:
+    import jax
+    jax.config.update('jax_compilation_cache_dir', flags.FLAGS.compilation_cache)
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+    jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  folder = os.path.join(flags.FLAGS.out, flags.FLAGS.suite, flags.FLAGS.scale)
+  try:
+    os.makedirs(folder, exist_ok=True)
+  except OSError as e:
+    fail(2, f'--out={flags.FLAGS.out}: cannot create {folder} ({e.strerror or e})')
+  t0 = time.time()
+  from datarater.errors import ConfigError, DataError, Diverged, WorkdirError
+  try:
+    results = run_suite(flags.FLAGS.suite, flags.FLAGS.scale, seeds, folder)
+  except (ConfigError, DataError, WorkdirError) as e:
+    fail(2, e)
+  except Diverged as e:
+    fail(3, f'diverged: {e}')
+  print(write_outputs(flags.FLAGS.suite, flags.FLAGS.scale, results, folder, time.time() - t0),
+        flush=True)
+  print(f'[reproduce] suite {flags.FLAGS.suite} ({flags.FLAGS.scale}): wall time '
+        f'{time.time() - t0:.0f} s', flush=True)
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,219 @@
+"""Running a suite: what a suite declares (Run, Metric, Suite), run directories, resume.
+
+Every (setting, method, seed) of a suite runs into
+`<folder>/runs/<setting>/<method>/seed<k>/`. A run whose summary.json parses
+has finished and is reused, after its fingerprint.json shows it was made with
+the suite's config of today; one cut short by a kill is re-run (resumed).
+Each run's wall time is recorded atomically in its directory (WALL_FILE); an
+unreadable record leaves the run untimed.
+
+Suites live in `suites/<name>.py`; this module finds one by name
+(find_suite) and imports none of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import re
+import time
+from typing import Callable
+
+from experiments._runs import load_config, override, read_json, run_one
+
+SCALES = ('smoke', 'cpu', 'paper')
+DEFAULT_SEEDS = {'smoke': 2, 'cpu': 3, 'paper': 3}
+
+
+@dataclasses.dataclass
+class Run:
+  """One (setting, method) cell of a suite; seeds are added when it runs.
+
+  Attributes:
+    setting: the setting's label (a table row group; also its folder name).
+    method: the method's label ('uniform' is every setting's paired baseline).
+    config: configs/<config>.py, or a callable (seed, workdir) -> summary for
+      runs outside the training loop.
+    arg: the config arg ('dataset=digits,smoke').
+    overrides: dotted config fields set on top of the config file.
+    key: what the setting is ({'dataset': 'digits', 'rate': 40, ...}), for
+      matching published rows.
+  """
+  setting: str
+  method: str
+  config: str | Callable
+  arg: str = ''
+  overrides: dict = dataclasses.field(default_factory=dict)
+  key: dict = dataclasses.field(default_factory=dict)
+
+  def make_config(self, seed: int):
+    """The run's ConfigDict for `seed` (None for a callable run)."""
+    if callable(self.config):
+      return None
+    return override(load_config(self.config, self.arg), {**self.overrides, 'seed': seed})
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+  """A table column computed from a finished run.
+
+  Attributes:
+    name: column label.
+    fn: (summary, workdir, config) -> float | None.
+    paired: also report the paired difference vs uniform in this column.
+  """
+  name: str
+  fn: Callable
+  paired: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+  """A reproduction suite.
+
+  Attributes:
+    runs: scale -> list of Run.
+    metrics: the table's columns.
+    header: scale -> the paragraph on the grid and on how it differs from the papers.
+    published: optional (run, scale) -> text of the matching published number(s), or ''
+      (None: no published numbers).
+    plot: optional (runs, seeds, folder) -> None, extra plots from the run directories.
+    curve: optional (x key, x label, log x): plots/curve_<metric>.png draws each
+      metric against Run.key[x key], one line per method, one panel per value
+      of the other keys.
+    extra: optional (runs, seeds, folder) -> markdown lines added to table.md.
+    note: optional scale -> a paragraph added to table.md below the table.
+    own_baseline: {metric name: name of the metric holding the paired baseline}
+      for runs that train their own uniform arm (same initial parameters and data
+      order): that column's paired difference is against this metric of the
+      same run instead of the setting's uniform run.
+  """
+  runs: Callable
+  metrics: tuple
+  header: Callable
+  published: Callable | None = None
+  plot: Callable | None = None
+  curve: tuple | None = None
+  extra: Callable | None = None
+  note: Callable | None = None
+  own_baseline: dict = dataclasses.field(default_factory=dict)
+
+
+def find_suite(name: str) -> Suite:
+  """suites/<name>.py's SUITE, from the registry in suites/.
+
+  The registry is imported when first asked for, so the suite modules (which
+  import this one) load after this module.
+  """
+  return importlib.import_module(f'{__package__}.suites').SUITES[name]
+
+
+# ------------------------------------------------------------- run directories
+
+def slug(text: str) -> str:
+  """A folder or file name for a label: runs of non-alphanumerics become '_', lower case."""
+  return re.sub(r'[^A-Za-z0-9]+', '_', text).strip('_').lower()
+
+
+def run_dir(folder: str, run: Run, seed: int) -> str:
+  """<folder>/runs/<setting>/<method>/seed<k>."""
+  return os.path.join(folder, 'runs', slug(run.setting), slug(run.method), f'seed{seed}')
+
+
+def read_summary(workdir: str) -> dict:
+  """A finished run's summary.json."""
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    return json.load(f)
+
+
+# Fields that do not change a finished run's numbers; any other difference between the
+# config a run was made with and the suite's config now makes the run stale.
+BOOKKEEPING_FIELDS = ('log_every', 'checkpoint_every', 'nonfinite', 'steps_per_dispatch', 'mesh',
+                      '_run')
+
+
+def check_finished(config, workdir: str) -> None:
+  """Refuses to reuse a finished run made with a different config (a grid that changed).
+
+  Raises:
+    ConfigError: one line naming the run directory and the first changed field.
+  """
+  from datarater.errors import ConfigError
+  from datarater.run import changed_fields
+  fingerprint = read_json(os.path.join(workdir, 'fingerprint.json'))
+  if not isinstance(fingerprint, dict) or 'config' not in fingerprint:
+    raise ConfigError(f'{workdir} holds a finished run without fingerprint.json (or with an '
+                      'unreadable one), so it cannot be checked against the suite\'s config; '
+                      'delete it to re-run')
+  old = fingerprint['config']
+  changed = changed_fields(old, config, BOOKKEEPING_FIELDS)
+  if changed:
+    raise ConfigError(f'{workdir} holds a finished run made with a different config.{changed[0]} '
+                      f'(changed: {", ".join(changed)}); delete it to re-run with the suite\'s '
+                      'config, or use another --out')
+
+
+# ------------------------------------------------------------------ execution
+
+WALL_FILE = 'reproduce_seconds.json'  # a run's wall time as timed by run_suite, in its directory
+
+
+def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
+  """Runs (or reuses) every run of suite `name` and returns its metric values.
+
+  Args:
+    name: a key of SUITES.
+    scale: one of SCALES.
+    seeds: seeds 0..seeds-1 per (setting, method).
+    folder: the suite's output folder (<out>/<name>/<scale>); runs go to its runs/.
+
+  Returns:
+    {(setting, method, seed): {metric name: value}}.
+  """
+  from datarater.train.rundir import dumps, write_atomic
+  suite = find_suite(name)
+  runs = suite.runs(scale)
+  total = len(runs) * seeds
+  results, i = {}, 0
+  for run in runs:
+    for seed in range(seeds):
+      i += 1
+      workdir = run_dir(folder, run, seed)
+      config = run.make_config(seed)
+      t0 = time.time()
+      # Finished: summary.json parses (one cut short by a kill is re-run).
+      summary = read_json(os.path.join(workdir, 'summary.json'))
+      done = summary is not None
+      if config is not None:
+        if done:
+          check_finished(config, workdir)
+        summary = run_one(config, workdir)  # a finished run is reused (missing plots remade)
+      elif not done:
+        summary = run.config(seed, workdir)
+      if not done:
+        write_atomic(os.path.join(workdir, WALL_FILE), [dumps({'seconds': time.time() - t0})])
+      status = 'finished earlier' if done else f'{time.time() - t0:.1f} s'
+      print(f'[reproduce] {i}/{total} {run.setting} | {run.method} | seed {seed}: {status}',
+            flush=True)
+      results[(run.setting, run.method, seed)] = {m.name: m.fn(summary, workdir, config)
+                                                  for m in suite.metrics}
+  return results
+
+
+def runs_wall_seconds(folder: str) -> tuple:
+  """(sum of the recorded run wall times, number of runs with a record, number of runs).
+
+  A record that is missing or unreadable (cut short by a kill) leaves its run untimed.
+  """
+  total, timed, runs = 0.0, 0, 0
+  for root, _, files in os.walk(os.path.join(folder, 'runs')):
+    if 'summary.json' in files:
+      runs += 1
+      record = read_json(os.path.join(root, WALL_FILE))
+      seconds = record.get('seconds') if isinstance(record, dict) else None
+      if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        total += seconds
+        timed += 1
+  return total, timed, runs

@@ -1,0 +1,47 @@
+"""What several suites share: the MW-Net paper settings, method lists, config args, accuracy."""
+
+from __future__ import annotations
+
+from experiments.reproduce.core import Metric
+
+# CIFAR setting of the MW-Net code (batch 100, SGD-Nesterov 0.1, wd 5e-4, 1000 clean meta
+# images); 120 epochs of 49,000 images = 58,800 steps of 100, learning rate / 10 at
+# epochs 80 and 100.
+MWNET_PAPER = {'batch_size': 100, 'num_steps': 58800, 'data.meta_size': 1000,
+               'optimizer.name': 'nesterov', 'optimizer.learning_rate': 0.1,
+               'optimizer.momentum': 0.9, 'optimizer.weight_decay': 5e-4,
+               'optimizer.schedule': 'step', 'optimizer.step_boundaries': (80 / 120, 100 / 120),
+               'optimizer.step_factor': 0.1, 'eval_every': 2000, 'checkpoint_every': 2000,
+               'log_every': 200}
+
+# (table label, configs/<name>.py, overrides); long_tail runs the first three.
+NOISY_METHODS = (('uniform', 'uniform', {}), ('L2RW', 'l2rw', {}), ('MW-Net', 'mwn', {}),
+                 ('DataRater', 'datarater', {}), ('STORM', 'storm', {}),
+                 ('AUM filter', 'aum', {}), ('KL-DRO', 'kl_dro', {}),
+                 ('loss reweighting', 'loss_reweight', {}), ('InfoBatch', 'infobatch', {}))
+# Our method label -> its name in the MW-Net tables of third_party/.
+CSV_METHOD = {'uniform': 'CE', 'L2RW': 'L2RW', 'MW-Net': 'MW-Net'}
+
+# stdlib_text at cpu scale: 400 steps per phase (the text preset's 1500 take about 65 s per
+# uniform run here) and 100 meta-training steps.
+TEXT_CPU = {'num_steps': 400, 'method.meta_steps': 100}
+
+
+def config_arg(dataset, scale, model=''):
+  """The config arg of a run: 'dataset=<dataset>[,model=<model>][,smoke]'."""
+  return ','.join(filter(None, [f'dataset={dataset}', model and f'model={model}',
+                                'smoke' if scale == 'smoke' else '']))
+
+
+def meta_overrides(config, scale):
+  """Shorter meta-training of the methods with their own step counts at cpu scale."""
+  if scale != 'cpu':
+    return {}
+  return {'datarater': {'method.meta_steps': 200}}.get(config, {})
+
+
+def _pct(key):
+  return lambda s, w, c: None if s.get(key) is None else 100 * s[key]
+
+
+ACCURACY = Metric('test acc. %', _pct('test_accuracy'), paired=True)
