@@ -79,6 +79,9 @@ data.meta_mode     'clean': the meta split is a small trusted slice held out
                    an npz supplies x_meta/y_meta). 'noisy': a held-out slice of
                    the same (corrupted) training distribution (DataRater paper).
 data.meta_size     int. Examples in the meta split (ignored when npz gives x_meta).
+                   With data.imbalance > 1 and meta_mode 'clean', the meta split
+                   is meta_size // C rows of every class, drawn before the
+                   imbalance (Meta-Weight-Net's protocol; 100 on digits = 10 per class).
 data.test_fraction float in (0, 1). Fraction of digits held out as test.
 data.seq_len       int. Tokens per text example (inputs; targets are shifted).
 data.examples_per_source  int. Text sequences drawn per source for train.

@@ -58,10 +58,21 @@ def test_noisy_meta_mode_is_corrupted_like_train():
   assert 0.25 < d.meta.corrupted.mean() < 0.55
 
 
-def test_imbalance_long_tail():
-  d = load_dataset(digits_cfg(imbalance=10.0, corruption_rates=()), seed=0)
-  counts = np.bincount(np.concatenate([d.train.y, d.meta.y]), minlength=10)
-  assert counts[0] > 5 * counts[9] and counts[9] >= 1
+@pytest.mark.parametrize('factor', [10.0, 200.0])
+def test_imbalance_long_tail_with_a_balanced_meta_split_drawn_first(factor):
+  """Train is long-tailed; the clean meta split holds meta_size // C = 10 rows of every
+  class, drawn before the imbalance (so even the rarest class has 10), disjoint from train."""
+  d = load_dataset(digits_cfg(imbalance=factor, corruption_rates=()), seed=0)
+  train, meta = np.bincount(d.train.y, minlength=10), np.bincount(d.meta.y, minlength=10)
+  assert train[0] > 5 * train[9] and train[9] >= 1
+  assert (meta == 10).all() and d.info.meta_mode == 'clean'
+  assert not set(d.meta.row) & set(d.train.row)
+
+
+def test_balanced_meta_split_needs_a_row_per_class():
+  with pytest.raises(DataError, match='config.data.meta_size=5 must be at least the number of '
+                                      'classes'):
+    load_dataset(digits_cfg(imbalance=10.0, corruption_rates=(), meta_size=5), seed=0)
 
 
 @pytest.mark.parametrize('kind', ['random_bytes', 'shuffle', 'repeat'])

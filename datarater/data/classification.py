@@ -3,7 +3,9 @@
 `classification_dataset` takes a loader's train pool and test split and
 applies, in this order and drawing from the loader's generator: long-tail
 imbalance, source assignment, the meta split (clean or noisy) and per-source
-corruption with ground-truth flags.
+corruption with ground-truth flags. Under long tail (imbalance > 1) a clean
+meta split is drawn first instead, meta_size // C rows of every class
+(Meta-Weight-Net's protocol: a balanced meta set drawn before imbalancing).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from datarater.data import corruption
-from datarater.data.core import DataError, Dataset, DatasetInfo, Split, train_meta_split
+from datarater.data.core import (DataError, Dataset, DatasetInfo, Split, balanced_meta_split,
+                                 train_meta_split)
 
 # A classification dataset has at most MAX_CLASSES classes (labels 0..MAX_LABEL): the
 # label is the index of a logit, so a larger label would size an absurd output layer
@@ -37,9 +40,15 @@ def classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng
     raise DataError(f'dataset {name!r} has {num_classes} classes; at most {MAX_CLASSES} are '
                     'supported')
   num_rows = pool.size if num_rows is None else num_rows
+  # Under long tail, a clean meta split is class-balanced and drawn before imbalancing.
+  balanced = meta is None and cfg.meta_mode == 'clean' and cfg.imbalance != 1.0
+  if balanced:
+    pool, meta = balanced_meta_split(pool, cfg.meta_size, num_classes, rng)
   pool = corruption.long_tail(pool, cfg.imbalance, num_classes, rng)
   if len(rates) and not sources_given:
     pool = pool._replace(source=corruption.assign_sources(pool.size, len(rates), rng))
+    if balanced:
+      meta = meta._replace(source=corruption.assign_sources(meta.size, len(rates), rng))
   if source_ids is None:
     num_sources = len(rates) or int(pool.source.max()) + 1
     source_ids = tuple(range(num_sources))
@@ -47,7 +56,7 @@ def classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng
   # Test examples get balanced source ids too, so per-source test loss has K entries.
   test = test._replace(source=corruption.assign_sources(test.size, num_sources, rng))
   if meta is not None:
-    meta_mode = 'given'
+    meta_mode = 'clean' if balanced else 'given'
     pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)
   elif cfg.meta_mode == 'clean':
     meta_mode = 'clean'

@@ -71,6 +71,30 @@ def train_meta_split(pool: Split, meta_size: int, rng: np.random.Generator):
   return pool.take(np.sort(perm[meta_size:])), pool.take(np.sort(perm[:meta_size]))
 
 
+def balanced_meta_split(pool: Split, meta_size: int, num_classes: int, rng: np.random.Generator):
+  """Disjoint (train, meta) slices where meta holds meta_size // num_classes random rows of
+  every class (Meta-Weight-Net's long-tail protocol: a fixed number per class, drawn before
+  the imbalance is applied).
+
+  Raises:
+    DataError: meta_size is smaller than num_classes, or a class has too few rows.
+  """
+  per_class = meta_size // num_classes
+  if per_class < 1:
+    raise DataError(f'config.data.meta_size={meta_size} must be at least the number of '
+                    f'classes ({num_classes}) for a class-balanced meta split')
+  meta = []
+  for c in range(num_classes):
+    members = np.flatnonzero(pool.y == c)
+    if len(members) <= per_class:
+      raise DataError(f'config.data.meta_size={meta_size}: class {c} has {len(members)} '
+                      f'training rows, too few for {per_class} meta rows per class and a train '
+                      'split')
+    meta.append(rng.choice(members, size=per_class, replace=False))
+  meta = np.sort(np.concatenate(meta))
+  return pool.take(np.setdiff1d(np.arange(pool.size), meta)), pool.take(meta)
+
+
 def per_row(dataset: Dataset, train_values: np.ndarray, meta_values: np.ndarray | None, fill):
   """Values of the train (and meta) split placed at their rows of the user's training data.
 

@@ -35,7 +35,9 @@ def header(scale):
           'cpu': 'digits (MLP 256-256), imbalance 200/100/50/20/10/1, 1000 steps of batch 64, '
                  'Adam 1e-3'}
   return (f'Grid: {grids[scale]}. Class c keeps imbalance^(-c/9) of its training examples; no '
-          'label noise; a balanced clean meta split. Published: Meta-Weight-Net Table 1 '
+          'label noise; a clean meta split of 10 rows per class drawn before imbalancing (at '
+          'imbalance 1: 100 random rows of the balanced pool). Published: Meta-Weight-Net '
+          'Table 1 '
           '(long-tailed CIFAR-10, ResNet-32, test accuracy %), which differs from ours in dataset '
           '(CIFAR-10 vs 1,400 digit images, so imbalance 100 leaves a handful of examples of the '
           'rarest class), model, steps and optimizer (SGD with lr / 10 at epochs 80 and 100 vs '
