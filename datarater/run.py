@@ -7,7 +7,8 @@ checks that a re-run continues the run in `workdir` exactly (`check_resume`:
 fingerprint.json holds the config and a hash of the data), and runs the
 method's phases with the framework (datarater.train). This is the only module
 that knows methods exist: it sits above datarater.methods, and the framework
-imports no method.
+imports no method. The experiments choose methods by what each declares
+(`declaration`, `methods_with`), so no list of methods is kept anywhere.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import datarater.methods
 from datarater.data import load_dataset
 from datarater.errors import ConfigError, DataError, Diverged, WorkdirError, require
+from datarater.methods import FAMILIES, Declares
 from datarater.report import plots
 from datarater.train import sharding
 from datarater.train.context import Context
@@ -32,8 +34,9 @@ from datarater.train.rundir import RunDir, check_workdir, run_metadata
 from datarater.train.task import make_task
 from datarater.train.validate import validate_shared
 
-__all__ = ['RESUMABLE_FIELDS', 'changed_fields', 'check_resume', 'data_fingerprint', 'make_mesh',
-           'method_module', 'method_names', 'prepare', 'train_and_evaluate', 'validate']
+__all__ = ['RESUMABLE_FIELDS', 'changed_fields', 'check_resume', 'data_fingerprint', 'declaration',
+           'make_mesh', 'method_module', 'method_names', 'methods_with', 'prepare',
+           'train_and_evaluate', 'validate']
 
 
 # ----------------------------------------------------------------------------- methods by name
@@ -54,6 +57,47 @@ def method_module(name: str):
   names = method_names()
   require(name in names, 'method.name', f'one of {names}', name)
   return importlib.import_module(f'datarater.methods.{name}')
+
+
+def declaration(name: str) -> Declares:
+  """What method `name` declares: its module's `DECLARES` dict as a `Declares`.
+
+  Raises:
+    ConfigError: no such method.
+    TypeError: the module declares nothing, or a field Declares does not have.
+    ValueError: a family not in FAMILIES.
+  """
+  module = method_module(name)
+  fields = getattr(module, 'DECLARES', None)
+  if not isinstance(fields, dict):
+    raise TypeError(f'{module.__name__} has no DECLARES = dict(family=..., label=..., ...) '
+                    '(the fields of datarater.methods.Declares; README: "Add a method")')
+  declared = Declares(**fields)
+  if declared.family not in FAMILIES:
+    raise ValueError(f'{module.__name__}: DECLARES family={declared.family!r} is not one of '
+                     f'{FAMILIES}')
+  return declared
+
+
+def methods_with(**fields) -> list[str]:
+  """Registered methods whose declaration matches `fields`, in table order.
+
+  Table order: by family (in FAMILIES order), then by name. A field given a
+  tuple, list or set matches any of its values:
+  `methods_with(scores=True)`, `methods_with(family=('rule', 'pruning'))`.
+
+  Raises:
+    TypeError: a field Declares does not have.
+  """
+  unknown = sorted(set(fields) - set(Declares._fields))
+  if unknown:
+    raise TypeError(f'methods_with: no Declares field {unknown}; fields: {Declares._fields}')
+  wanted = {k: v if isinstance(v, (tuple, list, set, frozenset)) else (v,)
+            for k, v in fields.items()}
+  declared = {name: declaration(name) for name in method_names()}
+  return sorted((name for name, d in declared.items()
+                 if all(getattr(d, k) in v for k, v in wanted.items())),
+                key=lambda name: (FAMILIES.index(declared[name].family), name))
 
 
 def validate(config) -> None:

@@ -2,7 +2,8 @@
 
   python -m experiments.detect --dataset=digits --meta_mode=clean --out=results/detection
 
-runs each scorer's config (`SCORERS`) on the same data and seed, into
+runs each scorer's config (`experiments._runs.scorers()`: every registered
+method that declares scores) on the same data and seed, into
 `<out>/<dataset>_<meta_mode>_seed<seed>/<scorer>/` (a finished run is reused,
 an interrupted one resumes), and writes `table.md` and `table.csv` there:
 AUROC, average precision and precision at the true corruption rate of each
@@ -28,20 +29,20 @@ import time
 
 from absl import app, flags, logging
 
-from experiments._runs import (SCORERS, fail, load_config, override, parse_flags, run_detection,
-                               run_one)
+from experiments._runs import (fail, load_config, override, parse_flags, run_detection, run_one,
+                               scorers)
 
 FILTER_PHASES = ('filtered', 'uniform')
 
 
 def scorer_config(name: str, arg: str, meta_mode: str, seed: int):
-  """The ConfigDict of scorer `name` (a key of SCORERS) on the report's data and seed."""
-  cfg_name, overrides = SCORERS[name]
+  """The ConfigDict of scorer `name` (a key of scorers()) on the report's data and seed."""
+  cfg_name, overrides = scorers()[name]
   return override(load_config(cfg_name, arg),
                   {'data.meta_mode': meta_mode, 'seed': seed, **overrides})
 
 
-def check_flags(dataset: str, meta_mode: str, seed: int, scorers: list, smoke: bool) -> str:
+def check_flags(dataset: str, meta_mode: str, seed: int, names: list, smoke: bool) -> str:
   """Checks every flag, every scorer's config and the data; writes nothing.
 
   Returns:
@@ -53,16 +54,17 @@ def check_flags(dataset: str, meta_mode: str, seed: int, scorers: list, smoke: b
   from datarater.data import DataError, load_dataset
   from datarater.errors import ConfigError
   from datarater.run import validate
-  if not scorers:
-    raise ConfigError(f'--scorers is empty; name one or more of {list(SCORERS)}')
-  unknown = [s for s in scorers if s not in SCORERS]
+  known = list(scorers())
+  if not names:
+    raise ConfigError(f'--scorers is empty; name one or more of {known}')
+  unknown = [s for s in names if s not in known]
   if unknown:
-    raise ConfigError(f'--scorers: unknown {unknown}; known: {list(SCORERS)}')
+    raise ConfigError(f'--scorers: unknown {unknown}; known: {known}')
   if seed < 0:
     raise ConfigError(f'--seed={seed} must be >= 0')
   arg = f'dataset={dataset}' + (',smoke' if smoke else '')
   try:
-    configs = [scorer_config(name, arg, meta_mode, seed) for name in scorers]
+    configs = [scorer_config(name, arg, meta_mode, seed) for name in names]
     for config in configs:
       validate(config)
     load_dataset(configs[0].data, seed)  # the data every scorer trains on
@@ -122,7 +124,8 @@ def define_flags():
   flags.DEFINE_enum('meta_mode', 'clean', ['clean', 'noisy'], 'Meta split mode.')
   flags.DEFINE_integer('seed', 0, 'Seed of data, initialisation and order (all scorers).')
   flags.DEFINE_string('out', 'results/detection', 'Output folder.')
-  flags.DEFINE_list('scorers', list(SCORERS), 'Scorers to run (names in SCORERS).')
+  flags.DEFINE_list('scorers', list(scorers()),
+                    'Scorers to run (default: every method that declares scores).')
   flags.DEFINE_bool('smoke', False, 'A few steps per run (tests).')
 
 

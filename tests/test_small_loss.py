@@ -1,11 +1,12 @@
-"""Small-loss selection: the rule on hand-made losses, and the method in the loop."""
+"""Small-loss selection: the rule (datarater.weighting.small_loss) on hand-made losses, and
+the method (datarater.methods.small_loss) in the loop."""
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from datarater.errors import ConfigError
-from datarater.methods.small_loss import small_loss_weights
+from datarater.weighting.small_loss import forget_rate_schedule, small_loss_weights
 
 
 def test_keeps_the_smallest_losses():
@@ -13,6 +14,19 @@ def test_keeps_the_smallest_losses():
   w = small_loss_weights(losses, 0.4)  # keep ceil(0.6 * 5) = 3: indices 0, 2, 4
   np.testing.assert_allclose(w, [1 / 3, 0, 1 / 3, 0, 1 / 3], rtol=1e-6)
   np.testing.assert_allclose(small_loss_weights(losses, 0.0), np.full(5, 0.2), rtol=1e-6)
+
+
+def test_forget_rate_ramps_linearly_then_holds():
+  rates = [float(forget_rate_schedule(t, 0.4, 10)) for t in (0, 5, 10, 20)]
+  np.testing.assert_allclose(rates, [0.0, 0.2, 0.4, 0.4], rtol=1e-6)
+  assert float(forget_rate_schedule(0, 0.4, 0)) == pytest.approx(0.4)  # no ramp: r at once
+
+
+def test_bad_arguments_name_the_argument():
+  with pytest.raises(ValueError, match='forget_rate'):
+    small_loss_weights(jnp.ones(4), 1.0)
+  with pytest.raises(ValueError, match='ramp_steps'):
+    forget_rate_schedule(0, 0.4, -1)
 
 
 def test_in_the_loop_noisy_sources_lose_weight(run_smoke):

@@ -5,6 +5,51 @@
 phase) or a `datarater.train.pipeline.Pipeline` (several phases). The runner
 (datarater.run) looks modules up here by name; the training framework below
 imports none of them. Modules whose name starts with '_' are shared helpers,
-not methods. To add a method, add one module here and one config file in
-configs/ (README: "Add a method").
+not methods.
+
+Every method module also declares what it is and what it produces, as a
+module-level `DECLARES = dict(...)` of `Declares` fields right after its
+imports; the experiments (detection report, benchmark, reproduction suites)
+choose their methods by these declarations (`datarater.run.methods_with`), so
+no list of methods is kept anywhere. To add a method, add one module here and
+one config file in configs/ (README: "Add a method").
 """
+
+from __future__ import annotations
+
+from typing import Mapping, NamedTuple, Optional
+
+# Method families, in the order of table rows (datarater.run.methods_with sorts by family,
+# then name).
+FAMILIES = (
+    'baseline',  # uniform training, the paired reference of every comparison
+    'bilevel',   # per-source weights from a bilevel solver
+    'source',    # per-source weights from an online or fixed rule
+    'meta',      # per-example weights or scores learned against a held-out objective
+    'scorer',    # scores every training row in a scoring phase, then filters on the scores
+    'rule',      # per-example weights, a closed form of the batch's losses
+    'pruning',   # drops examples from epochs by their loss
+    'filter',    # retrains on another run's score file
+)
+
+
+class Declares(NamedTuple):
+  """What a registered method is and what it produces (its module's `DECLARES`).
+
+  Attributes:
+    family: one of FAMILIES.
+    label: the method's name in table rows ('MW-Net').
+    scores: writes scores_train.npy, one score per training row.
+    loss_scores: those scores are each row's latest training loss (the
+      by-product of a loss-based rule), not a score of the method's own.
+    source_weights: learns one weight per data source (summary.json's
+      `source_weights*`); a fixed mixture learns none.
+    variants: {name: config overrides} when the method is reported as
+      several (EL2N and GraNd are one module); None: once, under its own name.
+  """
+  family: str
+  label: str
+  scores: bool = False
+  loss_scores: bool = False
+  source_weights: bool = False
+  variants: Optional[Mapping[str, Mapping]] = None

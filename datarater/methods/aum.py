@@ -38,6 +38,8 @@ from datarater.train.context import phase_key
 from datarater.train.pipeline import Phase
 from datarater.train.task import make_task
 
+DECLARES = dict(family='scorer', label='AUM', scores=True)
+
 
 def threshold_labels(config, dataset):
   """The scoring labels with threshold samples: (labels [N] with C on the threshold rows, mask [N]).

@@ -27,6 +27,8 @@ from datarater.methods import _filter
 from datarater.report import plots
 from datarater.train.pipeline import Phase
 
+DECLARES = dict(family='scorer', label='cartography', scores=True)
+
 
 def make(config, task, dataset):
   """The cartography scoring phase, with the filtered retraining when rho > 0."""

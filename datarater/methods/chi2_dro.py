@@ -24,6 +24,8 @@ from datarater.errors import require
 from datarater.methods import _per_example as per_example
 from datarater.weighting import dro
 
+DECLARES = dict(family='rule', label='chi2-DRO', scores=True, loss_scores=True)
+
 FORMS = ('penalized', 'constrained')
 
 

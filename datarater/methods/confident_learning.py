@@ -35,6 +35,8 @@ from datarater.train.context import phase_key
 from datarater.train.evaluation import map_split
 from datarater.train.pipeline import Phase
 
+DECLARES = dict(family='scorer', label='confident learning', scores=True)
+
 SCORES = {'self_confidence': cl.self_confidence, 'normalized_margin': cl.normalized_margin}
 
 

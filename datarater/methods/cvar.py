@@ -17,6 +17,8 @@ from datarater.errors import require
 from datarater.methods import _per_example as per_example
 from datarater.weighting import dro
 
+DECLARES = dict(family='rule', label='CVaR', scores=True, loss_scores=True)
+
 
 def make(config, task, dataset):
   """The CVaR Method; fields in the module docstring; ConfigError on a bad one."""

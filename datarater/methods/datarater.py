@@ -55,6 +55,8 @@ from datarater.train.state import Method, train_part, weighted_update
 from datarater.train.task import make_optimizer
 from datarater.weighting import scores as score_ops
 
+DECLARES = dict(family='meta', label='DataRater', scores=True)
+
 
 class MetaState(NamedTuple):
   """Meta-training state.

@@ -51,6 +51,8 @@ from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, weighted_step
 from datarater.weighting import doremi, groups, simplex
 
+DECLARES = dict(family='source', label='DoReMi', source_weights=True)
+
 
 class ProxyState(NamedTuple):
   doremi: doremi.DoReMiState

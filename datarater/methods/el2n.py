@@ -29,6 +29,10 @@ from datarater.methods import _ensemble, _filter
 from datarater.train.evaluation import map_split
 from datarater.train.pipeline import Phase
 
+DECLARES = dict(family='scorer', label='EL2N', scores=True,
+                variants={'el2n': {'method.score': 'el2n'},
+                          'grand': {'method.score': 'grand'}})
+
 SCORES = ('el2n', 'grand')
 
 

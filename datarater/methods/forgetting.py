@@ -25,6 +25,8 @@ from datarater.dynamics import forgetting
 from datarater.methods import _filter
 from datarater.train.pipeline import Phase
 
+DECLARES = dict(family='scorer', label='forgetting', scores=True)
+
 
 def update(state, index, logits, labels):
   """Records whether each row of a batch is classified correctly at this presentation."""

@@ -32,6 +32,8 @@ from datarater.methods import _per_example as per_example
 from datarater.train.state import Method, weighted_step
 from datarater.weighting import group_dro, simplex, tables
 
+DECLARES = dict(family='source', label='group DRO', source_weights=True)
+
 
 class State(NamedTuple):
   dro: simplex.EGState   # the adversary's q over sources

@@ -56,6 +56,8 @@ from datarater.report import plots, scoring
 from datarater.train.state import Method, weighted_step
 from datarater.weighting import infobatch, tables
 
+DECLARES = dict(family='pruning', label='InfoBatch', scores=True, loss_scores=True)
+
 
 class State(NamedTuple):
   scores: tables.ExampleTable  # latest loss per example (count 0: never trained on)

@@ -22,6 +22,8 @@ from datarater.train.state import Method, train_part, weighted_update
 from datarater.train.task import make_schedule
 from datarater.weighting import tables
 
+DECLARES = dict(family='meta', label='L2RW', scores=True)
+
 LOOKAHEAD_NAMED = ('scheduled', 'peak')
 
 

@@ -28,6 +28,8 @@ from datarater.errors import require
 from datarater.methods import _per_example as per_example
 from datarater.weighting import loss_reweight
 
+DECLARES = dict(family='rule', label='loss reweighting', scores=True, loss_scores=True)
+
 
 def make(config, task, dataset):
   """The loss-reweighting Method; fields in the module docstring; ConfigError on a bad one."""

@@ -23,6 +23,8 @@ from datarater.train.evaluation import map_split
 from datarater.train.state import Method, train_part, weighted_step
 from datarater.weighting import tables
 
+DECLARES = dict(family='meta', label='MW-Net', scores=True)
+
 PyTree = Any
 
 

@@ -86,6 +86,8 @@ from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, TrainState, train_part
 from datarater.weighting import groups
 
+DECLARES = dict(family='bilevel', label='ScaleBiO', source_weights=True)
+
 ESTIMATORS = ('penalty', 'cg', 'neumann', 'unrolled')
 RETRAIN_MODES = ('loss', 'sample')
 PHASE = 'bilevel'

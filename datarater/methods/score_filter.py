@@ -25,6 +25,8 @@ from datarater.errors import ConfigError, is_number, require
 from datarater.methods import _filter, uniform
 from datarater.train.pipeline import Phase, Pipeline
 
+DECLARES = dict(family='filter', label='score filter')
+
 
 def load_scores(path: str, dataset) -> np.ndarray:
   """The train split's scores from a per-row score file; ConfigError naming the field otherwise.

@@ -22,6 +22,8 @@ from datarater.data import sampler
 from datarater.errors import require
 from datarater.train.state import Method, no_state, weighted_update
 
+DECLARES = dict(family='source', label='static mixture')
+
 MODES = ('sample', 'loss')
 
 

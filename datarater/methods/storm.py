@@ -37,6 +37,8 @@ from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, train_part, weighted_update
 from datarater.weighting import tables
 
+DECLARES = dict(family='meta', label='STORM', scores=True)
+
 # Data stream of the validation batches (independent of the training order).
 VALIDATION_STREAM = zlib.crc32(b'storm/validation')
 

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 
 from datarater.train.state import Method, no_state, weighted_update
 
+DECLARES = dict(family='baseline', label='uniform')
+
 
 def make(config, task, dataset) -> Method:
   """The uniform (ERM) Method.

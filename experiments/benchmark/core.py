@@ -69,8 +69,7 @@ def run_benchmark(quick: bool = False, log: Callable[[str], None] = lambda _: No
   result = dict(machine=machine(), quick=quick, repeats=repeats)
   result['modes'] = modes.bench_modes(prob, horizons, unroll.MODES, repeats, log)
   result['flops_check'] = modes.flops_check(prob, min(8, max(horizons)))
-  names = (methods.QUICK_METHODS if quick else
-           methods.META_METHODS + methods.RULES + methods.SCORERS)
+  names = methods.QUICK_METHODS if quick else methods.timed_methods()
   result['methods'] = methods.bench_methods(names, quick, 16 if quick else 128, repeats, log)
   result['scoring'] = modes.bench_scoring(prob, 256 if quick else 8192, repeats)
   if not peers:

@@ -1,6 +1,6 @@
 """The benchmark's targets (issue 11) and their evaluation against a result.
 
-Per-method step targets are `methods.METHOD_TARGETS` (each method row carries
+Per-method step targets are `methods.method_target` (each method row carries
 its own); the meta-gradient, memory, compile-time, FLOPs-count and end-to-end
 targets are here.
 """

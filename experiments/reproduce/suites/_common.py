@@ -1,4 +1,5 @@
-"""What several suites share: the MW-Net paper settings, method lists, config args, accuracy."""
+"""What several suites share: the MW-Net paper settings, methods from the registry, config args,
+accuracy."""
 
 from __future__ import annotations
 
@@ -14,13 +15,8 @@ MWNET_PAPER = {'batch_size': 100, 'num_steps': 58800, 'data.meta_size': 1000,
                'optimizer.step_factor': 0.1, 'eval_every': 2000, 'checkpoint_every': 2000,
                'log_every': 200}
 
-# (table label, configs/<name>.py, overrides); long_tail runs the first three.
-NOISY_METHODS = (('uniform', 'uniform', {}), ('L2RW', 'l2rw', {}), ('MW-Net', 'mwn', {}),
-                 ('DataRater', 'datarater', {}), ('STORM', 'storm', {}),
-                 ('AUM filter', 'aum', {}), ('KL-DRO', 'kl_dro', {}),
-                 ('loss reweighting', 'loss_reweight', {}), ('InfoBatch', 'infobatch', {}))
-# Our method label -> its name in the MW-Net tables of third_party/.
-CSV_METHOD = {'uniform': 'CE', 'L2RW': 'L2RW', 'MW-Net': 'MW-Net'}
+# The methods of the MW-Net paper's tables (third_party/), in its order -> its name for them.
+CSV_METHOD = {'uniform': 'CE', 'l2rw': 'L2RW', 'mwn': 'MW-Net'}
 
 # stdlib_text at cpu scale: 400 steps per phase (the text preset's 1500 take about 65 s per
 # uniform run here) and 100 meta-training steps.
@@ -31,6 +27,30 @@ def config_arg(dataset, scale, model=''):
   """The config arg of a run: 'dataset=<dataset>[,model=<model>][,smoke]'."""
   return ','.join(filter(None, [f'dataset={dataset}', model and f'model={model}',
                                 'smoke' if scale == 'smoke' else '']))
+
+
+def table_label(name: str) -> str:
+  """Method `name`'s row label: its declared label (a data scorer's row is its filtered
+  retraining)."""
+  from datarater.run import declaration
+  declared = declaration(name)
+  return declared.label + (' filter' if declared.family == 'scorer' else '')
+
+
+def suite_methods(keep, not_run=()) -> list:
+  """(row label, method) of the registered methods a suite runs, in table order.
+
+  Args:
+    keep: (datarater.methods.Declares) -> bool, the suite's rule (e.g. "learns source weights").
+    not_run: methods the rule keeps but the suite's committed table was made without
+      (naming one here keeps its runs out; removing it adds them, as new table rows).
+
+  Returns:
+    [(label, configs/<name>.py name)] from datarater.run.methods_with, so a new method
+    that `keep` accepts is in the suite without an edit.
+  """
+  from datarater.run import declaration, methods_with
+  return [(table_label(n), n) for n in methods_with() if n not in not_run and keep(declaration(n))]
 
 
 def meta_overrides(config, scale):

@@ -1,8 +1,12 @@
-"""Suite label_error_detection: every scorer's AUROC / AP against the true corruption flags."""
+"""Suite label_error_detection: every scorer's AUROC / AP against the true corruption flags.
+
+The scorers are those of the detection report (experiments._runs.scorers: every registered
+method that declares scores), so a new scoring method is in this suite without an edit here.
+"""
 
 from __future__ import annotations
 
-from experiments._runs import SCORERS, run_detection
+from experiments._runs import run_detection, scorers
 from experiments.reproduce.core import Metric, Run, Suite
 from experiments.reproduce.suites._common import MWNET_PAPER, config_arg
 
@@ -15,14 +19,15 @@ def grid(scale):
   """The runs of this suite at `scale`."""
   base = {'smoke': {}, 'cpu': {'num_steps': 600, 'method.meta_steps': 200}, 'paper': MWNET_PAPER}
   datasets = {'smoke': ('digits',), 'cpu': ('digits', 'tabular'), 'paper': ('cifar10',)}[scale]
+  from datarater.run import methods_with
+  data_scorers = methods_with(family='scorer')  # their filtered retraining is discard_fraction
   out = []
   for ds, mode in [(ds, mode) for ds in datasets for mode in ('clean', 'noisy')]:
-    for name, (cfg, extra) in SCORERS.items():
+    for name, (cfg, extra) in scorers().items():
       step_fields = {k: v for k, v in base[scale].items()
                      if k != 'method.meta_steps' or cfg == 'datarater'}
       no_filter = NO_RETRAIN.get(cfg, {'method.discard_fraction': 0.0}
-                                 if cfg in ('aum', 'el2n', 'forgetting', 'cartography',
-                                            'confident_learning') else {})
+                                 if cfg in data_scorers else {})
       out.append(Run(f'{ds} {mode} meta', name, cfg,
                      config_arg(ds, scale, 'resnet' if scale == 'paper' else ''),
                      {**step_fields, 'data.meta_mode': mode, **no_filter, **extra},

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from experiments.reproduce.core import Run, Suite
 from experiments.reproduce.published import find_published
-from experiments.reproduce.suites._common import (ACCURACY, CSV_METHOD, MWNET_PAPER, NOISY_METHODS,
-                                                  config_arg, meta_overrides)
+from experiments.reproduce.suites._common import (ACCURACY, CSV_METHOD, MWNET_PAPER, config_arg,
+                                                  meta_overrides, suite_methods)
+
+# Per-example methods this suite's committed tables were made without (see suite_methods).
+NOT_RUN = ('cartography', 'chi2_dro', 'confident_learning', 'cvar', 'el2n', 'forgetting',
+           'small_loss')
+
+
+def methods() -> list:
+  """(row label, method): the baseline and every per-example method (meta-learned, data
+  scorer, loss rule, pruning) from the registry, less NOT_RUN; the MW-Net paper's methods
+  (CSV_METHOD) first, then table order."""
+  found = suite_methods(lambda d: d.family in ('baseline', 'meta', 'scorer', 'rule', 'pruning'),
+                        NOT_RUN)
+  return sorted(found, key=lambda m: m[1] not in CSV_METHOD)
 
 
 def grid(scale):
@@ -27,26 +40,26 @@ def grid(scale):
   for ds, kind, rate in cells:
     corruption = {'symmetric': 'label_symmetric', 'pair-flip': 'label_pairflip'}[kind]
     model = ('wrn' if kind == 'symmetric' else 'resnet') if scale == 'paper' else ''
-    for label, cfg, extra in NOISY_METHODS:
+    for label, cfg in methods():
       out.append(Run(f'{ds} {kind} {rate}%', label, cfg, config_arg(ds, scale, model),
                      {**base, 'data.corruption_rates': (rate / 100,), 'data.corruption': corruption,
-                      'data.meta_mode': 'clean', **meta_overrides(cfg, scale), **extra},
+                      'data.meta_mode': 'clean', **meta_overrides(cfg, scale)},
                      {'dataset': ds, 'kind': kind, 'rate': rate}))
   return out
 
 
 def published(run, scale):
   k = run.key
-  if k['dataset'] == 'mnist1d' and k['rate'] == 0 and run.method == 'uniform':
+  if k['dataset'] == 'mnist1d' and k['rate'] == 0 and run.config == 'uniform':
     return f'MLP {find_published("mnist1d_baselines", "MLP", "4000")} (MNIST-1D paper, clean)'
-  if run.method not in CSV_METHOD:
+  if run.config not in CSV_METHOD:
     return ''
   cifar = 'CIFAR-100' if k['dataset'] == 'cifar100' else 'CIFAR-10'
   if k['kind'] == 'symmetric':
-    value = find_published('mwnet_uniform_noise', CSV_METHOD[run.method], f'{cifar},',
+    value = find_published('mwnet_uniform_noise', CSV_METHOD[run.config], f'{cifar},',
                            f'uniform noise {k["rate"]}%')
     return value and f'{value} ({cifar}, WRN-28-10)'
-  value = find_published('mwnet_flip_noise', CSV_METHOD[run.method], f'{cifar},',
+  value = find_published('mwnet_flip_noise', CSV_METHOD[run.config], f'{cifar},',
                          f'flip noise {k["rate"]}%')
   return value and f'{value} ({cifar}, ResNet-32)'
 

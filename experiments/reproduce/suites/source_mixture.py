@@ -10,11 +10,19 @@ from experiments.reproduce.core import Metric, Run, Suite, read_summary, run_dir
 from experiments.reproduce.published import published_rows
 from experiments.reproduce.report import pyplot
 from experiments.reproduce.suites._common import (ACCURACY, MWNET_PAPER, TEXT_CPU, config_arg,
-                                                  meta_overrides)
+                                                  meta_overrides, suite_methods)
 
-MIXTURE_METHODS = (('uniform', 'uniform', {}), ('ScaleBiO', 'scalebio', {'method.retrain': True}),
-                   ('DoReMi', 'doremi', {}), ('group DRO', 'group_dro', {}),
-                   ('DataRater', 'datarater', {}))
+# Meta-learned methods this suite's committed tables were made without (see suite_methods).
+NOT_RUN = ('l2rw', 'mwn', 'storm')
+# Per-method overrides: ScaleBiO's result is a fresh model retrained with its learned weights.
+OVERRIDES = {'scalebio': {'method.retrain': True}}
+
+
+def methods() -> list:
+  """(row label, method): the baseline, every method that learns source weights and every
+  meta-learned method (its mean score per source stands for a weight) from the registry,
+  less NOT_RUN, in table order."""
+  return suite_methods(lambda d: d.source_weights or d.family in ('baseline', 'meta'), NOT_RUN)
 
 
 def grid(scale):
@@ -24,13 +32,14 @@ def grid(scale):
   base = {'smoke': {}, 'cpu': {'num_steps': 800}, 'paper': MWNET_PAPER}[scale]
   out = []
   for ds in datasets:
-    for label, cfg, extra in MIXTURE_METHODS:
+    for label, cfg in methods():
       steps = {**base, **meta_overrides(cfg, scale)}
       if ds == 'stdlib_text':
         steps = {k: v for k, v in TEXT_CPU.items() if k in steps}
       out.append(Run(f'{ds} 5 sources', label, cfg,
                      config_arg(ds, scale, 'resnet' if scale == 'paper' else ''),
-                     {**steps, 'data.corruption_rates': (0.0, 0.2, 0.4, 0.6, 0.8), **extra},
+                     {**steps, 'data.corruption_rates': (0.0, 0.2, 0.4, 0.6, 0.8),
+                      **OVERRIDES.get(cfg, {})},
                      {'dataset': ds}))
   return out
 
@@ -79,6 +88,7 @@ def mixture_weights(runs: list, seeds: int, folder: str) -> list:
 
   Also draws plots/source_weights.png (the weight against the source's corruption rate).
   """
+  from datarater.run import declaration
   lines, curves = [], {}
   for run in runs:
     if run.method == 'uniform':
@@ -93,7 +103,7 @@ def mixture_weights(runs: list, seeds: int, folder: str) -> list:
                '|' + '---|' * (len(rates) + 2)]
     mean = np.mean(np.asarray(ws, float), axis=0)
     lines.append(f'| {run.setting} | {run.method} | ' + ' | '.join(f'{w:.3f}' for w in mean) + ' |')
-    if run.method != 'DataRater':  # simplex weights; DataRater's scores are on another scale
+    if declaration(run.config).source_weights:  # simplex weights; mean scores are on another scale
       curves.setdefault(run.setting, []).append((run.method, rates, mean))
   _weights_plot(curves, os.path.join(folder, 'plots', 'source_weights.png'))
   return lines
