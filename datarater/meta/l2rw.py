@@ -24,7 +24,6 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from datarater.meta import unroll
 
@@ -76,14 +75,8 @@ def l2rw_scores(
   def inner_loss_fn(p, e, batch):
     return jnp.sum(e * per_example_loss_fn(p, batch))
 
-  def outer_loss_fn(p, batch):
-    return jnp.mean(per_example_loss_fn(p, batch))
-
-  optimizer = optax.sgd(lookahead_lr)
-  _, grad_eps, _ = unroll.meta_loss_and_grad(
-      eps, params, optimizer.init(params),
-      jax.tree.map(lambda x: x[None], train_batch), meta_batch,
-      inner_loss_fn=inner_loss_fn, outer_loss_fn=outer_loss_fn,
-      optimizer=optimizer, mode=mode)
+  _, grad_eps = unroll.lookahead_meta_grad(
+      eps, params, train_batch, meta_batch, inner_loss_fn=inner_loss_fn,
+      per_example_loss_fn=per_example_loss_fn, lookahead_lr=lookahead_lr, mode=mode)
   return -grad_eps
 

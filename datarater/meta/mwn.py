@@ -88,16 +88,9 @@ def mwn_meta_loss_and_grad(
     losses = per_example_loss_fn(p, batch)
     return jnp.mean(weight_fn(theta, jax.lax.stop_gradient(losses)) * losses)
 
-  def outer_loss_fn(p, batch):
-    return jnp.mean(per_example_loss_fn(p, batch))
-
-  optimizer = optax.sgd(lookahead_lr)
-  loss, grad, _ = unroll.meta_loss_and_grad(
-      wnet_params, params, optimizer.init(params),
-      jax.tree.map(lambda x: x[None], train_batch), meta_batch,
-      inner_loss_fn=inner_loss_fn, outer_loss_fn=outer_loss_fn,
-      optimizer=optimizer, mode=mode)
-  return loss, grad
+  return unroll.lookahead_meta_grad(
+      wnet_params, params, train_batch, meta_batch, inner_loss_fn=inner_loss_fn,
+      per_example_loss_fn=per_example_loss_fn, lookahead_lr=lookahead_lr, mode=mode)
 
 
 def mwn_step(

@@ -320,3 +320,43 @@ def meta_loss_and_grad(
       inner_loss_fn=inner_loss_fn, outer_loss_fn=outer_loss_fn,
       optimizer=optimizer, mode=mode)
   return loss, grad_eta, jax.lax.stop_gradient(state)
+
+
+def lookahead_meta_grad(
+    eta: PyTree,
+    params: PyTree,
+    train_batch: PyTree,
+    meta_batch: PyTree,
+    *,
+    inner_loss_fn: InnerLossFn,
+    per_example_loss_fn: Callable[[PyTree, PyTree], jax.Array],
+    lookahead_lr: float,
+    mode: str = 'reverse',
+) -> Tuple[jax.Array, PyTree]:
+  """The one-step look-ahead of L2RW and Meta-Weight-Net.
+
+  One SGD step of size `lookahead_lr` on inner_loss_fn(params, eta,
+  train_batch), then the mean per-example loss on `meta_batch`; its gradient
+  in eta through the step (T = 1 of `meta_loss_and_grad`).
+
+  Args:
+    eta: what the meta-gradient is taken in (per-example weights, a weight net).
+    params: model parameters at the step (not differentiated).
+    train_batch: one training batch.
+    meta_batch: the held-out batch.
+    inner_loss_fn: (params, eta, batch) -> scalar.
+    per_example_loss_fn: (params, batch) -> per-example losses (the meta loss
+      is their mean on `meta_batch`).
+    lookahead_lr: the look-ahead step size.
+    mode: as in `unroll`; every exact mode gives the same numbers here.
+
+  Returns:
+    (meta_loss, grad_eta).
+  """
+  optimizer = optax.sgd(lookahead_lr)
+  loss, grad, _ = meta_loss_and_grad(
+      eta, params, optimizer.init(params), jax.tree.map(lambda x: x[None], train_batch),
+      meta_batch, inner_loss_fn=inner_loss_fn,
+      outer_loss_fn=lambda p, batch: jnp.mean(per_example_loss_fn(p, batch)),
+      optimizer=optimizer, mode=mode)
+  return loss, grad
