@@ -16,8 +16,9 @@ module, one config file.
 Config fields:
   method.forget_rate  r in [0, 1): fraction of each batch dropped after the ramp.
   method.ramp_steps   int >= 0: steps over which the forget rate rises from 0 to r.
-Outputs: the shared per-example outputs (`scores_train.npy` = latest training
-loss, high = suspect; the share of weight per source) of
+Outputs: the shared per-example outputs (`scores_train.npy` = minus the latest
+training loss, higher = keep; `raw_scores_train.npy` = the loss; the share of
+weight per source) of
 `methods._per_example.make_per_example_method`.
 """
 
@@ -27,6 +28,7 @@ import jax.numpy as jnp
 
 from datarater.errors import is_number, require
 from datarater.methods import _per_example as per_example
+from datarater.weighting.normalize import sum_one
 
 
 def small_loss_weights(losses, forget_rate):
@@ -42,8 +44,7 @@ def small_loss_weights(losses, forget_rate):
   b = losses.shape[0]
   k = jnp.maximum(jnp.ceil((1.0 - forget_rate) * b), 1.0)
   ranks = jnp.argsort(jnp.argsort(losses))  # 0 = smallest loss
-  keep = (ranks < k).astype(losses.dtype)
-  return keep / jnp.sum(keep)
+  return sum_one((ranks < k).astype(losses.dtype))
 
 
 def make(config, task, dataset):
