@@ -115,7 +115,7 @@ def load_run_data(config, workdir: str, data_sha256: str):
 
 
 def kept_rows(scores: np.ndarray, scored: np.ndarray, keep: float) -> np.ndarray:
-  """bool [R]: the best `keep` fraction of the scored rows (higher = keep), plus every unscored row."""
+  """bool [R]: the `keep` fraction of the scored rows with the highest scores, and unscored rows."""
   from datarater.weighting.scores import best_rows
   idx = np.flatnonzero(scored)
   best = idx[best_rows(scores[idx], int(round(keep * len(idx))))]

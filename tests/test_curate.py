@@ -19,7 +19,7 @@ def test_kept_rows_keeps_the_highest_scores_and_every_unscored_row():
 
 
 def test_a_run_with_the_old_score_direction_is_refused(run_smoke, tmp_path):
-  """A summary.json that still carries score_higher_is_corrupted: one line, exit 2, nothing written."""
+  """A summary.json that still has score_higher_is_corrupted: one line, exit 2, nothing written."""
   import json
   _, _, workdir = run_smoke('kl_dro', scores=True)
   path = os.path.join(workdir, 'summary.json')

@@ -44,7 +44,7 @@ def test_report_fills_unscored_with_mean_and_scores_auroc(tmp_path):
 
 
 def test_report_of_a_loss_like_statistic_writes_it_negated_and_raw(tmp_path):
-  """raw=...: scores_train.npy holds the given (negated) scores, raw_scores_train.npy the statistic."""
+  """raw=...: scores_train.npy holds the given (negated) scores, raw_scores_train.npy the raw."""
   from datarater.data import load_dataset
   config = load_config('l2rw')
   data = load_dataset(config.data, config.seed)

@@ -57,7 +57,6 @@ from datarater.weighting import scores as score_ops
 from datarater.weighting import tables
 
 
-
 def check(config, allow_zero: bool = True) -> None:
   """ConfigError (one line naming the field) for a bad discard_fraction or filter_mode.
 

@@ -5,8 +5,9 @@ method modules (kl_dro, cvar, chi2_dro, loss_reweight) wire it into the loop
 with `make_per_example_method`: a Method from a rule `(losses, step) ->
 (weights, metrics)` computed under stop_gradient on the global batch. It keeps
 a per-example table of the latest training loss (written negated as
-`scores_train.npy`, higher = keep, and as is as `raw_scores_train.npy`), logs the weights' ESS / max / support size and the share
-of weight each source gets (`train/source_weight_mass`, plotted).
+`scores_train.npy`, higher = keep, and as is as `raw_scores_train.npy`), logs
+the weights' ESS / max / support size and the share of weight each source gets
+(`train/source_weight_mass`, plotted).
 """
 
 from __future__ import annotations
