@@ -6,9 +6,12 @@ Command:
 Arguments after ':' : dataset=digits|mnist|cifar10|npz|<tfds name> (classification),
 model=..., smoke.
 Method fields (datarater/methods/cartography.py):
-  method.discard_fraction  rho in [0, 1): the filtered retraining draws
-                           B / (1 - rho) rows and keeps the B with the highest
-                           confidence (as DataRater; 0 = score only).
+  method.discard_fraction    rho in [0, 1): the fraction of candidate rows the
+                             filtered retraining discards, keeping the highest confidence
+                             (0 = score only; configs/common.py).
+  method.filter_mode         'per_batch' (default: each step draws B / (1 - rho)
+                             rows and keeps the best B, as DataRater) | 'dataset'
+                             (drop the rho lowest-scored rows once).
 Outputs besides the scores: plots/data_map.png and summary `cartography`.
 Phases: 'score' (config.num_steps), then with rho > 0 'filtered' and 'uniform'
 (config.num_steps each, same initial parameters). Shared fields: configs/common.py.
@@ -22,4 +25,5 @@ def get_config(arg=None):
   config = base_config(arg)
   config.method.name = 'cartography'
   config.method.discard_fraction = 0.5
+  config.method.filter_mode = 'per_batch'
   return config

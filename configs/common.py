@@ -118,6 +118,19 @@ optimizer.eps_root float. Adam's eps inside the square root; keep it > 0 when
 
 method.name        which method module runs: datarater/methods/<name>.py.
 
+Filtered retraining (the methods that filter: datarater, storm, score_filter,
+aum, el2n, forgetting, cartography, confident_learning; one filter for all,
+datarater/methods/_filter.py). Scores are higher = more worth keeping, as in
+scores_train.npy.
+method.discard_fraction  rho in [0, 1): the fraction of the candidate
+                   examples discarded, the lowest-scored (0 = no filtered
+                   retraining, where a method allows it).
+method.filter_mode 'per_batch': each step draws ceil(B / (1 - rho))
+                   candidates and trains on the B best-scored (DataRater's
+                   online filter) | 'dataset': the rho lowest-scored training
+                   rows are dropped once and batches of B are drawn uniformly
+                   from the rest. Default: 'per_batch', except STORM ('dataset').
+
 Config arg (after ':' in --config=configs/x.py:...): dataset=<name> (default
 digits), model=<name> (default: the dataset's preset), smoke (a few steps and a
 tiny model, for tests).

@@ -11,9 +11,12 @@ Method fields (datarater/methods/confident_learning.py):
                            ensemble small).
   method.score             'self_confidence' (p_hat(y | x), cleanlab's default)
                            | 'normalized_margin'.
-  method.discard_fraction  rho in [0, 1): the filtered retraining draws
-                           B / (1 - rho) rows and keeps the B with the highest
-                           score (as DataRater; 0 = score only).
+  method.discard_fraction    rho in [0, 1): the fraction of candidate rows the
+                             filtered retraining discards, keeping the highest score
+                             (0 = score only; configs/common.py).
+  method.filter_mode         'per_batch' (default: each step draws B / (1 - rho)
+                             rows and keeps the best B, as DataRater) | 'dataset'
+                             (drop the rho lowest-scored rows once).
 Outputs besides the scores: oof_pred_probs.npy and summary `confident_learning`.
 Phases: 'score' (config.num_steps, K models of batch B each), then with rho > 0
 'filtered' and 'uniform' (config.num_steps each, same initial parameters).
@@ -30,4 +33,5 @@ def get_config(arg=None):
   config.method.num_folds = 4
   config.method.score = 'self_confidence'
   config.method.discard_fraction = 0.5
+  config.method.filter_mode = 'per_batch'
   return config

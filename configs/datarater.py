@@ -35,7 +35,10 @@ Method fields (all under config.method; shared fields in configs/common.py):
   mode               meta-gradient computation: 'mixed' (MixFlow-MG), 'reverse',
                      'remat', 'checkpointed' (same numbers; checkpointed keeps
                      O(sqrt T) carried states) or 'first_order' (ablation).
-  discard_fraction   rho: filtering draws B/(1-rho) examples and keeps the top B.
+  discard_fraction   rho: the fraction of candidates the filter discards (configs/common.py).
+  filter_mode        'per_batch' (default: each step draws ceil(B/(1-rho)) examples and
+                     keeps the top B by the live rater, the paper's filter) | 'dataset'
+                     (drop the rho lowest-scored training rows once).
   baseline           also train the uniform baseline at the same number of steps.
 
 Options for a meta split without clean data (data.meta_mode='noisy'); off by
@@ -98,6 +101,7 @@ def get_config(arg=None):
   m.outer_clip = 1.0
   m.mode = 'mixed'
   m.discard_fraction = 0.5
+  m.filter_mode = 'per_batch'
   m.baseline = True
   m.rater_features = ()
   m.outer_loss = 'cross_entropy'

@@ -2,13 +2,15 @@
 
 Command (scores from an earlier run on the same dataset and seed):
   python -m experiments.train --config=configs/score_filter.py:dataset=digits --workdir=runs/filter \
-      --config.method.scores_path=runs/l2rw/scores_train.npy --config.method.higher_is_better=True
+      --config.method.scores_path=runs/l2rw/scores_train.npy
 
 Arguments after ':' : dataset=..., model=..., smoke.
 Method fields (datarater/methods/score_filter.py):
-  method.scores_path       .npy with one score per training row (load order).
-  method.higher_is_better  keep the highest (True) or lowest (False) scores.
-  method.discard_fraction  rho in (0, 1), as DataRater's filter (default 0.5).
+  method.scores_path       .npy with one score per training row (load order),
+                           higher = keep (as every scores_train.npy).
+  method.discard_fraction  rho in (0, 1): the fraction of candidates discarded (default 0.5).
+  method.filter_mode       'per_batch' (default, DataRater's filter) | 'dataset'
+                           (configs/common.py).
 Shared fields are documented in configs/common.py.
 """
 
@@ -20,6 +22,6 @@ def get_config(arg=None):
   config = base_config(arg)
   config.method.name = 'score_filter'
   config.method.scores_path = ''
-  config.method.higher_is_better = True
   config.method.discard_fraction = 0.5
+  config.method.filter_mode = 'per_batch'
   return config

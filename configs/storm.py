@@ -31,7 +31,10 @@ Method fields (all under config.method; shared fields in configs/common.py):
                      (datarater.meta.unroll): 'reverse' | 'remat' | 'mixed' | 'checkpointed'
                      (exact, same numbers) | 'first_order' (exact for one step).
   filter             run the filtered-retraining and uniform phases after STORM.
-  discard_fraction   rho: the filtered model never sees the rho worst-scored examples.
+  discard_fraction   rho: the fraction of candidates the filter discards (configs/common.py).
+  filter_mode        'dataset' (default: the filtered model never sees the rho
+                     worst-scored training rows) | 'per_batch' (top B of
+                     ceil(B/(1-rho)) rows per step, by the final score table).
 """
 
 from configs.common import base_config, parse_arg
@@ -49,4 +52,5 @@ def get_config(arg=None):
   m.mode = 'reverse'
   m.filter = True
   m.discard_fraction = 0.5
+  m.filter_mode = 'dataset'
   return config

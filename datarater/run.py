@@ -24,7 +24,7 @@ import numpy as np
 import datarater.methods
 from datarater.data import load_dataset
 from datarater.errors import ConfigError, DataError, Diverged, WorkdirError, require
-from datarater.methods import FAMILIES, Declares
+from datarater.methods import FAMILIES, Declares, _filter
 from datarater.report import plots
 from datarater.train import sharding
 from datarater.train.context import Context
@@ -170,8 +170,39 @@ def _latest_steps(run: RunDir, pipeline: Pipeline) -> dict:
   return out
 
 
+def upgrade_recorded(old: dict) -> dict:
+  """A config dict recorded by an older version, with the fields changed since as it ran.
+
+  * method.filter_mode (added with the one filter of datarater/methods/_filter.py):
+    a recorded method with a discard_fraction filtered as
+    `_filter.recorded_mode` says;
+  * score_filter's method.higher_is_better (removed when every score file
+    became higher = keep): True kept the highest scores, as score_filter
+    does now, so it is dropped; False stays, and the run differs.
+
+  Args:
+    old: a recorded config (fingerprint.json's 'config').
+
+  Returns:
+    The upgraded dict (a copy where something changed).
+  """
+  method = old.get('method')
+  if not isinstance(method, dict):
+    return old
+  method = dict(method)
+  if 'discard_fraction' in method and 'filter_mode' not in method:
+    method['filter_mode'] = _filter.recorded_mode(method)
+  if method.get('name') == 'score_filter' and method.get('higher_is_better') is True:
+    del method['higher_is_better']
+  return {**old, 'method': method}
+
+
 def changed_fields(old: dict, config, ignore) -> list:
-  """Top-level config fields (sorted) where `config` differs from a recorded `old` config dict."""
+  """Top-level config fields (sorted) where `config` differs from a recorded `old` config dict.
+
+  `old` is compared as `upgrade_recorded` reads it.
+  """
+  old = upgrade_recorded(old)
   new = json.loads(config.to_json_best_effort())
   return sorted(k for k in set(old) | set(new) if k not in ignore and old.get(k) != new.get(k))
 

@@ -141,14 +141,45 @@ def run_one(config, workdir: str) -> dict:
   return train_and_evaluate(config, workdir) if summary is None else summary
 
 
+# summary.json key of runs written before scores_train.npy had one direction: True when that
+# file held "higher = corrupted" scores (losses, EL2N, forgetting counts).
+OLD_DIRECTION_KEY = 'score_higher_is_corrupted'
+
+
+def old_direction(workdir: str, summary: dict) -> str | None:
+  """Why a run's scores_train.npy cannot be read as "higher = keep", or None if it can.
+
+  Runs written before every scores_train.npy had the direction "higher = more
+  worth keeping" carry OLD_DIRECTION_KEY in summary.json. Entry points that
+  act on the scores (curate, detect) refuse them with this one-line message.
+
+  Args:
+    workdir: the run directory.
+    summary: its parsed summary.json.
+
+  Returns:
+    The message (naming the file and saying to re-run), or None.
+  """
+  if OLD_DIRECTION_KEY not in summary:
+    return None
+  return (f'{os.path.join(workdir, "summary.json")} was written by an older version whose '
+          f'scores_train.npy may hold "higher = corrupted" scores ({OLD_DIRECTION_KEY}); '
+          f're-run it (remove {workdir}) to get scores with higher = keep')
+
+
 def run_detection(config, workdir: str, summary: dict) -> dict:
   """`datarater.report.detection.detection_metrics` of a finished scorer run's
   scores_train.npy against the corruption flags.
 
+  Scores are "higher = keep". A run written by an older version (OLD_DIRECTION_KEY
+  in its summary) is read in the direction its summary records, so the cached
+  runs of a reproduction suite keep their AUROC; curate and detect refuse such
+  runs instead (`old_direction`).
+
   Args:
     config: the run's ConfigDict (its data and seed give the ground truth).
     workdir: the run directory holding scores_train.npy and scored_rows.npy.
-    summary: the run's summary (score_higher_is_corrupted).
+    summary: the run's summary.
 
   Returns:
     detection_metrics over the rows the scorer scored.
@@ -160,5 +191,6 @@ def run_detection(config, workdir: str, summary: dict) -> dict:
   scored = np.load(os.path.join(workdir, 'scored_rows.npy'))
   data = load_dataset(config.data, config.seed)
   corrupted, _ = per_row(data, data.train.corrupted, data.meta.corrupted, False)
-  return detection_metrics(scores[scored], corrupted[scored].astype(bool),
-                           bool(summary['score_higher_is_corrupted']))
+  if summary.get(OLD_DIRECTION_KEY):
+    scores = -scores
+  return detection_metrics(scores[scored], corrupted[scored].astype(bool))

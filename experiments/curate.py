@@ -2,16 +2,18 @@
 
   python -m experiments.curate --workdir=runs/dr --keep=0.8 --out=curated.npz
 
-Reads `scores_train.npy` (one score per row of the training data),
-`scored_rows.npy` and the score's direction from the run's summary.json, and
-keeps the best-scored `--keep` fraction of the scored rows; rows without a
+Reads `scores_train.npy` (one score per row of the training data, higher =
+more worth keeping, for every method) and `scored_rows.npy`, and keeps the
+best-scored `--keep` fraction of the scored rows; rows without a
 score (e.g. carved into the meta split by a method that cannot score them)
 are kept and counted. For `data.name=npz` it writes the user's npz with every
 key: the `*_train` arrays restricted to the kept rows (original order), the
 others unchanged. For embedded datasets it writes `kept_rows` and
 `dropped_rows` (row indices of the training pool). It prints how many rows it
 dropped per source. It refuses data that changed since the run (the data
-hash in the run's fingerprint.json). Bad flags or input exit with status 2
+hash in the run's fingerprint.json) and a run written by an older version
+whose scores may have the other direction (`score_higher_is_corrupted` in its
+summary.json: re-run it). Bad flags or input exit with status 2
 and one line on stderr, and nothing is written.
 """
 
@@ -23,7 +25,7 @@ import os
 import numpy as np
 from absl import app, flags
 
-from experiments._runs import fail, parse_flags
+from experiments._runs import fail, old_direction, parse_flags
 
 
 class CurateError(ValueError):
@@ -50,7 +52,7 @@ def _read(path: str):
 
 
 def read_run(workdir: str):
-  """(config, scores [R], scored [R] bool, higher_is_corrupted, data_sha256) of a finished run."""
+  """(config, scores [R] (higher = keep), scored [R] bool, data_sha256) of a finished run."""
   import ml_collections
   paths = {k: os.path.join(workdir, f) for k, f in (
       ('config', 'config.json'), ('scores', 'scores_train.npy'), ('scored', 'scored_rows.npy'),
@@ -62,14 +64,16 @@ def read_run(workdir: str):
   config = _read(paths['config'])
   config.pop('_run', None)
   summary = _read(paths['summary'])
-  if 'score_higher_is_corrupted' not in summary:
-    raise CurateError(f'{paths["summary"]}: no score_higher_is_corrupted (not a scoring run)')
+  stale = old_direction(workdir, summary) if isinstance(summary, dict) else None
+  if stale:
+    raise CurateError(stale)
+  if not isinstance(summary, dict) or 'scored_fraction' not in summary:
+    raise CurateError(f'{paths["summary"]}: no scored_fraction (not a scoring run)')
   fingerprint = _read(paths['fingerprint'])
   if not isinstance(fingerprint, dict) or 'data_sha256' not in fingerprint:
     raise CurateError(f'{paths["fingerprint"]}: no data_sha256')
   return (ml_collections.ConfigDict(config), _read(paths['scores']),
-          _read(paths['scored']).astype(bool), bool(summary['score_higher_is_corrupted']),
-          fingerprint['data_sha256'])
+          _read(paths['scored']).astype(bool), fingerprint['data_sha256'])
 
 
 def check_out(out: str) -> None:
@@ -110,13 +114,11 @@ def load_run_data(config, workdir: str, data_sha256: str):
   return data
 
 
-def kept_rows(scores: np.ndarray, scored: np.ndarray, keep: float,
-              higher_is_corrupted: bool) -> np.ndarray:
-  """bool [R]: the best `keep` fraction of the scored rows, plus every unscored row."""
-  goodness = -scores if higher_is_corrupted else scores
+def kept_rows(scores: np.ndarray, scored: np.ndarray, keep: float) -> np.ndarray:
+  """bool [R]: the `keep` fraction of the scored rows with the highest scores, and unscored rows."""
+  from datarater.weighting.scores import best_rows
   idx = np.flatnonzero(scored)
-  n_keep = int(round(keep * len(idx)))
-  best = idx[np.argsort(-goodness[idx], kind='stable')[:n_keep]]
+  best = idx[best_rows(scores[idx], int(round(keep * len(idx))))]
   mask = ~scored
   mask[best] = True
   return mask
@@ -127,13 +129,13 @@ def curate(workdir: str, keep: float, out: str) -> dict:
   if not 0.0 < keep <= 1.0:
     raise CurateError(f'--keep must be in (0, 1], got {keep}')
   check_out(out)
-  config, scores, scored, higher, data_sha256 = read_run(workdir)
+  config, scores, scored, data_sha256 = read_run(workdir)
   data = load_run_data(config, workdir, data_sha256)
   from datarater.data.core import per_row
   if scores.shape != (data.info.num_rows,) or scored.shape != scores.shape:
     raise CurateError(f'{workdir}/scores_train.npy has {scores.shape[0]} rows; the data of '
                       f'its config has {data.info.num_rows}')
-  mask = kept_rows(scores, scored, keep, higher)
+  mask = kept_rows(scores, scored, keep)
   source, _ = per_row(data, data.train.source, data.meta.source, -1)
   names = data.info.source_names
   dropped = {names[k]: int(((source == k) & ~mask).sum()) for k in range(data.info.num_sources)}

@@ -7,17 +7,19 @@ method that declares scores) on the same data and seed, into
 `<out>/<dataset>_<meta_mode>_seed<seed>/<scorer>/` (a finished run is reused,
 an interrupted one resumes), and writes `table.md` and `table.csv` there:
 AUROC, average precision and precision at the true corruption rate of each
-scorer's `scores_train.npy` against the ground-truth flag (over the rows it
-scored), the scorer's wall
-time and XLA-counted FLOPs (its own phases; the retraining arms excluded), and
+scorer's `scores_train.npy` (higher = keep) against the ground-truth flag
+(over the rows it scored), the scorer's wall time and XLA-counted FLOPs (its
+own phases; the retraining arms excluded), and
 the test accuracy of a model retrained on the kept data next to a uniform
 model from the same initial parameters (paired). Scorers without their own
 filtered-retraining phase are retrained by the `score_filter` method on their
 score file. `--smoke` shrinks every run to a few steps (used by the tests).
 
 Every flag, config and the data are checked before anything is written: bad
-flags or input exit with status 2 and one line on stderr; a run stopped by a
-non-finite value exits with status 3.
+flags or input exit with status 2 and one line on stderr, as does a finished
+scorer run written by an older version whose scores may have the other
+direction (`score_higher_is_corrupted` in its summary.json: re-run it); a run
+stopped by a non-finite value exits with status 3.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ import time
 
 from absl import app, flags, logging
 
-from experiments._runs import (fail, load_config, override, parse_flags, run_detection, run_one,
-                               scorers)
+from experiments._runs import (fail, load_config, old_direction, override, parse_flags,
+                               run_detection, run_one, scorers)
 
 FILTER_PHASES = ('filtered', 'uniform')
 
@@ -75,12 +77,20 @@ def check_flags(dataset: str, meta_mode: str, seed: int, names: list, smoke: boo
 
 
 def scorer_row(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> dict:
-  """Runs one scorer (and its retraining) and returns its table row."""
+  """Runs one scorer (and its retraining) and returns its table row.
+
+  Raises:
+    WorkdirError: the scorer's finished run was written by an older version
+      whose scores_train.npy may have the other direction (re-run it).
+  """
+  from datarater.errors import WorkdirError
   config = scorer_config(name, arg, meta_mode, seed)
   base = {'data.meta_mode': meta_mode, 'seed': seed}
   workdir = os.path.join(folder, name.split(' ')[0])
   summary = run_one(config, workdir)
-  higher = bool(summary['score_higher_is_corrupted'])
+  stale = old_direction(workdir, summary)
+  if stale:
+    raise WorkdirError(stale)
   own = [p for p in summary['phases'] if p not in FILTER_PHASES]
   cost = {k: sum(summary['phases'][p]['ledger'][k] for p in own)
           for k in ('wall_seconds', 'flops')}
@@ -88,8 +98,7 @@ def scorer_row(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> d
     retrained = summary
   else:
     retrain = override(load_config('score_filter', arg), {
-        **base, 'method.scores_path': os.path.join(workdir, 'scores_train.npy'),
-        'method.higher_is_better': not higher})
+        **base, 'method.scores_path': os.path.join(workdir, 'scores_train.npy')})
     retrained = run_one(retrain, workdir + '_retrain')
   return {'scorer': name, **run_detection(config, workdir, summary),
           'wall_seconds': cost['wall_seconds'], 'gflops': cost['flops'] / 1e9,

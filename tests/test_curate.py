@@ -12,13 +12,25 @@ from experiments.curate import CurateError, curate, kept_rows
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_kept_rows_by_direction():
+def test_kept_rows_keeps_the_highest_scores_and_every_unscored_row():
   scores = np.array([0.1, 0.9, 0.5, 0.7, 0.3])
   scored = np.array([True, True, True, True, False])
-  np.testing.assert_array_equal(kept_rows(scores, scored, 0.5, higher_is_corrupted=False),
-                                [False, True, False, True, True])
-  np.testing.assert_array_equal(kept_rows(scores, scored, 0.5, higher_is_corrupted=True),
-                                [True, False, True, False, True])
+  np.testing.assert_array_equal(kept_rows(scores, scored, 0.5), [False, True, False, True, True])
+
+
+def test_a_run_with_the_old_score_direction_is_refused(run_smoke, tmp_path):
+  """A summary.json that still has score_higher_is_corrupted: one line, exit 2, nothing written."""
+  import json
+  _, _, workdir = run_smoke('kl_dro', scores=True)
+  path = os.path.join(workdir, 'summary.json')
+  summary = json.load(open(path))
+  json.dump({**summary, 'score_higher_is_corrupted': True}, open(path, 'w'))
+  out = str(tmp_path / 'curated.npz')
+  proc = subprocess.run([sys.executable, '-m', 'experiments.curate', f'--workdir={workdir}',
+                         f'--out={out}'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2 and proc.stderr.strip().count('\n') == 0
+  assert 'summary.json' in proc.stderr and 're-run' in proc.stderr
+  assert not os.path.exists(out)
 
 
 def test_curate_npz_keeps_rows_in_order_with_every_key(run_smoke, tmp_path):

@@ -12,7 +12,7 @@ from conftest import load_config
 from datarater.data import load_dataset
 from datarater.errors import ConfigError
 from datarater.meta import datarater_features
-from datarater.methods import datarater
+from datarater.methods import _filter, datarater
 from datarater.models.rater import build_rater
 from datarater.run import train_and_evaluate
 from datarater.train.loop import step_flops
@@ -59,7 +59,7 @@ def _setup(arg='dataset=digits,smoke'):
 def test_filter_trains_on_the_top_scored_examples():
   config, data, task, rater = _setup()
   eta = rater.init(jax.random.key(0), data.train.x[:1], data.train.y[:1])['params']
-  method = datarater.make_filter(config, task, rater, eta)
+  method = _filter.make_filter(config, task, data, datarater.filter_score(config, task, rater), eta)
   assert method.train_batch_size == 2 * config.batch_size
   idx = np.arange(method.train_batch_size)
   batch = {'x': data.train.x[idx], 'y': data.train.y[idx], 'source': data.train.source[idx],
@@ -75,12 +75,6 @@ def test_filter_trains_on_the_top_scored_examples():
   ref, _ = weighted_update(task, state, sub, lambda l: jnp.full_like(l, 1 / config.batch_size))
   for a, b in zip(jax.tree.leaves(ref.params), jax.tree.leaves(new_state.params)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-def test_oversampled_batch_size():
-  assert datarater.oversampled_batch_size(64, 0.5) == 128
-  assert datarater.oversampled_batch_size(64, 0.75) == 256
-  assert datarater.oversampled_batch_size(100, 0.1) == 112  # ceil(111.1) = 112
 
 
 def _meta_batch(data, m, step):
@@ -241,7 +235,8 @@ def test_eight_devices_same_scores_and_metrics(tmp_path):
 
 def test_bad_hyperparameters_name_the_field(tmp_path):
   for field, value in (('mode', 'sideways'), ('discard_fraction', 1.0), ('inner_steps', 0),
-                       ('outer_loss', 'huber'), ('rater_features', ('loss', 'entropy'))):
+                       ('outer_loss', 'huber'), ('rater_features', ('loss', 'entropy')),
+                       ('filter_mode', 'online')):
     config = load_config('datarater')
     config.method[field] = value
     with pytest.raises(ConfigError, match=f'config.method.{field}'):
@@ -297,7 +292,7 @@ def test_filter_with_loss_features_keeps_the_current_models_smallest_losses():
   eta = rater.init(jax.random.key(0), x0, y0, jnp.zeros((1, 1)))['params']
   kernel = jnp.zeros_like(eta['Dense_0']['kernel']).at[-1, 0].set(-1.0)   # the feature's row
   eta = {'Dense_0': {'kernel': kernel, 'bias': eta['Dense_0']['bias']}}
-  method = datarater.make_filter(config, task, rater, eta)
+  method = _filter.make_filter(config, task, data, datarater.filter_score(config, task, rater), eta)
   idx = np.arange(method.train_batch_size)
   batch = {'x': data.train.x[idx], 'y': data.train.y[idx], 'source': data.train.source[idx],
            'index': idx.astype(np.int32)}

@@ -1,6 +1,7 @@
 """The label-error detection report on a smoke preset: every column filled, metrics recomputable."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -14,10 +15,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_detection_metrics_on_a_hand_case():
   corrupted = np.array([True, False, True, False])
-  scores = np.array([0.9, 0.1, 0.4, 0.5])   # high = corrupted
-  m = detection_metrics(scores, corrupted, higher_is_corrupted=True)
-  assert m['auroc'] == 0.75 and m['precision_at_rate'] == 0.5
-  assert detection_metrics(-scores, corrupted, higher_is_corrupted=False) == m
+  scores = np.array([0.1, 0.9, 0.6, 0.5])   # higher = keep: row 0 is the most suspect
+  m = detection_metrics(scores, corrupted)
+  # Pairs (corrupted, clean) ranked right: (0,1) (0,3) (2,1); wrong: (2,3) -> 3/4.
+  assert m['auroc'] == 0.75 and m['precision_at_rate'] == 0.5   # flagged rows 0 and 3
 
 
 def test_report_runs_and_reuses_finished_runs(tmp_path):
@@ -33,3 +34,9 @@ def test_report_runs_and_reuses_finished_runs(tmp_path):
   again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0 and '[train] step' not in again.stdout  # finished runs reused
   assert list(csv.DictReader(open(folder / 'table.csv'))) == rows
+  # A finished run written before scores_train.npy had one direction is refused, not reused.
+  path = folder / 'small_loss' / 'summary.json'
+  json.dump({**json.load(open(path)), 'score_higher_is_corrupted': True}, open(path, 'w'))
+  old = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert old.returncode == 2 and old.stderr.strip().count('\n') == 0, old.stderr[-2000:]
+  assert str(path) in old.stderr and 're-run' in old.stderr

@@ -103,12 +103,6 @@ def test_weight_net_output_range_and_shape():
   assert np.std(v) > 1e-3  # Depends on the loss.
 
 
-def test_batch_normalize():
-  v = np.array([0.2, 0.6, 0.2], np.float32)
-  np.testing.assert_allclose(np.asarray(mwn.batch_normalize(v)), [0.6, 1.8, 0.6], rtol=1e-6)
-  np.testing.assert_array_equal(np.asarray(mwn.batch_normalize(np.zeros(3))), np.zeros(3))
-
-
 def _lookahead_meta_loss(wnet, params, train, meta, a):
   """Independent MW-Net look-ahead: w_hat = w - a (1/n) sum V(L_i) grad L_i."""
   v = WeightNet().apply(wnet, jax.lax.stop_gradient(per_example_ce(params, train)))

@@ -20,7 +20,7 @@ from conftest import load_config
 from datarater.data import load_dataset, sampler
 from datarater.errors import ConfigError
 from datarater.meta.l2rw import l2rw_scores, normalize_nonnegative
-from datarater.meta.mwn import batch_normalize, mwn_step
+from datarater.meta.mwn import mwn_step
 from datarater.methods import mwn
 from datarater.models.weight_net import WeightNet
 from datarater.run import prepare, train_and_evaluate
@@ -150,16 +150,17 @@ def test_mwn_step_updates_weight_net_and_uses_its_weights():
   @jax.jit
   def independent(ts, state, train, meta):
     """The tested `mwn_step` on the same batch (look-ahead at the scheduled lr), then one
-    optimizer step on (1/n) sum_i batch_normalize(V(L_i; Theta_new))_i L_i."""
+    optimizer step on (1/n) sum_i n V_i / sum_j V_j L_i, V_i = V(L_i; Theta_new)."""
+    mean_one = lambda v: v * (v.shape[0] / jnp.sum(v))  # noqa: E731
     wnet, _, _ = mwn_step(
         state.wnet_params, state.wnet_opt_state, ts.params, train, meta,
         per_example_loss_fn=task.per_example_loss,
-        weight_fn=lambda th, losses: batch_normalize(net.apply(th, losses)),
+        weight_fn=lambda th, losses: mean_one(net.apply(th, losses)),
         wnet_optimizer=mwn.make_wnet_optimizer(m.wnet_learning_rate, m.wnet_weight_decay),
         lookahead_lr=_cosine_lr(config, 3))
     v = net.apply(wnet, task.per_example_loss(ts.params, train))  # raw V(L_i; Theta_new)
     expected = _apply(task, ts, lambda p: jnp.mean(
-        batch_normalize(v) * task.per_example_loss(p, train)))
+        mean_one(v) * task.per_example_loss(p, train)))
     uniform = _apply(task, ts, lambda p: jnp.mean(task.per_example_loss(p, train)))
     return wnet, expected, uniform, v
 

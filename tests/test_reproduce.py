@@ -65,7 +65,7 @@ def _fake_summary(run, seed, config):
           'baseline_phase': 'uniform', 'phases': {'uniform': {'test_accuracy': 0.6 + 0.01 * seed}},
           'compute': {'net_compute_gain': 0.1 * seed, 'net_compute_gain_incl_extra': -0.1},
           'source_weights': rng.permutation(len(rates)).tolist(),
-          'score_higher_is_corrupted': True, 'score_auroc': 0.5 + 0.1 * seed}
+          'scored_fraction': 1.0, 'score_auroc': 0.5 + 0.1 * seed}
 
 
 @pytest.mark.parametrize('name', ['noisy_labels', 'long_tail', 'source_mixture',

@@ -39,9 +39,27 @@ def test_report_fills_unscored_with_mean_and_scores_auroc(tmp_path):
   np.testing.assert_allclose(scores[seen], raw[seen], rtol=1e-6)
   assert out['scored_fraction'] == pytest.approx(seen.mean())
   assert out['score_auroc'] == 1.0  # unscored (filled) examples would break the perfect order
-  flipped = scoring.report_table(ctx, table, 'test score', higher_is_corrupted=True)
-  assert flipped['score_auroc'] == 0.0   # the direction flag is used
+  assert 'raw_score' not in out and not os.path.exists(tmp_path / 'raw_scores_train.npy')
   assert os.path.exists(tmp_path / 'plots' / 'scores_by_source.png')
+
+
+def test_report_of_a_loss_like_statistic_writes_it_negated_and_raw(tmp_path):
+  """raw=...: scores_train.npy holds the given (negated) scores, raw_scores_train.npy the raw."""
+  from datarater.data import load_dataset
+  config = load_config('l2rw')
+  data = load_dataset(config.data, config.seed)
+  loss = np.where(data.train.corrupted, 2.0, 0.5) + 0.1 * np.random.default_rng(0).random(
+      data.train.size)   # high loss = corrupted
+  os.makedirs(tmp_path / 'plots')
+  run = type('Run', (), {'file': lambda self, *parts: str(tmp_path.joinpath(*parts))})()
+  ctx = type('Ctx', (), {'dataset': data, 'run': run})()
+  out = scoring.report_scores(ctx, -loss, 'loss', raw='latest loss')
+  keep = np.load(tmp_path / 'scores_train.npy')[data.train.row]
+  raw = np.load(tmp_path / 'raw_scores_train.npy')[data.train.row]
+  np.testing.assert_allclose(keep, -loss, rtol=1e-6)
+  np.testing.assert_array_equal(raw, -keep)
+  assert out['raw_score'] == 'latest loss' and out['score_auroc'] == 1.0
+  assert 'score_higher_is_corrupted' not in out
 
 
 def test_auroc_direction_and_degenerate_cases():
@@ -83,4 +101,4 @@ def test_npz_noisy_meta_scores_every_user_row(run_smoke, tmp_path):
   scored = np.load(os.path.join(workdir, 'scored_rows.npy'))
   assert scores.shape == meta_rows.shape == scored.shape == (240,)  # the file's rows
   assert meta_rows.sum() == 40 and not (scored & meta_rows).any()
-  assert summary['score_higher_is_corrupted'] is False
+  assert 'score_higher_is_corrupted' not in summary

@@ -1,5 +1,5 @@
 """STORM: features by hand, meta-gradient vs finite differences, the mean-one
-constraint against the all-zero solution, kept rows of the filter, and runs
+constraint against the all-zero solution, and runs
 in the loop (contract, and that the rescaler learns to down-weight corrupted
 examples)."""
 
@@ -12,9 +12,7 @@ from jax.flatten_util import ravel_pytree
 from conftest import load_config
 from datarater.errors import ConfigError
 from datarater.meta import storm
-from datarater.methods.storm import kept_rows
 from datarater.run import prepare
-from datarater.weighting import tables
 
 
 def test_features_hand_case():
@@ -97,18 +95,14 @@ def test_normalisation_rules_out_the_all_zero_solution():
   assert float(raw(om)) < 0.05 * float(val_losses.min())
 
 
-def test_kept_rows_hand_case():
-  table = tables.ExampleTable(jnp.array([0.9, 0.1, 0.5, 0.0, 0.7]),
-                              jnp.array([1, 1, 1, 0, 2], jnp.int32))
-  # Row 3 is unscored: it gets the mean score 0.55 and ranks between 0.5 and 0.7.
-  np.testing.assert_array_equal(kept_rows(table, 0.4), [0, 3, 4])
-  np.testing.assert_array_equal(kept_rows(table, 0.0), [0, 1, 2, 3, 4])
-
-
 def test_bad_config_is_one_line():
   config = load_config('storm')
   config.method.discard_fraction = 1.0
   with pytest.raises(ConfigError, match='config.method.discard_fraction'):
+    prepare(config)
+  config = load_config('storm')
+  config.method.filter_mode = 'online'
+  with pytest.raises(ConfigError, match='config.method.filter_mode'):
     prepare(config)
 
 

@@ -26,13 +26,16 @@ import jax
 import jax.numpy as jnp
 
 from datarater.meta import unroll
+from datarater.weighting.normalize import sum_one
 
 PyTree = Any
 PerExampleLossFn = Callable[[PyTree, PyTree], jax.Array]
 
 
 def normalize_nonnegative(u: jax.Array) -> jax.Array:
-  """w = max(u, 0) / (sum max(u, 0) + [sum == 0]) (L2RW's zero-sum guard).
+  """w = max(u, 0) / sum max(u, 0), zeros when no u_i is positive (L2RW's eq. 5 guard).
+
+  The clip is L2RW's own; the normalisation is `datarater.weighting.normalize.sum_one`.
 
   Args:
     u: array of shape [B] of raw scores.
@@ -41,9 +44,7 @@ def normalize_nonnegative(u: jax.Array) -> jax.Array:
     Array of shape [B]: non-negative and summing to 1, or all zeros when no
     entry of `u` is positive.
   """
-  pos = jnp.maximum(u, 0.0)
-  total = jnp.sum(pos)
-  return pos / (total + (total == 0).astype(pos.dtype))
+  return sum_one(jnp.maximum(u, 0.0))
 
 
 def l2rw_scores(

@@ -14,8 +14,11 @@ model gradient. Steps 1-2 are `mwn_meta_loss_and_grad` / `mwn_step`; the
 look-ahead is a one-step unroll of `optax.sgd(a)` from `datarater.meta.unroll`
 (plain SGD, as in the paper, whatever optimizer trains the model). Step 3 is
 the training loop's weighted update (datarater/methods/mwn.py). The released
-MW-Net code also divides V by its batch sum in steps 1 and 3
-(`batch_normalize`).
+MW-Net code also divides V by its batch sum in steps 1 and 3 (`v_lambda /
+norm_c`, `w_new / norm_v`), so the weight net can only redistribute weight
+between examples and cannot act as a global step-size knob; here that is
+`config.method.normalize`, with `datarater.weighting.normalize.mean_one`
+(n V_i / sum_j V_j: the factor n keeps the (1/n) sum_i form).
 
 Reference settings (from the paper's code): weight net Adam lr 1e-3 with
 weight decay 1e-4; classifier SGD lr 0.1, momentum 0.9, Nesterov, wd 5e-4; the
@@ -35,24 +38,6 @@ from datarater.meta import unroll
 PyTree = Any
 PerExampleLossFn = Callable[[PyTree, PyTree], jax.Array]
 WeightFn = Callable[[PyTree, jax.Array], jax.Array]
-
-
-def batch_normalize(v: jax.Array) -> jax.Array:
-  """n * v_i / sum_j v_j: weights with mean 1 over the batch (v itself if the sum is 0).
-
-  The released MW-Net code divides V by its batch sum in both the look-ahead
-  and the model update (`v_lambda / norm_c`, `w_new / norm_v`), so the weight
-  net can only redistribute weight between examples and cannot act as a
-  global step-size knob. Multiplying by n keeps the (1/n) sum_i form.
-
-  Args:
-    v: non-negative weights of shape [n].
-
-  Returns:
-    Array of shape [n].
-  """
-  total = jnp.sum(v)
-  return v * (v.shape[0] / jnp.where(total > 0, total, 1.0))
 
 
 def mwn_meta_loss_and_grad(
@@ -75,7 +60,7 @@ def mwn_meta_loss_and_grad(
     meta_batch: meta (clean) batch.
     per_example_loss_fn: (params, batch) -> per-example losses.
     weight_fn: (wnet_params, losses [n]) -> weights [n], e.g. `WeightNet.apply`
-      (optionally followed by `batch_normalize`); it is given the losses under
+      (optionally followed by `mean_one`); it is given the losses under
       `stop_gradient`.
     lookahead_lr: look-ahead SGD step size a.
     mode: meta-gradient estimator (`datarater.meta.unroll.MODES`); all exact

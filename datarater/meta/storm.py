@@ -65,6 +65,7 @@ import jax.numpy as jnp
 import optax
 
 from datarater.meta import unroll
+from datarater.weighting.normalize import mean_one
 
 PyTree = Any
 LogitsFn = Callable[[PyTree, jax.Array], jax.Array]
@@ -138,21 +139,11 @@ def rescaler_scores(omega: dict, feats: jax.Array) -> jax.Array:
   return jax.nn.sigmoid(h @ omega['w2'] + omega['b2'])
 
 
-def normalize(s: jax.Array) -> jax.Array:
-  """Mean-one weights s_i / mean_j s_j (sum = batch size whatever omega; s > 0).
-
-  Args:
-    s: [B] positive rescaler outputs.
-
-  Returns:
-    [B] weights summing to B.
-  """
-  return s / jnp.mean(s)
-
-
 def rescaler_weights(omega: dict, feats: jax.Array) -> jax.Array:
-  """normalize(rescaler_scores(omega, feats)): the weights the losses are multiplied by."""
-  return normalize(rescaler_scores(omega, feats))
+  """Mean-one weights s_i / mean_j s_j of s = rescaler_scores(omega, feats) (sum = batch size
+  whatever omega; `datarater.weighting.normalize.mean_one`): the weights the losses are
+  multiplied by."""
+  return mean_one(rescaler_scores(omega, feats))
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:

@@ -1,19 +1,40 @@
-"""Shared plumbing of the data scorers (aum, el2n, forgetting, cartography, confident_learning).
+"""Filtered retraining: the one filter of DataRater, STORM, score_filter and every data scorer.
 
-A scorer trains one phase ('score') that ends with one score per training
-row. `scorer_pipeline` reports the scores (datarater.report.scoring:
-scores_train.npy, histograms, AUROC against the ground-truth flag) and, with
-`method.discard_fraction` rho > 0, adds DataRater's top-K filtered retraining:
-'filtered' draws ceil(B / (1 - rho)) rows per step, looks their scores up in
-the finished score table by `batch['index']`, and trains uniformly on the B
-best; 'uniform' trains uniformly for the same steps from the same initial
-parameters (paired arms). The scoring phase is charged as the method's extra
-cost in the compute gain.
+One meaning of `method.discard_fraction` rho in [0, 1): the fraction of the
+candidate examples that is discarded (the lowest-scored ones); the filtered
+model trains uniformly on the rest, for `config.num_steps` steps of batch B.
+Scores follow the direction of scores_train.npy: higher = more worth keeping.
+Two options, `method.filter_mode`:
 
-`presentation_method` is the scoring phase of the training-dynamics scorers
-(AUM, forgetting, cartography): plain uniform training whose per-example
-state is updated with each batch's logits at presentation, i.e. the logits of
-the training forward pass, before that step's update.
+  'per_batch'  DataRater's online filter (Calian et al. 2025): every step
+               draws ceil(B / (1 - rho)) candidates (`oversampled_batch_size`),
+               scores them and trains on the top B. A candidate competes only
+               with its batch, and the scores may change as the model trains
+               (a live rater).
+  'dataset'    a one-off prune: score every training row once (when the phase
+               starts, with the initial parameters of the model to be
+               trained), drop the lowest-scored rho fraction of the rows, keep
+               the ceil((1 - rho) N) best (`weighting.scores.best_rows`; ties:
+               lower row first) and draw batches of B uniformly from them
+               (reshuffled passes, a pure function of (seed, step)). The
+               one-off scoring pass is not in the compute ledger (free for a
+               score table; N forward passes for a live rater).
+
+`make_filter(config, task, dataset, score_fn, state)` builds either option
+from a score function `score_fn(train_state, state, batch) -> [b] scores`:
+a fixed table looked up by `batch['index']` (`lookup`: the data scorers,
+STORM, score_filter) and DataRater's live rater are two score functions.
+`filter_pipeline` appends the 'filtered' phase and its paired 'uniform' arm
+(same initial parameters, same steps) to a method's own phases.
+
+Shared plumbing of the data scorers (aum, el2n, forgetting, cartography,
+confident_learning) lives here too: `scorer_pipeline` reports a scoring
+phase's scores (datarater.report.scoring) and, with rho > 0, adds the filtered
+retraining on them; `presentation_method` is the scoring phase of the
+training-dynamics scorers (AUM, forgetting, cartography): plain uniform
+training whose per-example state is updated with each batch's logits at
+presentation, i.e. the logits of the training forward pass, before that
+step's update.
 """
 
 from __future__ import annotations
@@ -26,12 +47,43 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from datarater.data import sampler
 from datarater.errors import is_number, require
 from datarater.methods import uniform
 from datarater.report import scoring
 from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, TrainState, weighted_update
 from datarater.weighting import scores as score_ops
+from datarater.weighting import tables
+
+
+def check(config, allow_zero: bool = True) -> None:
+  """ConfigError (one line naming the field) for a bad discard_fraction or filter_mode.
+
+  Args:
+    config: run config (method.discard_fraction, method.filter_mode).
+    allow_zero: whether rho = 0 (no filtered retraining) is allowed.
+  """
+  rho, mode = config.method.discard_fraction, config.method.get('filter_mode')
+  require(is_number(rho) and (rho >= 0 if allow_zero else rho > 0) and rho < 1,
+          'method.discard_fraction', 'in [0, 1)' if allow_zero else 'in (0, 1)', rho)
+  require(mode in MODES, 'method.filter_mode', f'one of {MODES}', mode)
+
+
+def recorded_mode(method: dict) -> str:
+  """The filter_mode that a method config recorded before the field existed filtered with.
+
+  Older versions filtered per batch everywhere except STORM, which pruned the
+  dataset; `datarater.run.changed_fields` fills recorded configs with this,
+  so runs made then are still recognised as the same run.
+
+  Args:
+    method: a recorded `config.method` dict.
+
+  Returns:
+    'dataset' for STORM, else 'per_batch'.
+  """
+  return 'dataset' if method.get('name') == 'storm' else 'per_batch'
 
 
 def oversampled_batch_size(batch_size: int, discard_fraction: float) -> int:
@@ -47,6 +99,131 @@ def oversampled_batch_size(batch_size: int, discard_fraction: float) -> int:
   n = jax.device_count()
   size = math.ceil(batch_size / (1.0 - discard_fraction) - 1e-9)
   return -(-size // n) * n
+
+
+def kept_count(num_rows: int, discard_fraction: float) -> int:
+  """ceil((1 - rho) N): the rows a dataset-level prune keeps."""
+  return int(np.ceil((1.0 - discard_fraction) * num_rows - 1e-9))
+
+
+def lookup(train_state, table, batch):
+  """The score function of a fixed per-row score table: table[batch['index']]."""
+  del train_state
+  return table[batch['index']]
+
+
+def score_split(score_fn: Callable, train_state, state, split, batch_size: int) -> np.ndarray:
+  """score_fn over every row of `split` (jitted, in padded batches): float64 [N] on the host."""
+  fn = jax.jit(score_fn)
+  out = []
+  for start in range(0, split.size, batch_size):
+    idx = np.arange(start, start + batch_size)
+    out.append(np.asarray(fn(train_state, state, sampler.gather(split, np.where(
+        idx < split.size, idx, 0)))))
+  return np.concatenate(out)[:split.size].astype(np.float64)
+
+
+def per_batch(config, task, dataset, score_fn: Callable, state) -> Method:
+  """filter_mode='per_batch' of `make_filter`: top B of ceil(B / (1 - rho)) candidates per step."""
+  del dataset
+  b = config.batch_size
+  big = oversampled_batch_size(b, config.method.discard_fraction)
+
+  def step(train_state, state, batch, key):
+    del key
+    s = score_fn(train_state, state, batch)
+    keep = score_ops.top_k_indices(s, b)
+    kept = jax.tree.map(lambda a: a[keep], batch)
+    new_state, metrics = weighted_update(task, train_state, kept,
+                                         lambda l: jnp.full_like(l, 1.0 / b))
+    dropped = jnp.ones((big,), bool).at[keep].set(False)
+    metrics['filter/kept_score_mean'] = s[keep].mean()
+    metrics['filter/dropped_score_mean'] = (jnp.sum(jnp.where(dropped, s, 0.0))
+                                            / jnp.maximum(dropped.sum(), 1))
+    metrics['filter/all_score_mean'] = s.mean()
+    return new_state, state, metrics
+
+  return Method(init=lambda key, train_state: state, step=step, train_batch_size=big,
+                grad_evals=b)
+
+
+def dataset_prune(config, task, dataset, score_fn: Callable, state) -> Method:
+  """filter_mode='dataset' of `make_filter`: uniform training on the best-scored rows only."""
+  b, seed, n = config.batch_size, int(config.seed), dataset.train.size
+  kept = {}  # filled by init (which also runs before a resumed phase restores its state)
+
+  def init(key, train_state):
+    scores = score_split(score_fn, train_state, state, dataset.train, config.eval_batch_size)
+    kept['rows'] = score_ops.best_rows(scores, kept_count(n, config.method.discard_fraction))
+    print(f'[filter] dataset-level prune keeps {len(kept["rows"])} of {n} training rows',
+          flush=True)
+    return ()
+
+  def sample(step, method_state):
+    del method_state
+    rows = kept['rows']
+    return rows[sampler.sequential_indices(len(rows), b, seed, step)]
+
+  return uniform.make(config, task, dataset)._replace(init=init, sample=sample)
+
+
+# method.filter_mode -> the function building that filter.
+FILTERS = {'per_batch': per_batch, 'dataset': dataset_prune}
+MODES = tuple(FILTERS)
+
+
+def make_filter(config, task, dataset, score_fn: Callable, state) -> Method:
+  """The filtered-training Method of `config.method.filter_mode` (module docstring).
+
+  Args:
+    config: run config (batch_size, seed, eval_batch_size,
+      method.discard_fraction rho in (0, 1), method.filter_mode).
+    task: the Task trained.
+    dataset: the Dataset (its train split).
+    score_fn: (train_state, state, batch) -> [b] scores, higher = keep;
+      jit-able (e.g. `lookup`, or a rater network applied to the batch).
+    state: what score_fn reads (a score table, a rater's parameters); the
+      per-batch Method's state, never updated.
+
+  Returns:
+    'per_batch': a Method drawing `oversampled_batch_size(B, rho)` rows per
+    step, training uniformly on the B best-scored; metrics
+    'filter/kept_score_mean', 'filter/dropped_score_mean',
+    'filter/all_score_mean' (in the score's units). 'dataset': uniform
+    training whose batches come from the ceil((1 - rho) N) best-scored rows.
+  """
+  return FILTERS[config.method.filter_mode](config, task, dataset, score_fn, state)
+
+
+def filter_pipeline(config, task, dataset, phases: tuple, score_fn: Callable,
+                    state_fn: Callable, baseline: bool = True, report: dict | None = None
+                    ) -> Pipeline:
+  """`phases`, then 'filtered' (result) and, with `baseline`, 'uniform' (its paired arm).
+
+  Args:
+    config: run config (num_steps, method.discard_fraction, method.filter_mode).
+    task: the Task the filtered and uniform arms train.
+    dataset: the Dataset.
+    phases: the method's own phases (their cost is charged to the method).
+    score_fn: the filter's score function (`make_filter`).
+    state_fn: {phase name: PhaseResult} -> the state score_fn reads (called
+      when 'filtered' starts).
+    baseline: add the 'uniform' arm (config.num_steps, same initial parameters).
+    report: extras for summary.json, besides discard_fraction and filter_mode.
+
+  Returns:
+    The Pipeline (result 'filtered', baseline 'uniform' or None).
+  """
+  m, steps = config.method, config.num_steps
+  filtered = Phase('filtered', lambda r: make_filter(config, task, dataset, score_fn,
+                                                      state_fn(r)), steps)
+  arms = (filtered,) + ((Phase('uniform', uniform.make(config, task, dataset), steps),)
+                        if baseline else ())
+  extras = {'discard_fraction': m.discard_fraction, 'filter_mode': m.filter_mode,
+            **(report or {})}
+  return Pipeline(tuple(phases) + arms, result='filtered',
+                  baseline='uniform' if baseline else None,
+                  extra_cost=tuple(p.name for p in phases), report=lambda ctx, r: extras)
 
 
 def require_classification(config, dataset) -> None:
@@ -93,83 +270,43 @@ def presentation_method(config, task, dataset, init_fn: Callable, update_fn: Cal
   return Method(init=lambda key, train_state: init_fn(n), step=step, train_batch_size=b)
 
 
-def table_filter(config, task, scores, higher_is_better: bool) -> Method:
-  """Top-K filtered training on a fixed score table.
-
-  Args:
-    config: run config (batch_size, method.discard_fraction rho in (0, 1)).
-    task: the Task trained.
-    scores: [N] finite scores, one per training row.
-    higher_is_better: keep the highest scores (True) or the lowest (False).
-
-  Returns:
-    Method drawing `oversampled_batch_size(B, rho)` rows per step and training
-    uniformly on the B best; its state is the score table. Metrics
-    'filter/kept_score_mean' and 'filter/dropped_score_mean' (in the score's
-    own units).
-  """
-  b = config.batch_size
-  big = oversampled_batch_size(b, config.method.discard_fraction)
-  sign = 1.0 if higher_is_better else -1.0
-
-  def step(train_state, table, batch, key):
-    del key
-    s = table[batch['index']]
-    keep = score_ops.top_k_indices(sign * s, b)
-    kept = jax.tree.map(lambda a: a[keep], batch)
-    train_state, metrics = weighted_update(task, train_state, kept,
-                                           lambda l: jnp.full_like(l, 1.0 / b))
-    dropped = jnp.ones((big,), bool).at[keep].set(False)
-    metrics['filter/kept_score_mean'] = s[keep].mean()
-    metrics['filter/dropped_score_mean'] = (jnp.sum(jnp.where(dropped, s, 0.0))
-                                            / jnp.maximum(dropped.sum(), 1))
-    return train_state, table, metrics
-
-  table = jnp.asarray(scores, jnp.float32)
-  return Method(init=lambda key, train_state: table, step=step, train_batch_size=big,
-                grad_evals=b)
-
-
 def scorer_pipeline(config, task, dataset, phase: Phase, score_fn: Callable, what: str,
-                    higher_is_corrupted: bool) -> Pipeline:
+                    raw: str | None = None) -> Pipeline:
   """The scoring phase, its report and (rho > 0) the paired filtered retraining.
 
   Args:
-    config: run config (method.name, method.discard_fraction, num_steps).
+    config: run config (method.name, method.discard_fraction,
+      method.filter_mode, num_steps).
     task: the run's Task (the filtered and uniform arms train it).
     dataset: the Dataset.
     phase: the scoring Phase; its method's `finalize` is set here.
     score_fn: (ctx, train_state, method_state) -> (scores [N], seen [N] bool,
-      summary extras dict); rows not seen are reported as unscored and get
-      the mean score in scores_train.npy and in the filter's table.
+      summary extras dict); scores higher = more worth keeping. Rows not seen
+      are reported as unscored and get the mean score
+      (`weighting.tables.fill_unscored`) in scores_train.npy and in the
+      filter's table.
     what: what a score is, for plot titles.
-    higher_is_corrupted: the score's direction (AUROC, and which rows the
-      filter keeps: the other end).
+    raw: for a loss-like statistic that score_fn negates, its name
+      (raw_scores_train.npy; `report.scoring.report_scores`).
 
   Returns:
     Pipeline: (phase,) alone when rho = 0; else (phase, 'filtered',
     'uniform') with result 'filtered' and baseline 'uniform'.
 
   Raises:
-    ConfigError: for a bad method.discard_fraction.
+    ConfigError: for a bad method.discard_fraction or method.filter_mode.
   """
-  rho = config.method.discard_fraction
-  require(is_number(rho) and 0.0 <= rho < 1.0, 'method.discard_fraction', 'in [0, 1)', rho)
+  check(config)
   table = {}  # filled by the scoring phase's finalize, read when 'filtered' starts
 
   def finalize(ctx, train_state, method_state):
     scores, seen, extras = score_fn(ctx, train_state, method_state)
-    out = scoring.report_scores(ctx, scores, what, seen, higher_is_corrupted)
-    table['scores'] = np.where(seen, scores, out['score_fill_value'])
+    out = scoring.report_scores(ctx, scores, what, seen, raw=raw)
+    table['scores'] = tables.fill_unscored(scores, seen)[0].astype(np.float32)
     print(f'[{config.method.name}] score AUROC {out["score_auroc"]}', flush=True)
-    return {**out, **extras, 'score_higher_is_corrupted': higher_is_corrupted}
+    return {**out, **extras}
 
   phase = phase._replace(method=phase.method._replace(finalize=finalize))
-  if rho == 0:
+  if config.method.discard_fraction == 0:
     return Pipeline((phase,), result=phase.name)
-  filtered = Phase('filtered', lambda results: table_filter(config, task, table['scores'],
-                                                            not higher_is_corrupted),
-                   config.num_steps)
-  baseline = Phase('uniform', uniform.make(config, task, dataset), config.num_steps)
-  return Pipeline((phase, filtered, baseline), result='filtered', baseline='uniform',
-                  extra_cost=(phase.name,), report=lambda ctx, r: {'discard_fraction': rho})
+  return filter_pipeline(config, task, dataset, (phase,), lookup, lambda r: table['scores'])

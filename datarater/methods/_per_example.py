@@ -4,9 +4,10 @@ The math lives in `datarater/weighting/` (dro.py, loss_reweight.py); the
 method modules (kl_dro, cvar, chi2_dro, loss_reweight) wire it into the loop
 with `make_per_example_method`: a Method from a rule `(losses, step) ->
 (weights, metrics)` computed under stop_gradient on the global batch. It keeps
-a per-example table of the latest training loss (written as
-`scores_train.npy`), logs the weights' ESS / max / support size and the share
-of weight each source gets (`train/source_weight_mass`, plotted).
+a per-example table of the latest training loss (written negated as
+`scores_train.npy`, higher = keep, and as is as `raw_scores_train.npy`), logs
+the weights' ESS / max / support size and the share of weight each source gets
+(`train/source_weight_mass`, plotted).
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def make_per_example_method(config, task, dataset, rule: Callable, title: str) -
     title: method name for plot titles.
 
   Returns:
-    Method with `finalize` writing scores_train.npy (latest loss per train
-    example; examples never drawn get the mean of the others), the plot
+    Method with `finalize` writing scores_train.npy (minus the latest loss
+    per train example, higher = keep; examples never drawn get the mean of
+    the others) and raw_scores_train.npy (the latest loss), the plot
     plots/source_weight_mass.png and summary extras `source_weight_mass`
     (per-source share of the weight, averaged over all steps) and those of
     `datarater.report.scoring.report_scores`.
@@ -77,8 +79,9 @@ def make_per_example_method(config, task, dataset, rule: Callable, title: str) -
     state = jax.device_get(state)
     plot_source_curve(ctx, 'train/source_weight_mass', 'source_weight_mass.png',
                       f'{title}: share of batch weight per source', 'weight share')
-    out = scoring.report_table(ctx, state.loss, f'{title}: latest training loss',
-                               higher_is_corrupted=True)
+    # A high loss is suspect: scores_train.npy holds the negated loss (higher = keep).
+    out = scoring.report_table(ctx, state.loss._replace(value=-state.loss.value),
+                               f'{title}: latest training loss', raw='latest training loss')
     out['source_weight_mass'] = tables.mean_value(state.mass).tolist()
     return out
 

@@ -20,8 +20,8 @@ paper's second run with a disjoint threshold subset is not done): they are
 reported as unscored (excluded from the AUROC, `scored_fraction` < 1) and
 hold the mean score in scores_train.npy and in the filter's table.
 
-With `method.discard_fraction` > 0 the AUM table drives the shared top-K
-filtered retraining (datarater/methods/_filter.py), keeping high AUM.
+With `method.discard_fraction` > 0 the AUM table drives the shared filtered
+retraining (datarater/methods/_filter.py), keeping high AUM.
 """
 
 from __future__ import annotations
@@ -84,4 +84,4 @@ def make(config, task, dataset):
                                        labels)
   phase = Phase('score', method, config.num_steps, task=score_task)
   return _filter.scorer_pipeline(config, task, dataset, phase, score_fn,
-                                 'AUM (mean margin)', higher_is_corrupted=False)
+                                 'AUM (mean margin)')

@@ -13,8 +13,8 @@ the hard-to-learn region).
 Summary extras: `cartography` {mean confidence, variability and correctness
 for clean and for corrupted rows}; plots/data_map.png (variability x,
 confidence y, coloured by the ground-truth flag). With
-`method.discard_fraction` > 0 the confidence drives the shared top-K
-filtered retraining (datarater/methods/_filter.py), keeping high confidence.
+`method.discard_fraction` > 0 the confidence drives the shared filtered
+retraining (datarater/methods/_filter.py), keeping high confidence.
 """
 
 from __future__ import annotations
@@ -52,4 +52,4 @@ def make(config, task, dataset):
   method = _filter.presentation_method(config, task, dataset, cartography.cartography_init,
                                        cartography.cartography_update)
   return _filter.scorer_pipeline(config, task, dataset, Phase('score', method, config.num_steps),
-                                 score_fn, 'cartography confidence', higher_is_corrupted=False)
+                                 score_fn, 'cartography confidence')

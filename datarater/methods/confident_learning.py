@@ -81,4 +81,4 @@ def make(config, task, dataset):
   method = _ensemble.ensemble_method(config, task, [np.flatnonzero(folds != f) for f in range(k)])
   phase = Phase('score', method, config.num_steps, task=_ensemble.ensemble_task(task, k))
   return _filter.scorer_pipeline(config, task, dataset, phase, score_fn,
-                                 f'out-of-fold {m.score}', higher_is_corrupted=False)
+                                 f'out-of-fold {m.score}')

@@ -24,11 +24,13 @@ Meta-training (phase 'meta_train'):
 
 Pipeline (`make`): meta-train the rater ('meta_train'); score every training
 example (`scores_train.npy`, histograms, AUROC against the ground-truth flag;
-datarater.report.scoring); train a fresh model with top-K filtering (draw
-B / (1 - rho) examples, keep the B best-scored) for `config.num_steps`
-('filtered'); train a uniform baseline for the same number of steps from the
-same initial parameters ('uniform'); the assembler reports the paired accuracy
-gain and the net compute gain (meta-training charged as extra cost).
+datarater.report.scoring); train a fresh model with the shared filter
+(datarater/methods/_filter.py; default `method.filter_mode='per_batch'`: draw
+ceil(B / (1 - rho)) examples, keep the B best-scored by the live rater) for
+`config.num_steps` ('filtered'); train a uniform baseline for the same number
+of steps from the same initial parameters ('uniform'); the assembler reports
+the paired accuracy gain and the net compute gain (meta-training charged as
+extra cost).
 
 Config fields (`config.method.*`): documented in configs/datarater.py.
 """
@@ -44,14 +46,13 @@ import optax
 
 from datarater.errors import is_number, require
 from datarater.meta import datarater_features, unroll
-from datarater.methods import uniform
-from datarater.methods._filter import oversampled_batch_size
+from datarater.methods import _filter
 from datarater.models.rater import build_rater
 from datarater.report import scoring
 from datarater.train import sharding
 from datarater.train.evaluation import map_split
 from datarater.train.pipeline import Phase, Pipeline
-from datarater.train.state import Method, train_part, weighted_update
+from datarater.train.state import Method, train_part
 from datarater.train.task import make_optimizer
 from datarater.weighting import scores as score_ops
 
@@ -82,8 +83,7 @@ def _check(config) -> None:
   require(m.outer_loss in OUTER_LOSSES, 'method.outer_loss', f'one of {OUTER_LOSSES}', m.outer_loss)
   require(all(f in datarater_features.FEATURES for f in m.rater_features), 'method.rater_features',
           f'a tuple of names from {datarater_features.FEATURES}', m.rater_features)
-  require(is_number(m.discard_fraction) and 0.0 <= m.discard_fraction < 1.0,
-          'method.discard_fraction', 'in [0, 1)', m.discard_fraction)
+  _filter.check(config)
   n = jax.device_count()
   for name in ('inner_batch_size', 'meta_batch_size'):
     require(m[name] * m.population % n == 0, f'method.{name}',
@@ -226,34 +226,24 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
                 grad_evals=n * (t * b + bm))
 
 
-def make_filter(config, task, rater, eta) -> Method:
-  """Filtered training: score an oversampled batch, train on its top B examples.
+def filter_score(config, task, rater):
+  """The filtered phase's score function: the live rater (`_filter.make_filter`).
+
+  With 'per_batch' (default, the paper's filter) it scores each oversampled
+  batch of ceil(B / (1 - rho)) examples and the model trains on the top B;
+  with method.rater_features the rater sees the losses of the model being
+  trained.
 
   Args:
-    config: run config (batch_size, method.discard_fraction).
+    config: run config (`method.rater_features`).
     task: the Task being trained.
     rater: the rater flax module.
-    eta: the meta-trained rater parameters (the method state, never updated).
 
   Returns:
-    Method drawing `oversampled_batch_size` examples per step.
+    (train_state, eta, batch) -> [b] scores, higher = keep.
   """
-  b = config.batch_size
-  big = oversampled_batch_size(b, config.method.discard_fraction)
   rate = make_rate(config, task, rater)
-
-  def step(train_state, eta, batch, key):
-    del key
-    s = rate(eta, batch, params=train_state.params)  # losses only with method.rater_features
-    keep = score_ops.top_k_indices(s, b)
-    kept = jax.tree.map(lambda a: a[keep], batch)
-    train_state, metrics = weighted_update(task, train_state, kept,
-                                           lambda l: jnp.full_like(l, 1.0 / b))
-    metrics['filter/kept_score_mean'] = s[keep].mean()
-    metrics['filter/all_score_mean'] = s.mean()
-    return train_state, eta, metrics
-
-  return Method(init=lambda key, ts: eta, step=step, train_batch_size=big, grad_evals=b)
+  return lambda train_state, eta, batch: rate(eta, batch, params=train_state.params)
 
 
 def make(config, task, dataset) -> Pipeline:
@@ -288,16 +278,8 @@ def make(config, task, dataset) -> Pipeline:
     print(f'[datarater] rater AUROC {out["score_auroc"]}', flush=True)
     return out
 
-  phases = [
-      Phase('meta_train', meta_trainer._replace(finalize=finalize_meta), m.meta_steps,
-            trains_model=False),
-      Phase('filtered',
-            lambda results: make_filter(config, task, rater,
-                                        results['meta_train'].method_state.eta),
-            config.num_steps),
-  ]
-  if m.baseline:
-    phases.append(Phase('uniform', uniform.make(config, task, dataset), config.num_steps))
-  return Pipeline(tuple(phases), result='filtered', baseline='uniform' if m.baseline else None,
-                  extra_cost=('meta_train',),
-                  report=lambda ctx, r: {'discard_fraction': m.discard_fraction})
+  meta = Phase('meta_train', meta_trainer._replace(finalize=finalize_meta), m.meta_steps,
+               trains_model=False)
+  return _filter.filter_pipeline(config, task, dataset, (meta,), filter_score(config, task, rater),
+                                 lambda results: results['meta_train'].method_state.eta,
+                                 baseline=m.baseline)

@@ -11,11 +11,13 @@ training row is scored by the ensemble:
   method.score='el2n':  mean over models of ||softmax(f(x)) - onehot(y)||_2
   method.score='grand': mean over models of ||grad_w loss(x, y)||_2
 
-High = hard / likely mislabelled. The phase's test metrics are those of the
-ensemble's averaged prediction. With `method.discard_fraction` > 0 the scores
-drive the shared top-K filtered retraining (datarater/methods/_filter.py),
-keeping low scores: here the goal is to drop mislabelled rows, whereas the
-paper prunes the easy (low-score) rows of clean data.
+High = hard / likely mislabelled, so scores_train.npy holds the negated score
+(higher = keep) and raw_scores_train.npy the score itself. The phase's test
+metrics are those of the ensemble's averaged prediction. With
+`method.discard_fraction` > 0 the scores drive the shared filtered retraining
+(datarater/methods/_filter.py), keeping low EL2N / GraNd: here the goal is to
+drop mislabelled rows, whereas the paper prunes the easy (low-score) rows of
+clean data.
 """
 
 from __future__ import annotations
@@ -58,9 +60,10 @@ def make(config, task, dataset):
     else:  # per-example gradients: score in training-size batches to bound memory
       fn = jax.jit(lambda bt: data_diet.ensemble_grand(per_example_loss, params, bt['x'], bt['y']))
       scores = map_split(fn, ctx.dataset.train, ctx, batch_size=b)
-    return np.asarray(scores), np.ones(n, bool), {'score_steps': m.score_steps}
+    return -np.asarray(scores), np.ones(n, bool), {'score_steps': m.score_steps}
 
   method = _ensemble.ensemble_method(config, task, [np.arange(n)] * size)
   phase = Phase('score', method, m.score_steps, task=_ensemble.ensemble_task(task, size))
+  # High EL2N / GraNd = hard or mislabelled: scores_train.npy holds its negation.
   return _filter.scorer_pipeline(config, task, dataset, phase, score_fn, m.score.upper(),
-                                 higher_is_corrupted=True)
+                                 raw=m.score.upper())

@@ -7,10 +7,12 @@ the training forward pass (before the step's update) classifies it
 correctly, as the paper does on its mini-batches. The score is the number of
 forgetting events (correct -> wrong between consecutive presentations);
 rows never classified correctly count as forgotten more often than any other
-row (max count + 1). High = likely mislabelled. A batch that spans two
+row (max count + 1). High = likely mislabelled, so scores_train.npy holds
+the negated count (higher = keep) and raw_scores_train.npy the count. A batch
+that spans two
 epochs can hold a row twice; that step then records one of its two outcomes.
 
-With `method.discard_fraction` > 0 the counts drive the shared top-K filtered
+With `method.discard_fraction` > 0 the counts drive the shared filtered
 retraining (datarater/methods/_filter.py), keeping low counts; ties (e.g.
 the many unforgettable rows at 0) are broken by position in the batch.
 """
@@ -43,8 +45,8 @@ def make(config, task, dataset):
     scores = np.asarray(forgetting.forgetting_scores(state))
     seen = np.asarray(state.seen) > 0
     never = seen & ~np.asarray(state.ever_learned)
-    return scores, seen, {'never_learned_fraction': float(never.sum() / max(seen.sum(), 1))}
+    return -scores, seen, {'never_learned_fraction': float(never.sum() / max(seen.sum(), 1))}
 
   method = _filter.presentation_method(config, task, dataset, forgetting.forgetting_init, update)
   return _filter.scorer_pipeline(config, task, dataset, Phase('score', method, config.num_steps),
-                                 score_fn, 'forgetting events', higher_is_corrupted=True)
+                                 score_fn, 'forgetting events', raw='forgetting events')

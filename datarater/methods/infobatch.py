@@ -36,8 +36,9 @@ step count).
 Config fields:
   method.prune_ratio  r in [0, 1): pruning probability of below-mean examples (paper: 0.5).
   method.delta        fraction of the E epochs during which to prune, in [0, 1] (paper: 0.875).
-Outputs: scores_train.npy (the score table; examples never trained on get
-the mean of the others), summary `infobatch` {num_epochs, epochs_completed,
+Outputs: scores_train.npy (the negated score table, higher = keep; examples
+never trained on get the mean of the others), raw_scores_train.npy (the
+table), summary `infobatch` {num_epochs, epochs_completed,
 steps_computed, full_data_steps, saved_fraction_examples (1 - kept / (N E))}
 and `gradient_computations_saved`, plots/kept_fraction.png.
 """
@@ -178,8 +179,9 @@ def make(config, task, dataset) -> Method:
             for row in ctx.run.read_metrics() if row.get('infobatch/computed') == 1.0]
     plots.vector_curves(rows, 'kept', ['kept fraction'], ctx.run.file('plots', 'kept_fraction.png'),
                         f'InfoBatch: fraction of the {n} examples kept per epoch', 'fraction')
-    out = scoring.report_table(ctx, state.scores, 'InfoBatch score table',
-                               higher_is_corrupted=True)
+    # The table holds losses (high = suspect): scores_train.npy gets their negation.
+    out = scoring.report_table(ctx, state.scores._replace(value=-state.scores.value),
+                               'InfoBatch score table', raw='InfoBatch score (loss)')
     out['infobatch'] = {
         'num_epochs': e_total, 'epochs_completed': done,
         'steps_computed': int(state.steps_computed),

@@ -15,13 +15,14 @@ import numpy as np
 import optax
 
 from datarater.errors import is_number, require
-from datarater.meta.mwn import batch_normalize, mwn_step
+from datarater.meta.mwn import mwn_step
 from datarater.methods import l2rw
 from datarater.models.weight_net import WeightNet
 from datarater.report import plots, scoring
 from datarater.train.evaluation import map_split
 from datarater.train.state import Method, train_part, weighted_step
 from datarater.weighting import tables
+from datarater.weighting.normalize import mean_one
 
 DECLARES = dict(family='meta', label='MW-Net', scores=True)
 
@@ -100,7 +101,7 @@ def make(config, task, dataset) -> Method:
   lookahead_lr = l2rw.lookahead_schedule(config)
   b, bm = config.batch_size, l2rw.meta_batch_size(config)
   num_train = dataset.train.size
-  post = batch_normalize if m.normalize else (lambda v: v)
+  post = mean_one if m.normalize else (lambda v: v)
 
   def weight_fn(wnet_params, losses):
     return post(net.apply(wnet_params, losses))

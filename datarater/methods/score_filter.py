@@ -1,18 +1,19 @@
 """Filtered retraining from any score file (method 'score_filter'; config: configs/score_filter.py).
 
 Reads one score per row of the training data (`method.scores_path`, e.g. the
-`scores_train.npy` of an earlier run of any scorer on the same data and seed)
-and runs DataRater's top-K filtered retraining on it ('filtered': draw
-ceil(B / (1 - rho)) rows, train on the B best-scored), paired with a uniform
-model from the same initial parameters ('uniform'). The label-error detection
-report (experiments/detect.py) retrains every scorer that has no filtered
-phase of its own this way.
+`scores_train.npy` of an earlier run of any scorer on the same data and seed;
+higher = more worth keeping, the direction every scorer writes) and runs the
+shared filtered retraining on it (datarater/methods/_filter.py: 'filtered',
+by default drawing ceil(B / (1 - rho)) rows and training on the B
+best-scored), paired with a uniform model from the same initial parameters
+('uniform'). The label-error detection report (experiments/detect.py)
+retrains every scorer that has no filtered phase of its own this way.
 
 Config fields:
-  method.scores_path       .npy file with one float per training row, in load order.
-  method.higher_is_better  keep the highest scores (True) or the lowest (False;
-                           e.g. for latest-loss scores, where high = suspect).
-  method.discard_fraction  rho in (0, 1): the fraction of each oversampled batch dropped.
+  method.scores_path       .npy file with one float per training row, in load
+                           order, higher = keep (negate a loss-like file first).
+  method.discard_fraction  rho in (0, 1): the fraction of the candidates discarded.
+  method.filter_mode       'per_batch' | 'dataset' (datarater/methods/_filter.py).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import os
 
 import numpy as np
 
-from datarater.errors import ConfigError, is_number, require
-from datarater.methods import _filter, uniform
-from datarater.train.pipeline import Phase, Pipeline
+from datarater.errors import ConfigError, require
+from datarater.methods import _filter
+from datarater.train.pipeline import Pipeline
 
 DECLARES = dict(family='filter', label='score filter')
 
@@ -50,15 +51,7 @@ def load_scores(path: str, dataset) -> np.ndarray:
 
 def make(config, task, dataset) -> Pipeline:
   m = config.method
-  require(is_number(m.discard_fraction) and 0 < m.discard_fraction < 1,
-          'method.discard_fraction', 'in (0, 1)', m.discard_fraction)
-  require(isinstance(m.higher_is_better, bool), 'method.higher_is_better', 'True or False',
-          m.higher_is_better)
+  _filter.check(config, allow_zero=False)
   scores = load_scores(m.scores_path, dataset)
-  n = config.num_steps
-  return Pipeline(
-      (Phase('filtered', _filter.table_filter(config, task, scores, m.higher_is_better), n),
-       Phase('uniform', uniform.make(config, task, dataset), n)),
-      result='filtered', baseline='uniform',
-      report=lambda ctx, r: {'discard_fraction': m.discard_fraction,
-                             'scores_path': os.path.abspath(m.scores_path)})
+  return _filter.filter_pipeline(config, task, dataset, (), _filter.lookup, lambda r: scores,
+                                 report={'scores_path': os.path.abspath(m.scores_path)})

@@ -12,8 +12,9 @@ method produces (DECLARES) and wires the rule into the loop.
 Config fields:
   method.forget_rate  r in [0, 1): fraction of each batch dropped after the ramp.
   method.ramp_steps   int >= 0: steps over which the forget rate rises from 0 to r.
-Outputs: the shared per-example outputs (`scores_train.npy` = latest training
-loss, high = suspect; the share of weight per source) of
+Outputs: the shared per-example outputs (`scores_train.npy` = minus the latest
+training loss, higher = keep; `raw_scores_train.npy` = the loss; the share of
+weight per source) of
 `methods._per_example.make_per_example_method`.
 """
 

@@ -7,7 +7,12 @@ Config fields (configs/static_mixture.py):
                          weights (then an example of that source uniformly);
                          'loss': batches are drawn uniformly from the train set
                          and example i gets loss weight proportional to
-                         w[source_i] (normalized over the batch).
+                         w[source_i] (normalized over the batch), so a
+                         source's share of the batch loss also grows with its
+                         count in the batch; `weighting.simplex.
+                         group_example_weights` (q_g / n_g: group DRO, DoReMi)
+                         divides by that count instead. With sources of equal
+                         size the two give about the same loss.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 from datarater.data import sampler
 from datarater.errors import require
 from datarater.train.state import Method, no_state, weighted_update
+from datarater.weighting.normalize import sum_one
 
 DECLARES = dict(family='source', label='static mixture')
 
@@ -113,10 +119,7 @@ def make(config, task, dataset) -> Method:
         train.source, w, config.batch_size, config.seed, step, members)
   else:
     def weights_fn(batch):
-      def fn(losses):
-        raw = w_dev[batch['source']]
-        return raw / jnp.maximum(raw.sum(), 1e-12)
-      return fn
+      return lambda losses: sum_one(w_dev[batch['source']])
     sample = None
 
   def step(train_state, method_state, batch, key):

@@ -14,8 +14,10 @@ weight before the batch normalisation, so scores of different batches are
 comparable) goes to scores_train.npy; low = corrupted.
 
 With config.method.filter, `make` returns a Pipeline: 'storm', then 'filtered'
-(a fresh model trained for num_steps on the (1 - rho) best-scored examples
-only), then 'uniform'; all three start from the same initial parameters.
+(the shared filter of datarater/methods/_filter.py on the score table; default
+`method.filter_mode='dataset'`: a fresh model trained for num_steps on the
+ceil((1 - rho) N) best-scored examples only), then 'uniform'; all three start
+from the same initial parameters.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ import optax
 from datarater.data import sampler
 from datarater.errors import is_number, require
 from datarater.meta import storm, unroll
-from datarater.methods import uniform
+from datarater.methods import _filter
 from datarater.report import scoring
 from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, train_part, weighted_update
 from datarater.weighting import tables
+from datarater.weighting.normalize import mean_one
 
 DECLARES = dict(family='meta', label='STORM', scores=True)
 
@@ -66,8 +69,7 @@ def _check(config) -> None:
   for name in ('learning_rate', 'lookahead_lr'):
     require(is_number(m[name]) and m[name] > 0, f'method.{name}', '> 0', m[name])
   require(m.mode in unroll.MODES, 'method.mode', f'one of {unroll.MODES}', m.mode)
-  require(is_number(m.discard_fraction) and 0 <= m.discard_fraction < 1,
-          'method.discard_fraction', 'in [0, 1)', m.discard_fraction)
+  _filter.check(config)
   require(isinstance(m.filter, bool), 'method.filter', 'True or False', m.filter)
   n = jax.device_count()
   require(config.batch_size % n == 0, 'batch_size', f'divisible by the {n} devices',
@@ -116,7 +118,7 @@ def make_storm(config, task, dataset) -> Method:
     logits = jax.lax.stop_gradient(task.logits(train_state.params, train['x']))
     obs = storm.features(logits, train['y'], *_history(state, train['index']))
     s = storm.rescaler_scores(state.omega, obs.features)
-    w = storm.normalize(s)
+    w = mean_one(s)
     meta_loss, grad, _ = meta_grad(state.omega, train_state.params, train, obs.features,
                                          val, _history(state, val['index']))
     train_state, metrics = weighted_update(task, train_state, train, lambda losses: w / b)
@@ -142,41 +144,17 @@ def make_storm(config, task, dataset) -> Method:
                 grad_evals=4 * b)
 
 
-def kept_rows(score: tables.ExampleTable, discard_fraction: float) -> np.ndarray:
-  """Sorted row indices of the (1 - rho) best-scored examples (unscored rows: the mean score).
+def filter_table(storm_result) -> np.ndarray:
+  """The filter's score table: STORM's latest scores, unscored rows at the mean score.
 
   Args:
-    score: the ExampleTable of scores (host or device arrays).
-    discard_fraction: rho in [0, 1).
+    storm_result: the 'storm' phase's PhaseResult.
 
   Returns:
-    int64 array of ceil((1 - rho) N) row indices, ascending.
+    float32 [N], the values of scores_train.npy's training rows.
   """
-  value, count = (np.asarray(a) for a in jax.device_get((score.value, score.count)))
-  seen = count > 0
-  value = np.where(seen, value, value[seen].mean() if seen.any() else 0.0)
-  k = int(np.ceil((1.0 - discard_fraction) * len(value) - 1e-9))
-  return np.sort(np.argsort(-value, kind='stable')[:k])
-
-
-def make_filter(config, task, dataset, score: tables.ExampleTable) -> Method:
-  """Uniform training that draws its batches from the kept rows only.
-
-  Args:
-    config: run config (batch_size, seed, method.discard_fraction).
-    task: the Task.
-    dataset: the Dataset.
-    score: STORM's score table.
-
-  Returns:
-    The uniform Method with a `sample` over the kept rows.
-  """
-  kept = kept_rows(score, config.method.discard_fraction)
-  b, seed = config.batch_size, int(config.seed)
-  print(f'[storm] filtered training keeps {len(kept)} of {dataset.train.size} examples',
-        flush=True)
-  return uniform.make(config, task, dataset)._replace(
-      sample=lambda step, state: kept[sampler.sequential_indices(len(kept), b, seed, step)])
+  score = jax.device_get(storm_result.method_state.score)
+  return tables.fill_unscored(score.value, score.count > 0)[0].astype(np.float32)
 
 
 def make(config, task, dataset) -> Method | Pipeline:
@@ -198,10 +176,5 @@ def make(config, task, dataset) -> Method | Pipeline:
   method = make_storm(config, task, dataset)
   if not config.method.filter:
     return method
-  steps = config.num_steps
-  return Pipeline(
-      phases=(Phase('storm', method, steps),
-              Phase('filtered', lambda r: make_filter(config, task, dataset,
-                                                      r['storm'].method_state.score), steps),
-              Phase('uniform', uniform.make(config, task, dataset), steps)),
-      result='filtered', baseline='uniform', extra_cost=('storm',))
+  return _filter.filter_pipeline(config, task, dataset, (Phase('storm', method, config.num_steps),),
+                                 _filter.lookup, lambda r: filter_table(r['storm']))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from datarater.weighting.normalize import sum_one
+
 
 def segment_mean(values: jax.Array, groups: jax.Array, num_groups: int,
                  weights: jax.Array | None = None):
@@ -35,6 +37,5 @@ def segment_mean(values: jax.Array, groups: jax.Array, num_groups: int,
 
 
 def group_share(weights: jax.Array, groups: jax.Array, num_groups: int) -> jax.Array:
-  """Share of the total weight that falls on each group: [G], summing to one."""
-  mass = jax.ops.segment_sum(weights, groups, num_segments=num_groups)
-  return mass / jnp.maximum(mass.sum(), 1e-12)
+  """Share of the total weight that falls on each group: [G], summing to one (zeros if none)."""
+  return sum_one(jax.ops.segment_sum(weights, groups, num_segments=num_groups))

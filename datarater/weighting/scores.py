@@ -10,8 +10,10 @@ batch of scores into what a training step consumes:
 * `p_accept`: the probability that an example whose score has CDF value p
   lands in the top K of a batch of B i.i.d. examples, for filtering a stream
   one example at a time.
+* `best_rows`: the K best-scored rows of a whole score table (host numpy:
+  pruning a dataset once, curating a file).
 
-All functions are pure and jit-able; sizes (`k`, `batch_size`) are static
+All jax functions are pure and jit-able; sizes (`k`, `batch_size`) are static
 Python ints and are validated eagerly.
 """
 
@@ -21,6 +23,7 @@ import numbers
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def _check_static_int(name: str, value) -> int:
@@ -201,3 +204,19 @@ def p_accept(cdf_value: jax.Array, batch_size: int, k: int) -> jax.Array:
   a = jnp.asarray(batch_size - k, p.dtype)
   b = jnp.asarray(k, p.dtype)
   return jax.scipy.special.betainc(a, b, p)
+
+
+def best_rows(scores, k: int) -> np.ndarray:
+  """Row indices of the k highest scores, in ascending row order (host numpy).
+
+  Ties are broken in favour of the lower row index, as `top_k_indices`.
+
+  Args:
+    scores: [N] finite scores (higher = better).
+    k: int in [0, N].
+
+  Returns:
+    int64 array of k row indices, ascending.
+  """
+  scores = np.asarray(scores)
+  return np.sort(np.argsort(-scores, kind='stable')[:k])

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from datarater.weighting.checks import check as _check
+from datarater.weighting.normalize import sum_one
 
 
 class EGState(NamedTuple):
@@ -69,19 +70,26 @@ def exponentiated_gradient(step_size, smoothing=0.0) -> EGTransform:
 
 
 def group_example_weights(q, groups, counts):
-  """Per-example weights w_i = q_{g_i} / n_{g_i}, renormalized over the batch.
+  """Per-source weights -> per-example weights: w_i = q_{g_i} / n_{g_i}, renormalised.
 
-  sum_i w_i loss_i = sum_g q_g L_g / sum_{g present} q_g: the q-weighted mean
-  of the per-group mean losses, restricted to the groups present in the batch
-  (a missing group's mass is spread over the present ones).
+  The one such map of the codebase (group DRO, DoReMi). sum_i w_i loss_i =
+  sum_g q_g L_g / sum_{g present} q_g: the q-weighted mean of the per-group
+  mean losses, restricted to the groups present in the batch (a missing
+  group's mass is spread over the present ones), i.e. the batch estimate of
+  the loss that drawing each example's group from q would give. Two methods
+  weight sources differently on purpose: ScaleBiO's lower level is
+  sum_g lambda_g L_g without the renormalisation (its penalty objective,
+  datarater/bilevel/scalebio.py), and a static mixture in 'loss' mode weights
+  each example by q_{g_i} alone (its documented meaning,
+  datarater/methods/static_mixture.py).
 
   Args:
-    q: [G] group distribution.
+    q: [G] non-negative group weights (e.g. a distribution).
     groups: [B] int group ids in [0, G).
     counts: [G] examples per group in this batch (e.g. from groups.segment_mean).
 
   Returns:
-    [B] weights, non-negative, summing to one.
+    [B] weights, non-negative, summing to one (zeros if q is 0 on every
+    group present).
   """
-  w = q[groups] / jnp.maximum(jnp.asarray(counts)[groups], 1.0)
-  return w / jnp.sum(w)
+  return sum_one(q[groups] / jnp.maximum(jnp.asarray(counts)[groups], 1.0))

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from datarater.weighting.checks import as_float_vector as _as_float
 from datarater.weighting.checks import check as _check
+from datarater.weighting.normalize import sum_one
 
 
 def small_loss_weights(losses, forget_rate):
@@ -40,8 +41,7 @@ def small_loss_weights(losses, forget_rate):
   b = losses.shape[0]
   k = jnp.maximum(jnp.ceil((1.0 - forget_rate) * b), 1.0)
   ranks = jnp.argsort(jnp.argsort(losses))  # 0 = smallest loss
-  keep = (ranks < k).astype(losses.dtype)
-  return keep / jnp.sum(keep)
+  return sum_one((ranks < k).astype(losses.dtype))
 
 
 def forget_rate_schedule(step, forget_rate, ramp_steps: int):

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class ExampleTable(NamedTuple):
@@ -62,6 +63,25 @@ def table_record(table: ExampleTable, index: jax.Array, values: jax.Array,
   values = jnp.asarray(values).astype(table.value.dtype)
   return ExampleTable(table.value.at[index].set(values, mode='drop'),
                       table.count.at[index].add(1, mode='drop'))
+
+
+def fill_unscored(scores, seen) -> tuple[np.ndarray, float]:
+  """Scores with every unscored row set to the mean score of the scored rows (host numpy).
+
+  The one rule for rows without a score (never drawn, or held out): they
+  rank in the middle, in scores_train.npy and in every filter alike.
+
+  Args:
+    scores: [N] scores (values of unscored rows are ignored).
+    seen: [N] bool, the rows that have a score.
+
+  Returns:
+    (float64 [N] scores, the fill value: the mean over the seen rows, 0 if none).
+  """
+  scores = np.asarray(scores, np.float64)
+  seen = np.asarray(seen, bool)
+  fill = float(scores[seen].mean()) if seen.any() else 0.0
+  return np.where(seen, scores, fill), fill
 
 
 class Mean(NamedTuple):
