@@ -175,7 +175,9 @@ def upgrade_recorded(old: dict) -> dict:
 
   * method.filter_mode (added with the one filter of datarater/methods/_filter.py):
     a recorded method with a discard_fraction filtered as
-    `_filter.recorded_mode` says;
+    `_filter.recorded_mode` says, except the filters whose checkpointed score
+    table held "higher = corrupted" values (`_filter.RAW_TABLE_FILTERS`): those
+    stay unmatched, so their resume is refused rather than filtered the wrong way;
   * score_filter's method.higher_is_better (removed when every score file
     became higher = keep): True kept the highest scores, as score_filter
     does now, so it is dropped; False stays, and the run differs.
@@ -191,6 +193,8 @@ def upgrade_recorded(old: dict) -> dict:
     return old
   method = dict(method)
   if 'discard_fraction' in method and 'filter_mode' not in method:
+    if method.get('name') in _filter.RAW_TABLE_FILTERS and method['discard_fraction']:
+      return old  # its checkpointed score table is "higher = corrupted": refused, not resumed
     method['filter_mode'] = _filter.recorded_mode(method)
   if method.get('name') == 'score_filter' and method.get('higher_is_better') is True:
     del method['higher_is_better']
@@ -228,12 +232,11 @@ def check_resume(config, dataset, pipeline: Pipeline, run: RunDir) -> None:
     raise Diverged(message)
   new = json.loads(config.to_json_best_effort())
   latest = _latest_steps(run, pipeline)
-  fingerprint = run.read_json('fingerprint.json')
   if not any(latest.values()):
     if run.primary:
       run.write_json('fingerprint.json', {'config': new, 'data_sha256': data_fingerprint(dataset)})
   else:
-    _check_fingerprint(config, dataset, pipeline, run, fingerprint, latest)
+    _check_fingerprint(config, dataset, pipeline, run, run.read_json('fingerprint.json'), latest)
   if record is not None and run.primary:  # only once the re-run is accepted (nonfinite='skip')
     os.remove(run.file('diverged.json'))
 

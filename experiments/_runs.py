@@ -150,8 +150,9 @@ def old_direction(workdir: str, summary: dict) -> str | None:
   """Why a run's scores_train.npy cannot be read as "higher = keep", or None if it can.
 
   Runs written before every scores_train.npy had the direction "higher = more
-  worth keeping" carry OLD_DIRECTION_KEY in summary.json. Entry points that
-  act on the scores (curate, detect) refuse them with this one-line message.
+  worth keeping" carry OLD_DIRECTION_KEY in summary.json; those where it is
+  True held "higher = corrupted" scores, and entry points that act on the
+  scores (curate, detect) refuse them with this one-line message.
 
   Args:
     workdir: the run directory.
@@ -160,8 +161,8 @@ def old_direction(workdir: str, summary: dict) -> str | None:
   Returns:
     The message (naming the file and saying to re-run), or None.
   """
-  if OLD_DIRECTION_KEY not in summary:
-    return None
+  if not summary.get(OLD_DIRECTION_KEY):
+    return None  # absent, or False: the old file was already "higher = keep"
   return (f'{os.path.join(workdir, "summary.json")} was written by an older version whose '
           f'scores_train.npy may hold "higher = corrupted" scores ({OLD_DIRECTION_KEY}); '
           f're-run it (remove {workdir}) to get scores with higher = keep')

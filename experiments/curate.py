@@ -133,7 +133,7 @@ def curate(workdir: str, keep: float, out: str) -> dict:
   data = load_run_data(config, workdir, data_sha256)
   from datarater.data.core import per_row
   if scores.shape != (data.info.num_rows,) or scored.shape != scores.shape:
-    raise CurateError(f'{workdir}/scores_train.npy has {scores.shape[0]} rows; the data of '
+    raise CurateError(f'{workdir}/scores_train.npy has shape {scores.shape}; the data of '
                       f'its config has {data.info.num_rows}')
   mask = kept_rows(scores, scored, keep)
   source, _ = per_row(data, data.train.source, data.meta.source, -1)

@@ -67,3 +67,12 @@ def test_missing_scores_is_one_line(tmp_path):
                         timeout=120)
   assert proc.returncode == 2
   assert proc.stderr.strip().count('\n') == 0 and 'config.json' in proc.stderr
+
+
+def test_old_runs_whose_scores_were_already_higher_is_keep_are_accepted():
+  """Older summaries carried score_higher_is_corrupted=False for raters and margins
+  (their files were already "higher = keep"): only True is refused."""
+  from experiments._runs import old_direction
+  assert old_direction('run', {'score_higher_is_corrupted': False}) is None
+  assert old_direction('run', {}) is None
+  assert 'run/summary.json' in old_direction('run', {'score_higher_is_corrupted': True})

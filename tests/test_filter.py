@@ -103,6 +103,21 @@ def test_configs_recorded_before_filter_mode_are_the_same_run(name):
     assert changed_fields(old, load_config(name), ()) == ['method']
 
 
+@pytest.mark.parametrize('name', ['el2n', 'forgetting'])
+def test_a_recorded_raw_score_filter_is_not_resumed(name):
+  """Before "higher = keep", el2n's and forgetting's filtered phase checkpointed a
+  table of raw statistics: resuming it would keep the most suspect rows, so such a
+  recorded config stays another run (its resume is refused); without a filter it
+  still matches."""
+  config = load_config(name)
+  config.method.discard_fraction = 0.5
+  old = json.loads(config.to_json_best_effort())
+  del old['method']['filter_mode']
+  assert changed_fields(old, config, ()) == ['method']
+  config.method.discard_fraction = old['method']['discard_fraction'] = 0.0
+  assert changed_fields(old, config, ()) == []
+
+
 @pytest.mark.parametrize('name,mode', [('datarater', 'dataset'), ('storm', 'per_batch'),
                                        ('aum', 'dataset')])
 def test_the_other_mode_runs_in_the_loop(run_smoke, name, mode):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from experiments import reproduce
+from experiments.reproduce.core import data_sha256
 from experiments.reproduce import SUITES, paired_interval, report, run_dir, run_suite, write_outputs
 from experiments.reproduce.suites import source_mixture
 
@@ -83,7 +84,8 @@ def test_table_from_finished_runs(tmp_path, name):
       with open(os.path.join(workdir, 'summary.json'), 'w') as f:
         json.dump(_fake_summary(run, seed, config), f)
       with open(os.path.join(workdir, 'fingerprint.json'), 'w') as f:
-        json.dump({'config': json.loads(config.to_json_best_effort())}, f)
+        json.dump({'config': json.loads(config.to_json_best_effort()),
+                   'data_sha256': data_sha256(config)}, f)
       if name == 'label_error_detection':
         n = load_dataset(config.data, seed).info.num_rows
         np.save(os.path.join(workdir, 'scores_train.npy'), np.random.default_rng(seed).random(n))
@@ -201,8 +203,12 @@ def test_a_finished_run_made_with_another_config_is_not_reused(tmp_path):
     reproduce.check_finished(config, workdir)
   old = json.loads(config.to_json_best_effort())
   with open(os.path.join(workdir, 'fingerprint.json'), 'w') as f:
-    json.dump({'config': old}, f)
-  reproduce.check_finished(config, workdir)                       # same config: reused
+    json.dump({'config': old, 'data_sha256': 'made from another data recipe'}, f)
+  with pytest.raises(ConfigError, match='finished run on other data'):
+    reproduce.check_finished(config, workdir)                     # same config, other data
+  with open(os.path.join(workdir, 'fingerprint.json'), 'w') as f:
+    json.dump({'config': old, 'data_sha256': data_sha256(config)}, f)
+  reproduce.check_finished(config, workdir)                       # same config and data: reused
   config.log_every = 1                                            # bookkeeping only: reused
   reproduce.check_finished(config, workdir)
   config.num_steps += 1

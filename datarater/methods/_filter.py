@@ -70,6 +70,11 @@ def check(config, allow_zero: bool = True) -> None:
   require(mode in MODES, 'method.filter_mode', f'one of {MODES}', mode)
 
 
+# Scorers whose filtered phase, in runs recorded before every score became
+# "higher = keep", checkpointed a score table of raw statistics (higher = corrupted).
+RAW_TABLE_FILTERS = ('el2n', 'forgetting')
+
+
 def recorded_mode(method: dict) -> str:
   """The filter_mode that a method config recorded before the field existed filtered with.
 

@@ -9,9 +9,10 @@
   summary.json      final metrics, per-source test loss, compute ledger, extras
   plots/*.png       training curves (and method plots)
   diverged.json     only after a run stopped on a non-finite value (errors.Diverged)
-  lock              the PID of the one process writing this directory (the lock
-                    itself is a flock on the directory, which cannot be unlinked
-                    under a live writer; deleting this file lets nobody in)
+  lock              the PID of the one process writing this directory; the
+                    writer flocks this file (NFS forwards that lock to its
+                    server) and the directory itself (which cannot be unlinked
+                    under a live writer: deleting this file lets nobody in)
 
 Multi-process runs: every process opens the run directory, but only the
 primary (process 0) takes the lock and writes the files above; the checkpoints
@@ -82,18 +83,26 @@ def write_atomic(path: str, chunks) -> None:
   os.replace(tmp, path)
 
 
-def _lock(path: str, workdir: str) -> int:
-  """Takes an exclusive flock on the directory `path` itself (released by the
-  kernel when the process dies) and records this PID in `path/lock`.
+def _lock(path: str, workdir: str) -> list:
+  """Takes exclusive flocks on the directory `path` itself and on `path/lock`
+  (released by the kernel when the process dies); `path/lock` records this PID.
 
-  A directory cannot be unlinked while it holds files, so, unlike a lock
-  file, the lock cannot be deleted from under a live writer.
+  The directory lock cannot be deleted from under a live writer (unlike a
+  lock file); the lock file, opened for writing, is what NFS forwards to its
+  server, so writers on other hosts are kept out too.
+
+  Returns:
+    The locked file descriptors.
   """
-  fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+  fds = []
   try:
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fds.append(os.open(path, os.O_RDONLY | os.O_DIRECTORY))
+    fcntl.flock(fds[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fds.append(os.open(os.path.join(path, 'lock'), os.O_RDWR | os.O_CREAT, 0o644))
+    fcntl.flock(fds[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
   except BlockingIOError:
-    os.close(fd)
+    for fd in fds:
+      os.close(fd)
     try:
       with open(os.path.join(path, 'lock')) as f:
         pid = f.read(32).strip() or 'unknown'
@@ -101,8 +110,9 @@ def _lock(path: str, workdir: str) -> int:
       pid = 'unknown'
     raise WorkdirError(f'--workdir={workdir} is in use by process {pid}; '
                        'wait for it to finish or use another workdir') from None
-  write_atomic(os.path.join(path, 'lock'), [f'{os.getpid()}\n'])
-  return fd
+  os.ftruncate(fds[-1], 0)
+  os.pwrite(fds[-1], f'{os.getpid()}\n'.encode(), 0)
+  return fds
 
 
 def check_workdir(workdir) -> None:
@@ -288,9 +298,9 @@ class RunDir:
   def close(self):
     """Flushes TensorBoard and releases the lock (removes a private directory)."""
     self.close_tensorboard()
-    if self._lock_fd is not None:
-      os.close(self._lock_fd)
-      self._lock_fd = None
+    for fd in self._lock_fd or ():
+      os.close(fd)
+    self._lock_fd = None
     if not self.primary:
       shutil.rmtree(self._out, ignore_errors=True)
 

@@ -35,7 +35,10 @@ def main(argv):
   except OSError as e:
     fail(2, f'--out={out}: cannot create the folder ({e.strerror or e})')
   notes_path = os.path.join(out, NOTES_FILE)
-  notes = open(notes_path).read() if os.path.exists(notes_path) else ''
+  try:
+    notes = open(notes_path).read() if os.path.exists(notes_path) else ''
+  except (OSError, UnicodeDecodeError) as e:
+    fail(2, f'{notes_path} is unreadable ({e})')
   result = core.run_benchmark(_QUICK.value, log=lambda line: print(line, flush=True), notes=notes,
                               peers=_PEERS.value)
   print(targets.format_targets(result['targets']))

@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any, Dict
 
+from datarater.train.rundir import write_atomic
 from experiments.benchmark import targets as targets_lib
 
 FILES = ('benchmark.json', 'benchmark.md', 'modes_vs_T.png')
@@ -91,8 +92,6 @@ def plot_modes(result: Dict[str, Any], path: str) -> None:
 def write_report(result: Dict[str, Any], out: str) -> None:
   """Writes `FILES` into the existing folder `out`: the result as JSON, its markdown, the plot."""
   json_name, md_name, png_name = FILES
-  with open(os.path.join(out, json_name), 'w') as f:
-    json.dump(result, f, indent=1)
-  with open(os.path.join(out, md_name), 'w') as f:
-    f.write(format_markdown(result))
+  write_atomic(os.path.join(out, json_name), [json.dumps(result, indent=1)])
+  write_atomic(os.path.join(out, md_name), [format_markdown(result)])
   plot_modes(result, os.path.join(out, png_name))

@@ -153,6 +153,22 @@ def check_finished(config, workdir: str) -> None:
     raise ConfigError(f'{workdir} holds a finished run made with a different config.{changed[0]} '
                       f'(changed: {", ".join(changed)}); delete it to re-run with the suite\'s '
                       'config, or use another --out')
+  if fingerprint.get('data_sha256') != data_sha256(config):
+    raise ConfigError(f'{workdir} holds a finished run on other data (same config, but the data '
+                      'recipe changed since it ran: its data_sha256 differs); delete it to re-run')
+
+
+_DATA_SHA256 = {}  # (config.data, seed) -> hash, once per invocation
+
+
+def data_sha256(config) -> str:
+  """SHA-256 of the data `config` loads today (datarater.run.data_fingerprint)."""
+  key = (json.dumps(config.data.to_dict(), sort_keys=True, default=str), int(config.seed))
+  if key not in _DATA_SHA256:
+    from datarater.data import load_dataset
+    from datarater.run import data_fingerprint
+    _DATA_SHA256[key] = data_fingerprint(load_dataset(config.data, config.seed))
+  return _DATA_SHA256[key]
 
 
 # ------------------------------------------------------------------ execution
@@ -189,7 +205,7 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
       if config is not None:
         if done:
           check_finished(config, workdir)
-        summary = run_one(config, workdir)  # a finished run is reused (missing plots remade)
+        summary = run_one(config, workdir)  # a finished run is reused
       elif not done:
         summary = run.config(seed, workdir)
       if not done:

@@ -19,7 +19,9 @@ def grid(scale):
   factors = {'smoke': (100, 1), 'cpu': (200, 100, 50, 20, 10, 1),
              'paper': (200, 100, 50, 20, 10, 1)}[scale]
   ds = 'cifar10' if scale == 'paper' else 'digits'
-  base = {'smoke': {}, 'cpu': {'num_steps': 1000}, 'paper': MWNET_PAPER}[scale]
+  # meta_size 100 = 10 rows per class (the balanced long-tail meta split), at every scale.
+  base = {'smoke': {}, 'cpu': {'num_steps': 1000},
+          'paper': {**MWNET_PAPER, 'data.meta_size': 100}}[scale]
   return [Run(f'{ds} imbalance {f}', label, cfg,
               config_arg(ds, scale, 'resnet' if scale == 'paper' else ''),
               {**base, 'data.corruption_rates': (0.0,), 'data.corruption': 'none',
