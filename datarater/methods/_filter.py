@@ -51,6 +51,9 @@ from datarater.data import sampler
 from datarater.errors import is_number, require
 from datarater.methods import uniform
 from datarater.report import scoring
+from datarater.train import sharding
+from datarater.train.context import Context
+from datarater.train.evaluation import map_split
 from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, TrainState, weighted_update
 from datarater.weighting import scores as score_ops
@@ -117,15 +120,13 @@ def lookup(train_state, table, batch):
   return table[batch['index']]
 
 
-def score_split(score_fn: Callable, train_state, state, split, batch_size: int) -> np.ndarray:
-  """score_fn over every row of `split` (jitted, in padded batches): float64 [N] on the host."""
+def score_split(score_fn: Callable, train_state, state, config, split) -> np.ndarray:
+  """score_fn over every row of `split`: float64 [N] on the host, by the loop's own
+  `map_split` (sharded over the data axis; each process gathers its rows)."""
   fn = jax.jit(score_fn)
-  out = []
-  for start in range(0, split.size, batch_size):
-    idx = np.arange(start, start + batch_size)
-    out.append(np.asarray(fn(train_state, state, sampler.gather(split, np.where(
-        idx < split.size, idx, 0)))))
-  return np.concatenate(out)[:split.size].astype(np.float64)
+  ctx = Context(config, None, None, sharding.make_mesh())
+  return map_split(lambda batch: fn(train_state, state, batch), split, ctx,
+                   config.eval_batch_size).astype(np.float64)
 
 
 def per_batch(config, task, dataset, score_fn: Callable, state) -> Method:
@@ -158,7 +159,7 @@ def dataset_prune(config, task, dataset, score_fn: Callable, state) -> Method:
   kept = {}  # filled by init (which also runs before a resumed phase restores its state)
 
   def init(key, train_state):
-    scores = score_split(score_fn, train_state, state, dataset.train, config.eval_batch_size)
+    scores = score_split(score_fn, train_state, state, config, dataset.train)
     kept['rows'] = score_ops.best_rows(scores, kept_count(n, config.method.discard_fraction))
     print(f'[filter] dataset-level prune keeps {len(kept["rows"])} of {n} training rows',
           flush=True)
