@@ -15,6 +15,7 @@ under data.meta_mode='clean').
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from datarater.errors import is_number, require
 from datarater.methods import meta_only, uniform
@@ -45,7 +46,8 @@ def make(config, task, dataset) -> Pipeline:
           'method.finetune_lr_factor', '> 0', m.finetune_lr_factor)
   opt = copy.deepcopy(config.optimizer)
   opt.learning_rate = config.optimizer.learning_rate * m.finetune_lr_factor
-  finetune = Phase('finetune', meta_only.make(config, task, dataset), m.finetune_steps,
-                   optimizer=make_optimizer(opt, m.finetune_steps), start_from='uniform')
+  tuned = dataclasses.replace(task, optimizer=make_optimizer(opt, m.finetune_steps))
+  finetune = Phase('finetune', meta_only.make(config, tuned, dataset), m.finetune_steps,
+                   task=tuned, start_from='uniform')
   return Pipeline((Phase('uniform', uniform.make(config, task, dataset), config.num_steps),
                    finetune), result='finetune', baseline='uniform', extra_cost=('uniform',))
