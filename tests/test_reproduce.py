@@ -128,8 +128,9 @@ def test_paper_configs_build_on_tiny_tfds(tmp_path):
       seen.add((run.config, run.method, config.model.name))
       if name == 'datarater_filtering':  # DataRater's own setting: an LM on natural text
         assert config.data.name == 'wikitext103' and config.model.name == 'transformer', run
-        assert config.method.inner_steps == 2 and config.method.population == 8, run
-        assert config.method.meta_steps == 8000 and config.method.outer_clip == 0.01, run
+        if run.config == 'datarater':  # (the reference rows have no meta settings)
+          assert config.method.inner_steps == 2 and config.method.population == 8, run
+          assert config.method.meta_steps == 8000 and config.method.outer_clip == 0.01, run
         assert config.data.corruption_rates == () and config.data.examples_per_source == 800_000
         config.data.name, config.data.seq_len, config.data.examples_per_source = (
             'dr_tiny_text', 32, 200)
