@@ -24,7 +24,7 @@ import numpy as np
 import datarater.methods
 from datarater.data import load_dataset
 from datarater.errors import ConfigError, DataError, Diverged, WorkdirError, require
-from datarater.methods import FAMILIES, Declares, _filter
+from datarater.methods import FAMILIES, INFORMATION, Declares, _filter
 from datarater.report import plots
 from datarater.train import sharding
 from datarater.train.context import Context
@@ -65,7 +65,7 @@ def declaration(name: str) -> Declares:
   Raises:
     ConfigError: no such method.
     TypeError: the module declares nothing, or a field Declares does not have.
-    ValueError: a family not in FAMILIES.
+    ValueError: a family not in FAMILIES, or information not in INFORMATION.
   """
   module = method_module(name)
   fields = getattr(module, 'DECLARES', None)
@@ -76,6 +76,9 @@ def declaration(name: str) -> Declares:
   if declared.family not in FAMILIES:
     raise ValueError(f'{module.__name__}: DECLARES family={declared.family!r} is not one of '
                      f'{FAMILIES}')
+  if declared.information not in INFORMATION:
+    raise ValueError(f'{module.__name__}: DECLARES information={declared.information!r} is not '
+                     f'one of {INFORMATION}')
   return declared
 
 

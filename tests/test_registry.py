@@ -68,8 +68,10 @@ def add_method(tmp_path, monkeypatch):
 
 
 def first_setting(runs) -> list:
-  """(row label, config) of the runs of a suite's first setting, of the PINNED methods."""
-  return [(r.method, r.config) for r in runs if r.setting == runs[0].setting and r.config in PINNED]
+  """(row label, config) of the runs of a suite's first setting, of the PINNED methods (not
+  the compute-matched uniform rows added since)."""
+  return [(r.method, r.config) for r in runs if r.setting == runs[0].setting and r.config in PINNED
+          and not r.match_compute]
 
 
 # ----------------------------------------------------------------------------- declarations
@@ -89,7 +91,8 @@ def test_every_method_declares_what_it_is():
 
 def test_methods_with_filters_and_sorts_by_family_then_name():
   assert methods_with(source_weights=True) == ['scalebio', 'doremi', 'group_dro']
-  assert methods_with(family=('pruning', 'baseline')) == ['uniform', 'infobatch']
+  assert methods_with(family=('pruning', 'baseline')) == ['finetune_meta', 'meta_only', 'oracle',
+                                                          'uniform', 'infobatch']
   everything = methods_with()
   assert sorted(everything) == method_names()
   keys = [(FAMILIES.index(declaration(n).family), n) for n in everything]
@@ -109,7 +112,7 @@ def test_a_module_without_a_valid_declaration_is_refused(add_method):
   with pytest.raises(TypeError, match='scorez'):
     declaration('zz_typo')
   assert Declares._fields == ('family', 'label', 'scores', 'loss_scores', 'source_weights',
-                              'variants')
+                              'variants', 'information')
 
 
 # ----------------------------------------------------------------------------- today's runs
@@ -127,7 +130,8 @@ def test_the_runs_of_todays_methods_are_unchanged():
   assert first_setting(mixture) == [('uniform', 'uniform'), ('ScaleBiO', 'scalebio'),
                                     ('DoReMi', 'doremi'), ('group DRO', 'group_dro'),
                                     ('DataRater', 'datarater')]
-  assert [r.overrides.get('method.retrain') for r in mixture] == [None, True, None, None, None]
+  assert [r.overrides.get('method.retrain') for r in mixture if r.config in PINNED] == [
+      None, True, None, None, None]
   scorers = {k: v for k, v in _runs.scorers().items() if v[0] in PINNED}
   assert scorers == {
       'datarater': ('datarater', {}), 'l2rw': ('l2rw', {}), 'mwn': ('mwn', {}),

@@ -22,7 +22,9 @@ from typing import Mapping, NamedTuple, Optional
 # Method families, in the order of table rows (datarater.run.methods_with sorts by family,
 # then name).
 FAMILIES = (
-    'baseline',  # uniform training, the paired reference of every comparison
+    'baseline',  # uniform training (the paired reference of every comparison) and its
+                 # reference variants: other data (meta rows, clean rows), fine-tuning
+    'imbalance',  # per-example weights from the training split's class counts (long tail)
     'bilevel',   # per-source weights from a bilevel solver
     'source',    # per-source weights from an online or fixed rule
     'meta',      # per-example weights or scores learned against a held-out objective
@@ -46,6 +48,10 @@ class Declares(NamedTuple):
       `source_weights*`); a fixed mixture learns none.
     variants: {name: config overrides} when the method is reported as
       several (EL2N and GraNd are one module); None: once, under its own name.
+    information: what the method uses besides the training rows (one of
+      INFORMATION), stated per row in the reproduction tables: 'none',
+      'meta rows' (the meta split; clean or noisy by data.meta_mode), or
+      'ground truth' (the corrupted flags: an upper reference, not a method).
   """
   family: str
   label: str
@@ -53,3 +59,8 @@ class Declares(NamedTuple):
   loss_scores: bool = False
   source_weights: bool = False
   variants: Optional[Mapping[str, Mapping]] = None
+  information: str = 'none'
+
+
+# What a method may use besides the training rows (Declares.information).
+INFORMATION = ('none', 'meta rows', 'ground truth')

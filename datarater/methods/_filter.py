@@ -47,7 +47,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from datarater.data import sampler
 from datarater.errors import is_number, require
 from datarater.methods import uniform
 from datarater.report import scoring
@@ -155,7 +154,7 @@ def per_batch(config, task, dataset, score_fn: Callable, state) -> Method:
 
 def dataset_prune(config, task, dataset, score_fn: Callable, state) -> Method:
   """filter_mode='dataset' of `make_filter`: uniform training on the best-scored rows only."""
-  b, seed, n = config.batch_size, int(config.seed), dataset.train.size
+  n = dataset.train.size
   kept = {}  # filled by init (which also runs before a resumed phase restores its state)
 
   def init(key, train_state):
@@ -165,12 +164,7 @@ def dataset_prune(config, task, dataset, score_fn: Callable, state) -> Method:
           flush=True)
     return ()
 
-  def sample(step, method_state):
-    del method_state
-    rows = kept['rows']
-    return rows[sampler.sequential_indices(len(rows), b, seed, step)]
-
-  return uniform.make(config, task, dataset)._replace(init=init, sample=sample)
+  return uniform.on_rows(config, task, dataset, lambda: kept['rows'], init)
 
 
 # method.filter_mode -> the function building that filter.

@@ -56,7 +56,7 @@ from datarater.train.state import Method, train_part
 from datarater.train.task import make_optimizer
 from datarater.weighting import scores as score_ops
 
-DECLARES = dict(family='meta', label='DataRater', scores=True)
+DECLARES = dict(family='meta', label='DataRater', scores=True, information='meta rows')
 
 
 class MetaState(NamedTuple):

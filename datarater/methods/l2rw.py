@@ -22,7 +22,7 @@ from datarater.train.state import Method, train_part, weighted_update
 from datarater.train.task import make_schedule
 from datarater.weighting import tables
 
-DECLARES = dict(family='meta', label='L2RW', scores=True)
+DECLARES = dict(family='meta', label='L2RW', scores=True, information='meta rows')
 
 LOOKAHEAD_NAMED = ('scheduled', 'peak')
 

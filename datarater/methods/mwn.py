@@ -24,7 +24,7 @@ from datarater.train.state import Method, train_part, weighted_step
 from datarater.weighting import tables
 from datarater.weighting.normalize import mean_one
 
-DECLARES = dict(family='meta', label='MW-Net', scores=True)
+DECLARES = dict(family='meta', label='MW-Net', scores=True, information='meta rows')
 
 PyTree = Any
 

@@ -86,7 +86,7 @@ from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, TrainState, train_part
 from datarater.weighting import groups
 
-DECLARES = dict(family='bilevel', label='ScaleBiO', source_weights=True)
+DECLARES = dict(family='bilevel', label='ScaleBiO', source_weights=True, information='meta rows')
 
 ESTIMATORS = ('penalty', 'cg', 'neumann', 'unrolled')
 RETRAIN_MODES = ('loss', 'sample')

@@ -211,7 +211,8 @@ def _scan(guarded, n: int):
 
 
 def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
-                init_stream: str | None = None, trains_model: bool = True) -> PhaseResult:
+                init_stream: str | None = None, trains_model: bool = True,
+                init_params: Any = None) -> PhaseResult:
   """Runs `method` for `num_steps` steps with logging, evaluation and checkpoints.
 
   Every step is guarded by `config.nonfinite` (see `guard_step`); up to
@@ -227,6 +228,9 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
       with the same stream start from the same parameters); default: `phase`.
     trains_model: False for phases that train something else (e.g. a rater):
       the TrainState then holds only the step counter and nothing is evaluated.
+    init_params: the model's initial parameters (e.g. an earlier phase's final
+      ones, to fine-tune them), with a fresh optimizer state; default: drawn
+      from `init_stream`.
 
   Returns:
     PhaseResult with the final states, final evaluation and compute ledger.
@@ -241,7 +245,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   method_key, step_key = jax.random.split(phase_key(ctx.seed, phase))
   evaluate_model = trains_model
   if trains_model:
-    train_state = init_train_state(task, init_key)
+    train_state = init_train_state(task, init_key, init_params)
   else:
     train_state = TrainState(jnp.zeros((), jnp.int32), None, None)
   method_state = method.init(method_key, train_state)
@@ -271,7 +275,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   grad_evals = method.grad_evals if method.grad_evals is not None else method.train_batch_size
   examples = method.train_batch_size + method.meta_batch_size
 
-  train, meta = ctx.dataset.train, ctx.dataset.meta
+  train, meta = getattr(ctx.dataset, method.split), ctx.dataset.meta
   rows = sharding.local_rows(mesh, method.train_batch_size)
   meta_rows = sharding.local_rows(mesh, method.meta_batch_size) if method.meta_batch_size else None
 

@@ -44,6 +44,9 @@ class Phase(NamedTuple):
       from config.optimizer).
     task: the Task this phase trains (default: the run's; e.g. AUM's
       threshold samples need a model with one extra output).
+    start_from: the name of an earlier phase whose final model parameters
+      this phase starts from, with a fresh optimizer state (fine-tuning);
+      None: parameters drawn from `init`.
   """
   name: str
   method: Union[Method, Callable[[dict], Method]]
@@ -52,6 +55,7 @@ class Phase(NamedTuple):
   trains_model: bool = True
   optimizer: Optional[optax.GradientTransformation] = None
   task: Optional[object] = None
+  start_from: Optional[str] = None
 
 
 class Pipeline(NamedTuple):
@@ -66,7 +70,9 @@ class Pipeline(NamedTuple):
     report: optional (ctx, results) -> dict of extras computed from several
       phases (merged into summary.json).
     extra_cost: phases whose cost is charged to the method in the compute
-      gain (e.g. DataRater's meta-training).
+      gain (e.g. DataRater's meta-training). The result phase and these are
+      the method's compute (summary.json's `method_ledger`); the others (a
+      paired uniform arm) are not.
   """
   phases: tuple
   result: str
@@ -132,7 +138,10 @@ def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
   Summary: the result phase's final test metrics at the top level, every
   phase's metrics and ledger under `phases`, the summed `ledger`, the extras
   of every Method's `finalize` and of `pipeline.report`, and, with a
-  baseline, the paired accuracy gain and net compute gain.
+  baseline, the paired accuracy gain and net compute gain. `method_ledger`
+  sums the ledgers of the phases that made the result (the result phase and
+  `extra_cost`), i.e. `ledger` less a paired arm: the compute the reproduction
+  tables compare with uniform's.
   """
   results, extras = {}, {}
   paired = bool(ctx.config.get('paired_arms', True))
@@ -141,9 +150,10 @@ def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
     phase_task = phase.task or task
     if phase.optimizer is not None:
       phase_task = dataclasses.replace(phase_task, optimizer=phase.optimizer)
+    start = results[phase.start_from].train_state.params if phase.start_from else None
     result = train_phase(ctx, phase.name, method, phase_task, phase.steps,
                          init_stream=phase.init if paired else phase.name,
-                         trains_model=phase.trains_model)
+                         trains_model=phase.trains_model, init_params=start)
     if method.finalize is not None:
       extras.update(method.finalize(ctx, result.train_state, result.method_state))
     results[phase.name] = result
@@ -167,6 +177,8 @@ def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
       'test_loss': final.eval['test/loss'],
       'test_source_loss': final.eval['test/source_loss'],
       'ledger': add_ledgers(*(r.ledger for r in results.values())),
+      'method_ledger': add_ledgers(*(results[p].ledger
+                                     for p in (pipeline.result, *pipeline.extra_cost))),
       'phases': {name: phase_metrics(r) for name, r in results.items()},
   }
   if pipeline.baseline is not None:

@@ -26,13 +26,14 @@ class TrainState(NamedTuple):
   opt_state: Any
 
 
-def init_train_state(task, key) -> TrainState:
-  """Fresh params and optimizer state (one compiled program, not op-by-op)."""
+def init_train_state(task, key, params=None) -> TrainState:
+  """Fresh params (or the given `params`) and a fresh optimizer state, at step 0 (one
+  compiled program, not op-by-op)."""
   @jax.jit
-  def init(key):
-    params = task.init_params(key)
+  def init(key, params):
+    params = task.init_params(key) if params is None else params
     return TrainState(jnp.zeros((), jnp.int32), params, task.optimizer.init(params))
-  return init(key)
+  return init(key, params)
 
 
 class Method(NamedTuple):
@@ -43,13 +44,16 @@ class Method(NamedTuple):
     step: (train_state, method_state, batch, key) -> (train_state, method_state, metrics).
     train_batch_size: training examples fetched per step.
     meta_batch_size: meta-split examples fetched per step (0: none).
-    sample: optional host-side (step, method_state) -> train indices; default:
-      epoch-wise reshuffled passes, a pure function of (seed, step).
+    sample: optional host-side (step, method_state) -> indices into `split`;
+      default: epoch-wise reshuffled passes, a pure function of (seed, step).
     finalize: optional (ctx, train_state, method_state) -> dict merged into
       summary.json (and may write extra files such as scores_train.npy).
     grad_evals: per-example gradient evaluations per step (compute ledger).
     adjust_ledger: optional (ledger, method_state) -> ledger at the end of the
       phase (e.g. InfoBatch counts only the steps that computed a gradient).
+    split: the dataset split the training examples of a batch come from:
+      'train' (default) or 'meta' (a model trained on the meta rows, e.g.
+      the meta_only baseline); `batch['index']` indexes that split.
   """
   init: Callable
   step: Callable
@@ -59,6 +63,7 @@ class Method(NamedTuple):
   finalize: Optional[Callable] = None
   grad_evals: Optional[int] = None
   adjust_ledger: Optional[Callable] = None
+  split: str = 'train'
 
 
 def no_state(key, train_state):

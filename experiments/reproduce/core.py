@@ -40,6 +40,11 @@ class Run:
     overrides: dotted config fields set on top of the config file.
     key: what the setting is ({'dataset': 'digits', 'rate': 40, ...}), for
       matching published rows.
+    match_compute: for a compute-matched run (a uniform run given a method's
+      FLOPs): the row label of that method in the same setting, '' otherwise.
+      Its num_steps becomes `matched_steps`: round(method FLOPs / uniform FLOPs
+      per step), measured on the finished runs of the same seed, which come
+      earlier in the grid.
   """
   setting: str
   method: str
@@ -47,6 +52,7 @@ class Run:
   arg: str = ''
   overrides: dict = dataclasses.field(default_factory=dict)
   key: dict = dataclasses.field(default_factory=dict)
+  match_compute: str = ''
 
   def make_config(self, seed: int):
     """The run's ConfigDict for `seed` (None for a callable run)."""
@@ -171,6 +177,87 @@ def data_sha256(config) -> str:
   return _DATA_SHA256[key]
 
 
+# ------------------------------------------------------------------ compute
+
+COMPUTE = '_compute'  # key of a run's compute in run_suite's results (not a table column)
+
+
+def charged_ledger(summary: dict) -> dict | None:
+  """The compute that made a run's result: summary.json's `method_ledger` (the run's
+  ledger less a paired uniform arm it trains itself); None for a run without a ledger.
+
+  Runs recorded before `method_ledger` existed: `ledger` less the ledger of the
+  `baseline_phase` (every such pipeline's baseline was a separate arm).
+  """
+  if 'method_ledger' in summary:
+    return summary['method_ledger']
+  if 'ledger' not in summary:
+    return None
+  arm = own_baseline_ledger(summary)
+  if arm is None:
+    return summary['ledger']
+  return {k: v - arm.get(k, 0) for k, v in summary['ledger'].items()
+          if isinstance(v, (int, float))}
+
+
+def own_baseline_ledger(summary: dict) -> dict | None:
+  """The ledger of the run's own paired uniform arm (its `baseline_phase`), or None."""
+  phase = summary.get('baseline_phase')
+  return summary['phases'][phase]['ledger'] if phase else None
+
+
+def _setting_run(runs: list, setting: str, method: str) -> Run | None:
+  return next((r for r in runs if r.setting == setting and r.method == method), None)
+
+
+def matched_steps(folder: str, runs: list, run: Run, seed: int) -> int:
+  """num_steps of the compute-matched uniform `run`: round(F_method / f_uniform).
+
+  F_method: the charged FLOPs (`charged_ledger`) of the run labelled
+  `run.match_compute` in the same setting and seed; f_uniform: uniform's FLOPs
+  per step, from the setting's uniform run of that seed, or (a setting without
+  one) from the method run's own uniform arm. Equivalently round(ratio *
+  uniform's steps), ratio = F_method / F_uniform.
+
+  Raises:
+    ConfigError: a run it needs is not in the grid before `run` or has not finished.
+  """
+  from datarater.errors import ConfigError
+  target = _setting_run(runs, run.setting, run.match_compute)
+  uniform = _setting_run(runs, run.setting, 'uniform')
+  earlier = runs[:runs.index(run)]
+  if target is None or target not in earlier or (uniform is not None and uniform not in earlier):
+    raise ConfigError(f'{run.setting} | {run.method}: match_compute={run.match_compute!r} needs '
+                      'that method (and the setting\'s uniform run, if any) earlier in the grid')
+  try:
+    method = read_summary(run_dir(folder, target, seed))
+    base = (charged_ledger(read_summary(run_dir(folder, uniform, seed))) if uniform
+            else own_baseline_ledger(method))
+  except (OSError, ValueError) as e:
+    raise ConfigError(f'{run.setting} | {run.method}: the runs it matches have no readable '
+                      f'summary.json for seed {seed} ({e})') from e
+  if base is None:
+    raise ConfigError(f'{run.setting} | {run.method}: no uniform run or uniform arm to measure '
+                      'FLOPs per step on')
+  return max(1, round(charged_ledger(method)['flops'] / (base['flops'] / base['steps'])))
+
+
+def run_config(folder: str, runs: list, run: Run, seed: int):
+  """The config `run` runs with for `seed`: Run.make_config, with a compute-matched run's
+  num_steps from `matched_steps` (None for a callable run)."""
+  config = run.make_config(seed)
+  if run.match_compute:
+    config = override(config, {'num_steps': matched_steps(folder, runs, run, seed)})
+  return config
+
+
+def run_compute(summary: dict) -> dict | None:
+  """{'method': charged ledger, 'arm': own uniform arm's ledger or None} of a finished
+  run (None without a ledger: a run outside the training loop)."""
+  charged = charged_ledger(summary)
+  return None if charged is None else {'method': charged, 'arm': own_baseline_ledger(summary)}
+
+
 # ------------------------------------------------------------------ execution
 
 WALL_FILE = 'reproduce_seconds.json'  # a run's wall time as timed by run_suite, in its directory
@@ -186,7 +273,7 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
     folder: the suite's output folder (<out>/<name>/<scale>); runs go to its runs/.
 
   Returns:
-    {(setting, method, seed): {metric name: value}}.
+    {(setting, method, seed): {metric name: value, COMPUTE: run_compute(summary)}}.
   """
   from datarater.train.rundir import dumps, write_atomic
   suite = find_suite(name)
@@ -197,7 +284,7 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
     for seed in range(seeds):
       i += 1
       workdir = run_dir(folder, run, seed)
-      config = run.make_config(seed)
+      config = run_config(folder, runs, run, seed)
       t0 = time.time()
       # Finished: summary.json parses (one cut short by a kill is re-run).
       summary = read_json(os.path.join(workdir, 'summary.json'))
@@ -213,8 +300,9 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
       status = 'finished earlier' if done else f'{time.time() - t0:.1f} s'
       print(f'[reproduce] {i}/{total} {run.setting} | {run.method} | seed {seed}: {status}',
             flush=True)
-      results[(run.setting, run.method, seed)] = {m.name: m.fn(summary, workdir, config)
-                                                  for m in suite.metrics}
+      results[(run.setting, run.method, seed)] = {
+          **{m.name: m.fn(summary, workdir, config) for m in suite.metrics},
+          COMPUTE: run_compute(summary)}
   return results
 
 

@@ -2,7 +2,9 @@
 
 Each cell is the mean and standard deviation over seeds; a paired column adds
 the mean paired difference vs uniform of the same seed and its 95%
-t-interval (stats.py).
+t-interval (stats.py). Every row also states the information its method uses
+besides the training rows (`information`) and its FLOPs and examples
+processed relative to uniform of the same seed (`compute_ratios`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import csv
 import io
 import os
 
-from experiments.reproduce.core import WALL_FILE, Metric, find_suite, runs_wall_seconds, slug
+from experiments.reproduce.core import (COMPUTE, WALL_FILE, Metric, find_suite, runs_wall_seconds,
+                                        slug)
 from experiments.reproduce.stats import mean_std, paired_interval
 
 
@@ -25,6 +28,42 @@ def fmt(value, digits=2) -> str:
   return 'n/a' if value is None else f'{value:.{digits}f}'
 
 
+# Compute columns: ledger key -> column label.
+COMPUTE_COLUMNS = {'flops': 'FLOPs / uniform', 'examples_processed': 'examples / uniform'}
+
+
+def compute_ratios(run, seeds: list, results: dict) -> dict:
+  """{column label: mean over seeds of the run's compute / uniform's} (None where unknown).
+
+  A run's compute is its charged ledger (core.charged_ledger: less a paired
+  uniform arm it trains itself); uniform's is that of the setting's uniform
+  run of the same seed or, in a setting without one, the run's own uniform arm.
+  """
+  out = {}
+  for key, label in COMPUTE_COLUMNS.items():
+    ratios = []
+    for seed in seeds:
+      ours = results[(run.setting, run.method, seed)].get(COMPUTE)
+      uniform = results.get((run.setting, 'uniform', seed), {}).get(COMPUTE)
+      base = uniform['method'] if uniform else ours and ours['arm']
+      ratios.append(ours['method'][key] / base[key] if ours and base and base[key] else None)
+    out[label] = mean_std(ratios)[0]
+  return out
+
+
+def information(run) -> str:
+  """What the row's method uses besides the training rows: its declared `information`,
+  meta rows qualified by the run's data.meta_mode ('clean meta rows'); '—' for a run
+  outside the training loop."""
+  from datarater.run import declaration
+  if callable(run.config):
+    return '—'
+  declared = declaration(run.config).information
+  if declared == 'meta rows':
+    return f'{run.make_config(0).data.meta_mode} meta rows'
+  return declared
+
+
 def table_rows(name: str, scale: str, results: dict) -> list:
   """One row per (setting, method): mean/std per metric, paired differences, published number.
 
@@ -34,14 +73,19 @@ def table_rows(name: str, scale: str, results: dict) -> list:
     results: run_suite's output.
 
   Returns:
-    A list of dicts (the CSV rows).
+    A list of dicts (the CSV rows); the compute columns (COMPUTE_COLUMNS) only
+    where some run has a compute ledger (not linear_regression's runs, which
+    are outside the training loop).
   """
   suite = find_suite(name)
   seeds = sorted({k[2] for k in results})
+  measured = any(v.get(COMPUTE) for v in results.values())  # else no run has a ledger
   rows = []
   for run in suite.runs(scale):
     vals = [results[(run.setting, run.method, s)] for s in seeds]
-    row = {'setting': run.setting, 'method': run.method, 'seeds': len(seeds)}
+    row = {'setting': run.setting, 'method': run.method, 'seeds': len(seeds),
+           'information': information(run),
+           **(compute_ratios(run, seeds, results) if measured else {})}
     for m in suite.metrics:
       row[f'{m.name} mean'], row[f'{m.name} std'] = mean_std([v[m.name] for v in vals])
       row[f'{m.name} seeds'] = sum(v[m.name] is not None for v in vals)
@@ -50,8 +94,9 @@ def table_rows(name: str, scale: str, results: dict) -> list:
       base = [results.get((run.setting, 'uniform', s), {}).get(m.name) for s in seeds]
       if run.method == 'uniform' or None in base:
         base = None
-      if m.name in suite.own_baseline:
-        base = [v[suite.own_baseline[m.name]] for v in vals]
+      own = [v[suite.own_baseline[m.name]] for v in vals] if m.name in suite.own_baseline else []
+      if own and None not in own:  # a run without its own uniform arm keeps the setting's
+        base = own
       ours = [v[m.name] for v in vals]
       diff = paired_interval(ours, base) if base and None not in ours else (None, None, None)
       row[f'{m.name} diff'], row[f'{m.name} diff lo'], row[f'{m.name} diff hi'] = diff
@@ -88,9 +133,10 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
   w.writeheader()
   w.writerows(rows)
   write_atomic(os.path.join(folder, 'table.csv'), [csv_text.getvalue()])
-  cols = ['setting', 'method', 'seeds'] + [m.name for m in suite.metrics]
+  cols = ['setting', 'method', 'information', 'seeds'] + [m.name for m in suite.metrics]
   cols += [f'{m.name}: paired diff vs uniform [95% CI]' for m in suite.metrics if m.paired]
-  cols += ['published']
+  compute = [c for c in COMPUTE_COLUMNS.values() if c in rows[0]]
+  cols += compute + ['published']
   total, timed, count = runs_wall_seconds(folder)
   lines = [f'# {name} ({scale} scale)', '',
            f'Command: `python -m experiments.reproduce --suite={name} --scale={scale} '
@@ -99,13 +145,19 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
            f'{WALL_FILE}); the invocation that wrote this table took {wall:.0f} s (runs that '
            'had finished earlier are reused, not re-run).', '', suite.header(scale),
            '', 'Cells: mean ± standard deviation over seeds. Paired diff: method minus uniform '
-           'of the same seed, mean and 95% t-interval over seeds.', '',
+           'of the same seed, mean and 95% t-interval over seeds. Information: what the row\'s '
+           'method uses besides the training rows (declared by the method: none, the clean or '
+           'noisy meta rows, or the ground-truth corruption flags). FLOPs / examples vs uniform: '
+           'the row\'s compute (XLA-counted FLOPs and examples processed, from its compute '
+           'ledger, less a paired uniform arm the run trains itself) over that of uniform of the '
+           'same seed (the setting\'s uniform run, or the run\'s own uniform arm), mean over '
+           'seeds.', '',
            '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
   for r in rows:
-    cells = [r['setting'], r['method'], str(r['seeds'])]
+    cells = [r['setting'], r['method'], r['information'], str(r['seeds'])]
     cells += [_cell(r, m) for m in suite.metrics]
     cells += [_diff_cell(r, m) for m in suite.metrics if m.paired]
-    cells += [r['published'] or '—']
+    cells += [fmt(r[c]) for c in compute] + [r['published'] or '—']
     lines.append('| ' + ' | '.join(cells) + ' |')
   if suite.note:
     lines += ['', suite.note(scale)]
@@ -192,7 +244,8 @@ def curve_plot(runs: list, rows: list, metric: Metric, curve: tuple, path: str) 
   panels = {}  # group label -> method -> [(x, mean, std)]
   for run, row in zip(runs, rows):
     mean = row[f'{metric.name} mean']
-    if mean is None or row[f'{metric.name} seeds'] < row['seeds']:  # not over every seed
+    if (mean is None or row[f'{metric.name} seeds'] < row['seeds']  # not over every seed
+        or x_key not in run.key):  # a reference row outside the curve's axis
       continue
     group = ' '.join(str(v) for k, v in run.key.items() if k != x_key)
     panels.setdefault(group, {}).setdefault(run.method, []).append(

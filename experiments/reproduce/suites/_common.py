@@ -3,6 +3,8 @@ accuracy."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from experiments.reproduce.core import Metric
 
 # CIFAR setting of the MW-Net code (batch 100, SGD-Nesterov 0.1, wd 5e-4, 1000 clean meta
@@ -47,10 +49,45 @@ def suite_methods(keep, not_run=()) -> list:
 
   Returns:
     [(label, configs/<name>.py name)] from datarater.run.methods_with, so a new method
-    that `keep` accepts is in the suite without an edit.
+    that `keep` accepts is in the suite without an edit; uniform (every comparison's
+    reference) first.
   """
   from datarater.run import declaration, methods_with
-  return [(table_label(n), n) for n in methods_with() if n not in not_run and keep(declaration(n))]
+  names = sorted(methods_with(), key=lambda n: n != 'uniform')
+  return [(table_label(n), n) for n in names if n not in not_run and keep(declaration(n))]
+
+
+def with_compute_matched(runs: list, configs: tuple) -> list:
+  """`runs`, each setting followed by a compute-matched uniform row per run of `configs`.
+
+  The row 'uniform, FLOPs of <label>' is uniform on the setting's data (the
+  method run's overrides less its `method.*` fields) whose num_steps is set
+  when it runs to round(that method's FLOPs / uniform's FLOPs per step) of the
+  same seed (core.Run.match_compute, core.matched_steps); it comes after the
+  method it matches, which therefore runs first.
+  """
+  out = []
+  for setting in dict.fromkeys(r.setting for r in runs):
+    group = [r for r in runs if r.setting == setting]
+    out += group + [dataclasses.replace(
+        r, method=f'uniform, FLOPs of {r.method}', config='uniform', match_compute=r.method,
+        overrides={k: v for k, v in r.overrides.items() if not k.startswith('method.')})
+                    for r in group if r.config in configs]
+  return out
+
+
+# The header sentence on the reference rows (the 'baseline' family besides uniform).
+REFERENCES = ('Reference rows: "meta rows only" trains uniformly on the meta split alone (same '
+              'steps); "fine-tune on meta rows" fine-tunes the uniform model on it '
+              '(method.finetune_steps steps at method.finetune_lr_factor times the learning '
+              'rate; its paired arm is its own uniform phase, equal to the uniform run); '
+              '"oracle" trains on the training rows whose ground-truth corruption flag is clean, '
+              'an upper reference that uses the ground truth, not a method.')
+# The header sentence on the compute-matched rows (with_compute_matched).
+COMPUTE_MATCHED_ROWS = ('"uniform, FLOPs of X": uniform given the FLOPs of X\'s run of the same '
+                        'seed: its steps are round(FLOPs of X / uniform\'s FLOPs per step), '
+                        'measured on the finished runs (so "X beats uniform" is not just "X used '
+                        'more compute").')
 
 
 def meta_overrides(config, scale):

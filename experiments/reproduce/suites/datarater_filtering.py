@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from experiments.reproduce.core import Metric, Run, Suite
 from experiments.reproduce.published import find_published
-from experiments.reproduce.suites._common import ACCURACY, TEXT_CPU, config_arg
+from experiments.reproduce.suites._common import (ACCURACY, COMPUTE_MATCHED_ROWS, REFERENCES,
+                                                  TEXT_CPU, config_arg, suite_methods,
+                                                  with_compute_matched)
 
 # DataRater's own setting at paper scale: language modelling on natural text (byte-level
 # wikitext103 through TFDS, no injected corruption), the rater meta-trained on a held-out
@@ -41,11 +43,16 @@ def grid(scale):
                 {**rates, **base, 'method.discard_fraction': f, 'data.meta_mode': 'noisy'},
                 {'dataset': ds, 'discard': int(100 * f)})
             for f in fractions]
-  return out
+    # The reference rows, one setting per dataset (no discard fraction; same data).
+    data = {k: v for k, v in {**rates, **base}.items() if not k.startswith('method.')}
+    out += [Run(f'{ds} references', label, cfg, config_arg(ds, scale),
+                {**data, 'data.meta_mode': 'noisy'}, {'dataset': ds})
+            for label, cfg in suite_methods(lambda d: d.family == 'baseline')]
+  return with_compute_matched(out, ('datarater',))
 
 
 def published(run, scale):
-  if run.key['discard'] != 75:
+  if run.config != 'datarater' or run.key['discard'] != 75:
     return ''
   nll = find_published('datarater_net_compute_gain', 'DataRater', 'Pile', 'validation-set NLL')
   hs = find_published('datarater_net_compute_gain', 'DataRater', 'Pile', 'HellaSwag')
@@ -76,7 +83,9 @@ def header(scale):
           'which differs from ours '
           'in data (the Pile vs our embedded text and images with injected corruption, or '
           'wikitext103 at paper scale), model size (1B parameters vs a small MLP or '
-          'transformer) and training length.')
+          'transformer) and training length. "<dataset> references": uniform and the '
+          'reference rows on the same data, with the noisy meta split DataRater meta-trains on. '
+          + REFERENCES + ' ' + COMPUTE_MATCHED_ROWS)
 
 
 def _baseline_accuracy(s):
@@ -90,7 +99,8 @@ def _gain(field):
   return fn
 
 
-UNIFORM_ARM = Metric('uniform arm acc. %', lambda s, w, c: 100 * _baseline_accuracy(s))
+UNIFORM_ARM = Metric('uniform arm acc. %', lambda s, w, c: None if _baseline_accuracy(s) is None
+                     else 100 * _baseline_accuracy(s))
 
 SUITE = Suite(
     grid,

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from experiments.reproduce.core import Run, Suite
 from experiments.reproduce.published import find_published
-from experiments.reproduce.suites._common import (ACCURACY, CSV_METHOD, MWNET_PAPER, config_arg,
-                                                  table_label)
+from experiments.reproduce.suites._common import (ACCURACY, COMPUTE_MATCHED_ROWS, CSV_METHOD,
+                                                  MWNET_PAPER, REFERENCES, config_arg,
+                                                  suite_methods, table_label, with_compute_matched)
+
+# The meta-learned methods each setting also runs a compute-matched uniform row for.
+COMPUTE_MATCHED = ('l2rw', 'mwn')
 
 
 def methods() -> list:
-  """(row label, method): the methods of the MW-Net paper's Table 1 (CSV_METHOD), which every
-  row's published number comes from; a new method is compared under imbalance only there."""
-  return [(table_label(n), n) for n in CSV_METHOD]
+  """(row label, method): the methods of the MW-Net paper's Table 1 (CSV_METHOD), whose
+  published numbers the rows are read against, then from the registry the long-tail losses
+  (family 'imbalance': class-balanced loss) and the references that use the balanced meta
+  split (meta rows only, fine-tune on meta rows). The oracle is left out: nothing is
+  corrupted, so it is uniform."""
+  return [(table_label(n), n) for n in CSV_METHOD] + suite_methods(
+      lambda d: d.family == 'imbalance' or (d.family == 'baseline' and d.information == 'meta rows'))
 
 
 def grid(scale):
@@ -22,15 +30,18 @@ def grid(scale):
   # meta_size 100 = 10 rows per class (the balanced long-tail meta split), at every scale.
   base = {'smoke': {}, 'cpu': {'num_steps': 1000},
           'paper': {**MWNET_PAPER, 'data.meta_size': 100}}[scale]
-  return [Run(f'{ds} imbalance {f}', label, cfg,
-              config_arg(ds, scale, 'resnet' if scale == 'paper' else ''),
-              {**base, 'data.corruption_rates': (0.0,), 'data.corruption': 'none',
-               'data.imbalance': float(f), 'data.meta_mode': 'clean'},
-              {'dataset': ds, 'imbalance': f})
-          for f in factors for label, cfg in methods()]
+  return with_compute_matched(
+      [Run(f'{ds} imbalance {f}', label, cfg,
+           config_arg(ds, scale, 'resnet' if scale == 'paper' else ''),
+           {**base, 'data.corruption_rates': (0.0,), 'data.corruption': 'none',
+            'data.imbalance': float(f), 'data.meta_mode': 'clean'},
+           {'dataset': ds, 'imbalance': f})
+       for f in factors for label, cfg in methods()], COMPUTE_MATCHED)
 
 
 def published(run, scale):
+  if run.config not in CSV_METHOD or run.match_compute:
+    return ''
   value = find_published('mwnet_long_tail', CSV_METHOD[run.config],
                          f'imbalance {run.key["imbalance"]}')
   return value and f'{value} (CIFAR-10, ResNet-32)'
@@ -49,7 +60,8 @@ def header(scale):
           '(long-tailed CIFAR-10, ResNet-32, test accuracy %), which differs from ours in dataset '
           '(CIFAR-10 vs 1,400 digit images, so imbalance 100 leaves a handful of examples of the '
           'rarest class), model, steps and optimizer (SGD with lr / 10 at epochs 80 and 100 vs '
-          'Adam at cpu scale).')
+          'Adam at cpu scale). Class-balanced loss: Cui et al. (CVPR 2019), weights from the '
+          'effective number of each class\'s training rows (method.beta = 0.999). ' + REFERENCES + ' ' + COMPUTE_MATCHED_ROWS)
 
 
 SUITE = Suite(grid, (ACCURACY,), header, published,

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from experiments.reproduce.core import Run, Suite
 from experiments.reproduce.published import find_published
-from experiments.reproduce.suites._common import (ACCURACY, CSV_METHOD, MWNET_PAPER, config_arg,
-                                                  meta_overrides, suite_methods)
+from experiments.reproduce.suites._common import (ACCURACY, COMPUTE_MATCHED_ROWS, CSV_METHOD,
+                                                  MWNET_PAPER, REFERENCES, config_arg,
+                                                  meta_overrides, suite_methods,
+                                                  with_compute_matched)
 
 # Per-example methods this suite's committed tables were made without (see suite_methods).
 NOT_RUN = ('cartography', 'chi2_dro', 'confident_learning', 'cvar', 'el2n', 'forgetting',
            'small_loss')
+# The meta-learned methods each setting also runs a compute-matched uniform row for.
+COMPUTE_MATCHED = ('l2rw', 'mwn', 'datarater')
 
 
 def methods() -> list:
@@ -45,11 +49,13 @@ def grid(scale):
                      {**base, 'data.corruption_rates': (rate / 100,), 'data.corruption': corruption,
                       'data.meta_mode': 'clean', **meta_overrides(cfg, scale)},
                      {'dataset': ds, 'kind': kind, 'rate': rate}))
-  return out
+  return with_compute_matched(out, COMPUTE_MATCHED)
 
 
 def published(run, scale):
   k = run.key
+  if run.match_compute:  # uniform, but not the setting's uniform
+    return ''
   if k['dataset'] == 'mnist1d' and k['rate'] == 0 and run.config == 'uniform':
     return f'MLP {find_published("mnist1d_baselines", "MLP", "4000")} (MNIST-1D paper, clean)'
   if run.config not in CSV_METHOD:
@@ -81,7 +87,7 @@ def header(scale):
           'digits/MNIST-1D), model (WRN-28-10 for uniform noise, ResNet-32 for flip, vs a small '
           'MLP), optimizer (SGD with a step schedule vs Adam) and steps (58,800 vs 1000); their '
           'uniform noise may keep the true class, our symmetric noise always changes the label. '
-          'Both architectures use GroupNorm here where the papers used BatchNorm.')
+          'Both architectures use GroupNorm here where the papers used BatchNorm. ' + REFERENCES + ' ' + COMPUTE_MATCHED_ROWS)
 
 
 SUITE = Suite(grid, (ACCURACY,), header, published, curve=('rate', 'label noise %', False))

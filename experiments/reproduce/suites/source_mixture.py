@@ -9,8 +9,8 @@ import numpy as np
 from experiments.reproduce.core import Metric, Run, Suite, read_summary, run_dir
 from experiments.reproduce.published import published_rows
 from experiments.reproduce.report import pyplot
-from experiments.reproduce.suites._common import (ACCURACY, MWNET_PAPER, TEXT_CPU, config_arg,
-                                                  meta_overrides, suite_methods)
+from experiments.reproduce.suites._common import (ACCURACY, MWNET_PAPER, REFERENCES, TEXT_CPU,
+                                                  config_arg, meta_overrides, suite_methods)
 
 # Meta-learned methods this suite's committed tables were made without (see suite_methods).
 NOT_RUN = ('l2rw', 'mwn', 'storm')
@@ -19,9 +19,10 @@ OVERRIDES = {'scalebio': {'method.retrain': True}}
 
 
 def methods() -> list:
-  """(row label, method): the baseline, every method that learns source weights and every
-  meta-learned method (its mean score per source stands for a weight) from the registry,
-  less NOT_RUN, in table order."""
+  """(row label, method): the baseline and its reference rows (meta rows only, fine-tune on
+  meta rows, oracle), every method that learns source weights and every meta-learned method
+  (its mean score per source stands for a weight) from the registry, less NOT_RUN, in table
+  order."""
   return suite_methods(lambda d: d.source_weights or d.family in ('baseline', 'meta'), NOT_RUN)
 
 
@@ -63,7 +64,7 @@ def header(scale):
           '(group DRO) or on the filtered data (DataRater). Published reference: DoReMi\'s '
           '280M-proxy domain weights on the Pile (third_party/doremi_280m_domain_weights.csv), a '
           'different problem (22 text domains, no injected noise), so it is listed below the '
-          'table, not compared cell by cell.')
+          'table, not compared cell by cell. ' + REFERENCES)
 
 
 def _weights(s):
@@ -94,6 +95,8 @@ def mixture_weights(runs: list, seeds: int, folder: str) -> list:
     if run.method == 'uniform':
       continue
     ws = [_weights(read_summary(run_dir(folder, run, k))) for k in range(seeds)]
+    if None in ws:  # a reference row: no weights learned
+      continue
     rates = run.make_config(0).data.corruption_rates
     if not lines:
       lines = ['', 'Learned weight per source (corruption rate in brackets), mean over seeds; '
