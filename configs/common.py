@@ -89,6 +89,12 @@ data.text_packages tuple of stdlib top-level packages, one per source, for
                    stdlib_text (length must equal len(corruption_rates)).
 data.text_noise_fraction  float in [0, 1]. Fraction of bytes replaced by 'random_bytes'.
 data.max_examples  int. Cap on train examples read from TFDS/npz (0 = all).
+data.generator_seed  int >= -1. MNIST-1D only: the seed of the mnist1d
+                   package's generator. -1 (default) = the run's `seed`, so
+                   each seed draws its own data set; 42 = the package default,
+                   the data set the MNIST-1D paper's numbers are on (the
+                   run's seed then still seeds corruption, meta split, init
+                   and order).
 
 model.name         'mlp' | 'cnn' | 'resnet' | 'wrn' | 'transformer' (text); set it with
                    the config arg `model=...` so that `model.kwargs` matches.
@@ -229,6 +235,7 @@ def base_config(arg) -> ml_collections.ConfigDict:
   c.data.text_packages = ('asyncio', 'email', 'unittest', 'xml', 'multiprocessing')
   c.data.text_noise_fraction = 0.5
   c.data.max_examples = 0
+  c.data.generator_seed = -1
 
   model = 'mlp'
 

@@ -181,6 +181,8 @@ def upgrade_recorded(old: dict) -> dict:
     `_filter.recorded_mode` says, except the filters whose checkpointed score
     table held "higher = corrupted" values (`_filter.RAW_TABLE_FILTERS`): those
     stay unmatched, so their resume is refused rather than filtered the wrong way;
+  * data.generator_seed (added for the MNIST-1D calibration): a recorded config
+    without it generated MNIST-1D from the run's seed, the -1 of today;
   * score_filter's method.higher_is_better (removed when every score file
     became higher = keep): True kept the highest scores, as score_filter
     does now, so it is dropped; False stays, and the run differs.
@@ -191,6 +193,9 @@ def upgrade_recorded(old: dict) -> dict:
   Returns:
     The upgraded dict (a copy where something changed).
   """
+  data = old.get('data')
+  if isinstance(data, dict) and 'generator_seed' not in data:
+    old = {**old, 'data': {**data, 'generator_seed': -1}}
   method = old.get('method')
   if not isinstance(method, dict):
     return old

@@ -168,9 +168,28 @@ def old_direction(workdir: str, summary: dict) -> str | None:
           f're-run it (remove {workdir}) to get scores with higher = keep')
 
 
-def run_detection(config, workdir: str, summary: dict) -> dict:
+def scored_train_rows(workdir: str) -> np.ndarray:
+  """bool per row of the user's training data: the scorer run in `workdir` scored the row
+  and the row is in its train split (not carved into its meta split).
+
+  DataRater's rater also scores the meta split it was meta-trained on; those
+  rows are left out, so its metrics are over training rows as every other
+  scorer's are.
+  """
+  scored = np.load(os.path.join(workdir, 'scored_rows.npy'))
+  return scored & ~np.load(os.path.join(workdir, 'meta_rows.npy'))
+
+
+def common_rows(workdirs) -> np.ndarray:
+  """The detection population of several scorer runs on the same data and seed: the train-split
+  rows (`scored_train_rows`) that EVERY run scored, as a bool mask over the user's rows."""
+  masks = [scored_train_rows(w) for w in workdirs]
+  return np.logical_and.reduce(masks)
+
+
+def run_detection(config, workdir: str, summary: dict, rows: np.ndarray | None = None) -> dict:
   """`datarater.report.detection.detection_metrics` of a finished scorer run's
-  scores_train.npy against the corruption flags.
+  scores_train.npy against the corruption flags, over a stated population of rows.
 
   Scores are "higher = keep". A run written by an older version (OLD_DIRECTION_KEY
   in its summary) is read in the direction its summary records, so the cached
@@ -179,19 +198,23 @@ def run_detection(config, workdir: str, summary: dict) -> dict:
 
   Args:
     config: the run's ConfigDict (its data and seed give the ground truth).
-    workdir: the run directory holding scores_train.npy and scored_rows.npy.
+    workdir: the run directory holding scores_train.npy, scored_rows.npy and meta_rows.npy.
     summary: the run's summary.
+    rows: bool mask over the user's training rows to evaluate on; pass
+      `common_rows` of every scorer compared, so that all are measured on the
+      same rows. None: this run's own `scored_train_rows`.
 
   Returns:
-    detection_metrics over the rows the scorer scored.
+    detection_metrics over `rows`, and 'rows': how many rows that is.
   """
   from datarater.data import load_dataset
   from datarater.data.core import per_row
   from datarater.report.detection import detection_metrics
   scores = np.load(os.path.join(workdir, 'scores_train.npy'))
-  scored = np.load(os.path.join(workdir, 'scored_rows.npy'))
+  rows = scored_train_rows(workdir) if rows is None else np.asarray(rows, bool)
   data = load_dataset(config.data, config.seed)
   corrupted, _ = per_row(data, data.train.corrupted, data.meta.corrupted, False)
   if summary.get(OLD_DIRECTION_KEY):
     scores = -scores
-  return detection_metrics(scores[scored], corrupted[scored].astype(bool))
+  return {**detection_metrics(scores[rows], corrupted[rows].astype(bool)),
+          'rows': int(rows.sum())}

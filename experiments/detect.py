@@ -8,9 +8,10 @@ method that declares scores) on the same data and seed, into
 an interrupted one resumes), and writes `table.md` and `table.csv` there:
 AUROC, average precision and precision at the true corruption rate of each
 scorer's `scores_train.npy` (higher = keep) against the ground-truth flag
-(over the rows it scored), the scorer's wall time and XLA-counted FLOPs (its
-own phases; the retraining arms excluded), and
-the test accuracy of a model retrained on the kept data next to a uniform
+over the SAME rows for every scorer (the training rows every scorer scored;
+meta rows, which DataRater also scores, are left out; column `rows`), the
+scorer's wall time and XLA-counted FLOPs (its own phases; the retraining arms
+excluded), and the test accuracy of a model retrained on the kept data next to a uniform
 model from the same initial parameters (paired). Scorers without their own
 filtered-retraining phase are retrained by the `score_filter` method on their
 score file. `--smoke` shrinks every run to a few steps (used by the tests).
@@ -31,8 +32,8 @@ import time
 
 from absl import app, flags, logging
 
-from experiments._runs import (fail, load_config, old_direction, override, parse_flags,
-                               run_detection, run_one, scorers)
+from experiments._runs import (common_rows, fail, load_config, old_direction, override,
+                               parse_flags, run_detection, run_one, scorers)
 
 FILTER_PHASES = ('filtered', 'uniform')
 
@@ -76,8 +77,11 @@ def check_flags(dataset: str, meta_mode: str, seed: int, names: list, smoke: boo
   return arg
 
 
-def scorer_row(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> dict:
-  """Runs one scorer (and its retraining) and returns its table row.
+def scorer_run(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> tuple:
+  """Runs one scorer (and its retraining).
+
+  Returns:
+    (config, workdir, summary, table row without the detection metrics).
 
   Raises:
     WorkdirError: the scorer's finished run was written by an older version
@@ -100,10 +104,27 @@ def scorer_row(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> d
     retrain = override(load_config('score_filter', arg), {
         **base, 'method.scores_path': os.path.join(workdir, 'scores_train.npy')})
     retrained = run_one(retrain, workdir + '_retrain')
-  return {'scorer': name, **run_detection(config, workdir, summary),
-          'wall_seconds': cost['wall_seconds'], 'gflops': cost['flops'] / 1e9,
-          'filtered_test_accuracy': retrained['test_accuracy'],
-          'uniform_test_accuracy': retrained['phases']['uniform']['test_accuracy']}
+  return config, workdir, summary, {
+      'wall_seconds': cost['wall_seconds'], 'gflops': cost['flops'] / 1e9,
+      'filtered_test_accuracy': retrained['test_accuracy'],
+      'uniform_test_accuracy': retrained['phases']['uniform']['test_accuracy']}
+
+
+def detection_rows(names: list, runs: list) -> list:
+  """The table rows: each scorer's detection metrics over the SAME rows for every scorer.
+
+  Args:
+    names: the scorers, in table order.
+    runs: scorer_run's output for each.
+
+  Returns:
+    [{'scorer', 'auroc', 'average_precision', 'precision_at_rate', 'rows', ...}]: metrics over
+    the training rows every scorer scored (`experiments._runs.common_rows`; the meta split,
+    which DataRater also scores, is left out), 'rows' their number.
+  """
+  rows = common_rows([workdir for _, workdir, _, _ in runs])
+  return [{'scorer': name, **run_detection(config, workdir, summary, rows), **extra}
+          for name, (config, workdir, summary, extra) in zip(names, runs)]
 
 
 def fmt(v, digits=3) -> str:
@@ -157,17 +178,20 @@ def main(argv):
     os.makedirs(folder, exist_ok=True)
   except OSError as e:
     fail(2, f'--out={out}: cannot create {folder} ({e.strerror or e})')
-  rows, t0 = [], time.time()
+  runs, t0 = [], time.time()
   for i, name in enumerate(flags.FLAGS.scorers):
     print(f'[detect] {i + 1}/{len(flags.FLAGS.scorers)} {name}', flush=True)
     try:
-      rows.append(scorer_row(name, arg, flags.FLAGS.meta_mode, flags.FLAGS.seed, folder))
+      runs.append(scorer_run(name, arg, flags.FLAGS.meta_mode, flags.FLAGS.seed, folder))
     except (ConfigError, DataError, WorkdirError) as e:
       fail(2, e)
     except Diverged as e:
       fail(3, f'diverged: {e}')
-  title = (f'Label-error detection: {flags.FLAGS.dataset}, {flags.FLAGS.meta_mode} meta, seed {flags.FLAGS.seed}'
-           f' ({time.time() - t0:.0f} s)')
+  rows = detection_rows(flags.FLAGS.scorers, runs)
+  title = (f'Label-error detection: {flags.FLAGS.dataset}, {flags.FLAGS.meta_mode} meta, seed '
+           f'{flags.FLAGS.seed} ({time.time() - t0:.0f} s). Population of every scorer\'s '
+           f'metrics: the same {rows[0]["rows"]} training rows, those every scorer scored '
+           '(meta rows left out)')
   print(write_table(rows, folder, title), flush=True)
 
 

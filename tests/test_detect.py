@@ -40,3 +40,36 @@ def test_report_runs_and_reuses_finished_runs(tmp_path):
   old = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert old.returncode == 2 and old.stderr.strip().count('\n') == 0, old.stderr[-2000:]
   assert str(path) in old.stderr and 're-run' in old.stderr
+
+
+def test_every_scorer_is_measured_on_the_same_rows(tmp_path, monkeypatch):
+  """DataRater also scores its meta rows, another scorer misses some training rows: both are
+  measured on the training rows that both scored, and only on those."""
+  import datarater.report.detection as detection
+  from datarater.data import load_dataset
+  from experiments._runs import common_rows, load_config, run_detection
+  config = load_config('uniform', 'dataset=digits,smoke')
+  data = load_dataset(config.data, config.seed)
+  n = data.info.num_rows
+  meta = np.zeros(n, bool)
+  meta[data.meta.row] = True
+  unscored = np.zeros(n, bool)
+  unscored[np.flatnonzero(~meta)[::7]] = True       # rows the second scorer never saw
+  runs = {'datarater': np.ones(n, bool), 'small_loss': ~meta & ~unscored}
+  for name, scored in runs.items():
+    os.makedirs(tmp_path / name)
+    np.save(tmp_path / name / 'scores_train.npy', np.arange(n, dtype=np.float32))  # score = row id
+    np.save(tmp_path / name / 'scored_rows.npy', scored)
+    np.save(tmp_path / name / 'meta_rows.npy', meta)
+  seen = {}
+  def spy(scores, corrupted):
+    seen[len(seen)] = set(np.asarray(scores, int))
+    return detection_metrics(scores, corrupted)
+  monkeypatch.setattr(detection, 'detection_metrics', spy)
+  rows = common_rows([str(tmp_path / name) for name in runs])
+  out = [run_detection(config, str(tmp_path / name), {}, rows) for name in runs]
+  expected = set(np.flatnonzero(~meta & ~unscored))
+  assert seen[0] == seen[1] == expected and out[0]['rows'] == out[1]['rows'] == len(expected)
+  # Without the common population, DataRater's own rows would include its meta split.
+  run_detection(config, str(tmp_path / 'datarater'), {})
+  assert seen[2] == set(np.flatnonzero(~meta)) and not seen[2] & set(np.flatnonzero(meta))

@@ -21,6 +21,30 @@ def test_paired_interval_on_a_hand_case():
   assert paired_interval([0.7], [0.5]) == (pytest.approx(0.2), None, None)
 
 
+def test_paired_pvalue_matches_scipy_and_the_closed_form():
+  from scipy import stats
+
+  from experiments.reproduce.stats import paired_pvalue
+  # differences 2, 3, 4: t = 3 / (1 / sqrt 3) = sqrt 27 on 2 degrees of freedom, where the
+  # two-sided p-value has the closed form 1 - |t| / sqrt(t^2 + 2) = 1 - sqrt(27 / 29).
+  p = paired_pvalue([3.0, 5.0, 7.0], [1.0, 2.0, 3.0])
+  assert p == pytest.approx(1 - (27 / 29) ** 0.5, rel=1e-9)
+  assert p == pytest.approx(stats.ttest_rel([3.0, 5.0, 7.0], [1.0, 2.0, 3.0]).pvalue)
+  assert paired_pvalue([0.7], [0.5]) is None                 # one pair: no test
+  assert paired_pvalue([1.0, 2.0], [1.0, 2.0]) == 1.0        # equal on every seed
+
+
+def test_holm_on_a_hand_case():
+  from experiments.reproduce.stats import holm
+  # Sorted: 0.005, 0.01, 0.03, 0.04 (m = 4) -> 4*0.005 = 0.02, 3*0.01 = 0.03, 2*0.03 = 0.06,
+  # then 1*0.04 = 0.04 is raised to the running maximum 0.06 (step-down: it cannot survive once
+  # a smaller p-value has failed). None is not a test and does not count in m.
+  adjusted = holm([0.01, None, 0.04, 0.03, 0.005])
+  assert adjusted == pytest.approx([0.03, None, 0.06, 0.06, 0.02])
+  assert [p is not None and p <= 0.05 for p in adjusted] == [True, False, False, False, True]
+  assert holm([0.02, 0.9]) == pytest.approx([0.04, 0.9]) and holm([0.6, 0.7, 0.8]) == [1.0] * 3
+
+
 def _cells(folder):
   """Table cells of table.md and the rows of table.csv."""
   lines = [l for l in open(folder / 'table.md') if l.startswith('| ') and '---' not in l][1:]
@@ -30,12 +54,12 @@ def _cells(folder):
 
 
 def _check_outputs(folder, num_rows):
-  """Every markdown cell filled; CSV empty only for no published row and uniform's own diff."""
+  """Every markdown cell filled; CSV empty only for uniform's own diff and test."""
   md, rows = _cells(folder)
   assert len(rows) == num_rows
   assert md and all(c not in ('', 'n/a') for c in md), md
   assert all(v != '' for r in rows for k, v in r.items()
-             if k != 'published' and not (r['method'] == 'uniform' and 'diff' in k))
+             if not (r['method'] == 'uniform' and ('diff' in k or k.endswith(' p'))))
   assert os.path.getsize(folder / 'plots' / 'metric.png') > 0
 
 
@@ -50,6 +74,21 @@ def test_linear_regression_end_to_end_and_resume(tmp_path, capsys):
   assert f'({timed} of {count} runs timed' in open(folder / 'table.md').read()
   rows = list(csv.DictReader(open(folder / 'table.csv')))
   capsys.readouterr()
+  # Holm column: the paired t-tests of every non-uniform row, Holm-corrected per metric.
+  from experiments.reproduce.stats import holm
+  for m in ('final excess risk', 'mean excess risk over steps'):
+    ps = [float(r[f'{m} p']) if r[f'{m} p'] else None for r in rows]
+    assert sum(p is not None for p in ps) == 6
+    assert [float(r[f'{m} Holm p']) if r[f'{m} Holm p'] else None for r in rows] == \
+        pytest.approx(holm(ps))
+  assert 'final excess risk: Holm p' in open(folder / 'table.md').read()
+  # Each run's cells are recorded in its directory, and .gitignore commits that file.
+  for (setting, method, seed), cells in results.items():
+    run = next(r for r in SUITES['linear_regression'].runs('smoke')
+               if (r.setting, r.method) == (setting, method))
+    recorded = json.load(open(os.path.join(run_dir(str(folder), run, seed),
+                                           reproduce.core.METRICS_FILE)))
+    assert recorded == pytest.approx({k: v for k, v in cells.items() if k != reproduce.core.COMPUTE})
   again = run_suite('linear_regression', 'smoke', 2, str(folder))
   progress = capsys.readouterr().out.splitlines()
   assert len(progress) == 16 and all(l.endswith('finished earlier') for l in progress)
@@ -91,10 +130,15 @@ def test_table_from_finished_runs(tmp_path, name):
       with open(os.path.join(workdir, 'fingerprint.json'), 'w') as f:
         json.dump({'config': json.loads(config.to_json_best_effort()),
                    'data_sha256': data_sha256(config)}, f)
-      if name == 'label_error_detection':
-        n = load_dataset(config.data, seed).info.num_rows
-        np.save(os.path.join(workdir, 'scores_train.npy'), np.random.default_rng(seed).random(n))
-        np.save(os.path.join(workdir, 'scored_rows.npy'), np.arange(n))
+      if name == 'label_error_detection':  # DataRater also scores its meta rows; others miss some
+        data = load_dataset(config.data, seed)
+        n, rng = data.info.num_rows, np.random.default_rng(hash(run.method) % 2**32)
+        meta = np.zeros(n, bool)
+        meta[data.meta.row] = True
+        scored = meta | (rng.random(n) > 0.1) if run.config == 'datarater' else ~meta
+        np.save(os.path.join(workdir, 'scores_train.npy'), rng.random(n))
+        np.save(os.path.join(workdir, 'scored_rows.npy'), scored)
+        np.save(os.path.join(workdir, 'meta_rows.npy'), meta)
   results = run_suite(name, 'smoke', 2, str(folder))
   text = write_outputs(name, 'smoke', results, str(folder), 1.0)
   _check_outputs(folder, len(runs))
@@ -103,13 +147,24 @@ def test_table_from_finished_runs(tmp_path, name):
   if name == 'source_mixture':
     assert 'Learned weight per source' in text
     assert os.path.getsize(folder / 'plots' / 'source_weights.png') > 0
-  if name in ('noisy_labels', 'long_tail'):  # MW-Net's published rows beside ours
-    published = {r['method']: r['published'] for r in csv.DictReader(open(folder / 'table.csv'))}
-    assert all(published[m].endswith('(CIFAR-10, ResNet-32)') or 'WRN' in published[m]
-               for m in ('uniform', 'L2RW', 'MW-Net'))
-    assert all(v == '' for m, v in published.items() if m not in ('uniform', 'L2RW', 'MW-Net'))
+  table, _, block = text.partition('## Published (their setting)')
+  assert 'CIFAR' not in table.split('|', 1)[1] and 'Pile' not in table.split('|', 1)[1]
+  if name in ('noisy_labels', 'long_tail'):  # MW-Net's numbers in their own block, with setting
+    assert {'CE', 'L2RW', 'MW-Net'} <= {l.split(' | ')[1] for l in block.splitlines()[5:]
+                                        if l.startswith('| CIFAR-10, ')}
+    assert 'ResNet-32' in block and 'clean meta images' in block
   if name == 'datarater_filtering':
-    assert 'n/a' not in ''.join(l for l in text.splitlines() if l.startswith('|')) and 'Pile' in text
+    assert 'n/a' not in ''.join(l for l in table.splitlines() if l.startswith('|'))
+    assert 'The Pile, discard 75%, 1B model' in block
+  if name == 'label_error_detection':  # every scorer measured on the same rows
+    for setting in {r.setting for r in runs}:
+      for seed in range(2):
+        counts = {results[(r.setting, r.method, seed)]['rows'] for r in runs if r.setting == setting}
+        assert len(counts) == 1 and 0 < counts.pop(), (setting, seed)
+    # A clone has the committed small files only: the cells come from reproduce_metrics.json.
+    for run in runs:
+      os.remove(os.path.join(run_dir(str(folder), run, 0), 'scores_train.npy'))
+    assert run_suite(name, 'smoke', 2, str(folder)) == results
 
 
 def test_paper_configs_build_on_tiny_tfds(tmp_path):
@@ -221,6 +276,36 @@ def test_a_finished_run_made_with_another_config_is_not_reused(tmp_path):
   with pytest.raises(ConfigError, match='different config.num_steps') as e:
     reproduce.check_finished(config, workdir)
   assert workdir in str(e.value) and '\n' not in str(e.value)
+
+
+def test_gitignore_commits_only_the_small_files_of_each_run():
+  """results/<suite>/<scale>/runs/...: summary, config, fingerprint and records in git; not the rest."""
+  import subprocess
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  run = 'results/noisy_labels/cpu/runs/digits_symmetric_40/l2rw/seed7/'
+  for name, ignored in [(f, False) for f in reproduce.core.COMMITTED_FILES] + [
+      (f, True) for f in ('metrics.jsonl', 'scores_train.npy', 'checkpoints/100/x', 'plots/a.png',
+                          'tensorboard/events', 'lock')]:
+    p = subprocess.run(['git', 'check-ignore', '-q', run + name], cwd=root)
+    assert p.returncode == (0 if ignored else 1), (name, ignored)
+
+
+def test_the_calibration_row_uses_the_mnist1d_authors_recipe():
+  """One uniform run per seed on the package's default MNIST-1D (generator seed 42) with Adam
+  1e-2, batch 100, 8,000 steps and an MLP 100-100, as its own setting; the 1,000-step grid stays."""
+  from experiments.reproduce.suites import noisy_labels
+  runs = SUITES['noisy_labels'].runs('cpu')
+  calibration = [r for r in runs if r.setting == noisy_labels.CALIBRATION]
+  assert [r.method for r in calibration] == ['uniform']
+  config = calibration[0].make_config(2)
+  assert (config.num_steps, config.batch_size, config.optimizer.learning_rate) == (8000, 100, 1e-2)
+  assert (config.optimizer.name, tuple(config.model.kwargs.hidden)) == ('adam', (100, 100))
+  assert config.data.generator_seed == 42 and tuple(config.data.corruption_rates) == (0.0,)
+  grid = next(r for r in runs if r.setting == 'mnist1d symmetric 0%' and r.method == 'uniform')
+  assert grid.make_config(2).num_steps == 1000 and grid.make_config(2).data.generator_seed == -1
+  block = noisy_labels.published('cpu')
+  assert [e.ours for e in block if e.value == '68'] == [f'{noisy_labels.CALIBRATION} | uniform']
+  assert all(e.ours == '' for e in block if 'CIFAR' in e.setting)  # no CIFAR number by a cpu row
 
 
 @pytest.mark.parametrize('flag,needle', [('--seeds=0', '--seeds=0'), (None, '--suite is required')])

@@ -4,8 +4,9 @@ The `mnist1d` package's `make_dataset` turns ten 1-D digit templates into
 5,000 signals (random padding, scaling, translation, correlated and i.i.d.
 noise, shear, resampling to 40 points) and splits them 4,000 train + 1,000
 test, balanced over 10 classes. Its `get_dataset` is never called: it
-downloads. The package's generator seed is the run's `seed` (the published
-data set used 42), and the package draws from NumPy's and Python's global
+downloads. The package's generator seed is `config.data.generator_seed`, or
+the run's `seed` when that is -1 (the default); the published data set is
+the package default, 42. The package draws from NumPy's and Python's global
 random state, which this loader restores afterwards.
 
 Inputs are float32 [N, 40, 1]: a 40 x 1 image with one channel, so the MLP
@@ -53,13 +54,15 @@ def load_mnist1d(cfg, seed) -> Dataset:
 
   Args:
     cfg: the `config.data` ConfigDict (corruption_rates, corruption, imbalance,
-      meta_mode, meta_size).
-    seed: the run's seed; seeds the generator and the corruption / meta split.
+      meta_mode, meta_size, generator_seed).
+    seed: the run's seed; seeds the corruption / meta split, and the generator
+      unless cfg.generator_seed is set (>= 0).
 
   Returns:
     Dataset with float32 inputs [N, 40, 1] and int32 labels in [0, 10).
   """
-  d = generate(seed)
+  generator_seed = cfg.get('generator_seed', -1)
+  d = generate(seed if generator_seed < 0 else generator_seed)
   as_input = lambda x: x.astype(np.float32)[..., None]  # noqa: E731
   pool = make_split(as_input(d['x']), d['y'])
   test = make_split(as_input(d['x_test']), d['y_test'])

@@ -104,6 +104,10 @@ def validate_shared(config) -> None:
           rates)
   for i, r in enumerate(rates):
     require(is_number(r) and 0 <= r <= 1, f'data.corruption_rates[{i}]', 'a number in [0, 1]', r)
+  generator_seed = config.data.get('generator_seed', -1)
+  require(isinstance(generator_seed, numbers.Integral) and not isinstance(generator_seed, bool)
+          and -1 <= generator_seed < SEED_LIMIT, 'data.generator_seed',
+          'an integer in [-1, 2**32) (-1 = the run\'s seed)', generator_seed)
   fraction = config.data.text_noise_fraction
   require(is_number(fraction) and 0 <= fraction <= 1, 'data.text_noise_fraction', 'in [0, 1]',
           fraction)

@@ -5,7 +5,11 @@ Every (setting, method, seed) of a suite runs into
 has finished and is reused, after its fingerprint.json shows it was made with
 the suite's config of today; one cut short by a kill is re-run (resumed).
 Each run's wall time is recorded atomically in its directory (WALL_FILE); an
-unreadable record leaves the run untimed.
+unreadable record leaves the run untimed. Its table cells are recorded there
+too (METRICS_FILE). The repository commits only a run's small files
+(COMMITTED_FILES: summary, config, fingerprint and these two records; no
+checkpoints, plots, metrics.jsonl or score arrays), so every per-seed number of
+a table can be checked, and the table rewritten, from a clone.
 
 Suites live in `suites/<name>.py`; this module finds one by name
 (find_suite) and imports none of them.
@@ -83,8 +87,9 @@ class Suite:
     runs: scale -> list of Run.
     metrics: the table's columns.
     header: scale -> the paragraph on the grid and on how it differs from the papers.
-    published: optional (run, scale) -> text of the matching published number(s), or ''
-      (None: no published numbers).
+    published: optional scale -> list of published.Published: the papers' numbers shown in
+      the table's "Published (their setting)" block, each with the paper's setting (None:
+      no published numbers).
     plot: optional (runs, seeds, folder) -> None, extra plots from the run directories.
     curve: optional (x key, x label, log x): plots/curve_<metric>.png draws each
       metric against Run.key[x key], one line per method, one panel per value
@@ -261,10 +266,39 @@ def run_compute(summary: dict) -> dict | None:
 # ------------------------------------------------------------------ execution
 
 WALL_FILE = 'reproduce_seconds.json'  # a run's wall time as timed by run_suite, in its directory
+METRICS_FILE = 'reproduce_metrics.json'  # the run's table cells ({metric name: value}), likewise
+# The files of a run directory that are committed with a suite's table (.gitignore keeps only
+# these under results/*/*/runs/): enough to check every per-seed number and to reuse the run.
+COMMITTED_FILES = ('summary.json', 'config.json', 'fingerprint.json', WALL_FILE, METRICS_FILE)
+
+
+def run_metrics(suite: Suite, summary: dict, workdir: str, config) -> dict:
+  """{metric name: value} of one finished run, recorded in its METRICS_FILE.
+
+  A metric that reads files the repository does not commit (a detection
+  metric's score files) falls back to the recorded value when those files are
+  absent, so a suite's table can be rewritten from a clone's committed runs.
+  """
+  from datarater.train.rundir import dumps, write_atomic
+  path = os.path.join(workdir, METRICS_FILE)
+  try:
+    values = {m.name: m.fn(summary, workdir, config) for m in suite.metrics}
+  except FileNotFoundError:
+    recorded = read_json(path)
+    if not isinstance(recorded, dict) or any(m.name not in recorded for m in suite.metrics):
+      raise
+    return {m.name: recorded[m.name] for m in suite.metrics}
+  if read_json(path) != values:
+    write_atomic(path, [dumps(values)])
+  return values
 
 
 def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
   """Runs (or reuses) every run of suite `name` and returns its metric values.
+
+  The metrics are computed once every run has finished, so a metric may read
+  the other runs of its setting (label_error_detection measures every scorer
+  on the rows all of them scored).
 
   Args:
     name: a key of SUITES.
@@ -279,7 +313,7 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
   suite = find_suite(name)
   runs = suite.runs(scale)
   total = len(runs) * seeds
-  results, i = {}, 0
+  finished, i = [], 0
   for run in runs:
     for seed in range(seeds):
       i += 1
@@ -300,10 +334,10 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
       status = 'finished earlier' if done else f'{time.time() - t0:.1f} s'
       print(f'[reproduce] {i}/{total} {run.setting} | {run.method} | seed {seed}: {status}',
             flush=True)
-      results[(run.setting, run.method, seed)] = {
-          **{m.name: m.fn(summary, workdir, config) for m in suite.metrics},
-          COMPUTE: run_compute(summary)}
-  return results
+      finished.append((run, seed, summary, workdir, config))
+  return {(run.setting, run.method, seed): {**run_metrics(suite, summary, workdir, config),
+                                            COMPUTE: run_compute(summary)}
+          for run, seed, summary, workdir, config in finished}
 
 
 def runs_wall_seconds(folder: str) -> tuple:

@@ -5,6 +5,11 @@ the mean paired difference vs uniform of the same seed and its 95%
 t-interval (stats.py). Every row also states the information its method uses
 besides the training rows (`information`) and its FLOPs and examples
 processed relative to uniform of the same seed (`compute_ratios`).
+The paired columns add the paired t-test's p-value after Holm's correction over every
+paired comparison of the table in that column (stats.py). Published numbers
+stand in their own block below the table (published.published_block), each
+with the paper's setting. table.md's long table is built from `md_columns`: a
+new column is one entry there.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import os
 
 from experiments.reproduce.core import (COMPUTE, WALL_FILE, Metric, find_suite, runs_wall_seconds,
                                         slug)
-from experiments.reproduce.stats import mean_std, paired_interval
+from experiments.reproduce.published import published_block
+from experiments.reproduce.stats import holm, mean_std, paired_interval, paired_pvalue
+
+HOLM_LEVEL = 0.05  # family-wise error rate at which a paired comparison "survives" Holm
 
 
 def pyplot():
@@ -65,7 +73,11 @@ def information(run) -> str:
 
 
 def table_rows(name: str, scale: str, results: dict) -> list:
-  """One row per (setting, method): mean/std per metric, paired differences, published number.
+  """One row per (setting, method): mean/std per metric, paired differences and tests.
+
+  A paired metric's columns: '<m> diff' (mean paired difference), '<m> diff lo' /
+  '<m> diff hi' (its 95% t-interval), '<m> p' (paired t-test) and '<m> Holm p' (Holm's
+  adjustment over every row of the table with a test in that metric).
 
   Args:
     name: a key of SUITES.
@@ -98,10 +110,15 @@ def table_rows(name: str, scale: str, results: dict) -> list:
       if own and None not in own:  # a run without its own uniform arm keeps the setting's
         base = own
       ours = [v[m.name] for v in vals]
-      diff = paired_interval(ours, base) if base and None not in ours else (None, None, None)
+      paired = base and None not in ours
+      diff = paired_interval(ours, base) if paired else (None, None, None)
       row[f'{m.name} diff'], row[f'{m.name} diff lo'], row[f'{m.name} diff hi'] = diff
-    row['published'] = suite.published(run, scale) if suite.published else ''
+      row[f'{m.name} p'] = paired_pvalue(ours, base) if paired else None
     rows.append(row)
+  for m in suite.metrics:
+    if m.paired:  # one family per column: every paired comparison of the table in it
+      for row, adjusted in zip(rows, holm([r[f'{m.name} p'] for r in rows])):
+        row[f'{m.name} Holm p'] = adjusted
   return rows
 
 
@@ -122,6 +139,27 @@ def _diff_cell(row, m) -> str:
                                 else f'[{lo:+.{digits}f}, {hi:+.{digits}f}]')
 
 
+def _holm_cell(row, m) -> str:
+  """Holm-adjusted p, with '*' when the comparison survives at HOLM_LEVEL."""
+  p = row[f'{m.name} Holm p']
+  if p is None:
+    return 'baseline' if row['method'] == 'uniform' and row[f'{m.name} diff'] is None else 'n/a'
+  return f'{p:.3f}' + (' *' if p <= HOLM_LEVEL else '')
+
+
+def md_columns(suite, rows: list) -> list:
+  """(header, row -> cell text) of table.md's long table, in order."""
+  cols = [('setting', lambda r: r['setting']), ('method', lambda r: r['method']),
+          ('information', lambda r: r['information']), ('seeds', lambda r: str(r['seeds']))]
+  cols += [(m.name, lambda r, m=m: _cell(r, m)) for m in suite.metrics]
+  paired = [m for m in suite.metrics if m.paired]
+  cols += [(f'{m.name}: paired diff vs uniform [95% CI]', lambda r, m=m: _diff_cell(r, m))
+           for m in paired]
+  cols += [(f'{m.name}: Holm p', lambda r, m=m: _holm_cell(r, m)) for m in paired]
+  cols += [(c, lambda r, c=c: fmt(r[c])) for c in COMPUTE_COLUMNS.values() if c in rows[0]]
+  return cols
+
+
 def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float) -> str:
   """Writes table.csv, table.md (each atomically) and plots/ into `folder`; returns the markdown."""
   from datarater.train.rundir import write_atomic
@@ -133,10 +171,7 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
   w.writeheader()
   w.writerows(rows)
   write_atomic(os.path.join(folder, 'table.csv'), [csv_text.getvalue()])
-  cols = ['setting', 'method', 'information', 'seeds'] + [m.name for m in suite.metrics]
-  cols += [f'{m.name}: paired diff vs uniform [95% CI]' for m in suite.metrics if m.paired]
-  compute = [c for c in COMPUTE_COLUMNS.values() if c in rows[0]]
-  cols += compute + ['published']
+  cols = md_columns(suite, rows)
   total, timed, count = runs_wall_seconds(folder)
   lines = [f'# {name} ({scale} scale)', '',
            f'Command: `python -m experiments.reproduce --suite={name} --scale={scale} '
@@ -151,14 +186,13 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
            'the row\'s compute (XLA-counted FLOPs and examples processed, from its compute '
            'ledger, less a paired uniform arm the run trains itself) over that of uniform of the '
            'same seed (the setting\'s uniform run, or the run\'s own uniform arm), mean over '
-           'seeds.', '',
-           '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
-  for r in rows:
-    cells = [r['setting'], r['method'], r['information'], str(r['seeds'])]
-    cells += [_cell(r, m) for m in suite.metrics]
-    cells += [_diff_cell(r, m) for m in suite.metrics if m.paired]
-    cells += [fmt(r[c]) for c in compute] + [r['published'] or '—']
-    lines.append('| ' + ' | '.join(cells) + ' |')
+           'seeds. Holm p: the paired t-test\'s '
+           'two-sided p-value, Holm-corrected over every paired comparison of this table in '
+           f'that column ({_family_sizes(suite, rows)}); * = the difference survives at '
+           f'{HOLM_LEVEL} (family-wise).', '',
+           '| ' + ' | '.join(h for h, _ in cols) + ' |', '|' + '---|' * len(cols)]
+  lines += ['| ' + ' | '.join(cell(r) for _, cell in cols) + ' |' for r in rows]
+  lines += published_block(suite.published(scale) if suite.published else [])
   if suite.note:
     lines += ['', suite.note(scale)]
   if suite.extra:
@@ -175,6 +209,13 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
       curve_plot(runs, rows, m, suite.curve,
                  os.path.join(folder, 'plots', f'curve_{slug(m.name)}.png'))
   return text
+
+
+def _family_sizes(suite, rows: list) -> str:
+  """'<m>: k comparisons' per paired metric, for the table's legend."""
+  sizes = [f'{m.name}: {sum(r[f"{m.name} p"] is not None for r in rows)} comparisons'
+           for m in suite.metrics if m.paired]
+  return '; '.join(sizes) or 'no paired columns'
 
 
 def pivot_lines(runs: list, rows: list, metric: Metric) -> list:
@@ -230,7 +271,8 @@ def curve_plot(runs: list, rows: list, metric: Metric, curve: tuple, path: str) 
   """`metric` (mean ± std over seeds) against run.key[x], a line per method, a panel per group.
 
   Points whose mean is not over every seed (a compute gain some seeds never reached) are left
-  out; the table shows them with their seed count.
+  out; the table shows them with their seed count. Runs without the x key (a calibration row
+  outside the grid) are not drawn.
 
   Args:
     runs: the suite's runs, in the order of `rows` (table_rows walks them in order).
@@ -244,8 +286,7 @@ def curve_plot(runs: list, rows: list, metric: Metric, curve: tuple, path: str) 
   panels = {}  # group label -> method -> [(x, mean, std)]
   for run, row in zip(runs, rows):
     mean = row[f'{metric.name} mean']
-    if (mean is None or row[f'{metric.name} seeds'] < row['seeds']  # not over every seed
-        or x_key not in run.key):  # a reference row outside the curve's axis
+    if x_key not in run.key or mean is None or row[f'{metric.name} seeds'] < row['seeds']:
       continue
     group = ' '.join(str(v) for k, v in run.key.items() if k != x_key)
     panels.setdefault(group, {}).setdefault(run.method, []).append(

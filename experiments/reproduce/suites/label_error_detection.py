@@ -6,8 +6,10 @@ method that declares scores), so a new scoring method is in this suite without a
 
 from __future__ import annotations
 
-from experiments._runs import run_detection, scorers
-from experiments.reproduce.core import Metric, Run, Suite
+import os
+
+from experiments._runs import common_rows, run_detection, scorers
+from experiments.reproduce.core import Metric, Run, Suite, slug
 from experiments.reproduce.suites._common import MWNET_PAPER, config_arg
 
 # Detection-only runs: the scorers' filtered-retraining phases are switched off.
@@ -43,15 +45,27 @@ def header(scale):
                  'meta-trained 200 steps',
           'paper': 'CIFAR-10 with 5 sources at noise 0-80%, ResNet-32, the MW-Net code optimizer'}
   return (f'Grid: {grids[scale]}. Every scorer scores the training rows; AUROC and average '
-          'precision of its scores against the ground-truth corruption flags (experiments/'
+          'precision of its scores against the ground-truth corruption flags. Population: the '
+          'same rows for every scorer of a setting and seed, the training rows that every '
+          'scorer scored (column "rows"); the meta split is left out, although DataRater\'s '
+          'rater also scores it, because DataRater was meta-trained on it (experiments/'
           'detect.py reports the same per seed, with filtered retraining). Meta split: clean '
           '(held out before corruption) or noisy (drawn like the training data). No published '
           'numbers in third_party/ for this suite.')
 
 
+def population(workdir: str):
+  """The rows the scorer run in `workdir` is measured on: those that every scorer of its setting
+  and seed scored (`experiments._runs.common_rows` of the sibling run directories
+  <setting>/<scorer>/seed<k>, one per scorer of the grid)."""
+  setting, seed = os.path.dirname(os.path.dirname(workdir)), os.path.basename(workdir)
+  return common_rows([os.path.join(setting, slug(name), seed) for name in scorers()])
+
+
 def _detection(field):
-  return lambda s, w, c: run_detection(c, w, s)[field]
+  return lambda s, w, c: run_detection(c, w, s, population(w))[field]
 
 
 SUITE = Suite(grid, (Metric('AUROC', _detection('auroc')),
-                     Metric('average precision', _detection('average_precision'))), header)
+                     Metric('average precision', _detection('average_precision')),
+                     Metric('rows', _detection('rows'))), header)
