@@ -272,6 +272,10 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   examples = method.train_batch_size + method.meta_batch_size
 
   train, meta = ctx.dataset.train, ctx.dataset.meta
+  if method.sample is None:
+    sampler.check_batch_size(train.size, method.train_batch_size, 'the train split')
+  if method.meta_batch_size:
+    sampler.check_batch_size(meta.size, method.meta_batch_size, 'the meta split')
   rows = sharding.local_rows(mesh, method.train_batch_size)
   meta_rows = sharding.local_rows(mesh, method.meta_batch_size) if method.meta_batch_size else None
 
