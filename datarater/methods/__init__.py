@@ -45,7 +45,10 @@ class Declares(NamedTuple):
     source_weights: learns one weight per data source (summary.json's
       `source_weights*`); a fixed mixture learns none.
     variants: {name: config overrides} when the method is reported as
-      several (EL2N and GraNd are one module); None: once, under its own name.
+      several (EL2N and GraNd are one module; STORM and its filtered
+      retraining); None: once, under its own name.
+    variant_labels: {variant: row label} of the variants whose label is not
+      `label` ('grand': 'GraNd', 'storm_filter': 'STORM filter').
   """
   family: str
   label: str
@@ -53,3 +56,4 @@ class Declares(NamedTuple):
   loss_scores: bool = False
   source_weights: bool = False
   variants: Optional[Mapping[str, Mapping]] = None
+  variant_labels: Optional[Mapping[str, str]] = None

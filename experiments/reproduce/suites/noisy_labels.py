@@ -13,9 +13,9 @@ NOT_RUN = ('cartography', 'chi2_dro', 'confident_learning', 'cvar', 'el2n', 'for
 
 
 def methods() -> list:
-  """(row label, method): the baseline and every per-example method (meta-learned, data
-  scorer, loss rule, pruning) from the registry, less NOT_RUN; the MW-Net paper's methods
-  (CSV_METHOD) first, then table order."""
+  """(row label, method, overrides): the baseline and every per-example method (meta-learned,
+  data scorer, loss rule, pruning; each declared variant, e.g. STORM and STORM filter) from the
+  registry, less NOT_RUN; the MW-Net paper's methods (CSV_METHOD) first, then table order."""
   found = suite_methods(lambda d: d.family in ('baseline', 'meta', 'scorer', 'rule', 'pruning'),
                         NOT_RUN)
   return sorted(found, key=lambda m: m[1] not in CSV_METHOD)
@@ -40,10 +40,10 @@ def grid(scale):
   for ds, kind, rate in cells:
     corruption = {'symmetric': 'label_symmetric', 'pair-flip': 'label_pairflip'}[kind]
     model = ('wrn' if kind == 'symmetric' else 'resnet') if scale == 'paper' else ''
-    for label, cfg in methods():
+    for label, cfg, variant in methods():
       out.append(Run(f'{ds} {kind} {rate}%', label, cfg, config_arg(ds, scale, model),
                      {**base, 'data.corruption_rates': (rate / 100,), 'data.corruption': corruption,
-                      'data.meta_mode': 'clean', **meta_overrides(cfg, scale)},
+                      'data.meta_mode': 'clean', **meta_overrides(cfg, scale), **variant},
                      {'dataset': ds, 'kind': kind, 'rate': rate}))
   return out
 
@@ -76,6 +76,9 @@ def header(scale):
   return (f'Grid: {grids[scale]}. One noisy source at the given rate; every method sees a clean '
           'meta split (data.meta_mode=clean, the MW-Net protocol) of data.meta_size examples. '
           'AUM filter is the training-dynamics scorer with filtered retraining (discard 50%). '
+          'STORM is the model trained with STORM\'s on-the-fly loss rescaling (paired with the '
+          'uniform row of the same seed); STORM filter is a fresh model trained on the half of '
+          'the rows STORM\'s rescaler scores highest. '
           'Published: Meta-Weight-Net Tables 2 and 3 (CIFAR-10, test accuracy %; see '
           'third_party/README.md), which differ from ours at cpu scale in dataset (CIFAR vs '
           'digits/MNIST-1D), model (WRN-28-10 for uniform noise, ResNet-32 for flip, vs a small '

@@ -19,7 +19,7 @@ OVERRIDES = {'scalebio': {'method.retrain': True}}
 
 
 def methods() -> list:
-  """(row label, method): the baseline, every method that learns source weights and every
+  """(row label, method, overrides): the baseline, every method that learns source weights and every
   meta-learned method (its mean score per source stands for a weight) from the registry,
   less NOT_RUN, in table order."""
   return suite_methods(lambda d: d.source_weights or d.family in ('baseline', 'meta'), NOT_RUN)
@@ -32,14 +32,14 @@ def grid(scale):
   base = {'smoke': {}, 'cpu': {'num_steps': 800}, 'paper': MWNET_PAPER}[scale]
   out = []
   for ds in datasets:
-    for label, cfg in methods():
+    for label, cfg, variant in methods():
       steps = {**base, **meta_overrides(cfg, scale)}
       if ds == 'stdlib_text':
         steps = {k: v for k, v in TEXT_CPU.items() if k in steps}
       out.append(Run(f'{ds} 5 sources', label, cfg,
                      config_arg(ds, scale, 'resnet' if scale == 'paper' else ''),
                      {**steps, 'data.corruption_rates': (0.0, 0.2, 0.4, 0.6, 0.8),
-                      **OVERRIDES.get(cfg, {})},
+                      **OVERRIDES.get(cfg, {}), **variant},
                      {'dataset': ds}))
   return out
 
