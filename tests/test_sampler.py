@@ -33,6 +33,18 @@ def test_plain_permutation_where_no_batch_crosses_an_epoch():
                                                 for s in range(3)]), sampler.epoch_order(12, 0, 0))
 
 
-def test_batch_larger_than_split_is_a_data_error():
+def test_batch_larger_than_split_is_a_data_error_for_training_and_wraps_elsewhere():
   with pytest.raises(DataError, match='batch of 9 rows.*of 8 rows'):
-    sampler.sequential_indices(8, 9, 0, 0)
+    sampler.check_batch_size(8, 9)
+  flat = np.concatenate([sampler.sequential_indices(8, 12, 0, s) for s in range(2)])
+  np.testing.assert_array_equal(flat, np.concatenate([sampler.epoch_order(8, 0, e)
+                                                      for e in range(3)]))
+
+
+def test_a_run_whose_batch_exceeds_its_split_fails_before_training():
+  from conftest import load_config
+  from datarater.run import prepare
+  config = load_config('uniform')
+  config.batch_size = 4096   # digits has ~1,300 training rows
+  with pytest.raises(DataError, match='batch of 4096 rows .* from the train split'):
+    prepare(config)

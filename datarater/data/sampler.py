@@ -67,7 +67,8 @@ def served_order(n: int, batch_size: int, seed: int, epoch: int, stream: int = T
 
 
 def check_batch_size(n: int, batch_size: int, split: str = 'a split') -> None:
-  """Raises DataError unless batch_size distinct rows can be drawn from n."""
+  """Raises DataError unless batch_size distinct rows can be drawn from n (the training loop
+  requires it of the train split: per-example tables take each row once per step)."""
   if batch_size > n:
     raise DataError(f'a batch of {batch_size} rows cannot be drawn without repeats from {split} '
                     f'of {n} rows; lower the batch size or use more data')
@@ -76,10 +77,17 @@ def check_batch_size(n: int, batch_size: int, split: str = 'a split') -> None:
 def sequential_indices(n: int, batch_size: int, seed: int, step: int, stream: int = TRAIN) -> np.ndarray:
   """Batch `step` of epoch-wise reshuffled passes over n examples (`served_order`).
 
-  Every batch has batch_size distinct rows; every row is served once per epoch.
-  Raises DataError when batch_size > n (a batch could not be distinct).
+  With batch_size <= n every batch has batch_size distinct rows and every row
+  is served once per epoch. A larger batch (DataRater's meta batch, one
+  meta batch per population member, can exceed a small meta split) must
+  repeat rows: it is then positions [t*B, (t+1)*B) of the epochs' plain
+  permutations, one after the other.
   """
-  check_batch_size(n, batch_size)
+  if batch_size > n:
+    start = step * batch_size
+    epochs = range(start // n, (start + batch_size - 1) // n + 1)
+    flat = np.concatenate([epoch_order(n, seed, e, stream) for e in epochs])
+    return np.array(flat[start - epochs[0] * n:][:batch_size], np.int64)
   epoch, offset = divmod(step * batch_size, n)
   order = served_order(n, batch_size, seed, epoch, stream)
   idx = order[offset: offset + batch_size]

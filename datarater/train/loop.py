@@ -191,6 +191,13 @@ def check_dispatch(config) -> None:
   require(isinstance(k, int) and k >= 1, 'steps_per_dispatch', 'an integer >= 1', k)
 
 
+def check_batch_sizes(method: Method, dataset) -> None:
+  """Raises DataError unless the method's training batches are distinct rows of the train
+  split (per-example tables take each row once per step; a meta batch may repeat rows)."""
+  if method.sample is None:
+    sampler.check_batch_size(dataset.train.size, method.train_batch_size, 'the train split')
+
+
 def _span(done: int, num_steps: int, k: int, everies: tuple) -> int:
   """Steps of the dispatch that starts after `done` steps: at most k, ending at
   the next multiple of each of `everies` and at the end of the phase."""
@@ -272,10 +279,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   examples = method.train_batch_size + method.meta_batch_size
 
   train, meta = ctx.dataset.train, ctx.dataset.meta
-  if method.sample is None:
-    sampler.check_batch_size(train.size, method.train_batch_size, 'the train split')
-  if method.meta_batch_size:
-    sampler.check_batch_size(meta.size, method.meta_batch_size, 'the meta split')
+  check_batch_sizes(method, ctx.dataset)
   rows = sharding.local_rows(mesh, method.train_batch_size)
   meta_rows = sharding.local_rows(mesh, method.meta_batch_size) if method.meta_batch_size else None
 

@@ -83,7 +83,10 @@ def header(scale):
           'third_party/README.md), which differ from ours at cpu scale in dataset (CIFAR vs '
           'digits/MNIST-1D), model (WRN-28-10 for uniform noise, ResNet-32 for flip, vs a small '
           'MLP), optimizer (SGD with a step schedule vs Adam) and steps (58,800 vs 1000); their '
-          'uniform noise may keep the true class, our symmetric noise always changes the label. '
+          'uniform noise may keep the true class, our symmetric noise always changes the label, '
+          'and their flip noise ("flip2") splits flips between two other classes per class, our '
+          'pair-flip sends class c to c+1 (their kinds are data.corruption=label_uniform and '
+          'label_flip2, not run here). '
           'Both architectures use GroupNorm here where the papers used BatchNorm.')
 
 
