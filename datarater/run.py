@@ -141,7 +141,7 @@ def prepare(config):
   pipeline = made if isinstance(made, Pipeline) else single(made, config.num_steps)
   for phase in pipeline.phases:   # phases built later (filters) are checked when they start
     if not callable(phase.method):
-      check_batch_sizes(phase.method, dataset)
+      check_batch_sizes(phase.method, dataset, phase.trains_model)
   return dataset, task, pipeline
 
 

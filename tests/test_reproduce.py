@@ -137,6 +137,7 @@ def test_paper_configs_build_on_tiny_tfds(tmp_path):
         assert config.num_steps == 58800 and config.optimizer.name == 'nesterov', run
         assert config.optimizer.schedule == 'step', run
         config.data.name = 'dr_tiny_images'
+        config.batch_size = 16   # training batches are distinct rows: fewer than the tiny split's
       config.data.data_dir, config.data.meta_size = str(tmp_path), 20
       _, _, pipeline = prepare(config)
       assert pipeline.phases, run

@@ -191,10 +191,12 @@ def check_dispatch(config) -> None:
   require(isinstance(k, int) and k >= 1, 'steps_per_dispatch', 'an integer >= 1', k)
 
 
-def check_batch_sizes(method: Method, dataset) -> None:
-  """Raises DataError unless the method's training batches are distinct rows of the train
-  split (per-example tables take each row once per step; a meta batch may repeat rows)."""
-  if method.sample is None:
+def check_batch_sizes(method: Method, dataset, trains_model: bool = True) -> None:
+  """Raises DataError unless a model-training phase's batches are distinct rows of the train
+  split (per-example tables take each row once per step). A meta batch, and the batches of a
+  phase that trains something else (DataRater's rater: population x inner-step batches), may
+  repeat rows of a small split."""
+  if trains_model and method.sample is None:
     sampler.check_batch_size(dataset.train.size, method.train_batch_size, 'the train split')
 
 
@@ -279,7 +281,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   examples = method.train_batch_size + method.meta_batch_size
 
   train, meta = ctx.dataset.train, ctx.dataset.meta
-  check_batch_sizes(method, ctx.dataset)
+  check_batch_sizes(method, ctx.dataset, trains_model)
   rows = sharding.local_rows(mesh, method.train_batch_size)
   meta_rows = sharding.local_rows(mesh, method.meta_batch_size) if method.meta_batch_size else None
 
