@@ -51,23 +51,42 @@ data.name          'digits' | 'stdlib_text' | 'npz' | 'mnist1d' (MNIST-1D,
                    are wired to models; others work if they have
                    image/label or text features).
 data.path          str. The .npz file for data.name='npz': x_train, y_train,
-                   x_test, y_test [, source_train, corrupted_train, x_meta,
-                   y_meta]. Inputs must be real and finite as float32 (the
+                   x_test, y_test [, source_train, source_test, corrupted_train,
+                   x_meta, y_meta]. Inputs must be real and finite as float32 (the
                    dtype they are trained in: |x| <= 3.4e38); labels are class
                    indices 0..9999 (at most 10,000 classes); source_train holds
                    any non-negative integer ids, at most 1,024 distinct ones,
                    numbered 0..K-1 in sorted order and named 'source<id>' in
                    reports (with corruption_rates set, ids must be
-                   0..len(corruption_rates)-1 instead).
+                   0..len(corruption_rates)-1 instead). source_test: the test
+                   rows' ids among source_train's; only with it (or on text
+                   presets, where a source is a package) does summary.json
+                   report a per-source test loss `test_source_loss`; otherwise
+                   test rows have no source and it is null (corruption-rate
+                   sources are random partitions of the pool).
 data.data_dir      str. TFDS data_dir (None: TFDS default ~/tensorflow_datasets).
 data.corruption_rates  tuple of numbers in [0, 1], one per source (at most
                    1,024). Its length is the number of sources K; source k is
                    corrupted at rate r_k (ScaleBiO's noisy-sources protocol).
                    () = one clean source.
-data.corruption    how corrupted examples are made. Images/tabular:
-                   'label_symmetric' (label replaced by a different random class),
-                   'label_pairflip' (label y -> y+1 mod C), 'feature_noise'
-                   (input replaced by uniform noise). Text: 'random_bytes'
+data.corruption    how corrupted examples are made. Of each source k exactly
+                   round(r_k n_k) examples are drawn; the `corrupted` flag
+                   (ground truth for detection) marks those whose label or
+                   input actually changed. Images/tabular (C classes):
+                   'label_symmetric' (label replaced by a uniformly drawn
+                   *different* class: every drawn example changes),
+                   'label_pairflip' (label y -> y+1 mod C),
+                   'label_uniform' (Meta-Weight-Net's uniform noise: the label
+                   is redrawn uniformly from all C classes, so it stays the
+                   true one with probability 1/C and the flagged rate is about
+                   r_k (C-1)/C), 'label_flip2' (Meta-Weight-Net's flip2 noise:
+                   each class has two other target classes, drawn once at
+                   random with a fixed seed, the same in every run; a drawn
+                   example goes to either with probability 1/2; C >= 3),
+                   'feature_noise' (input replaced by uniform noise).
+                   Meta-Weight-Net's code corrupts each label independently
+                   with probability r (a rate in expectation); here the count
+                   per source is exact. Text: 'random_bytes'
                    (a fraction `data.text_noise_fraction` of bytes replaced),
                    'shuffle' (bytes of the sequence permuted), 'repeat'
                    (sequence replaced by a short chunk repeated). 'none'.

@@ -9,8 +9,11 @@ Arguments after ':' : dataset=digits|stdlib_text|npz|<tfds name>, smoke.
 Method fields:
   method.source_weights  tuple of K non-negative floats, normalized; () = uniform.
   method.mode            'sample' (draw each example's source from the weights)
-                         or 'loss' (uniform batches, per-example loss weight
-                         proportional to its source's weight).
+                         or 'loss' (uniform batches; an example of source g
+                         gets loss weight w_g * N / (N_g * B), N_g its source's
+                         train rows): both give each source w_g of the loss,
+                         whatever its size (the objective sum_g w_g * mean loss
+                         of g that ScaleBiO learns its weights on).
 Shared fields are documented in configs/common.py.
 """
 

@@ -19,9 +19,13 @@ rescaled loss and the rescaler one Adam step on the meta-gradient of the
 rescaled validation loss after a look-ahead SGD step (datarater/meta/storm.py
 states the choices the paper leaves open). summary.json gets `score_auroc`
 (AUROC of "low rescaler output = corrupted"); scores_train.npy holds each
-example's latest rescaler output. With `filter`, a fresh model then trains on
-the best-scored (1 - discard_fraction) of the examples ('filtered') and a
-uniform model trains on all ('uniform'), from the same initial parameters.
+example's latest rescaler output. The result (summary.json's test metrics,
+`result_phase` 'train') is the model trained on the rescaled losses: STORM is
+on-the-fly loss rescaling; compare it with the paired uniform command above.
+With `filter` (the registry's 'storm_filter' variant, table row 'STORM
+filter'), a fresh model then trains on the best-scored (1 - discard_fraction)
+of the examples (the result, `result_phase` 'filtered') and a uniform model
+trains on all ('uniform'), from the same initial parameters.
 
 Method fields (all under config.method; shared fields in configs/common.py):
   hidden             tanh hidden units of the rescaler MLP.
@@ -30,7 +34,8 @@ Method fields (all under config.method; shared fields in configs/common.py):
   mode               meta-gradient computation of the look-ahead
                      (datarater.meta.unroll): 'reverse' | 'remat' | 'mixed' | 'checkpointed'
                      (exact, same numbers) | 'first_order' (exact for one step).
-  filter             run the filtered-retraining and uniform phases after STORM.
+  filter             run the filtered-retraining and uniform phases after STORM; the
+                     result is then the filtered model (default False: the rescaled model).
   discard_fraction   rho: the fraction of candidates the filter discards (configs/common.py).
   filter_mode        'dataset' (default: the filtered model never sees the rho
                      worst-scored training rows) | 'per_batch' (top B of
@@ -50,7 +55,7 @@ def get_config(arg=None):
   m.learning_rate = 1e-3
   m.lookahead_lr = 0.1
   m.mode = 'reverse'
-  m.filter = True
+  m.filter = False
   m.discard_fraction = 0.5
   m.filter_mode = 'dataset'
   return config

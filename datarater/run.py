@@ -28,7 +28,7 @@ from datarater.methods import FAMILIES, INFORMATION, Declares, _filter
 from datarater.report import plots
 from datarater.train import sharding
 from datarater.train.context import Context
-from datarater.train.loop import check_dispatch
+from datarater.train.loop import check_batch_sizes, check_dispatch
 from datarater.train.pipeline import Pipeline, run_pipeline, single
 from datarater.train.rundir import RunDir, check_workdir, run_metadata
 from datarater.train.task import make_task
@@ -142,6 +142,9 @@ def prepare(config):
   task = make_task(config, dataset.info)
   made = method_module(config.method.name).make(config, task, dataset)
   pipeline = made if isinstance(made, Pipeline) else single(made, config.num_steps)
+  for phase in pipeline.phases:   # phases built later (filters) are checked when they start
+    if not callable(phase.method):
+      check_batch_sizes(phase.method, dataset, phase.trains_model)
   return dataset, task, pipeline
 
 

@@ -18,6 +18,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # which the kl_dro and small_loss rows already report, and the committed tables were made
 # without them. Any other method that declares scores is in the report (datarater.run).
 NOT_DETECTED = ('chi2_dro', 'cvar', 'infobatch', 'loss_reweight')
+# Overrides that only add a filtered retraining after the scoring: a variant made of these
+# alone ('storm_filter') writes the same scores as its method and is not a scorer of its own.
+RETRAIN_ONLY = frozenset({'method.filter', 'method.discard_fraction', 'method.filter_mode'})
 
 
 def scorers() -> dict:
@@ -25,8 +28,8 @@ def scorers() -> dict:
 
   Every registered method that declares `scores` (datarater.run.methods_with),
   except NOT_DETECTED, in table order; a method with variants (EL2N's 'grand')
-  is one scorer per variant, and latest-loss scores are named
-  '<method> (latest loss)'.
+  is one scorer per variant (but for variants that only add a retraining,
+  RETRAIN_ONLY), and latest-loss scores are named '<method> (latest loss)'.
 
   Returns:
     {scorer name: (config file in configs/, overrides)}.
@@ -39,6 +42,8 @@ def scorers() -> dict:
     declared = declaration(name)
     suffix = ' (latest loss)' if declared.loss_scores else ''
     for variant, overrides in (declared.variants or {name: {}}).items():
+      if overrides and set(overrides) <= RETRAIN_ONLY:
+        continue
       out[variant + suffix] = (name, dict(overrides))
   return out
 

@@ -22,7 +22,8 @@ def digits_cfg(**kw):
   return c
 
 
-@pytest.mark.parametrize('kind', ['label_symmetric', 'label_pairflip', 'feature_noise'])
+@pytest.mark.parametrize('kind', ['label_symmetric', 'label_pairflip', 'label_uniform',
+                                  'label_flip2', 'feature_noise'])
 def test_flags_match_applied_corruption(kind):
   clean = load_dataset(digits_cfg(corruption='none'), seed=3)
   noisy = load_dataset(digits_cfg(corruption=kind), seed=3)
@@ -38,8 +39,45 @@ def test_flags_match_applied_corruption(kind):
     c = noisy.train.corrupted
     np.testing.assert_array_equal(noisy.train.y[c], (clean.train.y[c] + 1) % 10)
   rates = [noisy.train.corrupted[noisy.train.source == k].mean() for k in range(5)]
-  np.testing.assert_allclose(rates, [0, 0.2, 0.4, 0.6, 0.8], atol=0.005)
+  # label_uniform keeps the true label of ~1/10 of the drawn rows: those are not corrupted.
+  expected = np.array([0, 0.2, 0.4, 0.6, 0.8]) * (0.9 if kind == 'label_uniform' else 1.0)
+  np.testing.assert_allclose(rates, expected, atol=0.05 if kind == 'label_uniform' else 0.005)
   assert not noisy.meta.corrupted.any() and not noisy.test.corrupted.any()  # clean meta mode
+
+
+def test_mwnet_uniform_noise_may_keep_the_label_and_flags_only_changes():
+  """label_uniform: round(r n) rows drawn, each relabelled uniformly over all C classes."""
+  from datarater.data import corruption
+  from datarater.data.core import make_split
+  n, c = 20000, 4
+  split = make_split(np.zeros((n, 1)), np.arange(n) % c, np.zeros(n, int))
+  out = corruption.corrupt_sources(split, (0.5,), 'label_uniform', c, np.random.default_rng(0))
+  changed = out.y != split.y
+  np.testing.assert_array_equal(out.corrupted, changed)
+  assert changed.mean() == pytest.approx(0.5 * (c - 1) / c, abs=0.01)   # 3/8, not 1/2
+  # Each of the C classes is equally likely as the new label, the true one included.
+  np.testing.assert_allclose(np.bincount((out.y - split.y) % c, minlength=c)[1:] / n,
+                             [0.125] * 3, atol=0.01)
+
+
+def test_mwnet_flip2_noise_uses_two_targets_per_class():
+  from datarater.data import corruption
+  from datarater.data.core import make_split
+  targets = corruption.flip2_targets(10)
+  assert targets.shape == (10, 2) and (targets != np.arange(10)[:, None]).all()
+  assert (targets[:, 0] != targets[:, 1]).all()
+  np.testing.assert_array_equal(targets, corruption.flip2_targets(10))   # fixed, every run
+  assert len({tuple(t) for t in targets}) > 1                            # random, not a shift
+  n = 10000
+  split = make_split(np.zeros((n, 1)), np.arange(n) % 10, np.zeros(n, int))
+  out = corruption.corrupt_sources(split, (0.4,), 'label_flip2', 10, np.random.default_rng(1))
+  assert out.corrupted.sum() == 4000 and (out.corrupted == (out.y != split.y)).all()
+  for cls in range(10):
+    moved = out.y[out.corrupted & (split.y == cls)]
+    assert set(moved.tolist()) == set(targets[cls].tolist())             # both, and only them
+    assert abs((moved == targets[cls, 0]).mean() - 0.5) < 0.1
+  with pytest.raises(DataError, match='at least 3 classes'):
+    corruption.flip2_targets(2)
 
 
 def test_splits_partition_digits():
@@ -131,6 +169,13 @@ BAD = {
                               "'corrupted_train' must be boolean"),
     'no test label in train': (lambda g: g.update(y_train=7 + g['y_train'], y_test=g['y_test']),
                                "no label of 'y_test' occurs in 'y_train'"),
+    'source_test alone': (lambda g: g.update(source_test=np.zeros(20, int)),
+                          "'source_test' needs 'source_train'"),
+    'source_test id unknown': (lambda g: g.update(source_train=np.arange(60) % 3,
+                                                  source_test=np.full(20, 5)),
+                               "'source_test' has ids that 'source_train' does not have: [5]"),
+    'source_test shape': (lambda g: g.update(source_train=np.arange(60) % 3,
+                                             source_test=np.zeros(3, int)), "'source_test' must"),
 }
 
 
@@ -165,6 +210,23 @@ def test_npz_with_sources_and_meta(tmp_path):
   d = load_dataset(cfg, 0)
   assert d.info.num_sources == 3 and d.info.meta_mode == 'given' and d.meta.size == 10
   np.testing.assert_array_equal(d.train.corrupted, np.arange(60) % 5 == 0)
+
+
+def test_test_rows_carry_a_source_only_where_it_is_real(tmp_path):
+  """Corruption-rate sources are random partitions: test rows get NO_SOURCE; text sources are
+  packages and an npz may give source_test (numbered like source_train)."""
+  from datarater.data.core import NO_SOURCE
+  assert (load_dataset(digits_cfg(), seed=0).test.source == NO_SOURCE).all()
+  text = load_dataset(base_config(parse_arg('dataset=stdlib_text,smoke')).data, 1)
+  assert sorted(np.unique(text.test.source)) == list(range(text.info.num_sources))
+  g = _good()
+  g.update(source_train=10 * (np.arange(60) % 3), source_test=10 * (np.arange(20) % 3))
+  cfg = base_config(parse_arg('dataset=npz')).data
+  cfg.path, cfg.meta_size = _write(tmp_path / 'd.npz', **g), 10
+  np.testing.assert_array_equal(load_dataset(cfg, 0).test.source, np.arange(20) % 3)
+  g.pop('source_test')
+  cfg.path = _write(tmp_path / 'e.npz', **g)
+  assert (load_dataset(cfg, 0).test.source == NO_SOURCE).all()
 
 
 def test_cli_bad_npz_exits_2_one_line_no_workdir(tmp_path):

@@ -152,6 +152,7 @@ def test_npz_source_ids_are_remapped_and_keep_their_names(tmp_path):
   g = _good()
   ids = np.array([2**32 + 1, 1, 2**31, 2**31 - 1], np.int64)
   g['source_train'] = ids[np.arange(60) % 4]   # used to become 1, 1, -2**31, 2**31-1 as int32
+  g['source_test'] = ids[np.arange(20) % 4]    # numbered like source_train's
   config = _npz_config(tmp_path, g)
   d = load_dataset(config.data, 0)
   assert d.info.num_sources == 4
@@ -163,6 +164,8 @@ def test_npz_source_ids_are_remapped_and_keep_their_names(tmp_path):
   user_id = g['source_train'][d.train.row]
   names = np.array(d.info.source_names)[d.train.source]
   assert (names == np.array([f'source{i}' for i in user_id])).all()
+  names = np.array(d.info.source_names)[d.test.source]
+  assert (names == np.array([f'source{i}' for i in g['source_test']])).all()
 
 
 def test_npz_large_sparse_source_ids_train(tmp_path):

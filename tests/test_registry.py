@@ -24,6 +24,7 @@ from experiments import _runs
 from experiments.benchmark import methods as bench
 from experiments.reproduce.suites import (label_error_detection, long_tail, noisy_labels,
                                           source_mixture)
+from experiments.reproduce.suites._common import table_label
 
 # The methods registered when the runs below were pinned.
 PINNED = {'aum', 'cartography', 'chi2_dro', 'confident_learning', 'cvar', 'datarater', 'doremi',
@@ -112,7 +113,7 @@ def test_a_module_without_a_valid_declaration_is_refused(add_method):
   with pytest.raises(TypeError, match='scorez'):
     declaration('zz_typo')
   assert Declares._fields == ('family', 'label', 'scores', 'loss_scores', 'source_weights',
-                              'variants', 'information')
+                              'variants', 'variant_labels', 'information')
 
 
 # ----------------------------------------------------------------------------- today's runs
@@ -122,7 +123,7 @@ def test_the_runs_of_todays_methods_are_unchanged():
   """Cached runs stay valid: the same runs, labels, overrides and order as when pinned."""
   assert first_setting(noisy_labels.grid('smoke')) == [
       ('uniform', 'uniform'), ('L2RW', 'l2rw'), ('MW-Net', 'mwn'), ('DataRater', 'datarater'),
-      ('STORM', 'storm'), ('AUM filter', 'aum'), ('KL-DRO', 'kl_dro'),
+      ('STORM', 'storm'), ('STORM filter', 'storm'), ('AUM filter', 'aum'), ('KL-DRO', 'kl_dro'),
       ('loss reweighting', 'loss_reweight'), ('InfoBatch', 'infobatch')]
   assert first_setting(long_tail.grid('smoke')) == [
       ('uniform', 'uniform'), ('L2RW', 'l2rw'), ('MW-Net', 'mwn')]
@@ -130,8 +131,7 @@ def test_the_runs_of_todays_methods_are_unchanged():
   assert first_setting(mixture) == [('uniform', 'uniform'), ('ScaleBiO', 'scalebio'),
                                     ('DoReMi', 'doremi'), ('group DRO', 'group_dro'),
                                     ('DataRater', 'datarater')]
-  assert [r.overrides.get('method.retrain') for r in mixture if r.config in PINNED] == [
-      None, True, None, None, None]
+  assert [r.make_config(0).method.retrain for r in mixture if r.config == 'scalebio'] == [True]
   scorers = {k: v for k, v in _runs.scorers().items() if v[0] in PINNED}
   assert scorers == {
       'datarater': ('datarater', {}), 'l2rw': ('l2rw', {}), 'mwn': ('mwn', {}),
@@ -183,5 +183,16 @@ def test_a_new_scorer_with_variants_is_detected_as_each_and_filtered_in_noisy_la
   run = next(r for r in label_error_detection.grid('smoke') if r.method == 'zz_b')
   assert run.overrides['method.discard_fraction'] == 0.0  # detection only: no retraining
   assert run.overrides['method.score'] == 'b'
-  assert 'ZZ filter' in {r.method for r in noisy_labels.grid('smoke')}
+  rows = {r.method: r.overrides.get('method.score') for r in noisy_labels.grid('smoke')}
+  assert rows['ZZ filter'] == 'a' and rows['ZZ (zz_b) filter'] == 'b'  # one row per variant
   assert 'zz_score' in bench.timed_methods() and bench.method_target('zz_score') is None
+
+
+def test_storm_rows_are_the_rescaled_model_and_the_filtered_variant():
+  """The 'STORM' row's result is the model trained on rescaled losses; 'STORM filter' retrains."""
+  runs = {r.method: r for r in noisy_labels.grid('smoke') if r.config == 'storm'}
+  assert sorted(runs) == ['STORM', 'STORM filter']
+  assert runs['STORM'].make_config(0).method.filter is False
+  assert runs['STORM filter'].make_config(0).method.filter is True
+  assert [k for k, v in _runs.scorers().items() if v[0] == 'storm'] == ['storm']  # same scores
+  assert table_label('el2n', 'grand') == 'GraNd filter'

@@ -198,6 +198,8 @@ def test_paper_configs_build_on_tiny_tfds(tmp_path):
         assert config.num_steps == 58800 and config.optimizer.name == 'nesterov', run
         assert config.optimizer.schedule == 'step', run
         config.data.name = 'dr_tiny_images'
+      # Training batches are distinct rows of the split trained on (meta_only: the 20-row meta).
+      config.batch_size = min(config.batch_size, 16)
       config.data.data_dir, config.data.meta_size = str(tmp_path), 20
       _, _, pipeline = prepare(config)
       assert pipeline.phases, run

@@ -37,7 +37,7 @@ def _rows(workdir):
 
 
 def test_smoke_digits_with_retrain(run_smoke):
-  summary, rows, workdir = run_smoke('scalebio', method__retrain=True)
+  summary, rows, workdir = run_smoke('scalebio')   # retrain is the default
   _on_simplex(summary['source_weights'])
   _on_simplex(summary['source_weights_time_avg'])
   assert np.abs(np.asarray(summary['source_weights']) - 0.2).max() > 1e-4  # p moved
@@ -56,6 +56,8 @@ def test_smoke_digits_with_retrain(run_smoke):
   assert summary['accuracy_gain_vs_baseline'] == pytest.approx(
       phases['retrain']['test_accuracy'] - phases['uniform']['test_accuracy'])
   assert 'meta' in summary['bilevel_note'] and summary['retrain_mode'] == 'loss'
+  assert summary['w_test_accuracy'] == phases['bilevel']['test_accuracy']  # w, apart
+  assert summary['w_test_loss'] == phases['bilevel']['test_loss']
   ledger = summary['ledger']
   assert ledger['steps'] == 18   # three phases of 6 steps
   assert [phases[p]['ledger']['steps'] for p in ('bilevel', 'retrain', 'uniform')] == [6, 6, 6]
@@ -66,11 +68,12 @@ def test_smoke_digits_with_retrain(run_smoke):
 def test_learned_weights_fall_with_the_corruption_rate(run_smoke):
   """A short digits run: the weights order the sources by corruption (Spearman -1)."""
   summary, _, _ = run_smoke('scalebio', num_steps=LEARN_STEPS, method__lr_lambda=LEARN_LR,
-                            log_every=LEARN_STEPS, eval_every=LEARN_STEPS)
+                            log_every=LEARN_STEPS, eval_every=LEARN_STEPS, method__retrain=False)
   assert summary['corruption_rates'] == [0.0, 0.2, 0.4, 0.6, 0.8]
   assert summary['weight_corruption_spearman'] == pytest.approx(-1.0), summary['source_weights']
   assert summary['source_weights'][0] > 0.3 > summary['source_weights'][-1]
   assert summary['result_phase'] == 'bilevel' and 'meta' in summary['bilevel_note']
+  assert summary['w_test_accuracy'] == summary['test_accuracy']
 
 
 def test_weight_corruption_spearman():
@@ -81,7 +84,8 @@ def test_weight_corruption_spearman():
 
 
 def test_smoke_text(run_smoke):
-  summary, rows, _ = run_smoke('scalebio', 'dataset=stdlib_text,smoke', num_steps=3)
+  summary, rows, _ = run_smoke('scalebio', 'dataset=stdlib_text,smoke', num_steps=3,
+                              method__retrain=False)
   assert summary['source_names'][0] == 'asyncio'
   _on_simplex(summary['source_weights'])
   assert np.isfinite(summary['test_loss']) and summary['result_phase'] == 'bilevel'
@@ -190,13 +194,13 @@ def test_unrolled_mirror_update_is_exponentiated_hypergradient():
 def test_cg_baseline_smoke_and_restore(run_smoke):
   """A baseline estimator in the loop; its state (no u) restores from checkpoints."""
   summary, rows, workdir = run_smoke('scalebio', method__hypergradient='cg', method__cg_maxiter=3,
-                                     num_steps=3)
+                                     num_steps=3, method__retrain=False)
   assert summary['hypergradient'] == 'cg' and 'bilevel_note' not in summary   # w: train split only
   _on_simplex(summary['source_weights'])
   assert np.abs(np.asarray(summary['source_weights']) - 0.2).max() > 1e-5   # p moved
   assert all(np.isfinite(r['bilevel/grad_p_norm']) for r in rows)
   config = load_config('scalebio')
-  config.method.update(hypergradient='cg', cg_maxiter=3)
+  config.method.update(hypergradient='cg', cg_maxiter=3, retrain=False)
   config.num_steps = 3
   again = train_and_evaluate(config, workdir)
   assert again['source_weights'] == summary['source_weights'] and again['final'] == summary['final']
@@ -204,10 +208,11 @@ def test_cg_baseline_smoke_and_restore(run_smoke):
 
 def test_8_devices_match_1(tmp_path):
   config = load_config('scalebio')
-  config.num_steps = 4
+  config.num_steps, config.method.retrain = 4, False
   train_and_evaluate(config, str(tmp_path / 'one'))   # this process has 1 device
   one = _rows(tmp_path / 'one')
-  eight = run_on(8, tmp_path / 'eight', 'scalebio', 'dataset=digits,smoke', 'num_steps=4')
+  eight = run_on(8, tmp_path / 'eight', 'scalebio', 'dataset=digits,smoke', 'num_steps=4',
+                 'method.retrain=False')
   assert_same_rows(one, eight)
   assert all(len(r['source_weights']) == 5 for r in one)
   a, b = (json.load(open(tmp_path / d / 'summary.json')) for d in ('one', 'eight'))

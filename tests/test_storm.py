@@ -106,8 +106,8 @@ def test_bad_config_is_one_line():
     prepare(config)
 
 
-def test_storm_pipeline_smoke(run_smoke):
-  summary, rows, workdir = run_smoke('storm', scores=True)
+def test_storm_filter_pipeline_smoke(run_smoke):
+  summary, rows, workdir = run_smoke('storm', scores=True, method__filter=True)
   assert summary['method'] == 'storm' and summary['meta_mode'] == 'noisy'
   assert set(summary['phases']) == {'storm', 'filtered', 'uniform'}
   assert summary['result_phase'] == 'filtered' and summary['baseline_phase'] == 'uniform'
@@ -121,5 +121,7 @@ def test_storm_pipeline_smoke(run_smoke):
 def test_rescaler_learns_to_downweight_corrupted(run_smoke):
   """Fails when the rescaler update is negated (AUROC < 0.5) or disabled (0.5)."""
   summary, _, _ = run_smoke('storm', scores=True, num_steps=300, batch_size=32, log_every=100,
-                            eval_every=300, checkpoint_every=300, method__filter=False)
+                            eval_every=300, checkpoint_every=300)
   assert summary['score_auroc'] > 0.75, summary['score_auroc']
+  # The default result is the model trained on the rescaled losses, not a filtered retrain.
+  assert summary['result_phase'] == 'train' and set(summary['phases']) == {'train'}

@@ -3,6 +3,7 @@ runs are deterministic, bad configs fail with one line naming the field."""
 
 import json
 import os
+import types
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from datarater.run import train_and_evaluate
 
 def test_uniform_smoke_digits(run_smoke):
   summary, rows, _ = run_smoke('uniform')
-  assert summary['method'] == 'uniform' and len(summary['test_source_loss']) == 5
+  # Digits' sources are random partitions: no per-source test loss (test rows have no source).
+  assert summary['method'] == 'uniform' and summary['test_source_loss'] is None
   assert summary['ledger']['gradient_evaluations'] == 6 * 16
   assert [r['step'] for r in rows if 'test/accuracy' in r] == [3, 6]
 
@@ -23,6 +25,8 @@ def test_uniform_smoke_text(run_smoke):
   summary, rows, _ = run_smoke('uniform', 'dataset=stdlib_text,smoke')
   assert summary['dataset'] == 'stdlib_text' and summary['source_names'][0] == 'asyncio'
   assert 0 < summary['test_loss'] < 10
+  source_loss = summary['test_source_loss']   # text sources are packages: real
+  assert len(source_loss) == 5 and min(source_loss) < summary['test_loss'] < max(source_loss)
 
 
 @pytest.mark.parametrize('mode', ['sample', 'loss'])
@@ -121,3 +125,53 @@ def test_step_schedule_divides_at_the_boundaries():
   np.testing.assert_allclose(got, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
   short = make_schedule(config.optimizer, 1)  # both boundaries round to step 1: both apply
   np.testing.assert_allclose([float(short(0)), float(short(1))], [0.1, 0.001], rtol=1e-6)
+
+
+def _unequal_sources_loss_mode():
+  """A static-mixture 'loss' setup on 100 train rows in sources of 10 and 90, B = 10, and a
+  stand-in task whose per-example loss is 1 on source 0 and 0 elsewhere (so the batch's
+  weighted loss is source 0's share of the loss weight)."""
+  import optax
+  from datarater.data import load_dataset
+  from datarater.data.core import make_split
+  config = load_config('static_mixture')
+  config.method.mode, config.batch_size = 'loss', 10
+  data = load_dataset(config.data, 0)
+  t = data.train
+  train = make_split(t.x[:100], t.y[:100], np.repeat([0, 1], [10, 90]))
+  data = data._replace(train=train)
+  task = types.SimpleNamespace(
+      optimizer=optax.sgd(0.0),
+      per_example_loss=lambda params, batch: params * (batch['source'] == 0))
+  return config, task, data
+
+
+def _source0_share(method, data, steps):
+  """Mean over `steps` batches of source 0's share of the batch loss weight."""
+  from datarater.data import sampler
+  from datarater.train.state import TrainState
+  import optax
+  state = TrainState(0, 1.0, optax.sgd(0.0).init(1.0))
+  shares = [float(method.step(state, (), sampler.gather(data.train, sampler.sequential_indices(
+      100, 10, 0, s)), None)[2]['train/weighted_loss']) for s in range(steps)]
+  return np.mean(shares)
+
+
+def test_static_mixture_loss_mode_gives_each_source_its_weight_whatever_its_size():
+  """lambda = (0.5, 0.5) on sources of 10 and 90 rows: over an epoch each carries exactly half
+  of the loss (the old rule, weight proportional to lambda_g, gave source 0 a tenth); the
+  ScaleBiO retrain phase (learned lambda uniform over the two sources) uses the same rule."""
+  from datarater.methods import scalebio, static_mixture
+  config, task, data = _unequal_sources_loss_mode()
+  config.method.source_weights = (0.5, 0.5, 0.0, 0.0, 0.0)
+  np.testing.assert_allclose(static_mixture.source_loss_weights(
+      [0.5, 0.5], data.train.source, 10), [0.5 * 100 / (10 * 10), 0.5 * 100 / (90 * 10)])
+  assert _source0_share(static_mixture.make(config, task, data), data, 10) == pytest.approx(0.5)
+  sb = load_config('scalebio')
+  sb.batch_size = 10
+  pipeline = scalebio.make(sb, task, data)
+  assert pipeline.result == 'retrain'   # retraining is the default
+  retrain = next(p for p in pipeline.phases if p.name == 'retrain')
+  learned = {scalebio.PHASE: types.SimpleNamespace(method_state=types.SimpleNamespace(
+      p=np.zeros(5, np.float32)))}      # lambda uniform; absent sources 2-4 get 0
+  assert _source0_share(retrain.method(learned), data, 10) == pytest.approx(0.5)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from datarater.data import corruption
-from datarater.data.core import (DataError, Dataset, DatasetInfo, Split, balanced_meta_split,
-                                 train_meta_split)
+from datarater.data.core import (NO_SOURCE, DataError, Dataset, DatasetInfo, Split,
+                                 balanced_meta_split, train_meta_split)
 
 # A classification dataset has at most MAX_CLASSES classes (labels 0..MAX_LABEL): the
 # label is the index of a logit, so a larger label would size an absurd output layer
@@ -29,11 +29,16 @@ MAX_SOURCES = 1024
 
 def classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng,
                            meta: Split | None = None, sources_given: bool = False,
-                           num_rows: int | None = None, source_ids=None) -> Dataset:
+                           num_rows: int | None = None, source_ids=None,
+                           test_sources_given: bool = False) -> Dataset:
   """Shared recipe: imbalance -> sources -> meta split -> per-source corruption.
 
   `source_ids`: the data's own id of each source 0..K-1 (its name is
-  f'source{id}'); None: the sources are 0..K-1 themselves.
+  f'source{id}'); None: the sources are 0..K-1 themselves. Test rows keep
+  their source only when it is real (`test_sources_given`: an npz
+  `source_test`; or a single source); otherwise they get NO_SOURCE, and the
+  per-source test loss is not reported (a random partition of the test set
+  would make it a meaningless number).
   """
   rates = tuple(cfg.corruption_rates)
   if num_classes > MAX_CLASSES:
@@ -53,8 +58,12 @@ def classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng
     num_sources = len(rates) or int(pool.source.max()) + 1
     source_ids = tuple(range(num_sources))
   num_sources = len(source_ids)
-  # Test examples get balanced source ids too, so per-source test loss has K entries.
-  test = test._replace(source=corruption.assign_sources(test.size, num_sources, rng))
+  # Test rows have no real source when the sources are random partitions of the pool. The draw
+  # that used to give them random ids is kept, so every preset's train and meta rows (and their
+  # corruption) are those of earlier versions.
+  corruption.assign_sources(test.size, num_sources, rng)
+  if not test_sources_given and num_sources > 1:
+    test = test._replace(source=np.full(test.size, NO_SOURCE, np.int32))
   if meta is not None:
     meta_mode = 'clean' if balanced else 'given'
     pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)

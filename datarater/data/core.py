@@ -16,11 +16,15 @@ import numpy as np
 
 from datarater.errors import DataError  # noqa: F401 (re-exported: datarater.data.DataError)
 
+# The source id of a row whose source is unknown: test rows of presets whose sources are random
+# partitions of the training pool (corruption-rate sources), or of an npz without source_test.
+NO_SOURCE = -1
+
 
 class Split(NamedTuple):
   x: np.ndarray          # float32 [N, H, W, C] images / [N, D] features, or int32 [N, L] tokens
   y: np.ndarray          # int32 [N] labels, or int32 [N, L] next tokens
-  source: np.ndarray     # int32 [N]
+  source: np.ndarray     # int32 [N]; NO_SOURCE where the row has no real source (test rows)
   corrupted: np.ndarray  # bool [N]; all False when unknown
   row: np.ndarray        # int64 [N]: row in the user's training data (-1: not from it)
 

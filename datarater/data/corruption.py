@@ -2,9 +2,26 @@
 
 Each transform takes a boolean mask of the examples to corrupt and returns the
 corrupted arrays; `corrupt_sources` draws that mask per source at the rates of
-the noisy-sources preset (source k corrupted at rate r_k, ScaleBiO's protocol)
-and stores it as the split's `corrupted` flag. Exactly round(r_k * n_k)
-examples of source k are corrupted, so measured rates match the config.
+the noisy-sources preset (source k corrupted at rate r_k, ScaleBiO's protocol):
+exactly round(r_k * n_k) examples of source k are drawn. The split's
+`corrupted` flag marks the examples whose label (or input) actually changed:
+the drawn ones, except under 'label_uniform', whose new label may be the true
+one (flagged rate about r_k (C - 1) / C).
+
+Label noise kinds (C classes; "the drawn examples" = the mask):
+  label_symmetric  a uniformly drawn *different* class (always changes).
+  label_pairflip   y -> (y + 1) mod C (always changes).
+  label_uniform    Meta-Weight-Net's 'unif' noise: a class drawn uniformly from
+                   all C, so it keeps the true class with probability 1/C (their
+                   code resamples every label from (1 - r) I + r / C).
+  label_flip2      Meta-Weight-Net's 'flip2' noise: each true class c has two
+                   other classes (distinct, drawn at random once per class from
+                   a generator of fixed seed FLIP2_SEED, the same for every run
+                   and seed, as their code fixes seed 1); a drawn example of
+                   class c goes to either with probability 1/2 (their row of the
+                   transition matrix: 1 - r on c, r / 2 on each of the two).
+Their code draws every label independently (a rate r in expectation); here the
+number of drawn examples per source is exact.
 """
 
 from __future__ import annotations
@@ -13,7 +30,8 @@ import numpy as np
 
 from datarater.data.core import DataError, Split
 
-IMAGE_CORRUPTIONS = ('none', 'label_symmetric', 'label_pairflip', 'feature_noise')
+# Seed of label_flip2's choice of the two target classes of each class (fixed, as in MW-Net's code).
+FLIP2_SEED = 1
 TEXT_CORRUPTIONS = ('none', 'random_bytes', 'shuffle', 'repeat')
 
 
@@ -36,6 +54,37 @@ def label_pairflip(y, mask, num_classes, rng):
   y = y.copy()
   y[mask] = (y[mask] + 1) % num_classes
   return y
+
+
+def label_uniform(y, mask, num_classes, rng):
+  """MW-Net's uniform noise: masked labels redrawn uniformly from all C classes (may keep y)."""
+  y = y.copy()
+  y[mask] = rng.integers(0, num_classes, size=int(mask.sum()))
+  return y
+
+
+def flip2_targets(num_classes: int) -> np.ndarray:
+  """[C, 2]: the two distinct other classes each class flips to under label_flip2."""
+  if num_classes < 3:
+    raise DataError(f"config.data.corruption='label_flip2' needs at least 3 classes, the data "
+                    f'has {num_classes}')
+  rng = np.random.default_rng(FLIP2_SEED)
+  return np.stack([rng.choice(np.delete(np.arange(num_classes), c), size=2, replace=False)
+                   for c in range(num_classes)])
+
+
+def label_flip2(y, mask, num_classes, rng):
+  """MW-Net's flip2 noise: masked labels go to one of their class's two targets, 1/2 each."""
+  y = y.copy()
+  pick = rng.integers(0, 2, size=int(mask.sum()))
+  y[mask] = flip2_targets(num_classes)[y[mask], pick]
+  return y
+
+
+# The label noise kinds (module docstring): (y, mask, num_classes, rng) -> new labels.
+LABEL_NOISE = {'label_symmetric': label_symmetric, 'label_pairflip': label_pairflip,
+               'label_uniform': label_uniform, 'label_flip2': label_flip2}
+IMAGE_CORRUPTIONS = ('none', *LABEL_NOISE, 'feature_noise')
 
 
 def feature_noise(x, mask, rng):
@@ -85,17 +134,16 @@ def corruption_mask(source, rates, rng) -> np.ndarray:
 
 
 def corrupt_sources(split: Split, rates, kind: str, num_classes: int, rng) -> Split:
-  """Corrupts a classification split per source; sets the `corrupted` flag."""
+  """Corrupts a classification split per source; flags the examples it changed (`corrupted`)."""
   if kind not in IMAGE_CORRUPTIONS:
     raise DataError(f'config.data.corruption={kind!r} is not one of {IMAGE_CORRUPTIONS}')
   if kind == 'none' or not len(rates):
     return split
   mask = corruption_mask(split.source, rates, rng)
   x, y = split.x, split.y
-  if kind == 'label_symmetric':
-    y = label_symmetric(y, mask, num_classes, rng)
-  elif kind == 'label_pairflip':
-    y = label_pairflip(y, mask, num_classes, rng)
+  if kind in LABEL_NOISE:
+    y = LABEL_NOISE[kind](y, mask, num_classes, rng)
+    mask = y != split.y   # label_uniform may redraw the true label: not corrupted
   else:
     x = feature_noise(x, mask, rng)
   return Split(x, y, split.source, split.corrupted | mask, split.row)

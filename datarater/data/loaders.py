@@ -49,10 +49,11 @@ NPZ_REQUIRED = ('x_train', 'y_train', 'x_test', 'y_test')
 
 def load_npz(cfg, seed) -> Dataset:
   """A user's classification data: x_train, y_train, x_test, y_test
-  [, source_train, corrupted_train, x_meta, y_meta]. Every problem raises
-  DataError with one line naming the key: inputs must be finite as float32,
-  labels in 0..MAX_LABEL; `source_train` ids are remapped to 0..K-1
-  (`_npz_sources`)."""
+  [, source_train, source_test, corrupted_train, x_meta, y_meta]. Every problem
+  raises DataError with one line naming the key: inputs must be finite as
+  float32, labels in 0..MAX_LABEL; `source_train` ids are remapped to 0..K-1
+  (`_npz_sources`), `source_test` ids the same way (ids of source_train only);
+  without `source_test` the test rows have no source (no per-source test loss)."""
   path = cfg.path
   if not path:
     raise DataError('config.data.path: set it to the .npz file for dataset=npz')
@@ -123,12 +124,14 @@ def load_npz(cfg, seed) -> Dataset:
   pool = make_split(f['x_train'][:n], f['y_train'][:n],
                     source[:n] if source is not None else None,
                     f['corrupted_train'][:n] if 'corrupted_train' in f else None)
-  test = make_split(f['x_test'], f['y_test'])
+  test_source = _npz_test_sources(path, f.get('source_test'), source_ids, len(f['y_test']))
+  test = make_split(f['x_test'], f['y_test'], test_source)
   meta = make_split(f['x_meta'], f['y_meta']) if 'x_meta' in f else None
   rng = np.random.default_rng([seed, 2])
   return classification_dataset('npz', pool, test, num_classes, cfg, rng, meta,
                                 sources_given=source is not None,
-                                num_rows=len(f['y_train']), source_ids=source_ids)
+                                num_rows=len(f['y_train']), source_ids=source_ids,
+                                test_sources_given=test_source is not None)
 
 
 def _npz_sources(path, ids, num_rates: int):
@@ -152,6 +155,27 @@ def _npz_sources(path, ids, num_rates: int):
     raise DataError(f"{path}: 'source_train' has {len(unique)} distinct source ids; at most "
                     f'{MAX_SOURCES} sources are supported')
   return source.reshape(-1).astype(np.int32), tuple(int(i) for i in unique)
+
+
+def _npz_test_sources(path, ids, source_ids, n_test: int):
+  """The test rows' sources 0..K-1 from an npz `source_test` (None without it).
+
+  Ids are the file's own, numbered like source_train's (`_npz_sources`); an id
+  source_train does not have is a DataError.
+  """
+  if ids is None:
+    return None
+  if source_ids is None:
+    raise DataError(f"{path}: 'source_test' needs 'source_train' (the sources it names)")
+  if ids.shape != (n_test,) or not np.issubdtype(ids.dtype, np.integer):
+    raise DataError(f"{path}: 'source_test' must be integers of shape ({n_test},), got "
+                    f'{ids.dtype} {ids.shape}')
+  known = np.asarray(source_ids)
+  pos = np.minimum(np.searchsorted(known, ids), len(known) - 1)
+  if (known[pos] != ids).any():
+    raise DataError(f"{path}: 'source_test' has ids that 'source_train' does not have: "
+                    f'{np.setdiff1d(ids, known).tolist()[:10]}')
+  return pos.astype(np.int32)
 
 
 # ----------------------------------------------------------------------------- text

@@ -47,7 +47,10 @@ class Declares(NamedTuple):
     source_weights: learns one weight per data source (summary.json's
       `source_weights*`); a fixed mixture learns none.
     variants: {name: config overrides} when the method is reported as
-      several (EL2N and GraNd are one module); None: once, under its own name.
+      several (EL2N and GraNd are one module; STORM and its filtered
+      retraining); None: once, under its own name.
+    variant_labels: {variant: row label} of the variants whose label is not
+      `label` ('grand': 'GraNd', 'storm_filter': 'STORM filter').
     information: what the method uses besides the training rows (one of
       INFORMATION), stated per row in the reproduction tables: 'none',
       'meta rows' (the meta split; clean or noisy by data.meta_mode), or
@@ -59,6 +62,7 @@ class Declares(NamedTuple):
   loss_scores: bool = False
   source_weights: bool = False
   variants: Optional[Mapping[str, Mapping]] = None
+  variant_labels: Optional[Mapping[str, str]] = None
   information: str = 'none'
 
 

@@ -33,7 +33,8 @@ from datarater.train.pipeline import Phase
 
 DECLARES = dict(family='scorer', label='EL2N', scores=True,
                 variants={'el2n': {'method.score': 'el2n'},
-                          'grand': {'method.score': 'grand'}})
+                          'grand': {'method.score': 'grand'}},
+                variant_labels={'grand': 'GraNd'})
 
 SCORES = ('el2n', 'grand')
 

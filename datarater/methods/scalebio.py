@@ -25,17 +25,19 @@ The evaluated model is w: it lives in `train_state.params` (its optimizer
 state in `train_state.opt_state`), so the loop evaluates it; p, u and their
 optimizer states are the method state. The penalty's w also descends L1,
 i.e. it trains on the meta batches, so its test metrics
-(`summary['phases']['bilevel']`) are not comparable to a model trained on the
-training split only; the summary says so in `bilevel_note`. `retrain` trains
-a fresh model on the training split only, with the learned weights, next to
-a uniform baseline with the same initialisation and steps, and reports that
-model as the method's result.
+(`summary['phases']['bilevel']`, and `w_test_accuracy` / `w_test_loss`) are
+not comparable to a model trained on the training split only; the summary
+says so in `bilevel_note`. `retrain` (the default) trains a fresh model on
+the training split only, with the learned weights, next to a uniform baseline
+with the same initialisation and steps, and reports that model as the
+method's result.
 
 Pipeline (`make`): phase 'bilevel' for config.num_steps steps; summary gets
 `source_weights` (softmax(p) at the end, source-id order), the time average
 `source_weights_time_avg` over all steps, `weight_corruption_spearman` when
 the dataset has per-source corruption rates, `bilevel_note` (penalty only,
-see above) and `plots/source_weights.png`. With `method.retrain`, phases
+see above), w's own `w_test_accuracy` and `w_test_loss` and
+`plots/source_weights.png`. With `method.retrain` (default True), phases
 'retrain' (static weights: loss weighting or resampling,
 `methods.static_mixture`) and 'uniform', both for config.num_steps steps from
 the same initial parameters; the retrained model is then the run's result
@@ -62,7 +64,7 @@ Config fields (`config.method.*`, defaults in configs/scalebio.py):
   cg_maxiter, neumann_terms, neumann_eta, damping  implicit estimators
   unroll_steps, unroll_lr  the unrolled estimator
   retrain           also train a fresh model with the learned weights and a
-                    uniform baseline
+                    uniform baseline; that model is the result (default True)
   retrain_mode      'loss' (per-example loss weights) | 'sample' (resampling)
 """
 
@@ -92,9 +94,10 @@ ESTIMATORS = ('penalty', 'cg', 'neumann', 'unrolled')
 RETRAIN_MODES = ('loss', 'sample')
 PHASE = 'bilevel'
 # summary.json's label on the penalty's w (phase 'bilevel'), see REVIEW.md.
-PENALTY_W_NOTE = ("phase 'bilevel' evaluates w, which also descends the meta loss L1 (it trains "
-                  "on the meta split): its test metrics are not comparable to a model trained on "
-                  "the train split only; method.retrain=True makes the retrained model the result")
+PENALTY_W_NOTE = ("w_test_accuracy is phase 'bilevel''s w, which also descends the meta loss L1 "
+                  "(it trains on the meta split): its test metrics are not comparable to a model "
+                  "trained on the train split only; with method.retrain (the default) the result "
+                  "is the model retrained with the learned weights")
 
 
 class State(NamedTuple):
@@ -322,20 +325,26 @@ def make(config, task, dataset) -> Pipeline:
   """Phase 'bilevel'; with `method.retrain`, also 'retrain' and 'uniform' (paired).
 
   The bilevel phase trains w with the method's own optimizer (`lr_w`); its w
-  also descends the meta loss, so with `retrain` the run's result is the
-  retrained model, compared with the uniform model from the same initial
-  parameters. Without `retrain` the result is w (trained on meta data too:
-  not comparable to uniform).
+  also descends the meta loss, so with `retrain` (the default) the run's
+  result is the retrained model, compared with the uniform model from the same
+  initial parameters. Without `retrain` the result is w (trained on meta data
+  too: not comparable to uniform). Either way w's test accuracy and loss are
+  in the summary as `w_test_accuracy` and `w_test_loss`.
   """
   bilevel = make_bilevel(config, task, dataset)
   m, n = config.method, config.num_steps
   phases = [Phase(PHASE, bilevel, n, optimizer=make_optimizers(m).w)]
+  def w_metrics(ctx, results):
+    ev = results[PHASE].eval
+    return {'w_test_accuracy': ev['test/accuracy'], 'w_test_loss': ev['test/loss']}
+
   if not m.retrain:
-    return Pipeline(tuple(phases), result=PHASE)
+    return Pipeline(tuple(phases), result=PHASE, report=w_metrics)
   phases += [
       Phase('retrain', lambda r: static_mixture.for_weights(
           config, task, dataset, learned_weights(r[PHASE].method_state), m.retrain_mode), n),
       Phase('uniform', uniform.make(config, task, dataset), n),
   ]
   return Pipeline(tuple(phases), result='retrain', baseline='uniform',
-                  extra_cost=(PHASE,), report=lambda ctx, r: {'retrain_mode': m.retrain_mode})
+                  extra_cost=(PHASE,),
+                  report=lambda ctx, r: {**w_metrics(ctx, r), 'retrain_mode': m.retrain_mode})

@@ -6,13 +6,17 @@ Config fields (configs/static_mixture.py):
   method.mode            'sample': each batch example's source is drawn from the
                          weights (then an example of that source uniformly);
                          'loss': batches are drawn uniformly from the train set
-                         and example i gets loss weight proportional to
-                         w[source_i] (normalized over the batch), so a
-                         source's share of the batch loss also grows with its
-                         count in the batch; `weighting.simplex.
-                         group_example_weights` (q_g / n_g: group DRO, DoReMi)
-                         divides by that count instead. With sources of equal
-                         size the two give about the same loss.
+                         and example i gets loss weight w[g_i] * N / (N_g * B)
+                         (`source_loss_weights`; N_g = source g's rows in the
+                         train split, N all rows, B the batch size).
+Both modes optimise sum_g w_g * L_g in expectation, L_g the mean loss over
+source g's training rows: the objective ScaleBiO's lambda is learned on
+(its lower level, sum_g lambda_g x the batch mean of source g's losses) and
+DoReMi's domain weights mean, whatever the sources' sizes. 'loss' divides by
+the train split's counts, not the batch's (`weighting.simplex.
+group_example_weights`, group DRO's online weights): then the batch loss is an
+unbiased estimate of that objective even for a source absent from some
+batches; with sources present in every batch the two are about equal.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import numpy as np
 from datarater.data import sampler
 from datarater.errors import require
 from datarater.train.state import Method, no_state, weighted_update
-from datarater.weighting.normalize import sum_one
 
 DECLARES = dict(family='source', label='static mixture')
 
@@ -70,6 +73,25 @@ def present_only(weights, dataset) -> np.ndarray:
   return w / w.sum()
 
 
+def source_loss_weights(weights, source: np.ndarray, batch_size: int) -> np.ndarray:
+  """Per-source factor of 'loss' mode: an example of source g gets w_g * N / (N_g * B).
+
+  Over uniform batches of B of the N train rows, E[sum_i factor[g_i] l_i] =
+  sum_g w_g * mean_{i in g} l_i: source g carries w_g of the loss, whatever N_g.
+
+  Args:
+    weights: [K] source weights summing to one.
+    source: [N] the train split's source ids.
+    batch_size: B.
+
+  Returns:
+    [K] float64 factors (0 for sources with no train rows).
+  """
+  counts = np.bincount(source, minlength=len(weights)).astype(np.float64)
+  scale = len(source) / (np.maximum(counts, 1.0) * batch_size)
+  return np.where(counts > 0, np.asarray(weights, np.float64) * scale, 0.0)
+
+
 def for_weights(config, task, dataset, weights, mode: str) -> Method:
   """The static-mixture Method for learned weights (e.g. ScaleBiO's, DoReMi's).
 
@@ -110,7 +132,6 @@ def make(config, task, dataset) -> Method:
   present = np.bincount(train.source, minlength=k) > 0
   require(not (w[~present] > 0).any(), 'method.source_weights',
           'zero on sources with no train examples', config.method.source_weights)
-  w_dev = jnp.asarray(w, jnp.float32)
 
   if mode == 'sample':
     weights_fn = lambda batch: lambda losses: jnp.full_like(losses, 1.0 / losses.shape[0])  # noqa: E731
@@ -118,8 +139,10 @@ def make(config, task, dataset) -> Method:
     sample = lambda step, state: sampler.mixture_indices(  # noqa: E731
         train.source, w, config.batch_size, config.seed, step, members)
   else:
+    factor = jnp.asarray(source_loss_weights(w, train.source, config.batch_size), jnp.float32)
+
     def weights_fn(batch):
-      return lambda losses: sum_one(w_dev[batch['source']])
+      return lambda losses: factor[batch['source']]
     sample = None
 
   def step(train_state, method_state, batch, key):

@@ -13,7 +13,10 @@ Scores: each training example's latest rescaler output sigmoid(Omega(F)) (the
 weight before the batch normalisation, so scores of different batches are
 comparable) goes to scores_train.npy; low = corrupted.
 
-With config.method.filter, `make` returns a Pipeline: 'storm', then 'filtered'
+The run's result is the rescaled model (the method, STORM's on-the-fly loss
+rescaling; its paired baseline is a uniform run of the same seed: same initial
+parameters and training batches). With config.method.filter (the 'storm_filter'
+variant, row 'STORM filter'), `make` returns a Pipeline: 'storm', then 'filtered'
 (the shared filter of datarater/methods/_filter.py on the score table; default
 `method.filter_mode='dataset'`: a fresh model trained for num_steps on the
 ceil((1 - rho) N) best-scored examples only), then 'uniform'; all three start
@@ -40,7 +43,9 @@ from datarater.train.state import Method, train_part, weighted_update
 from datarater.weighting import tables
 from datarater.weighting.normalize import mean_one
 
-DECLARES = dict(family='meta', label='STORM', scores=True)
+DECLARES = dict(family='meta', label='STORM', scores=True,
+                variants={'storm': {}, 'storm_filter': {'method.filter': True}},
+                variant_labels={'storm_filter': 'STORM filter'})
 
 # Data stream of the validation batches (independent of the training order).
 VALIDATION_STREAM = zlib.crc32(b'storm/validation')

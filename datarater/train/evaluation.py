@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from datarater.data import sampler
-from datarater.data.core import Split
+from datarater.data.core import NO_SOURCE, Split
 from datarater.train import sharding
 from datarater.train.context import Context
 
@@ -42,16 +42,23 @@ def make_eval_fn(task):
 
 
 def evaluate(task, params, ctx: Context, eval_fn=None) -> dict:
-  """Loss, accuracy and per-source loss on the meta and test splits."""
+  """Loss, accuracy and per-source loss on the meta and test splits.
+
+  `<split>/source_loss` is None when the split's rows carry no real source
+  (NO_SOURCE: the test rows of presets whose sources are random partitions).
+  """
   eval_fn = eval_fn or make_eval_fn(task)
   out = {}
   for name in ('meta', 'test'):
     split = getattr(ctx.dataset, name)
     loss, correct = map_split(lambda b: eval_fn(params, b), split, ctx)
-    k = ctx.dataset.info.num_sources
-    counts = np.bincount(split.source, minlength=k)
-    sums = np.bincount(split.source, weights=loss, minlength=k)
     out[f'{name}/loss'] = float(loss.mean())
     out[f'{name}/accuracy'] = float(correct.mean())
-    out[f'{name}/source_loss'] = [float(s / c) if c else float('nan') for s, c in zip(sums, counts)]
+    out[f'{name}/source_loss'] = None
+    if not (split.source == NO_SOURCE).any():
+      k = ctx.dataset.info.num_sources
+      counts = np.bincount(split.source, minlength=k)
+      sums = np.bincount(split.source, weights=loss, minlength=k)
+      out[f'{name}/source_loss'] = [float(s / c) if c else float('nan')
+                                    for s, c in zip(sums, counts)]
   return out

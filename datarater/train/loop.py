@@ -191,6 +191,16 @@ def check_dispatch(config) -> None:
   require(isinstance(k, int) and k >= 1, 'steps_per_dispatch', 'an integer >= 1', k)
 
 
+def check_batch_sizes(method: Method, dataset, trains_model: bool = True) -> None:
+  """Raises DataError unless a model-training phase's batches are distinct rows of the split
+  it trains on (method.split; per-example tables take each row once per step). A meta batch, and the batches of a
+  phase that trains something else (DataRater's rater: population x inner-step batches), may
+  repeat rows of a small split."""
+  if trains_model and method.sample is None:
+    sampler.check_batch_size(getattr(dataset, method.split).size, method.train_batch_size,
+                             f'the {method.split} split')
+
+
 def _span(done: int, num_steps: int, k: int, everies: tuple) -> int:
   """Steps of the dispatch that starts after `done` steps: at most k, ending at
   the next multiple of each of `everies` and at the end of the phase."""
@@ -276,6 +286,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   examples = method.train_batch_size + method.meta_batch_size
 
   train, meta = getattr(ctx.dataset, method.split), ctx.dataset.meta
+  check_batch_sizes(method, ctx.dataset, trains_model)
   rows = sharding.local_rows(mesh, method.train_batch_size)
   meta_rows = sharding.local_rows(mesh, method.meta_batch_size) if method.meta_batch_size else None
 

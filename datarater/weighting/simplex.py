@@ -79,9 +79,9 @@ def group_example_weights(q, groups, counts):
   the loss that drawing each example's group from q would give. Two methods
   weight sources differently on purpose: ScaleBiO's lower level is
   sum_g lambda_g L_g without the renormalisation (its penalty objective,
-  datarater/bilevel/scalebio.py), and a static mixture in 'loss' mode weights
-  each example by q_{g_i} alone (its documented meaning,
-  datarater/methods/static_mixture.py).
+  datarater/bilevel/scalebio.py), and a static mixture in 'loss' mode divides
+  by the train split's counts instead of the batch's (an unbiased estimate of
+  sum_g q_g L_g, datarater/methods/static_mixture.py).
 
   Args:
     q: [G] non-negative group weights (e.g. a distribution).

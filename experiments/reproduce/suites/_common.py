@@ -31,16 +31,25 @@ def config_arg(dataset, scale, model=''):
                                 'smoke' if scale == 'smoke' else '']))
 
 
-def table_label(name: str) -> str:
-  """Method `name`'s row label: its declared label (a data scorer's row is its filtered
-  retraining)."""
+def table_label(name: str, variant: str | None = None) -> str:
+  """Row label of method `name` (or of its `variant`): its declared label (a data scorer's row
+  is its filtered retraining, '<label> filter').
+
+  A variant's label is its entry in the declaration's `variant_labels`, else the method's label
+  for its first variant and '<label> (<variant>)' for the others.
+  """
   from datarater.run import declaration
   declared = declaration(name)
-  return declared.label + (' filter' if declared.family == 'scorer' else '')
+  label = declared.label
+  if variant is not None:
+    first = next(iter(declared.variants or {variant: {}}))
+    label = (declared.variant_labels or {}).get(
+        variant, label if variant == first else f'{label} ({variant})')
+  return label + (' filter' if declared.family == 'scorer' else '')
 
 
 def suite_methods(keep, not_run=()) -> list:
-  """(row label, method) of the registered methods a suite runs, in table order.
+  """(row label, method, overrides) of the registered methods a suite runs, in table order.
 
   Args:
     keep: (datarater.methods.Declares) -> bool, the suite's rule (e.g. "learns source weights").
@@ -48,13 +57,20 @@ def suite_methods(keep, not_run=()) -> list:
       (naming one here keeps its runs out; removing it adds them, as new table rows).
 
   Returns:
-    [(label, configs/<name>.py name)] from datarater.run.methods_with, so a new method
-    that `keep` accepts is in the suite without an edit; uniform (every comparison's
+    [(label, configs/<name>.py name, config overrides)] from datarater.run.methods_with, one
+    row per declared variant (STORM and 'STORM filter'), so a new method that `keep` accepts
+    is in the suite without an edit; uniform (every comparison's
     reference) first.
   """
   from datarater.run import declaration, methods_with
-  names = sorted(methods_with(), key=lambda n: n != 'uniform')
-  return [(table_label(n), n) for n in names if n not in not_run and keep(declaration(n))]
+  out = []
+  for n in sorted(methods_with(), key=lambda n: n != 'uniform'):
+    declared = declaration(n)
+    if n in not_run or not keep(declared):
+      continue
+    for variant, overrides in (declared.variants or {None: {}}).items():
+      out.append((table_label(n, variant), n, dict(overrides)))
+  return out
 
 
 def with_compute_matched(runs: list, configs: tuple) -> list:

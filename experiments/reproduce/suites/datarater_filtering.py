@@ -46,8 +46,8 @@ def grid(scale):
     # The reference rows, one setting per dataset (no discard fraction; same data).
     data = {k: v for k, v in {**rates, **base}.items() if not k.startswith('method.')}
     out += [Run(f'{ds} references', label, cfg, config_arg(ds, scale),
-                {**data, 'data.meta_mode': 'noisy'}, {'dataset': ds})
-            for label, cfg in suite_methods(lambda d: d.family == 'baseline')]
+                {**data, 'data.meta_mode': 'noisy', **variant}, {'dataset': ds})
+            for label, cfg, variant in suite_methods(lambda d: d.family == 'baseline')]
   return with_compute_matched(out, ('datarater',))
 
 

@@ -18,7 +18,7 @@ def methods() -> list:
   (family 'imbalance': class-balanced loss) and the references that use the balanced meta
   split (meta rows only, fine-tune on meta rows). The oracle is left out: nothing is
   corrupted, so it is uniform."""
-  return [(table_label(n), n) for n in CSV_METHOD] + suite_methods(
+  return [(table_label(n), n, {}) for n in CSV_METHOD] + suite_methods(
       lambda d: d.family == 'imbalance' or (d.family == 'baseline' and d.information == 'meta rows'))
 
 
@@ -34,9 +34,9 @@ def grid(scale):
       [Run(f'{ds} imbalance {f}', label, cfg,
            config_arg(ds, scale, 'resnet' if scale == 'paper' else ''),
            {**base, 'data.corruption_rates': (0.0,), 'data.corruption': 'none',
-            'data.imbalance': float(f), 'data.meta_mode': 'clean'},
+            'data.imbalance': float(f), 'data.meta_mode': 'clean', **variant},
            {'dataset': ds, 'imbalance': f})
-       for f in factors for label, cfg in methods()], COMPUTE_MATCHED)
+       for f in factors for label, cfg, variant in methods()], COMPUTE_MATCHED)
 
 
 def published(scale):

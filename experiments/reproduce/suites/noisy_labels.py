@@ -17,9 +17,9 @@ COMPUTE_MATCHED = ('l2rw', 'mwn', 'datarater')
 
 
 def methods() -> list:
-  """(row label, method): the baseline and every per-example method (meta-learned, data
-  scorer, loss rule, pruning) from the registry, less NOT_RUN; the MW-Net paper's methods
-  (CSV_METHOD) first, then table order."""
+  """(row label, method, overrides): the baseline and every per-example method (meta-learned,
+  data scorer, loss rule, pruning; each declared variant, e.g. STORM and STORM filter) from the
+  registry, less NOT_RUN; the MW-Net paper's methods (CSV_METHOD) first, then table order."""
   found = suite_methods(lambda d: d.family in ('baseline', 'meta', 'scorer', 'rule', 'pruning'),
                         NOT_RUN)
   return sorted(found, key=lambda m: m[1] not in CSV_METHOD)
@@ -61,10 +61,10 @@ def grid(scale):
   for ds, kind, rate in cells:
     corruption = {'symmetric': 'label_symmetric', 'pair-flip': 'label_pairflip'}[kind]
     model = ('wrn' if kind == 'symmetric' else 'resnet') if scale == 'paper' else ''
-    for label, cfg in methods():
+    for label, cfg, variant in methods():
       out.append(Run(f'{ds} {kind} {rate}%', label, cfg, config_arg(ds, scale, model),
                      {**base, 'data.corruption_rates': (rate / 100,), 'data.corruption': corruption,
-                      'data.meta_mode': 'clean', **meta_overrides(cfg, scale)},
+                      'data.meta_mode': 'clean', **meta_overrides(cfg, scale), **variant},
                      {'dataset': ds, 'kind': kind, 'rate': rate}))
   out = with_compute_matched(out, COMPUTE_MATCHED)
   return out + ([calibration_run(scale)] if scale == 'cpu' else [])
@@ -110,11 +110,17 @@ def header(scale):
   return (f'Grid: {grids[scale]}. One noisy source at the given rate; every method sees a clean '
           'meta split (data.meta_mode=clean, the MW-Net protocol) of data.meta_size examples. '
           'AUM filter is the training-dynamics scorer with filtered retraining (discard 50%). '
+          'STORM is the model trained with STORM\'s on-the-fly loss rescaling (paired with the '
+          'uniform row of the same seed); STORM filter is a fresh model trained on the half of '
+          'the rows STORM\'s rescaler scores highest. '
           'Published (block below the table): Meta-Weight-Net Tables 2 and 3 (test accuracy %; '
           'see third_party/README.md), which differ from ours at cpu scale in dataset (CIFAR vs '
           'digits/MNIST-1D), model (WRN-28-10 for uniform noise, ResNet-32 for flip, vs a small '
           'MLP), optimizer (SGD with a step schedule vs Adam) and steps (58,800 vs 1000); their '
-          'uniform noise may keep the true class, our symmetric noise always changes the label. '
+          'uniform noise may keep the true class, our symmetric noise always changes the label, '
+          'and their flip noise ("flip2") splits flips between two other classes per class, our '
+          'pair-flip sends class c to c+1 (their kinds are data.corruption=label_uniform and '
+          'label_flip2, not run here). '
           'Both architectures use GroupNorm here where the papers used BatchNorm. ' + REFERENCES + ' ' + COMPUTE_MATCHED_ROWS)
 
 

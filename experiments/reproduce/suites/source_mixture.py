@@ -14,12 +14,10 @@ from experiments.reproduce.suites._common import (ACCURACY, MWNET_PAPER, REFEREN
 
 # Meta-learned methods this suite's committed tables were made without (see suite_methods).
 NOT_RUN = ('l2rw', 'mwn', 'storm')
-# Per-method overrides: ScaleBiO's result is a fresh model retrained with its learned weights.
-OVERRIDES = {'scalebio': {'method.retrain': True}}
 
 
 def methods() -> list:
-  """(row label, method): the baseline and its reference rows (meta rows only, fine-tune on
+  """(row label, method, overrides): the baseline and its reference rows (meta rows only, fine-tune on
   meta rows, oracle), every method that learns source weights and every meta-learned method
   (its mean score per source stands for a weight) from the registry, less NOT_RUN, in table
   order."""
@@ -33,14 +31,14 @@ def grid(scale):
   base = {'smoke': {}, 'cpu': {'num_steps': 800}, 'paper': MWNET_PAPER}[scale]
   out = []
   for ds in datasets:
-    for label, cfg in methods():
+    for label, cfg, variant in methods():
       steps = {**base, **meta_overrides(cfg, scale)}
       if ds == 'stdlib_text':
         steps = {k: v for k, v in TEXT_CPU.items() if k in steps}
       out.append(Run(f'{ds} 5 sources', label, cfg,
                      config_arg(ds, scale, 'resnet' if scale == 'paper' else ''),
                      {**steps, 'data.corruption_rates': (0.0, 0.2, 0.4, 0.6, 0.8),
-                      **OVERRIDES.get(cfg, {})},
+                      **variant},
                      {'dataset': ds}))
   return out
 
@@ -60,7 +58,10 @@ def header(scale):
           'time-averaged simplex weights; DoReMi: averaged domain weights; group DRO: mean '
           'adversary weights; DataRater: mean rater score per source) with the corruption rate; '
           'a good method is near -1. Test accuracy is that of the result model: the model '
-          'retrained with the learned weights (ScaleBiO, DoReMi), trained under the weights '
+          'retrained with the learned weights (ScaleBiO, DoReMi: each source carries its '
+          'weight of the loss whatever its size, the objective the weights were learned on; '
+          'ScaleBiO\'s bilevel model w, which also trains on the meta split, is only in '
+          'summary.json as w_test_accuracy), trained under the weights '
           '(group DRO) or on the filtered data (DataRater). Published reference: DoReMi\'s '
           '280M-proxy domain weights on the Pile (third_party/doremi_280m_domain_weights.csv), a '
           'different problem (22 text domains, no injected noise), so its five largest weights '
