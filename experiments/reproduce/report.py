@@ -144,7 +144,7 @@ def _holm_cell(row, m) -> str:
   p = row[f'{m.name} Holm p']
   if p is None:
     return 'baseline' if row['method'] == 'uniform' and row[f'{m.name} diff'] is None else 'n/a'
-  return f'{p:.3f}' + (' *' if p <= HOLM_LEVEL else '')
+  return ('<0.001' if p < 0.001 else f'{p:.3f}') + (' *' if p <= HOLM_LEVEL else '')
 
 
 def md_columns(suite, rows: list) -> list:
