@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from experiments.reproduce.core import Metric, Run, Suite
 from experiments.reproduce.published import find_published
-from experiments.reproduce.suites._common import ACCURACY, TEXT_CPU, config_arg
+from experiments.reproduce.suites._common import ACCURACY, FINAL_STEP, TEXT_CPU, config_arg
 
 # DataRater's own setting at paper scale: language modelling on natural text (byte-level
 # wikitext103 through TFDS, no injected corruption), the rater meta-trained on a held-out
@@ -76,7 +76,7 @@ def header(scale):
           'which differs from ours '
           'in data (the Pile vs our embedded text and images with injected corruption, or '
           'wikitext103 at paper scale), model size (1B parameters vs a small MLP or '
-          'transformer) and training length.')
+          f'transformer) and training length. {FINAL_STEP}')
 
 
 def _baseline_accuracy(s):
