@@ -42,20 +42,20 @@ class MWNState(NamedTuple):
   table: tables.ExampleTable
 
 
-WNET_OPTIMIZERS = ('adam', 'nesterov')
+WNET_OPTIMIZERS = ('nesterov', 'adam')
 
 
 def make_wnet_optimizer(learning_rate: float, weight_decay: float,
-                        name: str = 'adam') -> optax.GradientTransformation:
+                        name: str) -> optax.GradientTransformation:
   """The weight net's optimizer, with L2 weight decay added to the gradient (PyTorch's
   `weight_decay=`), not decoupled.
 
   Args:
     learning_rate: its learning rate.
     weight_decay: coefficient of the L2 term added to the gradient.
-    name: 'adam' (MW-Net.py: `Adam(lr=1e-3, weight_decay=1e-4)`) or 'nesterov' (the
-      2019 script train_WRN-28-10_Meta_PGC.py: `SGD(lr=1e-3, momentum=0.9, nesterov=True,
-      weight_decay=5e-4)`).
+    name: 'nesterov' (the 2019 script train_WRN-28-10_Meta_PGC.py: `SGD(lr=1e-3,
+      momentum=0.9, nesterov=True, weight_decay=5e-4)`) or 'adam' (MW-Net.py:
+      `Adam(lr=1e-3, weight_decay=1e-4)`).
 
   Returns:
     The optax optimizer of the weight net.
@@ -93,8 +93,8 @@ def make(config, task, dataset) -> Method:
   V(L_i; Theta_new).
 
   Args:
-    config: run config; `config.method` holds wnet_hidden, wnet_learning_rate,
-      wnet_weight_decay, normalize, lookahead_lr, meta_batch_size, mode.
+    config: run config; `config.method` holds wnet_hidden, wnet_optimizer,
+      wnet_learning_rate, wnet_weight_decay, normalize, lookahead_lr, meta_batch_size, mode.
     task: the Task being trained.
     dataset: the Dataset (its train size sizes the score table).
 

@@ -47,8 +47,9 @@ def grid(scale):
     for label, cfg in methods():
       fields = mwnet_script(SCRIPT[kind], cfg) if scale == 'paper' else base
       out.append(Run(f'{ds} {kind} {rate}%', label, cfg, config_arg(ds, scale, model),
-                     {**fields, 'data.corruption_rates': (rate / 100,), 'data.corruption': corruption,
-                      'data.meta_mode': 'clean', **meta_overrides(cfg, scale)},
+                     {**fields, 'data.corruption_rates': (rate / 100,),
+                      'data.corruption': corruption, 'data.meta_mode': 'clean',
+                      **meta_overrides(cfg, scale)},
                      {'dataset': ds, 'kind': kind, 'rate': rate}))
   return out
 

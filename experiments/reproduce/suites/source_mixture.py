@@ -9,8 +9,8 @@ import numpy as np
 from experiments.reproduce.core import Metric, Run, Suite, read_summary, run_dir
 from experiments.reproduce.published import published_rows
 from experiments.reproduce.report import pyplot
-from experiments.reproduce.suites._common import (ACCURACY, FINAL_STEP, MWNET_PAPER, TEXT_CPU, config_arg,
-                                                  meta_overrides, suite_methods)
+from experiments.reproduce.suites._common import (ACCURACY, FINAL_STEP, MWNET_PAPER, TEXT_CPU,
+                                                  config_arg, meta_overrides, suite_methods)
 
 # Meta-learned methods this suite's committed tables were made without (see suite_methods).
 NOT_RUN = ('l2rw', 'mwn', 'storm')
