@@ -22,7 +22,6 @@ from datarater.data import load_dataset, sampler
 from datarater.errors import ConfigError
 from datarater.meta.l2rw import l2rw_scores, normalize_nonnegative
 from datarater.meta.mwn import mwn_step
-from datarater.methods import mwn
 from datarater.models.weight_net import WeightNet
 from datarater.run import prepare, train_and_evaluate
 from datarater.train.state import init_train_state, train_part
