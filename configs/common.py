@@ -131,10 +131,13 @@ optimizer.schedule 'constant' | 'cosine' | 'warmup_cosine' | 'step'.
 optimizer.warmup_steps   int. Linear warm-up for 'warmup_cosine'.
 optimizer.step_boundaries  tuple of fractions in (0, 1), increasing: for 'step',
                    the learning rate is multiplied by step_factor at each
-                   boundary * num_steps (Meta-Weight-Net's CIFAR code: epochs
+                   boundary * num_steps (Meta-Weight-Net's MW-Net.py: epochs
                    80 and 100 of 120 = (80/120, 100/120)).
 optimizer.step_factor    float in (0, 1]. The 'step' schedule's multiplier.
-optimizer.momentum float. For 'momentum' / 'nesterov'.
+optimizer.momentum float. For 'momentum' (SGD with plain heavy-ball momentum,
+                   optax.sgd(nesterov=False) = PyTorch's SGD(momentum=m), as
+                   Meta-Weight-Net's MW-Net.py) / 'nesterov' (Nesterov momentum,
+                   as its train_WRN-28-10_Meta_PGC.py and long-tail script).
 optimizer.weight_decay   float. Decoupled (adamw) or added L2 (others).
 optimizer.grad_clip      float. Global-norm clipping (0 = off).
 optimizer.eps_root float. Adam's eps inside the square root; keep it > 0 when

@@ -175,3 +175,27 @@ def test_static_mixture_loss_mode_gives_each_source_its_weight_whatever_its_size
   learned = {scalebio.PHASE: types.SimpleNamespace(method_state=types.SimpleNamespace(
       p=np.zeros(5, np.float32)))}      # lambda uniform; absent sources 2-4 get 0
   assert _source0_share(retrain.method(learned), data, 10) == pytest.approx(0.5)
+
+
+def test_momentum_is_plain_heavy_ball_and_nesterov_is_not():
+  """optimizer.name='momentum' is PyTorch's SGD(momentum=m) (MW-Net.py's): buffer b <- m b + g,
+  step -lr b; 'nesterov' steps -lr (g + m b). Two steps on a fixed gradient, written out."""
+  import ml_collections
+  import optax
+  from datarater.train.task import make_optimizer
+  g, lr, m = np.array([1.0, -2.0]), 0.1, 0.9
+  steps = {}
+  for name in ('momentum', 'nesterov'):
+    cfg = ml_collections.ConfigDict(dict(
+        name=name, learning_rate=lr, momentum=m, schedule='constant', weight_decay=0.0,
+        grad_clip=0.0, eps_root=0.0, warmup_steps=0, step_boundaries=(), step_factor=0.1))
+    opt = make_optimizer(cfg, 10)
+    params = np.zeros(2)
+    state = opt.init(params)
+    for _ in range(2):
+      updates, state = opt.update(g, state, params)
+      params = optax.apply_updates(params, updates)
+    steps[name] = np.asarray(params)
+  np.testing.assert_allclose(steps['momentum'], -lr * (g + (m * g + g)), rtol=1e-6)
+  np.testing.assert_allclose(steps['nesterov'], -lr * ((g + m * g) + (g + m * (m * g + g))),
+                             rtol=1e-6)

@@ -8,21 +8,25 @@ iteration on a training batch (losses L_i(w), i = 1..n) and a meta batch:
   2. weight net:  Theta <- optimizer step on grad_Theta (1/m) sum_j L^meta_j(w_hat(Theta))
   3. model:       w <- model optimizer step on (1/n) sum_i V(L_i(w); Theta_new) L_i(w)
 
-The input of V is the loss value under `stop_gradient` (as in the reference
-code, which feeds `cost.data`), so V(L_i) acts as a constant weight in the
+The input of V is the loss value under `stop_gradient` (as in the noisy-label
+scripts, which feed `cost.data`; the class-imbalance script's look-ahead feeds
+`cost_v` itself, not followed here), so V(L_i) acts as a constant weight in the
 model gradient. Steps 1-2 are `mwn_meta_loss_and_grad` / `mwn_step`; the
 look-ahead is a one-step unroll of `optax.sgd(a)` from `datarater.meta.unroll`
 (plain SGD, as in the paper, whatever optimizer trains the model). Step 3 is
-the training loop's weighted update (datarater/methods/mwn.py). The released
-MW-Net code also divides V by its batch sum in steps 1 and 3 (`v_lambda /
-norm_c`, `w_new / norm_v`), so the weight net can only redistribute weight
-between examples and cannot act as a global step-size knob; here that is
-`config.method.normalize`, with `datarater.weighting.normalize.mean_one`
-(n V_i / sum_j V_j: the factor n keeps the (1/n) sum_i form).
+the training loop's weighted update (datarater/methods/mwn.py). The authors'
+train_WRN-28-10_Meta_PGC.py and class-imbalance script also divide V by its batch
+sum in steps 1 and 3 (`v_lambda / norm_c`, `w_new / norm_v`; their MW-Net.py does
+not), so the weight net can only redistribute weight between examples and cannot
+act as a global step-size knob; here that is `config.method.normalize`, with
+`datarater.weighting.normalize.mean_one` (n V_i / sum_j V_j: the factor n keeps
+the (1/n) sum_i form).
 
-Reference settings (from the paper's code): weight net Adam lr 1e-3 with
-weight decay 1e-4; classifier SGD lr 0.1, momentum 0.9, Nesterov, wd 5e-4; the
-look-ahead uses plain SGD at the classifier's current learning rate.
+Reference settings (the authors' scripts; configs/mwn.py says which one the default
+follows): weight net Adam lr 1e-3, wd 1e-4 (MW-Net.py) or SGD-Nesterov lr 1e-3, wd
+5e-4 (train_WRN-28-10_Meta_PGC.py); classifier SGD lr 0.1, momentum 0.9 (Nesterov
+in the WRN script, plain in MW-Net.py), wd 5e-4; the look-ahead uses plain SGD at
+the classifier's current learning rate.
 """
 
 from __future__ import annotations

@@ -42,18 +42,27 @@ class MWNState(NamedTuple):
   table: tables.ExampleTable
 
 
-def make_wnet_optimizer(learning_rate: float, weight_decay: float) -> optax.GradientTransformation:
-  """Adam with L2 weight decay added to the gradient (PyTorch `Adam(weight_decay=...)`,
-  as in the MW-Net code), not decoupled AdamW.
+WNET_OPTIMIZERS = ('nesterov', 'adam')
+
+
+def make_wnet_optimizer(learning_rate: float, weight_decay: float,
+                        name: str) -> optax.GradientTransformation:
+  """The weight net's optimizer, with L2 weight decay added to the gradient (PyTorch's
+  `weight_decay=`), not decoupled.
 
   Args:
-    learning_rate: Adam learning rate.
+    learning_rate: its learning rate.
     weight_decay: coefficient of the L2 term added to the gradient.
+    name: 'nesterov' (the 2019 script train_WRN-28-10_Meta_PGC.py: `SGD(lr=1e-3,
+      momentum=0.9, nesterov=True, weight_decay=5e-4)`) or 'adam' (MW-Net.py:
+      `Adam(lr=1e-3, weight_decay=1e-4)`).
 
   Returns:
     The optax optimizer of the weight net.
   """
-  return optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(learning_rate))
+  core = optax.adam(learning_rate) if name == 'adam' else optax.sgd(
+      learning_rate, momentum=0.9, nesterov=True)
+  return optax.chain(optax.add_decayed_weights(weight_decay), core)
 
 
 def _check(config) -> None:
@@ -66,6 +75,8 @@ def _check(config) -> None:
   require(is_number(m.wnet_weight_decay) and m.wnet_weight_decay >= 0,
           'method.wnet_weight_decay', '>= 0', m.wnet_weight_decay)
   require(isinstance(m.normalize, bool), 'method.normalize', 'True or False', m.normalize)
+  require(m.wnet_optimizer in WNET_OPTIMIZERS, 'method.wnet_optimizer',
+          f'one of {WNET_OPTIMIZERS}', m.wnet_optimizer)
 
 
 def make(config, task, dataset) -> Method:
@@ -82,8 +93,8 @@ def make(config, task, dataset) -> Method:
   V(L_i; Theta_new).
 
   Args:
-    config: run config; `config.method` holds wnet_hidden, wnet_learning_rate,
-      wnet_weight_decay, normalize, lookahead_lr, meta_batch_size, mode.
+    config: run config; `config.method` holds wnet_hidden, wnet_optimizer,
+      wnet_learning_rate, wnet_weight_decay, normalize, lookahead_lr, meta_batch_size, mode.
     task: the Task being trained.
     dataset: the Dataset (its train size sizes the score table).
 
@@ -97,7 +108,8 @@ def make(config, task, dataset) -> Method:
   _check(config)
   m = config.method
   net = WeightNet(m.wnet_hidden)
-  wnet_optimizer = make_wnet_optimizer(m.wnet_learning_rate, m.wnet_weight_decay)
+  wnet_optimizer = make_wnet_optimizer(m.wnet_learning_rate, m.wnet_weight_decay,
+                                       m.wnet_optimizer)
   lookahead_lr = l2rw.lookahead_schedule(config)
   b, bm = config.batch_size, l2rw.meta_batch_size(config)
   num_train = dataset.train.size

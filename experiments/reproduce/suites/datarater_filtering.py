@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from experiments.reproduce.core import Metric, Run, Suite
 from experiments.reproduce.published import published_entry
-from experiments.reproduce.suites._common import (ACCURACY, COMPUTE_MATCHED_ROWS, REFERENCES,
-                                                  TEXT_CPU, config_arg, suite_methods,
+from experiments.reproduce.suites._common import (ACCURACY, COMPUTE_MATCHED_ROWS, FINAL_STEP,
+                                                  REFERENCES, TEXT_CPU, config_arg, suite_methods,
                                                   with_compute_matched)
 
 # DataRater's own setting at paper scale: language modelling on natural text (byte-level
@@ -87,7 +87,7 @@ def header(scale):
           'wikitext103 at paper scale), model size (1B parameters vs a small MLP or '
           'transformer) and training length. "<dataset> references": uniform and the '
           'reference rows on the same data, with the noisy meta split DataRater meta-trains on. '
-          + REFERENCES + ' ' + COMPUTE_MATCHED_ROWS)
+          + REFERENCES + ' ' + COMPUTE_MATCHED_ROWS + ' ' + FINAL_STEP)
 
 
 def _baseline_accuracy(s):

@@ -10,7 +10,7 @@ import os
 
 from experiments._runs import common_rows, run_detection, scorers
 from experiments.reproduce.core import Metric, Run, Suite, slug
-from experiments.reproduce.suites._common import MWNET_PAPER, config_arg
+from experiments.reproduce.suites._common import FINAL_STEP, MWNET_PAPER, config_arg
 
 # Detection-only runs: the scorers' filtered-retraining phases are switched off.
 NO_RETRAIN = {'datarater': {'method.baseline': False, 'method.discard_fraction': 0.0},
@@ -43,7 +43,9 @@ def header(scale):
                  'tabular preset (sklearn make_classification, 3 classes, 20 features, same MLP, '
                  'same 5 noisy sources), 600 steps of batch 64 per scoring phase, DataRater '
                  'meta-trained 200 steps',
-          'paper': 'CIFAR-10 with 5 sources at noise 0-80%, ResNet-32, the MW-Net code optimizer'}
+          'paper': 'CIFAR-10 with 5 sources at noise 0-80%, ResNet-32, the training settings of '
+                   'the authors\' MW-Net.py (SGD, plain momentum 0.9, lr 0.1, wd 5e-4, 58,800 '
+                   'steps)'}
   return (f'Grid: {grids[scale]}. Every scorer scores the training rows; AUROC and average '
           'precision of its scores against the ground-truth corruption flags. Population: the '
           'same rows for every scorer of a setting and seed, the training rows that every '
@@ -51,7 +53,8 @@ def header(scale):
           'rater also scores it, because DataRater was meta-trained on it (experiments/'
           'detect.py reports the same per seed, with filtered retraining). Meta split: clean '
           '(held out before corruption) or noisy (drawn like the training data). No published '
-          'numbers in third_party/ for this suite.')
+          'numbers in third_party/ for this suite. Scores are those at the end of training; '
+          f'{FINAL_STEP}')
 
 
 def population(workdir: str):

@@ -92,8 +92,8 @@ def header(scale):
           'batch is weighted by datarater.weighting.loss_reweight (delta 1; r = 1 for '
           'quadratic, 0.4 for linupper and extremes, the paper\'s temperatures; no warm-up). '
           'Columns: excess test risk E[(x.(w - w*))^2] at the last step and its area under the '
-          'curve (mean over steps). Seeds pair the data, noise and batch order. No published '
-          'numbers in third_party/ (the paper shows curves only).')
+          'curve (mean over steps; no best over training). Seeds pair the data, noise and batch '
+          'order. No published numbers in third_party/ (the paper shows curves only).')
 
 
 def plot(runs: list, seeds: int, folder: str) -> None:

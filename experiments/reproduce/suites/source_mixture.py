@@ -9,8 +9,9 @@ import numpy as np
 from experiments.reproduce.core import Metric, Run, Suite, read_summary, run_dir
 from experiments.reproduce.published import Published, published_rows
 from experiments.reproduce.report import pyplot
-from experiments.reproduce.suites._common import (ACCURACY, MWNET_PAPER, REFERENCES, TEXT_CPU,
-                                                  config_arg, meta_overrides, suite_methods)
+from experiments.reproduce.suites._common import (ACCURACY, FINAL_STEP, MWNET_PAPER, REFERENCES,
+                                                  TEXT_CPU, config_arg, meta_overrides,
+                                                  suite_methods)
 
 # Meta-learned methods this suite's committed tables were made without (see suite_methods).
 NOT_RUN = ('l2rw', 'mwn', 'storm')
@@ -49,7 +50,8 @@ def header(scale):
           'models), DataRater meta-trains 200 steps; stdlib_text (byte-level transformer, 2 '
           'layers, d_model 64, sequences of 64 bytes, batch 32), 400 steps per phase, DataRater '
           'meta-trains 100 steps',
-          'paper': 'CIFAR-10 split into 5 sources, ResNet-32, the MW-Net code optimizer'}
+          'paper': 'CIFAR-10 split into 5 sources, ResNet-32, the training settings of the '
+                   'authors\' MW-Net.py (SGD, plain momentum 0.9, lr 0.1, wd 5e-4, 58,800 steps)'}
   return (f'Grid: {grids[scale]}. Five sources corrupted at 0/20/40/60/80% (ScaleBiO\'s '
           'protocol of corruption growing with the source index): symmetric label noise on '
           'images, random bytes (data.text_noise_fraction of each corrupted sequence) on text, '
@@ -65,7 +67,7 @@ def header(scale):
           '(group DRO) or on the filtered data (DataRater). Published reference: DoReMi\'s '
           '280M-proxy domain weights on the Pile (third_party/doremi_280m_domain_weights.csv), a '
           'different problem (22 text domains, no injected noise), so its five largest weights '
-          'are listed in the published block below the table, not compared cell by cell. ' + REFERENCES)
+          'are listed in the published block below the table, not compared cell by cell. ' + REFERENCES + ' ' + FINAL_STEP)
 
 
 def _weights(s):
