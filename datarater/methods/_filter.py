@@ -3,6 +3,14 @@
 One meaning of `method.discard_fraction` rho in [0, 1): the fraction of the
 candidate examples that is discarded (the lowest-scored ones); the filtered
 model trains uniformly on the rest, for `config.num_steps` steps of batch B.
+`'auto'` (the default of every filtering method) chooses rho without the test
+set and without ground truth (`auto_pipeline`): a candidate from the score
+distribution of the training rows (`weighting.scores.mixture_discard_fraction`:
+the weight of the low component of a two-Gaussian fit, 0 when the components
+are not separated), then, after training, the filtered model is the run's
+result only if its best validation accuracy beats the paired uniform arm's;
+otherwise the uniform arm is (discard 0). summary.json records the candidate,
+the choice and why (`discard_fraction_auto`).
 Scores follow the direction of scores_train.npy: higher = more worth keeping.
 Two options, `method.filter_mode`:
 
@@ -54,7 +62,7 @@ from datarater.report import scoring
 from datarater.train import sharding
 from datarater.train.context import Context
 from datarater.train.evaluation import map_split
-from datarater.train.pipeline import Phase, Pipeline
+from datarater.train.pipeline import Phase, Pipeline, early_stopped
 from datarater.train.state import Method, TrainState, weighted_update
 from datarater.weighting import scores as score_ops
 from datarater.weighting import tables
@@ -68,9 +76,13 @@ def check(config, allow_zero: bool = True) -> None:
     allow_zero: whether rho = 0 (no filtered retraining) is allowed.
   """
   rho, mode = config.method.discard_fraction, config.method.get('filter_mode')
-  require(is_number(rho) and (rho >= 0 if allow_zero else rho > 0) and rho < 1,
-          'method.discard_fraction', 'in [0, 1)' if allow_zero else 'in (0, 1)', rho)
+  require(rho == AUTO or (is_number(rho) and (rho >= 0 if allow_zero else rho > 0) and rho < 1),
+          'method.discard_fraction', f"{AUTO!r} or a number in {'[0, 1)' if allow_zero else '(0, 1)'}",
+          rho)
   require(mode in MODES, 'method.filter_mode', f'one of {MODES}', mode)
+
+
+AUTO = 'auto'  # method.discard_fraction chosen on the score distribution and validation split
 
 
 # Scorers whose filtered phase, in runs recorded before every score became
@@ -129,11 +141,11 @@ def score_split(score_fn: Callable, train_state, state, config, split) -> np.nda
                    config.eval_batch_size).astype(np.float64)
 
 
-def per_batch(config, task, dataset, score_fn: Callable, state) -> Method:
+def per_batch(config, task, dataset, score_fn: Callable, state, rho: float) -> Method:
   """filter_mode='per_batch' of `make_filter`: top B of ceil(B / (1 - rho)) candidates per step."""
   del dataset
   b = config.batch_size
-  big = oversampled_batch_size(b, config.method.discard_fraction)
+  big = oversampled_batch_size(b, rho)
 
   def step(train_state, state, batch, key):
     del key
@@ -153,14 +165,14 @@ def per_batch(config, task, dataset, score_fn: Callable, state) -> Method:
                 grad_evals=b)
 
 
-def dataset_prune(config, task, dataset, score_fn: Callable, state) -> Method:
+def dataset_prune(config, task, dataset, score_fn: Callable, state, rho: float) -> Method:
   """filter_mode='dataset' of `make_filter`: uniform training on the best-scored rows only."""
   b, seed, n = config.batch_size, int(config.seed), dataset.train.size
   kept = {}  # filled by init (which also runs before a resumed phase restores its state)
 
   def init(key, train_state):
     scores = score_split(score_fn, train_state, state, config, dataset.train)
-    kept['rows'] = score_ops.best_rows(scores, kept_count(n, config.method.discard_fraction))
+    kept['rows'] = score_ops.best_rows(scores, kept_count(n, rho))
     print(f'[filter] dataset-level prune keeps {len(kept["rows"])} of {n} training rows',
           flush=True)
     return ()
@@ -178,18 +190,21 @@ FILTERS = {'per_batch': per_batch, 'dataset': dataset_prune}
 MODES = tuple(FILTERS)
 
 
-def make_filter(config, task, dataset, score_fn: Callable, state) -> Method:
+def make_filter(config, task, dataset, score_fn: Callable, state, rho: float | None = None
+                ) -> Method:
   """The filtered-training Method of `config.method.filter_mode` (module docstring).
 
   Args:
     config: run config (batch_size, seed, eval_batch_size,
-      method.discard_fraction rho in (0, 1), method.filter_mode).
+      method.discard_fraction, method.filter_mode).
     task: the Task trained.
     dataset: the Dataset (its train split).
     score_fn: (train_state, state, batch) -> [b] scores, higher = keep;
       jit-able (e.g. `lookup`, or a rater network applied to the batch).
     state: what score_fn reads (a score table, a rater's parameters); the
       per-batch Method's state, never updated.
+    rho: the discard fraction in [0, 1) (default: config.method.discard_fraction,
+      a number).
 
   Returns:
     'per_batch': a Method drawing `oversampled_batch_size(B, rho)` rows per
@@ -198,12 +213,13 @@ def make_filter(config, task, dataset, score_fn: Callable, state) -> Method:
     'filter/all_score_mean' (in the score's units). 'dataset': uniform
     training whose batches come from the ceil((1 - rho) N) best-scored rows.
   """
-  return FILTERS[config.method.filter_mode](config, task, dataset, score_fn, state)
+  rho = config.method.discard_fraction if rho is None else rho
+  return FILTERS[config.method.filter_mode](config, task, dataset, score_fn, state, rho)
 
 
 def filter_pipeline(config, task, dataset, phases: tuple, score_fn: Callable,
-                    state_fn: Callable, baseline: bool = True, report: dict | None = None
-                    ) -> Pipeline:
+                    state_fn: Callable, baseline: bool = True, report: dict | None = None,
+                    train_scores: Callable | None = None) -> Pipeline:
   """`phases`, then 'filtered' (result) and, with `baseline`, 'uniform' (its paired arm).
 
   Args:
@@ -216,20 +232,81 @@ def filter_pipeline(config, task, dataset, phases: tuple, score_fn: Callable,
       when 'filtered' starts).
     baseline: add the 'uniform' arm (config.num_steps, same initial parameters).
     report: extras for summary.json, besides discard_fraction and filter_mode.
+    train_scores: {phase name: PhaseResult} -> [N] scores of the training rows
+      (higher = keep), the score distribution discard_fraction='auto' reads;
+      default: state_fn (a score table).
 
   Returns:
-    The Pipeline (result 'filtered', baseline 'uniform' or None).
+    The Pipeline (result 'filtered', baseline 'uniform' or None; with 'auto',
+    the result is chosen on validation, `auto_choice`).
+
+  Raises:
+    ConfigError: discard_fraction='auto' without the uniform arm or without a
+      validation split (config.data.valid_size=0).
   """
   m, steps = config.method, config.num_steps
-  filtered = Phase('filtered', lambda r: make_filter(config, task, dataset, score_fn,
-                                                      state_fn(r)), steps)
+  auto = m.discard_fraction == AUTO
+  chosen = {}  # the auto candidate, filled when 'filtered' starts
+
+  def filtered_method(results):
+    rho = m.discard_fraction
+    if auto:
+      scores = (train_scores or state_fn)(results)
+      chosen.update(score_ops.mixture_discard_fraction(scores))
+      rho = chosen['candidate']
+      print(f'[filter] discard_fraction=auto: candidate {rho} from the score distribution '
+            f'(separation {chosen["separation"]:.2f})', flush=True)
+    return make_filter(config, task, dataset, score_fn, state_fn(results), rho)
+
+  filtered = Phase('filtered', filtered_method, steps)
   arms = (filtered,) + ((Phase('uniform', uniform.make(config, task, dataset), steps),)
                         if baseline else ())
-  extras = {'discard_fraction': m.discard_fraction, 'filter_mode': m.filter_mode,
-            **(report or {})}
+  extras = {'filter_mode': m.filter_mode, **(report or {})}
+  if not auto:
+    extras['discard_fraction'] = m.discard_fraction
+    choose = None
+  else:
+    require(baseline, 'method.baseline', "True for method.discard_fraction='auto' (the filtered "
+            'model is kept only if it beats the uniform arm on validation)', baseline)
+    require(dataset.valid.size > 0, 'data.valid_size',
+            "> 0 for method.discard_fraction='auto' (it is chosen on the validation split)",
+            config.data.get('valid_size', 0))
+    choose = lambda results, rows: auto_choice(chosen, rows)  # noqa: E731
   return Pipeline(tuple(phases) + arms, result='filtered',
                   baseline='uniform' if baseline else None,
-                  extra_cost=tuple(p.name for p in phases), report=lambda ctx, r: extras)
+                  extra_cost=tuple(p.name for p in phases), report=lambda ctx, r: extras,
+                  choose=choose)
+
+
+def auto_choice(candidate: dict, rows) -> tuple:
+  """discard_fraction='auto', after training: 'filtered' if its best validation accuracy
+  beats the uniform arm's (strictly), else 'uniform' (discard 0).
+
+  Args:
+    candidate: `weighting.scores.mixture_discard_fraction`'s output for the train scores.
+    rows: metrics.jsonl rows of the run (phases 'filtered' and 'uniform').
+
+  Returns:
+    (result phase, {'discard_fraction': the fraction of the result, 'discard_fraction_auto':
+    the candidate, both best validation accuracies, the choice and why}).
+  """
+  best = {p: early_stopped(rows, p) for p in ('filtered', 'uniform')}
+  acc = {p: b['valid_accuracy'] for p, b in best.items()}
+  if candidate['candidate'] == 0:
+    result, why = 'uniform', 'the score distribution shows one population (candidate 0)'
+  elif acc['filtered'] > acc['uniform']:
+    result, why = 'filtered', (f'filtered at {candidate["candidate"]} beats uniform on best '
+                               f'validation accuracy ({acc["filtered"]:.4f} > {acc["uniform"]:.4f})')
+  else:
+    result, why = 'uniform', (f'filtered at {candidate["candidate"]} does not beat uniform on '
+                              f'best validation accuracy ({acc["filtered"]:.4f} <= '
+                              f'{acc["uniform"]:.4f})')
+  print(f'[filter] discard_fraction=auto: result {result!r}: {why}', flush=True)
+  rho = candidate['candidate'] if result == 'filtered' else 0.0
+  return result, {'discard_fraction': rho, 'discard_fraction_auto': {
+      **candidate, 'chosen': rho, 'result_phase': result, 'why': why,
+      'filtered_best_valid_accuracy': acc['filtered'],
+      'uniform_best_valid_accuracy': acc['uniform']}}
 
 
 def require_classification(config, dataset) -> None:
@@ -296,8 +373,9 @@ def scorer_pipeline(config, task, dataset, phase: Phase, score_fn: Callable, wha
       (raw_scores_train.npy; `report.scoring.report_scores`).
 
   Returns:
-    Pipeline: (phase,) alone when rho = 0; else (phase, 'filtered',
-    'uniform') with result 'filtered' and baseline 'uniform'.
+    Pipeline: (phase,) alone when rho = 0; else (rho > 0 or 'auto') (phase,
+    'filtered', 'uniform') with result 'filtered' (or, with 'auto', the arm
+    chosen on validation) and baseline 'uniform'.
 
   Raises:
     ConfigError: for a bad method.discard_fraction or method.filter_mode.
@@ -313,6 +391,6 @@ def scorer_pipeline(config, task, dataset, phase: Phase, score_fn: Callable, wha
     return {**out, **extras}
 
   phase = phase._replace(method=phase.method._replace(finalize=finalize))
-  if config.method.discard_fraction == 0:
+  if config.method.discard_fraction == 0:  # 'auto' filters (its candidate may be 0)
     return Pipeline((phase,), result=phase.name)
   return filter_pipeline(config, task, dataset, (phase,), lookup, lambda r: table['scores'])

@@ -40,6 +40,10 @@ class Run:
     overrides: dotted config fields set on top of the config file.
     key: what the setting is ({'dataset': 'digits', 'rate': 40, ...}), for
       matching published rows.
+    reads: for a row that runs nothing: the method label of the run (same
+      setting, same seed, listed earlier) whose summary it reads through `view`.
+    view: with `reads`, summary -> the summary this row's metrics see (e.g.
+      `suites._common.early_stopped_view`: the run's early-stopped test metrics).
   """
   setting: str
   method: str
@@ -47,6 +51,12 @@ class Run:
   arg: str = ''
   overrides: dict = dataclasses.field(default_factory=dict)
   key: dict = dataclasses.field(default_factory=dict)
+  reads: str = ''
+  view: Callable | None = None
+
+  def derived(self, method: str, view: Callable) -> 'Run':
+    """A row of this run's setting that reads this run's summary through `view` (no run)."""
+    return dataclasses.replace(self, method=method, reads=self.method, view=view)
 
   def make_config(self, seed: int):
     """The run's ConfigDict for `seed` (None for a callable run)."""
@@ -194,8 +204,16 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
   total = len(runs) * seeds
   results, i = {}, 0
   for run in runs:
+    source = next(r for r in runs if r.setting == run.setting and r.method == run.reads
+                  ) if run.reads else None
     for seed in range(seeds):
       i += 1
+      if source is not None:  # a row read from another run of the suite: nothing runs
+        workdir = run_dir(folder, source, seed)
+        summary = run.view(read_summary(workdir))
+        results[(run.setting, run.method, seed)] = {
+            m.name: m.fn(summary, workdir, source.make_config(seed)) for m in suite.metrics}
+        continue
       workdir = run_dir(folder, run, seed)
       config = run.make_config(seed)
       t0 = time.time()

@@ -55,7 +55,8 @@ def table_rows(name: str, scale: str, results: dict) -> list:
       ours = [v[m.name] for v in vals]
       diff = paired_interval(ours, base) if base and None not in ours else (None, None, None)
       row[f'{m.name} diff'], row[f'{m.name} diff lo'], row[f'{m.name} diff hi'] = diff
-    row['published'] = suite.published(run, scale) if suite.published else ''
+    # A row read from another run (Run.reads) is no setting of a paper: no published number.
+    row['published'] = suite.published(run, scale) if suite.published and not run.reads else ''
     rows.append(row)
   return rows
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from experiments.reproduce.core import Run, Suite
 from experiments.reproduce.published import find_published
-from experiments.reproduce.suites._common import (ACCURACY, CSV_METHOD, MWNET_PAPER, config_arg,
-                                                  meta_overrides, suite_methods)
+from experiments.reproduce.suites._common import (ACCURACY, CSV_METHOD, EARLY_STOPPED_NOTE,
+                                                  MWNET_PAPER, config_arg, meta_overrides,
+                                                  suite_methods, with_early_stopped)
 
 # Per-example methods this suite's committed tables were made without (see suite_methods).
 NOT_RUN = ('cartography', 'chi2_dro', 'confident_learning', 'cvar', 'el2n', 'forgetting',
@@ -45,7 +46,7 @@ def grid(scale):
                      {**base, 'data.corruption_rates': (rate / 100,), 'data.corruption': corruption,
                       'data.meta_mode': 'clean', **meta_overrides(cfg, scale)},
                      {'dataset': ds, 'kind': kind, 'rate': rate}))
-  return out
+  return with_early_stopped(out)
 
 
 def published(run, scale):
@@ -75,7 +76,9 @@ def header(scale):
                     'learning rate / 10 at epochs 80 and 100, 58,800 steps (120 epochs)')}
   return (f'Grid: {grids[scale]}. One noisy source at the given rate; every method sees a clean '
           'meta split (data.meta_mode=clean, the MW-Net protocol) of data.meta_size examples. '
-          'AUM filter is the training-dynamics scorer with filtered retraining (discard 50%). '
+          'AUM filter is the training-dynamics scorer with filtered retraining (discard fraction '
+          "'auto': chosen from the score distribution and kept only if the filtered model beats "
+          'its paired uniform arm on the validation split). ' + EARLY_STOPPED_NOTE + ' '
           'Published: Meta-Weight-Net Tables 2 and 3 (CIFAR-10, test accuracy %; see '
           'third_party/README.md), which differ from ours at cpu scale in dataset (CIFAR vs '
           'digits/MNIST-1D), model (WRN-28-10 for uniform noise, ResNet-32 for flip, vs a small '
