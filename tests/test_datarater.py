@@ -51,6 +51,7 @@ def test_smoke_text(run_smoke):
 
 def _setup(arg='dataset=digits,smoke'):
   config = load_config('datarater', arg)
+  config.method.discard_fraction = 0.5   # a fixed fraction (the default 'auto' is chosen in a run)
   data = load_dataset(config.data, 0)
   task = make_task(config, data.info)
   rater = build_rater(config.method.rater, data.info)
