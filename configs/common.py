@@ -143,8 +143,10 @@ method.discard_fraction  'auto' (default) or rho in [0, 1): the fraction of the
                    chooses it without the test set and without ground truth:
                    a candidate from the training rows' score distribution
                    (the low component's weight of a two-Gaussian fit, 0 when
-                   the two are not separated: Ashman's D < 2), and the
-                   filtered model is the result only if its best validation
+                   the two are not separated: Ashman's D < 2; per_batch
+                   mode adds two standard deviations of the batch-to-batch
+                   share, `_filter.per_batch_fraction`), and the
+                   filtered model is the result only if its final validation
                    accuracy beats the paired uniform arm's, else the uniform
                    arm is (discard 0); summary.json: discard_fraction (the
                    one used), discard_fraction_auto (candidate, choice, why).

@@ -142,13 +142,15 @@ def test_mixture_candidate_on_synthetic_scores():
 
 
 def test_auto_choice_keeps_the_filtered_model_only_if_it_beats_uniform_on_validation():
+  """Decided on the final validation accuracy (the final models are reported): the uniform
+  arm's early peak (0.80) does not count against a filtered model that ends better."""
   cand = {'candidate': 0.4, 'separation': 3.0}
-  uni = _rows('uniform', [(10, 1.0, 0.70, 0.7), (20, 1.0, 0.75, 0.7)])
-  better = _rows('filtered', [(10, 1.0, 0.72, 0.1), (20, 1.0, 0.80, 0.1)])
-  tie = _rows('filtered', [(10, 1.0, 0.75, 0.99), (20, 1.0, 0.60, 0.99)])
+  uni = _rows('uniform', [(10, 1.0, 0.80, 0.9), (20, 1.0, 0.70, 0.7)])
+  better = _rows('filtered', [(10, 1.0, 0.72, 0.1), (20, 1.0, 0.75, 0.1)])
+  tie = _rows('filtered', [(10, 1.0, 0.75, 0.99), (20, 1.0, 0.70, 0.99)])
   result, extras = _filter.auto_choice(cand, uni + better)
   assert result == 'filtered' and extras['discard_fraction'] == 0.4
-  assert extras['discard_fraction_auto']['filtered_best_valid_accuracy'] == 0.80
+  assert extras['discard_fraction_auto']['filtered_valid_accuracy'] == 0.75
   result, extras = _filter.auto_choice(cand, uni + tie)  # test accuracy is never looked at
   assert result == 'uniform' and extras['discard_fraction'] == 0.0
   result, _ = _filter.auto_choice({'candidate': 0.0, 'separation': 1.0}, uni + better)
@@ -179,8 +181,9 @@ def test_auto_run_records_candidate_choice_and_result(run_smoke):
   assert summary['discard_fraction'] == (auto['candidate'] if auto['result_phase'] == 'filtered'
                                          else 0.0)
   assert summary['test_accuracy'] == summary['phases'][auto['result_phase']]['test_accuracy']
-  es = {p: early_stopped(rows, p)['valid_accuracy'] for p in ('filtered', 'uniform')}
-  assert (auto['result_phase'] == 'filtered') == (es['filtered'] > es['uniform'] and
+  final = {p: [r for r in rows if r['phase'] == p and 'valid/accuracy' in r][-1]['valid/accuracy']
+           for p in ('filtered', 'uniform')}
+  assert (auto['result_phase'] == 'filtered') == (final['filtered'] > final['uniform'] and
                                                   auto['candidate'] > 0)
 
 
@@ -203,3 +206,12 @@ def test_suite_early_stopped_row_reads_the_uniform_runs_summary():
           r.method for r in rows].index('uniform'), (name, setting)
   runs = SUITES['datarater_filtering'].runs('cpu')
   assert sum(r.reads == 'DataRater' for r in runs) == len({r.setting for r in runs})
+
+
+def test_per_batch_fraction_covers_the_batch_to_batch_spread():
+  """rho = f + 2 sd of the low share among m = ceil(B / (1 - rho)) candidates; 0 stays 0."""
+  assert _filter.per_batch_fraction(0.0, 64) == 0.0
+  rho = _filter.per_batch_fraction(0.37, 64)
+  m = _filter.oversampled_batch_size(64, rho)
+  assert rho >= 0.37 + 2 * np.sqrt(0.37 * 0.63 / m) > rho - 0.01
+  assert _filter.per_batch_fraction(0.37, 1024) < rho   # a larger batch varies less

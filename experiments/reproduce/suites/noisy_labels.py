@@ -78,7 +78,7 @@ def header(scale):
           'meta split (data.meta_mode=clean, the MW-Net protocol) of data.meta_size examples. '
           'AUM filter is the training-dynamics scorer with filtered retraining (discard fraction '
           "'auto': chosen from the score distribution and kept only if the filtered model beats "
-          'its paired uniform arm on the validation split). ' + EARLY_STOPPED_NOTE + ' '
+          'its paired uniform arm on the validation split at the last step). ' + EARLY_STOPPED_NOTE + ' '
           'Published: Meta-Weight-Net Tables 2 and 3 (CIFAR-10, test accuracy %; see '
           'third_party/README.md), which differ from ours at cpu scale in dataset (CIFAR vs '
           'digits/MNIST-1D), model (WRN-28-10 for uniform noise, ResNet-32 for flip, vs a small '
