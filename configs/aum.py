@@ -12,9 +12,11 @@ Method fields (datarater/methods/aum.py):
                                (Pleiss et al. 2020); the threshold rows get no score.
   method.threshold_percentile  the percentile of the threshold rows' AUMs used
                                as the cut (paper: 99).
-  method.discard_fraction        rho in [0, 1): the fraction of candidate rows the
-                                 filtered retraining discards, keeping the highest AUM
-                                 (0 = score only; configs/common.py).
+  method.discard_fraction        'auto' (default) or rho in [0, 1): the fraction of
+                                 candidate rows the filtered retraining discards, keeping
+                                 the highest AUM (0 = score only; 'auto': chosen on the
+                                 score distribution and the validation split;
+                                 configs/common.py).
   method.filter_mode             'per_batch' (default: each step draws B / (1 - rho)
                                  rows and keeps the best B, as DataRater) | 'dataset'
                                  (drop the rho lowest-scored rows once).
@@ -22,7 +24,7 @@ Phases: 'score' (config.num_steps), then with rho > 0 'filtered' and 'uniform'
 (config.num_steps each, same initial parameters). Shared fields: configs/common.py.
 """
 
-from configs.common import base_config, parse_arg
+from configs.common import base_config, parse_arg, discard_fraction_field
 
 
 def get_config(arg=None):
@@ -31,6 +33,6 @@ def get_config(arg=None):
   config.method.name = 'aum'
   config.method.threshold_samples = False
   config.method.threshold_percentile = 99.0
-  config.method.discard_fraction = 0.5
+  config.method.discard_fraction = discard_fraction_field()
   config.method.filter_mode = 'per_batch'
   return config

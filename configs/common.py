@@ -17,8 +17,8 @@ batch_size         int. Global training batch (split across devices; must be a
                    multiple of the device count).
 eval_batch_size    int. Batch for evaluation passes (multiple of device count).
 log_every          int. Log train metrics every this many steps.
-eval_every         int. Evaluate on `meta` and `test` every this many steps
-                   (and always at the last step).
+eval_every         int. Evaluate on `meta`, `valid` and `test` every this many
+                   steps (and always at the last step).
 checkpoint_every   int. Save an orbax checkpoint every this many steps (and
                    always at the last step). Re-running resumes from the latest.
 steps_per_dispatch int >= 1. Up to this many steps run in one jitted lax.scan
@@ -52,7 +52,7 @@ data.name          'digits' | 'stdlib_text' | 'npz' | 'mnist1d' (MNIST-1D,
                    image/label or text features).
 data.path          str. The .npz file for data.name='npz': x_train, y_train,
                    x_test, y_test [, source_train, source_test, corrupted_train,
-                   x_meta, y_meta]. Inputs must be real and finite as float32 (the
+                   x_meta, y_meta, x_valid, y_valid]. Inputs must be real and finite as float32 (the
                    dtype they are trained in: |x| <= 3.4e38); labels are class
                    indices 0..9999 (at most 10,000 classes); source_train holds
                    any non-negative integer ids, at most 1,024 distinct ones,
@@ -101,6 +101,21 @@ data.meta_size     int. Examples in the meta split (ignored when npz gives x_met
                    With data.imbalance > 1 and meta_mode 'clean', the meta split
                    is meta_size // C rows of every class, drawn before the
                    imbalance (Meta-Weight-Net's protocol; 100 on digits = 10 per class).
+data.valid_size    number >= 0. The validation split: held-out rows of the
+                   training distribution, carved from the training pool after
+                   the meta split and corrupted exactly like the training rows
+                   (no clean information), disjoint from train, meta and test;
+                   no method trains on it. Every validation decision reads it:
+                   early stopping (summary phases.<phase>.early_stopped), the
+                   net compute gain's target, method.discard_fraction='auto'.
+                   In (0, 1): a fraction of the pool (after the meta split and
+                   the long-tail imbalance), at least min(50, pool / 4) rows;
+                   a whole number >= 1: that many rows (text: per source, a
+                   fraction of data.examples_per_source, or the rows split
+                   over the sources). Default 0.1. An npz's x_valid / y_valid
+                   replace it. 0 = no validation split: early stopping and the
+                   compute gain are then reported as null with the reason, and
+                   discard_fraction='auto' is refused.
 data.test_fraction float in (0, 1). Fraction of digits held out as test.
 data.seq_len       int. Tokens per text example (inputs; targets are shifted).
 data.examples_per_source  int. Text sequences drawn per source for train.
@@ -150,9 +165,22 @@ Filtered retraining (the methods that filter: datarater, storm, score_filter,
 aum, el2n, forgetting, cartography, confident_learning; one filter for all,
 datarater/methods/_filter.py). Scores are higher = more worth keeping, as in
 scores_train.npy.
-method.discard_fraction  rho in [0, 1): the fraction of the candidate
-                   examples discarded, the lowest-scored (0 = no filtered
-                   retraining, where a method allows it).
+method.discard_fraction  'auto' (default) or rho in [0, 1): the fraction of the
+                   candidate examples discarded, the lowest-scored (0 = no
+                   filtered retraining, where a method allows it). 'auto'
+                   chooses it without the test set and without ground truth:
+                   a candidate from the training rows' score distribution
+                   (the low component's weight of a two-Gaussian fit, 0 when
+                   the two are not separated: Ashman's D < 2; per_batch
+                   mode adds two standard deviations of the batch-to-batch
+                   share, `_filter.per_batch_fraction`), and the
+                   filtered model is the result only if its final validation
+                   accuracy beats the paired uniform arm's, else the uniform
+                   arm is (discard 0); summary.json: discard_fraction (the
+                   one used), discard_fraction_auto (candidate, choice, why).
+                   Needs the uniform arm and data.valid_size > 0. Set it with
+                   `discard_fraction_field()` in a config file (a field that
+                   takes 'auto' or a number from the command line).
 method.filter_mode 'per_batch': each step draws ceil(B / (1 - rho))
                    candidates and trains on the B best-scored (DataRater's
                    online filter) | 'dataset': the rho lowest-scored training
@@ -167,6 +195,7 @@ tiny model, for tests).
 from __future__ import annotations
 
 import ml_collections
+from ml_collections import config_dict
 
 from datarater.data import TEXT_TFDS
 
@@ -193,6 +222,13 @@ def model_config(name: str, smoke: bool = False, **overrides) -> ml_collections.
     raise ValueError(f'config arg: model={name!r} is not one of {sorted(MODEL_KWARGS)}')
   kwargs = {**MODEL_KWARGS[name], **(SMOKE_MODEL_KWARGS[name] if smoke else {}), **overrides}
   return ml_collections.ConfigDict({'name': name, 'kwargs': kwargs})
+
+
+def discard_fraction_field(default='auto'):
+  """config.method.discard_fraction: a field that holds 'auto' or a number (ml_collections
+  otherwise fixes a field's type to its default's, and --config.method.discard_fraction=0.5
+  would be refused)."""
+  return config_dict.FieldReference(default, field_type=object)
 
 
 def parse_arg(arg: str | None, **extra):
@@ -251,6 +287,7 @@ def base_config(arg) -> ml_collections.ConfigDict:
   c.data.imbalance = 1.0
   c.data.meta_mode = 'clean'
   c.data.meta_size = 100
+  c.data.valid_size = 0.1
   c.data.test_fraction = 0.2
   c.data.seq_len = 64
   c.data.examples_per_source = 2000

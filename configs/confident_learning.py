@@ -11,9 +11,10 @@ Method fields (datarater/methods/confident_learning.py):
                            ensemble small).
   method.score             'self_confidence' (p_hat(y | x), cleanlab's default)
                            | 'normalized_margin'.
-  method.discard_fraction    rho in [0, 1): the fraction of candidate rows the
-                             filtered retraining discards, keeping the highest score
-                             (0 = score only; configs/common.py).
+  method.discard_fraction    'auto' (default) or rho in [0, 1): the fraction of candidate
+                             rows the filtered retraining discards, keeping the highest
+                             score (0 = score only; 'auto': chosen on the score distribution
+                             and the validation split; configs/common.py).
   method.filter_mode         'per_batch' (default: each step draws B / (1 - rho)
                              rows and keeps the best B, as DataRater) | 'dataset'
                              (drop the rho lowest-scored rows once).
@@ -23,7 +24,7 @@ Phases: 'score' (config.num_steps, K models of batch B each), then with rho > 0
 Shared fields: configs/common.py.
 """
 
-from configs.common import base_config, parse_arg
+from configs.common import base_config, parse_arg, discard_fraction_field
 
 
 def get_config(arg=None):
@@ -32,6 +33,6 @@ def get_config(arg=None):
   config.method.name = 'confident_learning'
   config.method.num_folds = 4
   config.method.score = 'self_confidence'
-  config.method.discard_fraction = 0.5
+  config.method.discard_fraction = discard_fraction_field()
   config.method.filter_mode = 'per_batch'
   return config

@@ -35,7 +35,9 @@ Method fields (all under config.method; shared fields in configs/common.py):
   mode               meta-gradient computation: 'mixed' (MixFlow-MG), 'reverse',
                      'remat', 'checkpointed' (same numbers; checkpointed keeps
                      O(sqrt T) carried states) or 'first_order' (ablation).
-  discard_fraction   rho: the fraction of candidates the filter discards (configs/common.py).
+  discard_fraction   'auto' (default: chosen on the score distribution and the validation
+                     split) or rho, the fraction of candidates the filter discards
+                     (configs/common.py).
   filter_mode        'per_batch' (default: each step draws ceil(B/(1-rho)) examples and
                      keeps the top B by the live rater, the paper's filter) | 'dataset'
                      (drop the rho lowest-scored training rows once).
@@ -68,7 +70,7 @@ default, which is the paper's DataRater:
 
 import ml_collections
 
-from configs.common import base_config, parse_arg
+from configs.common import base_config, parse_arg, discard_fraction_field
 
 
 RATER_KWARGS = {'mlp': dict(hidden=(64, 64)), 'cnn': dict(channels=(16, 32), hidden=(64, 64)),
@@ -100,7 +102,7 @@ def get_config(arg=None):
   m.outer_warmup_steps = 20
   m.outer_clip = 1.0
   m.mode = 'mixed'
-  m.discard_fraction = 0.5
+  m.discard_fraction = discard_fraction_field()
   m.filter_mode = 'per_batch'
   m.baseline = True
   m.rater_features = ()

@@ -13,9 +13,10 @@ Method fields (datarater/methods/el2n.py):
                            training (paper: ~10% of training for EL2N, 0 for
                            GraNd at initialisation). Set here to num_steps // 10;
                            set it again when you change num_steps.
-  method.discard_fraction    rho in [0, 1): the fraction of candidate rows the
-                             filtered retraining discards, keeping the lowest EL2N / GraNd
-                             (0 = score only; configs/common.py).
+  method.discard_fraction    'auto' (default) or rho in [0, 1): the fraction of candidate
+                             rows the filtered retraining discards, keeping the lowest EL2N
+                             / GraNd (0 = score only; 'auto': chosen on the score
+                             distribution and the validation split; configs/common.py).
   method.filter_mode         'per_batch' (default: each step draws B / (1 - rho)
                              rows and keeps the best B, as DataRater) | 'dataset'
                              (drop the rho lowest-scored rows once).
@@ -23,7 +24,7 @@ Phases: 'score' (score_steps), then with rho > 0 'filtered' and 'uniform'
 (config.num_steps each, same initial parameters). Shared fields: configs/common.py.
 """
 
-from configs.common import base_config, parse_arg
+from configs.common import base_config, parse_arg, discard_fraction_field
 
 
 def get_config(arg=None):
@@ -33,7 +34,7 @@ def get_config(arg=None):
   config.method.score = 'el2n'
   config.method.num_models = 4
   config.method.score_steps = max(config.num_steps // 10, 1)
-  config.method.discard_fraction = 0.5
+  config.method.discard_fraction = discard_fraction_field()
   config.method.filter_mode = 'per_batch'
   if arg.smoke:
     config.method.num_models = 2

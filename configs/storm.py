@@ -36,13 +36,15 @@ Method fields (all under config.method; shared fields in configs/common.py):
                      (exact, same numbers) | 'first_order' (exact for one step).
   filter             run the filtered-retraining and uniform phases after STORM; the
                      result is then the filtered model (default False: the rescaled model).
-  discard_fraction   rho: the fraction of candidates the filter discards (configs/common.py).
+  discard_fraction   'auto' (default: chosen on the score distribution and the validation
+                     split) or rho, the fraction of candidates the filter discards
+                     (configs/common.py).
   filter_mode        'dataset' (default: the filtered model never sees the rho
                      worst-scored training rows) | 'per_batch' (top B of
                      ceil(B/(1-rho)) rows per step, by the final score table).
 """
 
-from configs.common import base_config, parse_arg
+from configs.common import base_config, parse_arg, discard_fraction_field
 
 
 def get_config(arg=None):
@@ -56,6 +58,6 @@ def get_config(arg=None):
   m.lookahead_lr = 0.1
   m.mode = 'reverse'
   m.filter = False
-  m.discard_fraction = 0.5
+  m.discard_fraction = discard_fraction_field()
   m.filter_mode = 'dataset'
   return config

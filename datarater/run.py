@@ -156,9 +156,9 @@ RESUMABLE_FIELDS = ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', 
 
 
 def data_fingerprint(dataset) -> str:
-  """SHA-256 of every array (values, dtype and shape) of the train, meta and test splits."""
+  """SHA-256 of every array (values, dtype and shape) of the train, meta, valid and test splits."""
   h = hashlib.sha256()
-  for split in (dataset.train, dataset.meta, dataset.test):
+  for split in (dataset.train, dataset.meta, dataset.valid, dataset.test):
     for a in split:
       a = np.ascontiguousarray(a)
       h.update(f'{a.dtype}{a.shape}'.encode())
@@ -269,7 +269,7 @@ def _check_fingerprint(config, dataset, pipeline: Pipeline, run: RunDir, fingerp
     raise ConfigError(f'{where} holds a run with different config.{changed[0]} '
                       f'(changed: {", ".join(changed)}); use a new workdir to start a new run')
   if fingerprint['data_sha256'] != data_fingerprint(dataset):
-    raise DataError(f'{where} holds a run on different data (the train/meta/test arrays of '
+    raise DataError(f'{where} holds a run on different data (the train/meta/valid/test arrays of '
                     f'config.data.name={config.data.name!r} changed); use a new workdir')
   for name, step in latest.items():
     steps = next(p.steps for p in pipeline.phases if p.name == name)

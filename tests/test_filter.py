@@ -18,8 +18,8 @@ from datarater.weighting import tables
 
 
 def _setup(mode):
-  config = load_config('score_filter')   # batch 16, rho 0.5
-  config.method.filter_mode = mode
+  config = load_config('score_filter')   # batch 16
+  config.method.filter_mode, config.method.discard_fraction = mode, 0.5
   dataset = load_dataset(config.data, config.seed)
   task = make_task(config, dataset.info)
   table = np.random.default_rng(0).permutation(dataset.train.size).astype(np.float32)
@@ -122,7 +122,8 @@ def test_a_recorded_raw_score_filter_is_not_resumed(name):
                                        ('aum', 'dataset')])
 def test_the_other_mode_runs_in_the_loop(run_smoke, name, mode):
   extra = {'method__filter': True} if name == 'storm' else {}   # STORM's filtered variant
-  summary, rows, _ = run_smoke(name, method__filter_mode=mode, **extra)
+  summary, rows, _ = run_smoke(name, method__filter_mode=mode, method__discard_fraction=0.5,
+                               **extra)
   assert summary['filter_mode'] == mode and summary['discard_fraction'] == 0.5
   assert summary['result_phase'] == 'filtered' and summary['baseline_phase'] == 'uniform'
   ledger = summary['phases']['filtered']['ledger']

@@ -63,12 +63,15 @@ def test_generates_offline_quickly_and_leaves_global_rngs(network_attempts, nois
 def test_shapes_labels_and_sources(noisy):
   assert noisy.info.name == 'mnist1d' and noisy.info.num_classes == NUM_CLASSES
   assert noisy.info.input_shape == (LENGTH, 1) and noisy.info.num_sources == 5
-  assert noisy.train.size + noisy.meta.size == NUM_TRAIN and noisy.test.size == NUM_TEST
+  assert noisy.train.size + noisy.meta.size + noisy.valid.size == NUM_TRAIN
+  assert noisy.valid.size == 390 and noisy.test.size == NUM_TEST  # 10% of the 3,900-row pool
   assert noisy.meta.size == 100 and not noisy.meta.corrupted.any()
   for split in noisy[:3]:
     assert split.x.dtype == np.float32 and split.x.shape == (split.size, LENGTH, 1)
     assert split.y.dtype == np.int32 and set(np.unique(split.y)) == set(range(NUM_CLASSES))
-  rates = [noisy.train.corrupted[noisy.train.source == k].mean() for k in range(5)]
+  # Exact per-source rates over the corrupted pool (train and the validation rows carved from it).
+  rates = [np.concatenate([s.corrupted[s.source == k] for s in (noisy.train, noisy.valid)]).mean()
+           for k in range(5)]
   np.testing.assert_allclose(rates, [0, 0.2, 0.4, 0.6, 0.8], atol=0.01)
 
 

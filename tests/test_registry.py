@@ -121,12 +121,13 @@ def test_a_module_without_a_valid_declaration_is_refused(add_method):
 
 def test_the_runs_of_todays_methods_are_unchanged():
   """Cached runs stay valid: the same runs, labels, overrides and order as when pinned."""
+  es = ('uniform (early-stopped on validation)', 'uniform')  # read from uniform's runs
   assert first_setting(noisy_labels.grid('smoke')) == [
-      ('uniform', 'uniform'), ('L2RW', 'l2rw'), ('MW-Net', 'mwn'), ('DataRater', 'datarater'),
+      ('uniform', 'uniform'), es, ('L2RW', 'l2rw'), ('MW-Net', 'mwn'), ('DataRater', 'datarater'),
       ('STORM', 'storm'), ('STORM filter', 'storm'), ('AUM filter', 'aum'), ('KL-DRO', 'kl_dro'),
       ('loss reweighting', 'loss_reweight'), ('InfoBatch', 'infobatch')]
   assert first_setting(long_tail.grid('smoke')) == [
-      ('uniform', 'uniform'), ('L2RW', 'l2rw'), ('MW-Net', 'mwn')]
+      ('uniform', 'uniform'), es, ('L2RW', 'l2rw'), ('MW-Net', 'mwn')]
   mixture = source_mixture.grid('smoke')
   assert first_setting(mixture) == [('uniform', 'uniform'), ('ScaleBiO', 'scalebio'),
                                     ('DoReMi', 'doremi'), ('group DRO', 'group_dro'),

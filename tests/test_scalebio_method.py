@@ -104,7 +104,10 @@ def _setup(**method):
   task = make_task(config, data.info)
   m = scalebio_method.make_bilevel(config, task, data)
   w_opt = scalebio_method.make_optimizers(config.method).w
-  batch = gather(data.train, np.arange(40, 40 + m.train_batch_size))
+  b = m.train_batch_size   # a window of rows with every source (per-source means are checked)
+  start = next(i for i in range(40, data.train.size - b)
+               if len(set(data.train.source[i:i + b].tolist())) == 5)
+  batch = gather(data.train, np.arange(start, start + b))
   batch['meta'] = gather(data.meta, np.arange(m.meta_batch_size))
   p0 = np.asarray([0.5, -0.3, 0.1, 0.2, -0.5], np.float32)
 

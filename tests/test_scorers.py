@@ -72,6 +72,7 @@ def test_aum_threshold_rows_train_and_score_on_the_fake_class():
 
 def test_aum_threshold_samples_scores_filter(run_smoke):
   summary, rows, workdir = run_smoke('aum', scores=True, method__threshold_samples=True,
+                                     method__discard_fraction=0.5,
                                      **QUIET)
   assert summary['score_auroc'] > 0.6  # low AUM = corrupted
   # The threshold rows (1/(C+1) of the train rows) are unscored.

@@ -107,7 +107,8 @@ def test_bad_config_is_one_line():
 
 
 def test_storm_filter_pipeline_smoke(run_smoke):
-  summary, rows, workdir = run_smoke('storm', scores=True, method__filter=True)
+  summary, rows, workdir = run_smoke('storm', scores=True, method__filter=True,
+                                     method__discard_fraction=0.5)
   assert summary['method'] == 'storm' and summary['meta_mode'] == 'noisy'
   assert set(summary['phases']) == {'storm', 'filtered', 'uniform'}
   assert summary['result_phase'] == 'filtered' and summary['baseline_phase'] == 'uniform'

@@ -3,7 +3,11 @@
 `classification_dataset` takes a loader's train pool and test split and
 applies, in this order and drawing from the loader's generator: long-tail
 imbalance, source assignment, the meta split (clean or noisy) and per-source
-corruption with ground-truth flags. Under long tail (imbalance > 1) a clean
+corruption with ground-truth flags, and last the validation split
+(`config.data.valid_size` rows carved from the corrupted pool, so they carry
+no clean information, with a child generator of the loader's, so the other
+draws are those of a run without one; `valid` given by an npz file is used as
+it is). Under long tail (imbalance > 1) a clean
 meta split is drawn first instead, meta_size // C rows of every class
 (Meta-Weight-Net's protocol: a balanced meta set drawn before imbalancing).
 """
@@ -14,7 +18,7 @@ import numpy as np
 
 from datarater.data import corruption
 from datarater.data.core import (NO_SOURCE, DataError, Dataset, DatasetInfo, Split,
-                                 balanced_meta_split, train_meta_split)
+                                 balanced_meta_split, carve_valid, train_meta_split)
 
 # A classification dataset has at most MAX_CLASSES classes (labels 0..MAX_LABEL): the
 # label is the index of a logit, so a larger label would size an absurd output layer
@@ -30,8 +34,9 @@ MAX_SOURCES = 1024
 def classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng,
                            meta: Split | None = None, sources_given: bool = False,
                            num_rows: int | None = None, source_ids=None,
-                           test_sources_given: bool = False) -> Dataset:
-  """Shared recipe: imbalance -> sources -> meta split -> per-source corruption.
+                           test_sources_given: bool = False,
+                           valid: Split | None = None) -> Dataset:
+  """Shared recipe: imbalance -> sources -> meta split -> per-source corruption -> valid.
 
   `source_ids`: the data's own id of each source 0..K-1 (its name is
   f'source{id}'); None: the sources are 0..K-1 themselves. Test rows keep
@@ -41,6 +46,10 @@ def classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng
   would make it a meaningless number).
   """
   rates = tuple(cfg.corruption_rates)
+  # The validation split draws from a child generator: which rows it takes does not depend
+  # on the corruption's draws (clean and noisy versions of a run carve the same rows), and
+  # every draw of `rng` is that of a run without a validation split.
+  valid_rng = rng.spawn(1)[0]
   if num_classes > MAX_CLASSES:
     raise DataError(f'dataset {name!r} has {num_classes} classes; at most {MAX_CLASSES} are '
                     'supported')
@@ -83,4 +92,9 @@ def classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng
       corruption_rates=rates, meta_mode=meta_mode, num_rows=int(num_rows))
   if meta_mode == 'given':
     meta = meta._replace(row=np.full(meta.size, -1, np.int64))
-  return Dataset(pool, meta, test, info)
+  if valid is None:
+    pool, valid = carve_valid(pool, cfg.valid_size, valid_rng)
+  else:  # the user's own validation rows (npz x_valid / y_valid), not rows of its training data
+    source = np.full(valid.size, NO_SOURCE if num_sources > 1 else 0, np.int32)
+    valid = valid._replace(source=source, row=np.full(valid.size, -1, np.int64))
+  return Dataset(pool, meta, valid, test, info)

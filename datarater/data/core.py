@@ -10,6 +10,7 @@ corruption rate) and is never put in a training batch.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -56,12 +57,17 @@ class DatasetInfo:
   corruption: str              # description of the corruption applied
   corruption_rates: tuple      # per source (empty when unknown)
   meta_mode: str               # 'clean' | 'noisy' | 'given'
-  num_rows: int                # rows of the user's training data (train + carved meta + dropped)
+  num_rows: int                # rows of the user's training data (train + carved meta/valid + dropped)
 
 
 class Dataset(NamedTuple):
+  """The splits of a run. `valid` holds held-out rows of the training distribution
+  (corrupted like `train`, disjoint from every other split; no method trains on it): the
+  split every validation decision reads (early stopping, net compute gain, the automatic
+  discard fraction). It is empty when config.data.valid_size = 0."""
   train: Split
   meta: Split
+  valid: Split
   test: Split
   info: DatasetInfo
 
@@ -73,6 +79,56 @@ def train_meta_split(pool: Split, meta_size: int, rng: np.random.Generator):
                     f'training pool ({pool.size} examples)')
   perm = rng.permutation(pool.size)
   return pool.take(np.sort(perm[meta_size:])), pool.take(np.sort(perm[:meta_size]))
+
+
+# A fractional config.data.valid_size carves at least this many rows (at most a quarter of the pool).
+MIN_VALID = 50
+
+
+def valid_count(valid_size, pool_size: int) -> int:
+  """Rows of a pool of `pool_size` that config.data.valid_size asks for.
+
+  Args:
+    valid_size: a number in (0, 1): that fraction of the pool, at least
+      min(MIN_VALID, pool_size // 4) rows; a whole number >= 1 (an int, or a float such
+      as 200.0, which is what a float config field holds): that many rows; 0: none.
+    pool_size: rows of the training pool it is carved from.
+
+  Returns:
+    The number of validation rows (0: no validation split).
+  """
+  if is_fraction(valid_size):
+    return max(int(round(valid_size * pool_size)), min(MIN_VALID, pool_size // 4))
+  return int(valid_size)
+
+
+def is_fraction(valid_size) -> bool:
+  """Whether config.data.valid_size is a fraction of the pool (in (0, 1)) or a row count."""
+  return 0 < valid_size < 1
+
+
+def check_valid_size(valid_size) -> None:
+  """DataError (one line) unless config.data.valid_size is in [0, 1) or a whole number."""
+  ok = (isinstance(valid_size, numbers.Real) and not isinstance(valid_size, bool)
+        and np.isfinite(valid_size) and valid_size >= 0
+        and (valid_size < 1 or float(valid_size).is_integer()))
+  if not ok:
+    raise DataError(f'config.data.valid_size={valid_size!r} must be a fraction of the training '
+                    'pool in [0, 1) or a whole number of rows; 0 = no validation split')
+
+
+def carve_valid(pool: Split, valid_size, rng: np.random.Generator):
+  """Disjoint random (train, valid) slices of a (corrupted) training pool.
+
+  Raises:
+    DataError: the validation split would leave no training rows.
+  """
+  n = valid_count(valid_size, pool.size)
+  if n >= pool.size:
+    raise DataError(f'config.data.valid_size={valid_size!r} asks for {n} validation rows of a '
+                    f'training pool of {pool.size}; it must leave rows to train on')
+  perm = rng.permutation(pool.size)
+  return pool.take(np.sort(perm[n:])), pool.take(np.sort(perm[:n]))
 
 
 def balanced_meta_split(pool: Split, meta_size: int, num_classes: int, rng: np.random.Generator):

@@ -17,7 +17,8 @@ import numpy as np
 from datarater.data import corruption
 from datarater.data.classification import (MAX_CLASSES, MAX_LABEL, MAX_SOURCES,
                                            classification_dataset)
-from datarater.data.core import DataError, Dataset, DatasetInfo, Split, make_split
+from datarater.data.core import (DataError, Dataset, DatasetInfo, Split, check_valid_size,
+                                 is_fraction, make_split, valid_count)
 from datarater.data.mnist1d import load_mnist1d
 from datarater.data.tabular import load_tabular
 
@@ -49,11 +50,13 @@ NPZ_REQUIRED = ('x_train', 'y_train', 'x_test', 'y_test')
 
 def load_npz(cfg, seed) -> Dataset:
   """A user's classification data: x_train, y_train, x_test, y_test
-  [, source_train, source_test, corrupted_train, x_meta, y_meta]. Every problem
-  raises DataError with one line naming the key: inputs must be finite as
-  float32, labels in 0..MAX_LABEL; `source_train` ids are remapped to 0..K-1
-  (`_npz_sources`), `source_test` ids the same way (ids of source_train only);
-  without `source_test` the test rows have no source (no per-source test loss)."""
+  [, source_train, source_test, corrupted_train, x_meta, y_meta, x_valid, y_valid]
+  (without x_valid, config.data.valid_size rows are carved from the training
+  rows). Every problem raises DataError with one line naming the key: inputs
+  must be finite as float32, labels in 0..MAX_LABEL; `source_train` ids are
+  remapped to 0..K-1 (`_npz_sources`), `source_test` ids the same way (ids of
+  source_train only); without `source_test` the test rows have no source (no
+  per-source test loss)."""
   path = cfg.path
   if not path:
     raise DataError('config.data.path: set it to the .npz file for dataset=npz')
@@ -66,7 +69,8 @@ def load_npz(cfg, seed) -> Dataset:
   for k in NPZ_REQUIRED:
     if k not in f:
       raise DataError(f'{path}: missing key {k!r} (needs {", ".join(NPZ_REQUIRED)})')
-  for xk, yk in (('x_train', 'y_train'), ('x_test', 'y_test'), ('x_meta', 'y_meta')):
+  for xk, yk in (('x_train', 'y_train'), ('x_test', 'y_test'), ('x_meta', 'y_meta'),
+                 ('x_valid', 'y_valid')):
     if (xk in f) != (yk in f):
       raise DataError(f'{path}: {xk!r} and {yk!r} must be given together')
     if xk not in f:
@@ -97,7 +101,7 @@ def load_npz(cfg, seed) -> Dataset:
       raise DataError(f"{path}: {xk!r} shape {x.shape[1:]} differs from 'x_train' "
                       f"{f['x_train'].shape[1:]}")
   num_classes = int(f['y_train'].max()) + 1
-  for yk in ('y_test', 'y_meta'):
+  for yk in ('y_test', 'y_meta', 'y_valid'):
     if yk in f and f[yk].max() >= num_classes:
       raise DataError(f'{path}: {yk!r} has label {int(f[yk].max())} not seen in y_train '
                       f'(classes 0..{num_classes - 1})')
@@ -127,11 +131,12 @@ def load_npz(cfg, seed) -> Dataset:
   test_source = _npz_test_sources(path, f.get('source_test'), source_ids, len(f['y_test']))
   test = make_split(f['x_test'], f['y_test'], test_source)
   meta = make_split(f['x_meta'], f['y_meta']) if 'x_meta' in f else None
+  valid = make_split(f['x_valid'], f['y_valid']) if 'x_valid' in f else None
   rng = np.random.default_rng([seed, 2])
   return classification_dataset('npz', pool, test, num_classes, cfg, rng, meta,
                                 sources_given=source is not None,
                                 num_rows=len(f['y_train']), source_ids=source_ids,
-                                test_sources_given=test_source is not None)
+                                test_sources_given=test_source is not None, valid=valid)
 
 
 def _npz_sources(path, ids, num_rates: int):
@@ -189,11 +194,14 @@ def _windows(stream: np.ndarray, length: int) -> np.ndarray:
 def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset:
   """Cuts non-overlapping (seq_len+1)-byte windows from per-source byte streams.
 
-  Without `test_streams`, the first 80% of each stream gives train (+ meta)
-  windows and the last 20% test windows, so the splits are disjoint; with them
+  Without `test_streams`, the first 80% of each stream gives train (+ meta
+  + valid) windows and the last 20% test windows, so the splits are disjoint; with them
   (a dataset's own test split), test windows come from those: n_train // 4
   of them, or all of them when the test split is smaller (wikitext103's test
   split holds about 2,500 windows of 513 bytes).
+  Validation windows: config.data.valid_size per source as a fraction of
+  examples_per_source (a float) or ceil(valid_size / K) (an int), drawn from
+  the same windows as train and corrupted like them.
   x = window[:-1], y = window[1:].
   """
   rng = np.random.default_rng([seed, 3])
@@ -201,8 +209,10 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
   length = cfg.seq_len + 1
   n_train = cfg.examples_per_source
   n_meta = -(-cfg.meta_size // len(streams))
+  n_valid = (valid_count(cfg.valid_size, n_train) if is_fraction(cfg.valid_size)
+             else -(-int(cfg.valid_size) // len(streams)))
   n_test = max(1, n_train // 4)
-  parts = {'train': [], 'meta': [], 'test': []}
+  parts = {'train': [], 'meta': [], 'valid': [], 'test': []}
   for k, stream in enumerate(streams):
     if test_streams is None:
       cut = int(0.8 * len(stream))
@@ -210,20 +220,21 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
     else:
       head, tail = _windows(stream, length), _windows(test_streams[k], length)
       n_test = min(max(1, n_train // 4), len(tail))
-    if len(head) < n_train + n_meta or len(tail) < max(n_test, 1):
+    if len(head) < n_train + n_meta + n_valid or len(tail) < max(n_test, 1):
       raise DataError(f'source {names[k]!r} has {len(head)} train and {len(tail)} test windows of '
-                      f'{length} bytes; needs {n_train + n_meta} and {max(n_test, 1)}: lower '
-                      'config.data.examples_per_source or seq_len')
-    pick = rng.choice(len(head), n_train + n_meta, replace=False)
+                      f'{length} bytes; needs {n_train + n_meta + n_valid} and {max(n_test, 1)}: '
+                      'lower config.data.examples_per_source, valid_size or seq_len')
+    pick = rng.choice(len(head), n_train + n_meta + n_valid, replace=False)
     src = lambda n: np.full(n, k, np.int32)  # noqa: E731
     parts['train'].append((head[pick[:n_train]], src(n_train)))
-    parts['meta'].append((head[pick[n_train:]], src(n_meta)))
+    parts['meta'].append((head[pick[n_train:n_train + n_meta]], src(n_meta)))
+    parts['valid'].append((head[pick[n_train + n_meta:]], src(n_valid)))
     parts['test'].append((tail[rng.choice(len(tail), n_test, replace=False)], src(n_test)))
   splits = {}
   for split, chunks in parts.items():
     seqs = np.concatenate([c[0] for c in chunks]).astype(np.int32)
     source = np.concatenate([c[1] for c in chunks])
-    corrupt = split == 'train' or (split == 'meta' and cfg.meta_mode == 'noisy')
+    corrupt = split in ('train', 'valid') or (split == 'meta' and cfg.meta_mode == 'noisy')
     mask = np.zeros(len(seqs), bool)
     if corrupt:
       seqs, mask = corruption.corrupt_sequences(seqs, source, rates, cfg.corruption, rng,
@@ -236,13 +247,13 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
                      num_sources=len(streams), source_names=tuple(names),
                      corruption=cfg.corruption if len(rates) else 'none',
                      corruption_rates=rates, meta_mode=cfg.meta_mode,
-                     num_rows=splits['train'].size + splits['meta'].size)
-  # The train and meta windows are rows 0..N-1 and N..N+M-1 of the corpus drawn.
-  n_train = splits['train'].size
-  splits['train'] = splits['train']._replace(row=np.arange(n_train, dtype=np.int64))
-  splits['meta'] = splits['meta']._replace(
-      row=n_train + np.arange(splits['meta'].size, dtype=np.int64))
-  return Dataset(splits['train'], splits['meta'], splits['test'], info)
+                     num_rows=sum(splits[k].size for k in ('train', 'meta', 'valid')))
+  # The train, meta and valid windows are rows 0..N-1, N..N+M-1, N+M.. of the corpus drawn.
+  start = 0
+  for k in ('train', 'meta', 'valid'):
+    splits[k] = splits[k]._replace(row=start + np.arange(splits[k].size, dtype=np.int64))
+    start += splits[k].size
+  return Dataset(splits['train'], splits['meta'], splits['valid'], splits['test'], info)
 
 
 def stdlib_package_bytes(package: str) -> np.ndarray:
@@ -340,6 +351,7 @@ def load_dataset(cfg, seed: int) -> Dataset:
   for r in rates:
     if isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0.0 <= r <= 1.0:
       raise DataError(f'config.data.corruption_rates: {r!r} is not a number in [0, 1]')
+  check_valid_size(cfg.get('valid_size', 0))
   loaders = {'digits': load_digits, 'stdlib_text': load_stdlib_text, 'npz': load_npz,
              'mnist1d': load_mnist1d, 'tabular': load_tabular}
   return loaders.get(cfg.name, load_tfds)(cfg, seed)

@@ -3,6 +3,15 @@
 One meaning of `method.discard_fraction` rho in [0, 1): the fraction of the
 candidate examples that is discarded (the lowest-scored ones); the filtered
 model trains uniformly on the rest, for `config.num_steps` steps of batch B.
+`'auto'` (the default of every filtering method) chooses rho without the test
+set and without ground truth (`auto_pipeline`): a candidate from the score
+distribution of the training rows (`weighting.scores.mixture_discard_fraction`:
+the weight of the low component of a two-Gaussian fit, 0 when the components
+are not separated; with filter_mode='per_batch' raised by `per_batch_fraction`
+so that nearly every batch, not only the average one, drops it), then, after training, the filtered model is the run's
+result only if its final validation accuracy beats the paired uniform arm's;
+otherwise the uniform arm is (discard 0). summary.json records the candidate,
+the choice and why (`discard_fraction_auto`).
 Scores follow the direction of scores_train.npy: higher = more worth keeping.
 Two options, `method.filter_mode`:
 
@@ -53,7 +62,7 @@ from datarater.report import scoring
 from datarater.train import sharding
 from datarater.train.context import Context
 from datarater.train.evaluation import map_split
-from datarater.train.pipeline import Phase, Pipeline
+from datarater.train.pipeline import Phase, Pipeline, eval_rows
 from datarater.train.state import Method, TrainState, weighted_update
 from datarater.weighting import scores as score_ops
 from datarater.weighting import tables
@@ -67,9 +76,13 @@ def check(config, allow_zero: bool = True) -> None:
     allow_zero: whether rho = 0 (no filtered retraining) is allowed.
   """
   rho, mode = config.method.discard_fraction, config.method.get('filter_mode')
-  require(is_number(rho) and (rho >= 0 if allow_zero else rho > 0) and rho < 1,
-          'method.discard_fraction', 'in [0, 1)' if allow_zero else 'in (0, 1)', rho)
+  require(rho == AUTO or (is_number(rho) and (rho >= 0 if allow_zero else rho > 0) and rho < 1),
+          'method.discard_fraction', f"{AUTO!r} or a number in {'[0, 1)' if allow_zero else '(0, 1)'}",
+          rho)
   require(mode in MODES, 'method.filter_mode', f'one of {MODES}', mode)
+
+
+AUTO = 'auto'  # method.discard_fraction chosen on the score distribution and validation split
 
 
 # Scorers whose filtered phase, in runs recorded before every score became
@@ -128,11 +141,11 @@ def score_split(score_fn: Callable, train_state, state, config, split) -> np.nda
                    config.eval_batch_size).astype(np.float64)
 
 
-def per_batch(config, task, dataset, score_fn: Callable, state) -> Method:
+def per_batch(config, task, dataset, score_fn: Callable, state, rho: float) -> Method:
   """filter_mode='per_batch' of `make_filter`: top B of ceil(B / (1 - rho)) candidates per step."""
   del dataset
   b = config.batch_size
-  big = oversampled_batch_size(b, config.method.discard_fraction)
+  big = oversampled_batch_size(b, rho)
 
   def step(train_state, state, batch, key):
     del key
@@ -152,14 +165,14 @@ def per_batch(config, task, dataset, score_fn: Callable, state) -> Method:
                 grad_evals=b)
 
 
-def dataset_prune(config, task, dataset, score_fn: Callable, state) -> Method:
+def dataset_prune(config, task, dataset, score_fn: Callable, state, rho: float) -> Method:
   """filter_mode='dataset' of `make_filter`: uniform training on the best-scored rows only."""
   n = dataset.train.size
   kept = {}  # filled by init (which also runs before a resumed phase restores its state)
 
   def init(key, train_state):
     scores = score_split(score_fn, train_state, state, config, dataset.train)
-    kept['rows'] = score_ops.best_rows(scores, kept_count(n, config.method.discard_fraction))
+    kept['rows'] = score_ops.best_rows(scores, kept_count(n, rho))
     print(f'[filter] dataset-level prune keeps {len(kept["rows"])} of {n} training rows',
           flush=True)
     return ()
@@ -172,18 +185,21 @@ FILTERS = {'per_batch': per_batch, 'dataset': dataset_prune}
 MODES = tuple(FILTERS)
 
 
-def make_filter(config, task, dataset, score_fn: Callable, state) -> Method:
+def make_filter(config, task, dataset, score_fn: Callable, state, rho: float | None = None
+                ) -> Method:
   """The filtered-training Method of `config.method.filter_mode` (module docstring).
 
   Args:
     config: run config (batch_size, seed, eval_batch_size,
-      method.discard_fraction rho in (0, 1), method.filter_mode).
+      method.discard_fraction, method.filter_mode).
     task: the Task trained.
     dataset: the Dataset (its train split).
     score_fn: (train_state, state, batch) -> [b] scores, higher = keep;
       jit-able (e.g. `lookup`, or a rater network applied to the batch).
     state: what score_fn reads (a score table, a rater's parameters); the
       per-batch Method's state, never updated.
+    rho: the discard fraction in [0, 1) (default: config.method.discard_fraction,
+      a number).
 
   Returns:
     'per_batch': a Method drawing `oversampled_batch_size(B, rho)` rows per
@@ -192,12 +208,13 @@ def make_filter(config, task, dataset, score_fn: Callable, state) -> Method:
     'filter/all_score_mean' (in the score's units). 'dataset': uniform
     training whose batches come from the ceil((1 - rho) N) best-scored rows.
   """
-  return FILTERS[config.method.filter_mode](config, task, dataset, score_fn, state)
+  rho = config.method.discard_fraction if rho is None else rho
+  return FILTERS[config.method.filter_mode](config, task, dataset, score_fn, state, rho)
 
 
 def filter_pipeline(config, task, dataset, phases: tuple, score_fn: Callable,
-                    state_fn: Callable, baseline: bool = True, report: dict | None = None
-                    ) -> Pipeline:
+                    state_fn: Callable, baseline: bool = True, report: dict | None = None,
+                    train_scores: Callable | None = None) -> Pipeline:
   """`phases`, then 'filtered' (result) and, with `baseline`, 'uniform' (its paired arm).
 
   Args:
@@ -210,20 +227,112 @@ def filter_pipeline(config, task, dataset, phases: tuple, score_fn: Callable,
       when 'filtered' starts).
     baseline: add the 'uniform' arm (config.num_steps, same initial parameters).
     report: extras for summary.json, besides discard_fraction and filter_mode.
+    train_scores: {phase name: PhaseResult} -> [N] scores of the training rows
+      (higher = keep), the score distribution discard_fraction='auto' reads;
+      default: state_fn (a score table).
 
   Returns:
-    The Pipeline (result 'filtered', baseline 'uniform' or None).
+    The Pipeline (result 'filtered', baseline 'uniform' or None; with 'auto',
+    the result is chosen on validation, `auto_choice`).
+
+  Raises:
+    ConfigError: discard_fraction='auto' without the uniform arm or without a
+      validation split (config.data.valid_size=0).
   """
   m, steps = config.method, config.num_steps
-  filtered = Phase('filtered', lambda r: make_filter(config, task, dataset, score_fn,
-                                                      state_fn(r)), steps)
+  auto = m.discard_fraction == AUTO
+  chosen = {}  # the auto candidate, filled when 'filtered' starts
+
+  def filtered_method(results):
+    rho = m.discard_fraction
+    if auto:
+      scores = (train_scores or state_fn)(results)
+      chosen.update(score_ops.mixture_discard_fraction(scores))
+      chosen['estimated_fraction'] = chosen['candidate']
+      if m.filter_mode == 'per_batch':
+        chosen['candidate'] = per_batch_fraction(chosen['candidate'], config.batch_size)
+      rho = chosen['candidate']
+      print(f'[filter] discard_fraction=auto: candidate {rho} from the score distribution '
+            f'(separation {chosen["separation"]:.2f})', flush=True)
+    return make_filter(config, task, dataset, score_fn, state_fn(results), rho)
+
+  filtered = Phase('filtered', filtered_method, steps)
   arms = (filtered,) + ((Phase('uniform', uniform.make(config, task, dataset), steps),)
                         if baseline else ())
-  extras = {'discard_fraction': m.discard_fraction, 'filter_mode': m.filter_mode,
-            **(report or {})}
+  extras = {'filter_mode': m.filter_mode, **(report or {})}
+  if not auto:
+    extras['discard_fraction'] = m.discard_fraction
+    choose = None
+  else:
+    require(baseline, 'method.baseline', "True for method.discard_fraction='auto' (the filtered "
+            'model is kept only if it beats the uniform arm on validation)', baseline)
+    require(dataset.valid.size > 0, 'data.valid_size',
+            "> 0 for method.discard_fraction='auto' (it is chosen on the validation split)",
+            config.data.get('valid_size', 0))
+    choose = lambda results, rows: auto_choice(chosen, rows)  # noqa: E731
   return Pipeline(tuple(phases) + arms, result='filtered',
                   baseline='uniform' if baseline else None,
-                  extra_cost=tuple(p.name for p in phases), report=lambda ctx, r: extras)
+                  extra_cost=tuple(p.name for p in phases), report=lambda ctx, r: extras,
+                  choose=choose)
+
+
+def per_batch_fraction(fraction: float, batch_size: int, z: float = 2.0) -> float:
+  """The per-batch discard fraction that drops an estimated `fraction` of low-scored rows
+  from (nearly) every batch, not only on average.
+
+  The per-batch filter keeps the top B of m = ceil(B / (1 - rho)) candidates; the share
+  of low-scored rows in a batch varies around `fraction` with standard deviation
+  sqrt(f (1 - f) / m). Returns the smallest rho (on a 0.01 grid, at most
+  weighting.scores.MAX_DISCARD) with rho >= f + z sqrt(f (1 - f) / m(rho)), i.e. rho
+  covers the batch's share z standard deviations above the mean (z = 2: about 98% of the
+  batches); 0 stays 0.
+
+  Args:
+    fraction: f, the estimated fraction of low-scored rows.
+    batch_size: B, the rows kept per step.
+    z: standard deviations of margin.
+  """
+  if fraction <= 0:
+    return 0.0
+  for rho in np.arange(round(fraction, 2), score_ops.MAX_DISCARD + 1e-9, 0.01):
+    m = oversampled_batch_size(batch_size, rho)
+    if rho >= fraction + z * math.sqrt(fraction * (1 - fraction) / m):
+      return round(float(rho), 2)
+  return score_ops.MAX_DISCARD
+
+
+def auto_choice(candidate: dict, rows) -> tuple:
+  """discard_fraction='auto', after training: 'filtered' if its final validation accuracy
+  beats the uniform arm's (strictly), else 'uniform' (discard 0).
+
+  The final evaluations are compared because the run reports the final models: an arm's
+  best validation accuracy is no guide to its last step (the uniform arm peaks early and
+  then memorises noisy labels; measured on digits at 40% noise, comparing best accuracies
+  kept a memorised uniform arm where the filtered model was 14 points better on test).
+
+  Args:
+    candidate: `weighting.scores.mixture_discard_fraction`'s output for the train scores.
+    rows: metrics.jsonl rows of the run (phases 'filtered' and 'uniform').
+
+  Returns:
+    (result phase, {'discard_fraction': the fraction of the result, 'discard_fraction_auto':
+    the candidate, both final validation accuracies, the choice and why}).
+  """
+  acc = {p: eval_rows(rows, p)[-1]['valid/accuracy'] for p in ('filtered', 'uniform')}
+  if candidate['candidate'] == 0:
+    result, why = 'uniform', 'the score distribution shows one population (candidate 0)'
+  elif acc['filtered'] > acc['uniform']:
+    result, why = 'filtered', (f'filtered at {candidate["candidate"]} beats uniform on final '
+                               f'validation accuracy ({acc["filtered"]:.4f} > {acc["uniform"]:.4f})')
+  else:
+    result, why = 'uniform', (f'filtered at {candidate["candidate"]} does not beat uniform on '
+                              f'final validation accuracy ({acc["filtered"]:.4f} <= '
+                              f'{acc["uniform"]:.4f})')
+  print(f'[filter] discard_fraction=auto: result {result!r}: {why}', flush=True)
+  rho = candidate['candidate'] if result == 'filtered' else 0.0
+  return result, {'discard_fraction': rho, 'discard_fraction_auto': {
+      **candidate, 'chosen': rho, 'result_phase': result, 'why': why,
+      'filtered_valid_accuracy': acc['filtered'], 'uniform_valid_accuracy': acc['uniform']}}
 
 
 def require_classification(config, dataset) -> None:
@@ -290,8 +399,9 @@ def scorer_pipeline(config, task, dataset, phase: Phase, score_fn: Callable, wha
       (raw_scores_train.npy; `report.scoring.report_scores`).
 
   Returns:
-    Pipeline: (phase,) alone when rho = 0; else (phase, 'filtered',
-    'uniform') with result 'filtered' and baseline 'uniform'.
+    Pipeline: (phase,) alone when rho = 0; else (rho > 0 or 'auto') (phase,
+    'filtered', 'uniform') with result 'filtered' (or, with 'auto', the arm
+    chosen on validation) and baseline 'uniform'.
 
   Raises:
     ConfigError: for a bad method.discard_fraction or method.filter_mode.
@@ -307,6 +417,6 @@ def scorer_pipeline(config, task, dataset, phase: Phase, score_fn: Callable, wha
     return {**out, **extras}
 
   phase = phase._replace(method=phase.method._replace(finalize=finalize))
-  if config.method.discard_fraction == 0:
+  if config.method.discard_fraction == 0:  # 'auto' filters (its candidate may be 0)
     return Pipeline((phase,), result=phase.name)
   return filter_pipeline(config, task, dataset, (phase,), lookup, lambda r: table['scores'])

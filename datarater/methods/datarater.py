@@ -265,6 +265,7 @@ def make(config, task, dataset) -> Pipeline:
   m = config.method
   rater = build_rater(m.rater, dataset.info)
   meta_trainer = make_meta_trainer(config, task, dataset, rater)
+  rated = {}  # the rater's scores of the training rows (discard_fraction='auto' reads them)
 
   def finalize_meta(ctx, train_state, state):
     del train_state
@@ -273,7 +274,8 @@ def make(config, task, dataset) -> Pipeline:
     score = jax.jit(lambda b: jax.vmap(lambda p: rate(state.eta, b, params=p))(state.params).mean(0)
                     if m.rater_features else rate(state.eta, b))
     # The rater scores any example: the meta split's rows get real scores too.
-    out = scoring.report_scores(ctx, map_split(score, ctx.dataset.train, ctx), 'DataRater score',
+    rated['train'] = map_split(score, ctx.dataset.train, ctx)
+    out = scoring.report_scores(ctx, rated['train'], 'DataRater score',
                                 meta_scores=map_split(score, ctx.dataset.meta, ctx))
     print(f'[datarater] rater AUROC {out["score_auroc"]}', flush=True)
     return out
@@ -282,4 +284,4 @@ def make(config, task, dataset) -> Pipeline:
                trains_model=False)
   return _filter.filter_pipeline(config, task, dataset, (meta,), filter_score(config, task, rater),
                                  lambda results: results['meta_train'].method_state.eta,
-                                 baseline=m.baseline)
+                                 baseline=m.baseline, train_scores=lambda results: rated['train'])

@@ -2,8 +2,9 @@
 
 `map_split` applies any jitted per-example function to every example of a
 split (methods use it to score the training set); `evaluate` reports loss,
-accuracy and per-source loss on the meta and test splits (the loop calls it
-every config.eval_every steps).
+accuracy and per-source loss on the meta, valid and test splits (the loop
+calls it every config.eval_every steps; an empty valid split,
+config.data.valid_size = 0, is left out).
 """
 
 from __future__ import annotations
@@ -42,15 +43,17 @@ def make_eval_fn(task):
 
 
 def evaluate(task, params, ctx: Context, eval_fn=None) -> dict:
-  """Loss, accuracy and per-source loss on the meta and test splits.
+  """Loss, accuracy and per-source loss on the meta, valid (when not empty) and test splits.
 
   `<split>/source_loss` is None when the split's rows carry no real source
   (NO_SOURCE: the test rows of presets whose sources are random partitions).
   """
   eval_fn = eval_fn or make_eval_fn(task)
   out = {}
-  for name in ('meta', 'test'):
+  for name in ('meta', 'valid', 'test'):
     split = getattr(ctx.dataset, name)
+    if not split.size:
+      continue
     loss, correct = map_split(lambda b: eval_fn(params, b), split, ctx)
     out[f'{name}/loss'] = float(loss.mean())
     out[f'{name}/accuracy'] = float(correct.mean())

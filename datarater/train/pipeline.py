@@ -72,54 +72,115 @@ class Pipeline(NamedTuple):
     extra_cost: phases whose cost is charged to the method in the compute
       gain (e.g. DataRater's meta-training). The result phase and these are
       the method's compute (summary.json's `method_ledger`); the others (a
-      paired uniform arm) are not.
+      paired uniform arm) are not, unless `choose` picks the result (then
+      every phase was needed to decide, and all are charged).
+    choose: optional (results, metric rows) -> (result phase, extras): picks
+      the run's result phase after training (on validation data; e.g.
+      method.discard_fraction='auto' keeps the filtered model only if it
+      beats the uniform arm); its extras go into summary.json.
   """
   phases: tuple
   result: str
   baseline: Optional[str] = None
   report: Optional[Callable[[Context, dict], dict]] = None
   extra_cost: tuple = ()
+  choose: Optional[Callable[[dict, list], tuple]] = None
 
 
 def add_ledgers(*ledgers: dict) -> dict:
   return {k: sum(l.get(k, 0) for l in ledgers) for k in LEDGER_KEYS}
 
 
-def phase_metrics(result: PhaseResult) -> dict:
-  """A phase's final test metrics and ledger, for summary.json."""
+NO_VALID = 'no validation split (config.data.valid_size=0)'
+
+
+def eval_rows(rows, phase: str) -> list:
+  """The rows of `phase` that carry a validation evaluation, in step order."""
+  return [r for r in rows if r.get('phase') == phase and r.get('valid/loss') is not None]
+
+
+def early_stopped(rows, phase: str) -> dict | None:
+  """Early stopping on validation: the evaluation of `phase` with the best validation
+  accuracy (ties: the earliest), and the test metrics at that step.
+
+  Args:
+    rows: metrics.jsonl rows (dicts with 'phase', 'step', 'valid/accuracy', 'test/...').
+    phase: the phase.
+
+  Returns:
+    {'step', 'valid_accuracy', 'valid_loss', 'test_accuracy', 'test_loss'}, or None
+    when the phase has no validation evaluation (no validation split, or a phase that
+    trains no model).
+  """
+  evals = eval_rows(rows, phase)
+  if not evals:
+    return None
+  best = max(evals, key=lambda r: (r['valid/accuracy'], -r['step']))
+  return {'step': best['step'], 'valid_accuracy': best['valid/accuracy'],
+          'valid_loss': best['valid/loss'], 'test_accuracy': best.get('test/accuracy'),
+          'test_loss': best.get('test/loss')}
+
+
+def phase_metrics(result: PhaseResult, rows=(), phase: str = '') -> dict:
+  """A phase's final test metrics, its ledger and its early-stopped evaluation
+  (`early_stopped`: best validation accuracy over its evaluations), for summary.json."""
   e = result.eval
   out = {'ledger': result.ledger}
   if e:
     out.update(test_accuracy=e['test/accuracy'], test_loss=e['test/loss'],
-               test_source_loss=e['test/source_loss'])
+               test_source_loss=e['test/source_loss'],
+               valid_accuracy=e.get('valid/accuracy'), valid_loss=e.get('valid/loss'),
+               early_stopped=early_stopped(rows, phase))
   return out
 
 
 def steps_to_reach(rows, phase: str, target_loss: float):
-  """First evaluated step of `phase` whose test loss is <= target (None if never)."""
-  for r in rows:
-    if r['phase'] == phase and r.get('test/loss') is not None and r['test/loss'] <= target_loss:
+  """First evaluated step of `phase` whose validation loss is <= target (None if never)."""
+  for r in eval_rows(rows, phase):
+    if r['valid/loss'] <= target_loss:
       return r['step']
   return None
 
 
 def compute_gain(rows, method: PhaseResult, baseline: PhaseResult, method_phase: str,
-                 extra_flops: float = 0.0) -> dict:
-  """Net compute gain of `method` vs `baseline` in XLA-counted FLOPs (DataRater paper).
+                 baseline_phase: str, extra_flops: float = 0.0) -> dict:
+  """Net compute gain of `method` vs `baseline` in XLA-counted FLOPs (DataRater paper),
+  decided on the validation split.
 
-  The steps the method's phase needs to reach the baseline's final test loss
-  (resolved to evaluation steps, config.eval_every), times its FLOPs per step,
-  against the baseline's total FLOPs; once without and once with
-  `extra_flops` (e.g. the rater's meta-training).
+  Target: the baseline's best validation loss over its evaluations (a target that
+  memorising noisy labels cannot inflate, as it could the final loss), reached by the
+  baseline at step `baseline_steps_to_target` (its first evaluation at the minimum). The
+  method's phase needs `steps_to_target` steps to reach it (its first evaluation at or
+  below it), so the gain is resolved to one evaluation interval: `eval_every` steps, 1 /
+  `num_evals` of the phase. Gain = 1 - method FLOPs to the target / baseline FLOPs to the
+  target; once without and once with `extra_flops` (e.g. the rater's meta-training).
+
+  Args:
+    rows: metrics.jsonl rows (dicts with 'phase', 'step', 'valid/loss').
+    method, baseline: the PhaseResults (ledgers: flops, steps).
+    method_phase, baseline_phase: their phase names in `rows`.
+    extra_flops: FLOPs charged to the method besides its phase.
+
+  Returns:
+    dict of the target, the steps, the resolution and the gains (None when the method
+    never reaches the target, or with `reason` when there is no validation split).
   """
-  target = baseline.eval['test/loss']
-  steps = steps_to_reach(rows, method_phase, target)
-  base_flops = baseline.ledger['flops']
+  base_evals, evals = eval_rows(rows, baseline_phase), eval_rows(rows, method_phase)
   per_step = method.ledger['flops'] / max(method.ledger['steps'], 1)
-  out = {'baseline_final_test_loss': target, 'steps_to_baseline_loss': steps,
-         'baseline_steps': baseline.ledger['steps'], 'extra_flops': extra_flops,
-         'flops_per_step': per_step, 'baseline_flops': base_flops,
-         'net_compute_gain': None, 'net_compute_gain_incl_extra': None}
+  base_per_step = baseline.ledger['flops'] / max(baseline.ledger['steps'], 1)
+  out = {'target': 'baseline best validation loss', 'target_valid_loss': None,
+         'baseline_steps_to_target': None, 'steps_to_target': None,
+         'eval_every': evals[1]['step'] - evals[0]['step'] if len(evals) > 1 else None,
+         'num_evals': len(evals), 'baseline_steps': baseline.ledger['steps'],
+         'extra_flops': extra_flops, 'flops_per_step': per_step,
+         'baseline_flops_to_target': None, 'net_compute_gain': None,
+         'net_compute_gain_incl_extra': None}
+  if not base_evals or not evals:
+    return {**out, 'reason': NO_VALID}
+  best = min(base_evals, key=lambda r: (r['valid/loss'], r['step']))
+  out['target_valid_loss'], out['baseline_steps_to_target'] = best['valid/loss'], best['step']
+  steps = out['steps_to_target'] = steps_to_reach(rows, method_phase, best['valid/loss'])
+  base_flops = out['baseline_flops_to_target'] = best['step'] * base_per_step
   if steps is not None and base_flops:
     used = steps * per_step
     out['net_compute_gain'] = 1.0 - used / base_flops
@@ -135,8 +196,9 @@ def single(method: Method, num_steps: int) -> Pipeline:
 def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
   """Runs every phase of `pipeline`; returns the summary dict.
 
-  Summary: the result phase's final test metrics at the top level, every
-  phase's metrics and ledger under `phases`, the summed `ledger`, the extras
+  Summary: the result phase's final test metrics at the top level (the
+  result phase is `pipeline.result`, or what `pipeline.choose` picks), every
+  phase's metrics, ledger and early-stopped evaluation under `phases`, the summed `ledger`, the extras
   of every Method's `finalize` and of `pipeline.report`, and, with a
   baseline, the paired accuracy gain and net compute gain. `method_ledger`
   sums the ledgers of the phases that made the result (the result phase and
@@ -161,7 +223,12 @@ def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
       print(f'[{phase.name}] test accuracy {result.eval["test/accuracy"]:.4f}, '
             f'test loss {result.eval["test/loss"]:.4f}', flush=True)
 
-  final = results[pipeline.result]
+  rows = ctx.run.read_metrics()
+  result = pipeline.result
+  if pipeline.choose is not None:
+    result, chosen = pipeline.choose(results, rows)
+    extras.update(chosen)
+  final = results[result]
   info = ctx.dataset.info
   summary = {
       'method': ctx.config.method.name,
@@ -171,23 +238,23 @@ def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
       'corruption': info.corruption,
       'corruption_rates': list(info.corruption_rates),
       'num_steps': ctx.config.num_steps,
-      'result_phase': pipeline.result,
+      'result_phase': result,
       'final': final.eval,
       'test_accuracy': final.eval['test/accuracy'],
       'test_loss': final.eval['test/loss'],
       'test_source_loss': final.eval['test/source_loss'],
       'ledger': add_ledgers(*(r.ledger for r in results.values())),
-      'method_ledger': add_ledgers(*(results[p].ledger
-                                     for p in (pipeline.result, *pipeline.extra_cost))),
-      'phases': {name: phase_metrics(r) for name, r in results.items()},
+      'method_ledger': add_ledgers(*(results[p].ledger for p in (
+          results if pipeline.choose is not None else {result, *pipeline.extra_cost}))),
+      'phases': {name: phase_metrics(r, rows, name) for name, r in results.items()},
   }
   if pipeline.baseline is not None:
     base = results[pipeline.baseline]
     summary['baseline_phase'] = pipeline.baseline
     summary['accuracy_gain_vs_baseline'] = final.eval['test/accuracy'] - base.eval['test/accuracy']
     extra = sum(results[p].ledger['flops'] for p in pipeline.extra_cost)
-    summary['compute'] = compute_gain(ctx.run.read_metrics(), final, base, pipeline.result, extra)
-    print(f'[{ctx.config.method.name}] {pipeline.result} test accuracy '
+    summary['compute'] = compute_gain(rows, final, base, result, pipeline.baseline, extra)
+    print(f'[{ctx.config.method.name}] {result} test accuracy '
           f'{final.eval["test/accuracy"]:.4f} vs {pipeline.baseline} '
           f'{base.eval["test/accuracy"]:.4f} '
           f'({"paired: same initial parameters" if paired else "unpaired"})', flush=True)

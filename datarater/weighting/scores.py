@@ -220,3 +220,48 @@ def best_rows(scores, k: int) -> np.ndarray:
   """
   scores = np.asarray(scores)
   return np.sort(np.argsort(-scores, kind='stable')[:k])
+
+
+# A two-component fit counts as two populations when Ashman's D of its components is at
+# least this (D = sqrt(2) |m1 - m2| / sqrt(s1^2 + s2^2); D > 2 is the usual threshold for
+# a clean separation of a two-Gaussian mixture).
+MIN_SEPARATION = 2.0
+MAX_DISCARD = 0.9  # the largest discard fraction the score distribution may suggest
+
+
+def mixture_discard_fraction(scores, iters: int = 200) -> dict:
+  """A discard fraction from the score distribution alone (no labels, no ground truth).
+
+  Fits a two-component 1-D Gaussian mixture to the scores (EM from the quartiles); when
+  the components are separated (Ashman's D >= MIN_SEPARATION), the weight of the
+  lower-scored component is the estimated fraction of examples worth discarding (as
+  confident learning estimates a noise rate); otherwise 0 (one population).
+
+  Args:
+    scores: [N] finite scores, higher = more worth keeping.
+    iters: EM iterations.
+
+  Returns:
+    {'candidate': fraction in [0, MAX_DISCARD] rounded to 0.01, 'separation': D,
+     'low_weight', 'means' (low, high), 'stds'}.
+  """
+  x = np.asarray(scores, np.float64)
+  x = (x - x.mean()) / (x.std() + 1e-12)
+  mu = np.quantile(x, [0.25, 0.75])
+  var = np.full(2, max(x.var() / 4, 1e-6))
+  pi = np.full(2, 0.5)
+  for _ in range(iters):
+    logp = (np.log(pi) - 0.5 * np.log(2 * np.pi * var)
+            - 0.5 * (x[:, None] - mu) ** 2 / var)
+    resp = np.exp(logp - logp.max(1, keepdims=True))
+    resp /= resp.sum(1, keepdims=True)
+    nk = resp.sum(0) + 1e-12
+    pi = nk / len(x)
+    mu = (resp * x[:, None]).sum(0) / nk
+    var = np.maximum((resp * (x[:, None] - mu) ** 2).sum(0) / nk, 1e-6)
+  low = int(np.argmin(mu))
+  d = float(np.sqrt(2) * abs(mu[1] - mu[0]) / np.sqrt(var.sum()))
+  fraction = float(pi[low]) if d >= MIN_SEPARATION else 0.0
+  return {'candidate': round(min(fraction, MAX_DISCARD), 2), 'separation': d,
+          'low_weight': float(pi[low]), 'means': [float(mu[low]), float(mu[1 - low])],
+          'stds': [float(np.sqrt(var[low])), float(np.sqrt(var[1 - low]))]}

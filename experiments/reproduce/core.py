@@ -49,6 +49,10 @@ class Run:
       Its num_steps becomes `matched_steps`: round(method FLOPs / uniform FLOPs
       per step), measured on the finished runs of the same seed, which come
       earlier in the grid.
+    reads: for a row that runs nothing: the method label of the run (same
+      setting, same seed, listed earlier) whose summary it reads through `view`.
+    view: with `reads`, summary -> the summary this row's metrics see (e.g.
+      `suites._common.early_stopped_view`: the run's early-stopped test metrics).
   """
   setting: str
   method: str
@@ -57,6 +61,12 @@ class Run:
   overrides: dict = dataclasses.field(default_factory=dict)
   key: dict = dataclasses.field(default_factory=dict)
   match_compute: str = ''
+  reads: str = ''
+  view: Callable | None = None
+
+  def derived(self, method: str, view: Callable) -> 'Run':
+    """A row of this run's setting that reads this run's summary through `view` (no run)."""
+    return dataclasses.replace(self, method=method, reads=self.method, view=view)
 
   def make_config(self, seed: int):
     """The run's ConfigDict for `seed` (None for a callable run)."""
@@ -315,8 +325,15 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
   total = len(runs) * seeds
   finished, i = [], 0
   for run in runs:
+    source = next(r for r in runs if r.setting == run.setting and r.method == run.reads
+                  ) if run.reads else None
     for seed in range(seeds):
       i += 1
+      if source is not None:  # a row read from another run of the suite: nothing runs
+        workdir = run_dir(folder, source, seed)
+        finished.append((run, seed, run.view(read_summary(workdir)), workdir,
+                         source.make_config(seed)))
+        continue
       workdir = run_dir(folder, run, seed)
       config = run_config(folder, runs, run, seed)
       t0 = time.time()
@@ -335,7 +352,11 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
       print(f'[reproduce] {i}/{total} {run.setting} | {run.method} | seed {seed}: {status}',
             flush=True)
       finished.append((run, seed, summary, workdir, config))
-  return {(run.setting, run.method, seed): {**run_metrics(suite, summary, workdir, config),
+  def cells(run, summary, workdir, config):
+    if run.reads:  # a view of another run's summary: its own cells, not recorded in that run
+      return {m.name: m.fn(summary, workdir, config) for m in suite.metrics}
+    return run_metrics(suite, summary, workdir, config)
+  return {(run.setting, run.method, seed): {**cells(run, summary, workdir, config),
                                             COMPUTE: run_compute(summary)}
           for run, seed, summary, workdir, config in finished}
 

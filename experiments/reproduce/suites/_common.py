@@ -145,7 +145,7 @@ def with_compute_matched(runs: list, configs: tuple) -> list:
     out += group + [dataclasses.replace(
         r, method=f'uniform, FLOPs of {r.method}', config='uniform', match_compute=r.method,
         overrides={k: v for k, v in r.overrides.items() if not k.startswith('method.')})
-                    for r in group if r.config in configs]
+                    for r in group if r.config in configs and not r.reads]
   return out
 
 
@@ -175,3 +175,49 @@ def _pct(key):
 
 
 ACCURACY = Metric('test acc. %', _pct('test_accuracy'), paired=True)
+
+
+EARLY_STOPPED = 'uniform (early-stopped on validation)'
+EARLY_STOPPED_NOTE = ('"uniform (early-stopped on validation)" is no new run: it reads the '
+                      'uniform run of the same seed at its evaluation with the best accuracy on '
+                      'the validation split (data.valid_size held-out training rows, corrupted '
+                      'like the training data, so at label noise it selects on noisy labels; '
+                      'ties: the earliest), and reports the test accuracy there.')
+
+
+def early_stopped_view(phase: str | None = None):
+  """summary -> the summary a row of `phase`'s early-stopped test metrics shows.
+
+  Args:
+    phase: the phase read (None: the run's result phase), e.g. a filter run's 'uniform' arm.
+
+  Returns:
+    A function of a summary.json dict giving {'test_accuracy', 'test_loss'} at the phase's
+    early-stopped evaluation (None when it has none), and the run's baseline phase so a
+    paired column against the run's own arm still finds it.
+  """
+  def view(summary):
+    es = summary['phases'][phase or summary['result_phase']].get('early_stopped') or {}
+    out = {'test_accuracy': es.get('test_accuracy'), 'test_loss': es.get('test_loss'),
+           # its compute is the whole run's: the best evaluation is known only at the end
+           **{k: summary[k] for k in ('ledger', 'method_ledger') if k in summary}}
+    if 'baseline_phase' in summary:
+      out.update(baseline_phase=summary['baseline_phase'], phases=summary['phases'])
+    return out
+  return view
+
+
+def with_early_stopped(runs: list, source: str = 'uniform', phase: str | None = None) -> list:
+  """`runs` with an EARLY_STOPPED row after each `source` row (read from its runs, no new run).
+
+  Args:
+    runs: a suite's grid.
+    source: the method label whose runs the row reads.
+    phase: the phase read (None: the run's result phase).
+  """
+  out = []
+  for run in runs:
+    out.append(run)
+    if run.method == source:
+      out.append(run.derived(EARLY_STOPPED, early_stopped_view(phase)))
+  return out

@@ -5,9 +5,10 @@ from __future__ import annotations
 from experiments.reproduce.core import Run, Suite
 from experiments.reproduce.published import published_entry
 from experiments.reproduce.suites._common import (ACCURACY, COMPUTE_MATCHED_ROWS, CSV_METHOD,
-                                                  FINAL_STEP, PUBLISHED_BEST, REFERENCES,
-                                                  config_arg, mwnet_script, suite_methods,
-                                                  table_label, with_compute_matched)
+                                                  EARLY_STOPPED_NOTE, FINAL_STEP, PUBLISHED_BEST,
+                                                  REFERENCES, config_arg, mwnet_script,
+                                                  suite_methods, table_label,
+                                                  with_compute_matched, with_early_stopped)
 
 # The meta-learned methods each setting also runs a compute-matched uniform row for.
 COMPUTE_MATCHED = ('l2rw', 'mwn')
@@ -44,13 +45,13 @@ def grid(scale):
     if scale == 'paper':
       return {**mwnet_script(SCRIPT, cfg), 'num_steps': paper_steps(f)}
     return {'smoke': {}, 'cpu': {'num_steps': 1000}}[scale]
-  return with_compute_matched(
+  return with_early_stopped(with_compute_matched(
       [Run(f'{ds} imbalance {f}', label, cfg,
            config_arg(ds, scale, 'resnet' if scale == 'paper' else ''),
            {**base(f, cfg), 'data.corruption_rates': (0.0,), 'data.corruption': 'none',
             'data.imbalance': float(f), 'data.meta_mode': 'clean', **variant},
            {'dataset': ds, 'imbalance': f})
-       for f in factors for label, cfg, variant in methods()], COMPUTE_MATCHED)
+       for f in factors for label, cfg, variant in methods()], COMPUTE_MATCHED))
 
 
 def published(scale):
@@ -82,7 +83,8 @@ def header(scale):
           'rarest class), model, steps and optimizer (SGD with lr / 10 at epochs 80 and 90 vs '
           'Adam at cpu scale). Class-balanced loss: Cui et al. (CVPR 2019), weights from the '
           'effective number of each class\'s training rows (method.beta = 0.999). ' + REFERENCES + ' ' + COMPUTE_MATCHED_ROWS
-          + f' {FINAL_STEP} {PUBLISHED_BEST}')
+          + ' ' + EARLY_STOPPED_NOTE + ' Here the validation split is imbalanced like the training '
+          f'data. {FINAL_STEP} {PUBLISHED_BEST}')
 
 
 SUITE = Suite(grid, (ACCURACY,), header, published,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from experiments.reproduce.core import Run, Suite
 from experiments.reproduce.published import published_entry
 from experiments.reproduce.suites._common import (ACCURACY, COMPUTE_MATCHED_ROWS, CSV_METHOD,
-                                                  FINAL_STEP, PUBLISHED_BEST, REFERENCES,
-                                                  config_arg, meta_overrides, mwnet_script,
-                                                  suite_methods, table_label,
-                                                  with_compute_matched)
+                                                  EARLY_STOPPED_NOTE, FINAL_STEP, PUBLISHED_BEST,
+                                                  REFERENCES, config_arg, meta_overrides,
+                                                  mwnet_script, suite_methods, table_label,
+                                                  with_compute_matched, with_early_stopped)
 
 # Paper scale: each cell follows the official MW-Net script of its architecture.
 SCRIPT = {'symmetric': 'train_WRN-28-10_Meta_PGC.py', 'pair-flip': 'MW-Net.py'}
@@ -72,7 +72,7 @@ def grid(scale):
                       'data.corruption': corruption, 'data.meta_mode': 'clean',
                       **meta_overrides(cfg, scale), **variant},
                      {'dataset': ds, 'kind': kind, 'rate': rate}))
-  out = with_compute_matched(out, COMPUTE_MATCHED)
+  out = with_early_stopped(with_compute_matched(out, COMPUTE_MATCHED))
   return out + ([calibration_run(scale)] if scale == 'cpu' else [])
 
 
@@ -120,10 +120,12 @@ def header(scale):
                     '1e-3)')}
   return (f'Grid: {grids[scale]}. One noisy source at the given rate; every method sees a clean '
           'meta split (data.meta_mode=clean, the MW-Net protocol) of data.meta_size examples. '
-          'AUM filter is the training-dynamics scorer with filtered retraining (discard 50%). '
+          'AUM filter is the training-dynamics scorer with filtered retraining (discard fraction '
+          "'auto': chosen from the score distribution and kept only if the filtered model beats "
+          'its paired uniform arm on the validation split at the last step). ' + EARLY_STOPPED_NOTE + ' '
           'STORM is the model trained with STORM\'s on-the-fly loss rescaling (paired with the '
-          'uniform row of the same seed); STORM filter is a fresh model trained on the half of '
-          'the rows STORM\'s rescaler scores highest. '
+          'uniform row of the same seed); STORM filter is a fresh model trained on the rows '
+          'STORM\'s rescaler scores highest (discard fraction \'auto\'). '
           'Published (block below the table): Meta-Weight-Net Tables 2 and 3 (test accuracy %; '
           'see third_party/README.md), which differ from ours at cpu scale in dataset (CIFAR vs '
           'digits/MNIST-1D), model (WRN-28-10 for uniform noise, ResNet-32 for flip, vs a small '

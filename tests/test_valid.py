@@ -1,0 +1,219 @@
+"""The validation split and the decisions made on it: early stopping, net compute gain,
+discard_fraction='auto', and the suites' early-stopped uniform row."""
+
+import numpy as np
+import pytest
+
+from datarater.data import load_dataset
+from datarater.data.core import MIN_VALID, DataError, check_valid_size, valid_count
+from datarater.errors import ConfigError
+from datarater.methods import _filter
+from datarater.train.loop import PhaseResult
+from datarater.train.pipeline import compute_gain, early_stopped
+from datarater.weighting.scores import mixture_discard_fraction
+from experiments._runs import load_config
+
+
+def _data(arg='dataset=digits,smoke', **data):
+  config = load_config('uniform', arg)
+  for k, v in data.items():
+    config.data[k] = v
+  return load_dataset(config.data, 0), config
+
+
+def _bytes(split):
+  return {bytes(x.tobytes()) + bytes(y.tobytes()) for x, y in zip(split.x, split.y)}
+
+
+def test_valid_split_is_disjoint_sized_and_corrupted_like_train():
+  """valid = 10% of the corrupted pool after the meta split; its rows are nobody else's;
+  it is corrupted at the training rate; meta (clean) and test are what they were."""
+  d, _ = _data(**{'corruption_rates': (0.4,)})
+  no_valid, _ = _data(**{'corruption_rates': (0.4,), 'valid_size': 0})
+  pool = d.train.size + d.valid.size
+  assert pool == no_valid.train.size and d.valid.size == valid_count(0.1, pool) == round(0.1 * pool)
+  rows = [set(s.row.tolist()) for s in (d.train, d.meta, d.valid)]
+  assert not (rows[0] & rows[1]) and not (rows[0] & rows[2]) and not (rows[1] & rows[2])
+  assert sum(map(len, rows)) == d.info.num_rows
+  assert not (_bytes(d.valid) & _bytes(d.test))
+  # Corrupted like train (40% symmetric label noise), unlike the clean meta split.
+  assert 0.3 < d.valid.corrupted.mean() < 0.5 and not d.meta.corrupted.any()
+  # Carved last: the meta split, the test split and every kept training row are unchanged.
+  assert np.array_equal(d.meta.row, no_valid.meta.row) and np.array_equal(d.test.y, no_valid.test.y)
+  kept = np.isin(no_valid.train.row, d.train.row)
+  assert np.array_equal(no_valid.train.y[kept], d.train.y)
+  assert no_valid.valid.size == 0
+
+
+def test_valid_size_as_rows_floor_and_bad_values():
+  d, _ = _data(valid_size=37)
+  assert d.valid.size == 37
+  assert valid_count(0.1, 300) == MIN_VALID and valid_count(0.1, 100) == 25  # floor, capped at N/4
+  for bad in (-1, 1.5, float('nan')):
+    with pytest.raises(DataError, match='config.data.valid_size'):
+      _data(valid_size=bad)
+  for bad in (True, 'some', None):
+    with pytest.raises(DataError, match='config.data.valid_size'):
+      check_valid_size(bad)
+  with pytest.raises(DataError, match='config.data.valid_size'):
+    _data(valid_size=5000)  # leaves nothing to train on
+
+
+def test_text_valid_windows_per_source():
+  d, config = _data('dataset=stdlib_text,smoke')
+  k, n = len(config.data.text_packages), config.data.examples_per_source
+  assert d.valid.size == k * valid_count(0.1, n)
+  assert np.bincount(d.valid.source).tolist() == [valid_count(0.1, n)] * k
+  rows = np.concatenate([d.train.row, d.meta.row, d.valid.row])
+  assert len(np.unique(rows)) == len(rows) == d.info.num_rows
+  assert not (_bytes(d.valid) & _bytes(d.train))
+
+
+def test_npz_valid_keys_are_used_as_given(tmp_path):
+  rng = np.random.default_rng(0)
+  path = tmp_path / 'd.npz'
+  x_valid = rng.normal(size=(7, 3)).astype(np.float32)
+  np.savez(path, x_train=rng.normal(size=(60, 3)), y_train=rng.integers(0, 2, 60),
+           x_test=rng.normal(size=(10, 3)), y_test=rng.integers(0, 2, 10),
+           x_valid=x_valid, y_valid=np.array([0, 1, 0, 1, 0, 1, 0]))
+  d, _ = _data('dataset=npz,smoke', path=str(path), meta_size=10)
+  assert np.array_equal(d.valid.x, x_valid) and (d.valid.row == -1).all()
+  assert d.train.size + d.meta.size == 60
+
+
+def test_valid_metrics_logged_and_early_stopped_reported(run_smoke):
+  summary, rows, _ = run_smoke('uniform')
+  evals = [r for r in rows if 'test/loss' in r]
+  assert evals and all(isinstance(r['valid/loss'], float) and 0 <= r['valid/accuracy'] <= 1
+                       for r in evals)
+  es = summary['phases']['train']['early_stopped']
+  best = max(evals, key=lambda r: (r['valid/accuracy'], -r['step']))
+  assert es['step'] == best['step'] and es['test_accuracy'] == best['test/accuracy']
+
+
+def _rows(phase, points):
+  """metrics rows of `phase`: (step, valid loss, valid accuracy, test accuracy), plus a
+  train-only row that carries no evaluation."""
+  out = [{'phase': phase, 'step': 1, 'train/loss': 9.0}]
+  out += [{'phase': phase, 'step': s, 'valid/loss': vl, 'valid/accuracy': va,
+           'test/accuracy': ta, 'test/loss': 1 - ta} for s, vl, va, ta in points]
+  return out
+
+
+def test_early_stopped_picks_best_valid_accuracy_earliest_on_ties():
+  rows = _rows('u', [(10, 1.0, 0.5, 0.6), (20, 0.8, 0.7, 0.65), (30, 0.9, 0.7, 0.9),
+                     (40, 1.2, 0.6, 0.95)]) + _rows('other', [(20, 0.1, 0.99, 0.99)])
+  es = early_stopped(rows, 'u')
+  assert es == {'step': 20, 'valid_accuracy': 0.7, 'valid_loss': 0.8, 'test_accuracy': 0.65,
+                'test_loss': pytest.approx(0.35)}
+  assert early_stopped(_rows('u', []), 'u') is None
+
+
+def _result(steps, flops_per_step):
+  return PhaseResult(None, None, {}, {'steps': steps, 'flops': steps * flops_per_step})
+
+
+def test_compute_gain_targets_the_baselines_best_validation_loss():
+  """Target: uniform's best validation loss (0.5 at step 40, though it ends at 0.9); the
+  filtered phase first reaches it at step 20: gain 1 - 20 * 3 / (40 * 2)."""
+  rows = (_rows('uniform', [(20, 0.7, 0, 0), (40, 0.5, 0, 0), (60, 0.5, 0, 0), (80, 0.9, 0, 0)])
+          + _rows('filtered', [(20, 0.5, 0, 0), (40, 0.4, 0, 0), (60, 0.3, 0, 0), (80, 0.2, 0, 0)]))
+  c = compute_gain(rows, _result(80, 3.0), _result(80, 2.0), 'filtered', 'uniform', extra_flops=8)
+  assert c['target_valid_loss'] == 0.5 and c['baseline_steps_to_target'] == 40
+  assert c['steps_to_target'] == 20 and c['eval_every'] == 20 and c['num_evals'] == 4
+  assert c['net_compute_gain'] == pytest.approx(1 - 60 / 80)
+  assert c['net_compute_gain_incl_extra'] == pytest.approx(1 - 68 / 80)
+  never = [dict(r, **{'valid/loss': 0.6}) if r['phase'] == 'filtered' and 'valid/loss' in r
+           else r for r in rows]
+  assert compute_gain(never, _result(80, 3.0), _result(80, 2.0), 'filtered',
+                      'uniform')['net_compute_gain'] is None
+  none = compute_gain([], _result(80, 3.0), _result(80, 2.0), 'filtered', 'uniform')
+  assert none['net_compute_gain'] is None and 'valid_size=0' in none['reason']
+
+
+def test_mixture_candidate_on_synthetic_scores():
+  rng = np.random.default_rng(0)
+  clean = mixture_discard_fraction(rng.normal(size=2000))
+  assert clean['candidate'] == 0 and clean['separation'] < 2
+  skewed = mixture_discard_fraction(-rng.exponential(size=2000))  # one population, a long tail
+  assert skewed['candidate'] == 0
+  noisy = mixture_discard_fraction(np.r_[rng.normal(2, 0.5, 1200), rng.normal(-2, 0.7, 800)])
+  assert noisy['candidate'] == pytest.approx(0.4, abs=0.02) and noisy['separation'] > 2
+
+
+def test_auto_choice_keeps_the_filtered_model_only_if_it_beats_uniform_on_validation():
+  """Decided on the final validation accuracy (the final models are reported): the uniform
+  arm's early peak (0.80) does not count against a filtered model that ends better."""
+  cand = {'candidate': 0.4, 'separation': 3.0}
+  uni = _rows('uniform', [(10, 1.0, 0.80, 0.9), (20, 1.0, 0.70, 0.7)])
+  better = _rows('filtered', [(10, 1.0, 0.72, 0.1), (20, 1.0, 0.75, 0.1)])
+  tie = _rows('filtered', [(10, 1.0, 0.75, 0.99), (20, 1.0, 0.70, 0.99)])
+  result, extras = _filter.auto_choice(cand, uni + better)
+  assert result == 'filtered' and extras['discard_fraction'] == 0.4
+  assert extras['discard_fraction_auto']['filtered_valid_accuracy'] == 0.75
+  result, extras = _filter.auto_choice(cand, uni + tie)  # test accuracy is never looked at
+  assert result == 'uniform' and extras['discard_fraction'] == 0.0
+  result, _ = _filter.auto_choice({'candidate': 0.0, 'separation': 1.0}, uni + better)
+  assert result == 'uniform'
+
+
+@pytest.mark.parametrize('name', ['aum', 'datarater', 'score_filter'])
+def test_auto_without_a_validation_split_is_refused(name, tmp_path):
+  from datarater.run import prepare
+  config = load_config(name, 'dataset=digits,smoke')
+  assert config.method.discard_fraction == 'auto'  # the default of every filter
+  config.data.valid_size = 0
+  if name == 'score_filter':
+    d, _ = _data(valid_size=0)
+    np.save(tmp_path / 's.npy', np.zeros(d.info.num_rows))
+    config.method.scores_path = str(tmp_path / 's.npy')
+  with pytest.raises(ConfigError, match='config.data.valid_size'):
+    prepare(config)
+  config.method.discard_fraction = 0.3  # a number still works without one
+  prepare(config)
+
+
+def test_auto_run_records_candidate_choice_and_result(run_smoke):
+  summary, rows, _ = run_smoke('el2n', num_steps=12, eval_every=4,
+                               **{'data__corruption_rates': (0.4,)})
+  auto = summary['discard_fraction_auto']
+  assert summary['result_phase'] == auto['result_phase'] in ('filtered', 'uniform')
+  assert summary['discard_fraction'] == (auto['candidate'] if auto['result_phase'] == 'filtered'
+                                         else 0.0)
+  assert summary['test_accuracy'] == summary['phases'][auto['result_phase']]['test_accuracy']
+  final = {p: [r for r in rows if r['phase'] == p and 'valid/accuracy' in r][-1]['valid/accuracy']
+           for p in ('filtered', 'uniform')}
+  assert (auto['result_phase'] == 'filtered') == (final['filtered'] > final['uniform'] and
+                                                  auto['candidate'] > 0)
+
+
+def test_suite_early_stopped_row_reads_the_uniform_runs_summary():
+  from experiments.reproduce.suites import SUITES
+  from experiments.reproduce.suites._common import EARLY_STOPPED, early_stopped_view
+  summary = {'result_phase': 'train', 'phases': {'train': {
+      'test_accuracy': 0.5, 'early_stopped': {'test_accuracy': 0.8, 'test_loss': 0.3}}}}
+  assert early_stopped_view()(summary) == {'test_accuracy': 0.8, 'test_loss': 0.3}
+  assert early_stopped_view()({**summary, 'ledger': {'flops': 2}})['ledger'] == {'flops': 2}
+  arm = {'result_phase': 'filtered', 'baseline_phase': 'uniform', 'phases': {
+      'filtered': {'early_stopped': {'test_accuracy': 0.1}},
+      'uniform': {'test_accuracy': 0.5, 'early_stopped': {'test_accuracy': 0.7}}}}
+  assert early_stopped_view('uniform')(arm)['test_accuracy'] == 0.7
+  for name in ('noisy_labels', 'long_tail'):
+    runs = SUITES[name].runs('cpu')
+    for setting in {r.setting for r in runs} - {'mnist1d calibration (authors\' recipe)'}:
+      rows = [r for r in runs if r.setting == setting]
+      es = [r for r in rows if r.method == EARLY_STOPPED]
+      assert len(es) == 1 and es[0].reads == 'uniform' and rows.index(es[0]) > [
+          r.method for r in rows].index('uniform'), (name, setting)
+  runs = SUITES['datarater_filtering'].runs('cpu')
+  assert sum(r.reads == 'DataRater' for r in runs) == len(
+      {r.setting for r in runs if r.method == 'DataRater'})
+
+
+def test_per_batch_fraction_covers_the_batch_to_batch_spread():
+  """rho = f + 2 sd of the low share among m = ceil(B / (1 - rho)) candidates; 0 stays 0."""
+  assert _filter.per_batch_fraction(0.0, 64) == 0.0
+  rho = _filter.per_batch_fraction(0.37, 64)
+  m = _filter.oversampled_batch_size(64, rho)
+  assert rho >= 0.37 + 2 * np.sqrt(0.37 * 0.63 / m) > rho - 0.01
+  assert _filter.per_batch_fraction(0.37, 1024) < rho   # a larger batch varies less
