@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import check_run_dir, load_config
+from datarater.data import load_dataset
 from datarater.errors import ConfigError
 from datarater.run import prepare, train_and_evaluate
 
@@ -262,11 +263,13 @@ def test_infobatch_padded_last_batch_averages_over_real_examples():
 
 
 def test_infobatch_run_saves_computations_and_resumes(run_smoke, tmp_path):
-  # 11 batches per epoch (N = 1338): 4 epochs fit in 48 steps; checkpoints at 24 and 48.
+  # 10 batches per epoch (N = 1204 after the meta and validation splits): 4 epochs fit in 48
+  # steps; checkpoints at 24 and 48.
   overrides = dict(batch_size=128, num_steps=48, eval_every=24, log_every=8, checkpoint_every=24)
   summary, rows, workdir = run_smoke('infobatch', scores=True, **overrides)
   info = summary['infobatch']
-  n = int((~np.load(os.path.join(workdir, 'meta_rows.npy'))).sum())  # train rows
+  n = load_dataset(load_config('infobatch').data, 0).train.size   # train rows
+  assert n == 1204
   assert info['num_epochs'] == 48 // math.ceil(n / 128) == info['epochs_completed']
   assert info['full_data_steps'] == info['num_epochs'] * math.ceil(n / 128)
   computed = info['steps_computed']
