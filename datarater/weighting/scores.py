@@ -232,9 +232,9 @@ MAX_DISCARD = 0.9  # the largest discard fraction the score distribution may sug
 def mixture_discard_fraction(scores, iters: int = 200) -> dict:
   """A discard fraction from the score distribution alone (no labels, no ground truth).
 
-  Fits a two-component 1-D Gaussian mixture to the scores (EM from the quartiles); when
-  the components are separated (Ashman's D >= MIN_SEPARATION), the weight of the
-  lower-scored component is the estimated fraction of examples worth discarding (as
+  Fits a two-component 1-D Gaussian mixture to the scores (scikit-learn's EM, started at
+  the quartiles); when the components are separated (Ashman's D >= MIN_SEPARATION), the
+  weight of the lower-scored component is the estimated fraction of examples worth discarding (as
   confident learning estimates a noise rate); otherwise 0 (one population).
 
   Args:
@@ -245,20 +245,12 @@ def mixture_discard_fraction(scores, iters: int = 200) -> dict:
     {'candidate': fraction in [0, MAX_DISCARD] rounded to 0.01, 'separation': D,
      'low_weight', 'means' (low, high), 'stds'}.
   """
+  from sklearn.mixture import GaussianMixture  # lazily: only 'auto' runs need it
   x = np.asarray(scores, np.float64)
   x = (x - x.mean()) / (x.std() + 1e-12)
-  mu = np.quantile(x, [0.25, 0.75])
-  var = np.full(2, max(x.var() / 4, 1e-6))
-  pi = np.full(2, 0.5)
-  for _ in range(iters):
-    logp = (np.log(pi) - 0.5 * np.log(2 * np.pi * var)
-            - 0.5 * (x[:, None] - mu) ** 2 / var)
-    resp = np.exp(logp - logp.max(1, keepdims=True))
-    resp /= resp.sum(1, keepdims=True)
-    nk = resp.sum(0) + 1e-12
-    pi = nk / len(x)
-    mu = (resp * x[:, None]).sum(0) / nk
-    var = np.maximum((resp * (x[:, None] - mu) ** 2).sum(0) / nk, 1e-6)
+  gm = GaussianMixture(2, max_iter=iters, means_init=np.quantile(x, [0.25, 0.75])[:, None],
+                       reg_covar=1e-6, random_state=0).fit(x[:, None])
+  pi, mu, var = gm.weights_, gm.means_[:, 0], gm.covariances_.reshape(2)
   low = int(np.argmin(mu))
   d = float(np.sqrt(2) * abs(mu[1] - mu[0]) / np.sqrt(var.sum()))
   fraction = float(pi[low]) if d >= MIN_SEPARATION else 0.0
