@@ -53,7 +53,7 @@ def header(scale):
           'rater also scores it, because DataRater was meta-trained on it (experiments/'
           'detect.py reports the same per seed, with filtered retraining). Meta split: clean '
           '(held out before corruption) or noisy (drawn like the training data). No published '
-          'numbers in third_party/ for this suite. Scores are those at the end of training; '
+          'numbers in third_party/ for this suite. Scores are those at the end of training. '
           f'{FINAL_STEP}')
 
 
