@@ -12,17 +12,19 @@ from experiments.reproduce.core import Metric
 # 'run' are the fields of every method's run (batch 100, SGD 0.1, momentum 0.9, wd 5e-4,
 # learning rate / 10 twice), 'mwn' the script's weight-net settings for the mwn runs. Every
 # script reports the BEST test accuracy over training; our tables read the final step.
+# What the three scripts share: batch 100, SGD 0.1 with momentum 0.9, wd 5e-4, step schedule / 10.
+_SCRIPT_SGD = {'batch_size': 100, 'optimizer.learning_rate': 0.1, 'optimizer.momentum': 0.9,
+               'optimizer.weight_decay': 5e-4, 'optimizer.schedule': 'step',
+               'optimizer.step_factor': 0.1}
+
 MWNET_SCRIPTS = {
     # 2019 noisy-label script (WRN-28-10, the uniform-noise table): 20,000 iterations, lr / 10
     # at iterations 18,000 and 19,000, Nesterov (nesterov=args.nesterov, default True), 1000
     # clean meta images; V normalised by its batch sum, weight net SGD-Nesterov 1e-3, wd 5e-4.
     'train_WRN-28-10_Meta_PGC.py': {
-        'run': {'batch_size': 100, 'num_steps': 20000, 'data.meta_size': 1000,
-                'optimizer.name': 'nesterov', 'optimizer.learning_rate': 0.1,
-                'optimizer.momentum': 0.9, 'optimizer.weight_decay': 5e-4,
-                'optimizer.schedule': 'step', 'optimizer.step_boundaries': (0.9, 0.95),
-                'optimizer.step_factor': 0.1, 'eval_every': 1000, 'checkpoint_every': 1000,
-                'log_every': 100},
+        'run': {**_SCRIPT_SGD, 'num_steps': 20000, 'data.meta_size': 1000,
+                'optimizer.name': 'nesterov', 'optimizer.step_boundaries': (0.9, 0.95),
+                'eval_every': 1000, 'checkpoint_every': 1000, 'log_every': 100},
         'mwn': {'method.wnet_optimizer': 'nesterov', 'method.wnet_learning_rate': 1e-3,
                 'method.wnet_weight_decay': 5e-4, 'method.normalize': True,
                 'method.lookahead_lr': 'scheduled'}},
@@ -30,12 +32,9 @@ MWNET_SCRIPTS = {
     # 58,800 steps, lr / 10 at epochs 80 and 100, plain momentum (no nesterov= passed), 1000
     # clean meta images; V not normalised, weight net Adam 1e-3, wd 1e-4.
     'MW-Net.py': {
-        'run': {'batch_size': 100, 'num_steps': 58800, 'data.meta_size': 1000,
-                'optimizer.name': 'momentum', 'optimizer.learning_rate': 0.1,
-                'optimizer.momentum': 0.9, 'optimizer.weight_decay': 5e-4,
-                'optimizer.schedule': 'step', 'optimizer.step_boundaries': (80 / 120, 100 / 120),
-                'optimizer.step_factor': 0.1, 'eval_every': 2000, 'checkpoint_every': 2000,
-                'log_every': 200},
+        'run': {**_SCRIPT_SGD, 'num_steps': 58800, 'data.meta_size': 1000,
+                'optimizer.name': 'momentum', 'optimizer.step_boundaries': (80 / 120, 100 / 120),
+                'eval_every': 2000, 'checkpoint_every': 2000, 'log_every': 200},
         'mwn': {'method.wnet_optimizer': 'adam', 'method.wnet_learning_rate': 1e-3,
                 'method.wnet_weight_decay': 1e-4, 'method.normalize': False,
                 'method.lookahead_lr': 'scheduled'}},
@@ -44,12 +43,9 @@ MWNET_SCRIPTS = {
     # (after 79 and 89 epochs; its look-ahead drops one epoch later), 10 meta images per class
     # drawn before imbalancing; V normalised, weight net SGD-Nesterov 1e-5, wd 5e-4.
     'meta-weight-net-class-imbalance.py': {
-        'run': {'batch_size': 100, 'data.meta_size': 100,
-                'optimizer.name': 'nesterov', 'optimizer.learning_rate': 0.1,
-                'optimizer.momentum': 0.9, 'optimizer.weight_decay': 5e-4,
-                'optimizer.schedule': 'step', 'optimizer.step_boundaries': (0.79, 0.89),
-                'optimizer.step_factor': 0.1, 'eval_every': 2000, 'checkpoint_every': 2000,
-                'log_every': 200},
+        'run': {**_SCRIPT_SGD, 'data.meta_size': 100,
+                'optimizer.name': 'nesterov', 'optimizer.step_boundaries': (0.79, 0.89),
+                'eval_every': 2000, 'checkpoint_every': 2000, 'log_every': 200},
         'mwn': {'method.wnet_optimizer': 'nesterov', 'method.wnet_learning_rate': 1e-5,
                 'method.wnet_weight_decay': 5e-4, 'method.normalize': True,
                 'method.lookahead_lr': 'scheduled'}},
