@@ -169,15 +169,16 @@ method.discard_fraction  'auto' (default) or rho in [0, 1): the fraction of the
                    candidate examples discarded, the lowest-scored (0 = no
                    filtered retraining, where a method allows it). 'auto'
                    chooses it without the test set and without ground truth:
-                   a candidate from the training rows' score distribution
-                   (the low component's weight of a two-Gaussian fit, 0 when
-                   the two are not separated: Ashman's D < 2; per_batch
-                   mode adds two standard deviations of the batch-to-batch
-                   share, `_filter.per_batch_fraction`), and the
-                   filtered model is the result only if its final validation
-                   accuracy beats the paired uniform arm's, else the uniform
-                   arm is (discard 0); summary.json: discard_fraction (the
-                   one used), discard_fraction_auto (candidate, choice, why).
+                   the training rows' score distribution gives an estimated
+                   fraction f of low-scored rows (the low component's weight
+                   of a two-Gaussian fit); two filtered arms train, one
+                   dropping f and one f / 2 (per_batch mode adds two
+                   standard deviations of the batch-to-batch share,
+                   `_filter.per_batch_fraction`), and the arm with the best
+                   final validation accuracy among them and the paired
+                   uniform arm is the result (ties: the one that discards
+                   less); summary.json: discard_fraction (the one used),
+                   discard_fraction_auto (estimate, arms, choice, why).
                    Needs the uniform arm and data.valid_size > 0. Set it with
                    `discard_fraction_field()` in a config file (a field that
                    takes 'auto' or a number from the command line).

@@ -35,7 +35,8 @@ from absl import app, flags, logging
 from experiments._runs import (common_rows, fail, load_config, old_direction, override,
                                parse_flags, run_detection, run_one, scorers)
 
-FILTER_PHASES = ('filtered', 'uniform')
+FILTERED = ('filtered', 'filtered_half')  # the filtered arms (_filter.AUTO_ARMS)
+FILTER_PHASES = FILTERED + ('uniform',)
 
 
 def scorer_config(name: str, arg: str, meta_mode: str, seed: int):
@@ -98,7 +99,7 @@ def scorer_run(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> t
   own = [p for p in summary['phases'] if p not in FILTER_PHASES]
   cost = {k: sum(summary['phases'][p]['ledger'][k] for p in own)
           for k in ('wall_seconds', 'flops')}
-  if summary.get('result_phase') == 'filtered':
+  if summary.get('result_phase') in FILTERED:
     retrained = summary
   else:
     retrain = override(load_config('score_filter', arg), {

@@ -111,7 +111,7 @@ def _fake_summary(run, seed, config):
          'examples_processed': 16.0 * config.num_steps}
   return {'test_accuracy': float(rng.uniform(0.5, 0.9)), 'corruption_rates': rates,
           'ledger': ledger, 'method_ledger': ledger, 'baseline_phase': 'uniform',
-          'result_phase': 'uniform',
+          'result_phase': 'uniform', 'discard_fraction': 0.25,
           'phases': {'uniform': {'test_accuracy': 0.6 + 0.01 * seed, 'ledger': arm,
                                  'early_stopped': {'test_accuracy': 0.65 + 0.01 * seed}}},
           'compute': {'net_compute_gain': 0.1 * seed, 'net_compute_gain_incl_extra': -0.1},
@@ -120,7 +120,7 @@ def _fake_summary(run, seed, config):
 
 
 @pytest.mark.parametrize('name', ['noisy_labels', 'long_tail', 'source_mixture',
-                                  'datarater_filtering', 'label_error_detection'])
+                                  'datarater_filtering', 'label_error_detection', 'discard_auto'])
 def test_table_from_finished_runs(tmp_path, name):
   """Every cell filled when each run's summary (and score files) exist; nothing is trained."""
   from datarater.data import load_dataset
@@ -150,6 +150,8 @@ def test_table_from_finished_runs(tmp_path, name):
   _check_outputs(folder, len(runs))
   for m in SUITES[name].metrics if SUITES[name].curve else ():  # metric against rate/factor/discard
     assert os.path.getsize(folder / 'plots' / f'curve_{reproduce.slug(m.name)}.png') > 0, m.name
+  if name == 'discard_auto':  # auto against the best fixed fraction, per filter
+    assert '## Target check' in text and '| digits symmetric 40% | DataRater |' in text
   if name == 'source_mixture':
     assert 'Learned weight per source' in text
     assert os.path.getsize(folder / 'plots' / 'source_weights.png') > 0
@@ -259,7 +261,7 @@ def test_every_suite_has_the_uniform_baseline_or_its_own_arm():
 def test_every_suite_module_is_registered_with_distinct_run_directories():
   """suites/<name>.py is the suite <name>; its runs never share a run directory at any scale."""
   assert set(SUITES) == {'noisy_labels', 'long_tail', 'source_mixture', 'datarater_filtering',
-                         'label_error_detection', 'linear_regression'}
+                         'label_error_detection', 'linear_regression', 'discard_auto'}
   for name, suite in SUITES.items():
     assert suite is reproduce.core.find_suite(name)
     for scale in reproduce.SCALES:

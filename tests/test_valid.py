@@ -10,7 +10,7 @@ from datarater.errors import ConfigError
 from datarater.methods import _filter
 from datarater.train.loop import PhaseResult
 from datarater.train.pipeline import compute_gain, early_stopped
-from datarater.weighting.scores import mixture_discard_fraction
+from datarater.weighting.scores import MAX_DISCARD, mixture_discard_fraction
 from experiments._runs import load_config
 
 
@@ -131,30 +131,38 @@ def test_compute_gain_targets_the_baselines_best_validation_loss():
   assert none['net_compute_gain'] is None and 'valid_size=0' in none['reason']
 
 
-def test_mixture_candidate_on_synthetic_scores():
+def test_mixture_estimate_on_synthetic_scores():
   rng = np.random.default_rng(0)
-  clean = mixture_discard_fraction(rng.normal(size=2000))
-  assert clean['candidate'] == 0 and clean['separation'] < 2
-  skewed = mixture_discard_fraction(-rng.exponential(size=2000))  # one population, a long tail
-  assert skewed['candidate'] == 0
   noisy = mixture_discard_fraction(np.r_[rng.normal(2, 0.5, 1200), rng.normal(-2, 0.7, 800)])
-  assert noisy['candidate'] == pytest.approx(0.4, abs=0.02) and noisy['separation'] > 2
+  assert noisy['estimated_fraction'] == pytest.approx(0.4, abs=0.02) and noisy['separation'] > 2
+  flipped = mixture_discard_fraction(np.r_[rng.normal(2, 0.5, 800), rng.normal(-2, 0.7, 1200)])
+  assert flipped['estimated_fraction'] == pytest.approx(0.6, abs=0.02)  # the LOW component
+  clean = mixture_discard_fraction(rng.normal(size=2000))  # one population: reported as such
+  assert clean['separation'] < 2 and 0 <= clean['estimated_fraction'] <= MAX_DISCARD
 
 
-def test_auto_choice_keeps_the_filtered_model_only_if_it_beats_uniform_on_validation():
+def test_auto_choice_takes_the_best_arm_on_final_validation_accuracy():
   """Decided on the final validation accuracy (the final models are reported): the uniform
-  arm's early peak (0.80) does not count against a filtered model that ends better."""
-  cand = {'candidate': 0.4, 'separation': 3.0}
+  arm's early peak (0.80) does not count against a filtered model that ends better; ties go
+  to the arm that discards less; test accuracy is never looked at."""
+  est = {'estimated_fraction': 0.4, 'separation': 3.0}
+  rhos = {'filtered': 0.4, 'filtered_half': 0.2}
   uni = _rows('uniform', [(10, 1.0, 0.80, 0.9), (20, 1.0, 0.70, 0.7)])
-  better = _rows('filtered', [(10, 1.0, 0.72, 0.1), (20, 1.0, 0.75, 0.1)])
-  tie = _rows('filtered', [(10, 1.0, 0.75, 0.99), (20, 1.0, 0.70, 0.99)])
-  result, extras = _filter.auto_choice(cand, uni + better)
+
+  def arms(full, half):
+    return (_rows('filtered', [(10, 1.0, 0.72, 0.1), (20, 1.0, full, 0.1)]) +
+            _rows('filtered_half', [(10, 1.0, 0.72, 0.99), (20, 1.0, half, 0.99)]))
+
+  result, extras = _filter.auto_choice(est, rhos, uni + arms(0.75, 0.73))
   assert result == 'filtered' and extras['discard_fraction'] == 0.4
-  assert extras['discard_fraction_auto']['filtered_valid_accuracy'] == 0.75
-  result, extras = _filter.auto_choice(cand, uni + tie)  # test accuracy is never looked at
+  assert extras['discard_fraction_auto']['valid_accuracy'] == {
+      'uniform': 0.70, 'filtered_half': 0.73, 'filtered': 0.75}
+  result, extras = _filter.auto_choice(est, rhos, uni + arms(0.73, 0.75))
+  assert result == 'filtered_half' and extras['discard_fraction'] == 0.2
+  result, _ = _filter.auto_choice(est, rhos, uni + arms(0.75, 0.75))  # tie: less discard
+  assert result == 'filtered_half'
+  result, extras = _filter.auto_choice(est, rhos, uni + arms(0.70, 0.70))  # tie with uniform
   assert result == 'uniform' and extras['discard_fraction'] == 0.0
-  result, _ = _filter.auto_choice({'candidate': 0.0, 'separation': 1.0}, uni + better)
-  assert result == 'uniform'
 
 
 @pytest.mark.parametrize('name', ['aum', 'datarater', 'score_filter'])
@@ -173,18 +181,22 @@ def test_auto_without_a_validation_split_is_refused(name, tmp_path):
   prepare(config)
 
 
-def test_auto_run_records_candidate_choice_and_result(run_smoke):
+def test_auto_run_records_estimate_arms_choice_and_result(run_smoke):
   summary, rows, _ = run_smoke('el2n', num_steps=12, eval_every=4,
                                **{'data__corruption_rates': (0.4,)})
   auto = summary['discard_fraction_auto']
-  assert summary['result_phase'] == auto['result_phase'] in ('filtered', 'uniform')
-  assert summary['discard_fraction'] == (auto['candidate'] if auto['result_phase'] == 'filtered'
-                                         else 0.0)
+  arms = ('uniform', 'filtered_half', 'filtered')
+  assert set(summary['phases']) >= set(arms) and set(auto['arms']) == set(arms[1:])
+  assert auto['arms']['filtered_half'] <= auto['arms']['filtered']
+  assert summary['result_phase'] == auto['result_phase'] in arms
+  assert summary['discard_fraction'] == auto['arms'].get(auto['result_phase'], 0.0)
   assert summary['test_accuracy'] == summary['phases'][auto['result_phase']]['test_accuracy']
   final = {p: [r for r in rows if r['phase'] == p and 'valid/accuracy' in r][-1]['valid/accuracy']
-           for p in ('filtered', 'uniform')}
-  assert (auto['result_phase'] == 'filtered') == (final['filtered'] > final['uniform'] and
-                                                  auto['candidate'] > 0)
+           for p in arms}
+  assert final[auto['result_phase']] == max(final.values())
+  # every arm was needed to decide: all are charged to the method
+  assert summary['method_ledger']['flops'] == sum(p['ledger']['flops']
+                                                  for p in summary['phases'].values())
 
 
 def test_suite_early_stopped_row_reads_the_uniform_runs_summary():

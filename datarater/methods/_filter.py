@@ -4,14 +4,18 @@ One meaning of `method.discard_fraction` rho in [0, 1): the fraction of the
 candidate examples that is discarded (the lowest-scored ones); the filtered
 model trains uniformly on the rest, for `config.num_steps` steps of batch B.
 `'auto'` (the default of every filtering method) chooses rho without the test
-set and without ground truth (`auto_pipeline`): a candidate from the score
-distribution of the training rows (`weighting.scores.mixture_discard_fraction`:
-the weight of the low component of a two-Gaussian fit, 0 when the components
-are not separated; with filter_mode='per_batch' raised by `per_batch_fraction`
-so that nearly every batch, not only the average one, drops it), then, after training, the filtered model is the run's
-result only if its final validation accuracy beats the paired uniform arm's;
-otherwise the uniform arm is (discard 0). summary.json records the candidate,
-the choice and why (`discard_fraction_auto`).
+set and without ground truth (`filter_pipeline`, `auto_choice`): the score
+distribution of the training rows gives an estimated fraction f of low-scored
+rows (`weighting.scores.mixture_discard_fraction`: the weight of the low
+component of a two-Gaussian fit); two filtered arms train, 'filtered' aiming
+to drop f and 'filtered_half' f / 2 (`AUTO_ARMS`; with filter_mode='per_batch'
+each raised by `per_batch_fraction` so that nearly every batch, not only the
+average one, drops its share); after training, the arm with the best final
+validation accuracy among them and the paired uniform arm is the run's result
+(ties: the one that discards less, so uniform unless a filtered arm beats it).
+summary.json records the estimate, each arm's fraction and validation
+accuracy, the choice and why (`discard_fraction_auto`); every arm is charged
+to the method's compute (all were needed to decide).
 Scores follow the direction of scores_train.npy: higher = more worth keeping.
 Two options, `method.filter_mode`:
 
@@ -83,6 +87,11 @@ def check(config, allow_zero: bool = True) -> None:
 
 
 AUTO = 'auto'  # method.discard_fraction chosen on the score distribution and validation split
+# auto's filtered arms: (phase, share of the estimated fraction of low-scored rows it drops).
+# Two shares because the estimate is only as good as the scores: on digits at 40% noise
+# DataRater's rater estimated 0.44 and 0.40 (seeds 0, 1), and its filtered models were best
+# at discard 0.25 (seed 0: 0.844 vs 0.802 at 0.5) and at 0.5 (seed 1: 0.866 vs 0.852).
+AUTO_ARMS = (('filtered', 1.0), ('filtered_half', 0.5))
 
 
 # Scorers whose filtered phase, in runs recorded before every score became
@@ -241,39 +250,50 @@ def filter_pipeline(config, task, dataset, phases: tuple, score_fn: Callable,
   """
   m, steps = config.method, config.num_steps
   auto = m.discard_fraction == AUTO
-  chosen = {}  # the auto candidate, filled when 'filtered' starts
+  estimate, rhos = {}, {}  # auto: the score distribution's estimate and each arm's rho
 
-  def filtered_method(results):
-    rho = m.discard_fraction
-    if auto:
-      scores = (train_scores or state_fn)(results)
-      chosen.update(score_ops.mixture_discard_fraction(scores))
-      chosen['estimated_fraction'] = chosen['candidate']
-      if m.filter_mode == 'per_batch':
-        chosen['candidate'] = per_batch_fraction(chosen['candidate'], config.batch_size)
-      rho = chosen['candidate']
-      print(f'[filter] discard_fraction=auto: candidate {rho} from the score distribution '
-            f'(separation {chosen["separation"]:.2f})', flush=True)
-    return make_filter(config, task, dataset, score_fn, state_fn(results), rho)
+  def arm(name, share):
+    def filtered_method(results):
+      rho = m.discard_fraction
+      if auto:
+        if not estimate:
+          estimate.update(score_ops.mixture_discard_fraction(
+              (train_scores or state_fn)(results)))
+          print(f'[filter] discard_fraction=auto: estimated fraction '
+                f'{estimate["estimated_fraction"]} of low-scored rows (separation '
+                f'{estimate["separation"]:.2f})', flush=True)
+        rho = rhos[name] = candidate_fraction(estimate['estimated_fraction'] * share, config)
+        print(f'[filter] discard_fraction=auto: arm {name!r} discards {rho}', flush=True)
+      return make_filter(config, task, dataset, score_fn, state_fn(results), rho)
+    return filtered_method
 
-  filtered = Phase('filtered', filtered_method, steps)
-  arms = (filtered,) + ((Phase('uniform', uniform.make(config, task, dataset), steps),)
-                        if baseline else ())
+  filtered = tuple(Phase(name, arm(name, share), steps)
+                   for name, share in (AUTO_ARMS if auto else (('filtered', 1.0),)))
+  arms = filtered + ((Phase('uniform', uniform.make(config, task, dataset), steps),)
+                     if baseline else ())
   extras = {'filter_mode': m.filter_mode, **(report or {})}
   if not auto:
     extras['discard_fraction'] = m.discard_fraction
     choose = None
   else:
-    require(baseline, 'method.baseline', "True for method.discard_fraction='auto' (the filtered "
+    require(baseline, 'method.baseline', "True for method.discard_fraction='auto' (a filtered "
             'model is kept only if it beats the uniform arm on validation)', baseline)
     require(dataset.valid.size > 0, 'data.valid_size',
             "> 0 for method.discard_fraction='auto' (it is chosen on the validation split)",
             config.data.get('valid_size', 0))
-    choose = lambda results, rows: auto_choice(chosen, rows)  # noqa: E731
+    choose = lambda results, rows: auto_choice(estimate, rhos, rows)  # noqa: E731
   return Pipeline(tuple(phases) + arms, result='filtered',
                   baseline='uniform' if baseline else None,
                   extra_cost=tuple(p.name for p in phases), report=lambda ctx, r: extras,
                   choose=choose)
+
+
+def candidate_fraction(fraction: float, config) -> float:
+  """The discard fraction of an auto arm that aims to drop `fraction` of the rows: itself
+  (rounded to 0.01) in filter_mode 'dataset'; in 'per_batch', `per_batch_fraction`."""
+  if config.method.filter_mode == 'per_batch':
+    return per_batch_fraction(fraction, config.batch_size)
+  return round(min(fraction, score_ops.MAX_DISCARD), 2)
 
 
 def per_batch_fraction(fraction: float, batch_size: int, z: float = 2.0) -> float:
@@ -301,9 +321,10 @@ def per_batch_fraction(fraction: float, batch_size: int, z: float = 2.0) -> floa
   return score_ops.MAX_DISCARD
 
 
-def auto_choice(candidate: dict, rows) -> tuple:
-  """discard_fraction='auto', after training: 'filtered' if its final validation accuracy
-  beats the uniform arm's (strictly), else 'uniform' (discard 0).
+def auto_choice(estimate: dict, rhos: dict, rows) -> tuple:
+  """discard_fraction='auto', after training: the arm with the best final validation
+  accuracy among the uniform arm and the filtered arms (AUTO_ARMS); ties go to the arm
+  that discards less, so a filtered model is kept only if it beats uniform strictly.
 
   The final evaluations are compared because the run reports the final models: an arm's
   best validation accuracy is no guide to its last step (the uniform arm peaks early and
@@ -311,28 +332,25 @@ def auto_choice(candidate: dict, rows) -> tuple:
   kept a memorised uniform arm where the filtered model was 14 points better on test).
 
   Args:
-    candidate: `weighting.scores.mixture_discard_fraction`'s output for the train scores.
-    rows: metrics.jsonl rows of the run (phases 'filtered' and 'uniform').
+    estimate: `weighting.scores.mixture_discard_fraction`'s output for the train scores.
+    rhos: {filtered arm: its discard fraction}.
+    rows: metrics.jsonl rows of the run (the filtered arms and 'uniform').
 
   Returns:
     (result phase, {'discard_fraction': the fraction of the result, 'discard_fraction_auto':
-    the candidate, both final validation accuracies, the choice and why}).
+    the estimate, each arm's fraction and final validation accuracy, the choice and why}).
   """
-  acc = {p: eval_rows(rows, p)[-1]['valid/accuracy'] for p in ('filtered', 'uniform')}
-  if candidate['candidate'] == 0:
-    result, why = 'uniform', 'the score distribution shows one population (candidate 0)'
-  elif acc['filtered'] > acc['uniform']:
-    result, why = 'filtered', (f'filtered at {candidate["candidate"]} beats uniform on final '
-                               f'validation accuracy ({acc["filtered"]:.4f} > {acc["uniform"]:.4f})')
-  else:
-    result, why = 'uniform', (f'filtered at {candidate["candidate"]} does not beat uniform on '
-                              f'final validation accuracy ({acc["filtered"]:.4f} <= '
-                              f'{acc["uniform"]:.4f})')
+  arms = ['uniform', *sorted(rhos, key=rhos.get)]  # least discard first
+  acc = {p: eval_rows(rows, p)[-1]['valid/accuracy'] for p in arms}
+  result = max(arms, key=acc.get)  # the first of equals: the one that discards least
+  rho = rhos.get(result, 0.0)
+  seen = ', '.join(f'{p} {acc[p]:.4f}' for p in arms)
+  why = (f'{result} (discard {rho}) has the best final validation accuracy ({seen}); ties go '
+         'to the arm that discards less')
   print(f'[filter] discard_fraction=auto: result {result!r}: {why}', flush=True)
-  rho = candidate['candidate'] if result == 'filtered' else 0.0
   return result, {'discard_fraction': rho, 'discard_fraction_auto': {
-      **candidate, 'chosen': rho, 'result_phase': result, 'why': why,
-      'filtered_valid_accuracy': acc['filtered'], 'uniform_valid_accuracy': acc['uniform']}}
+      **estimate, 'arms': dict(rhos), 'valid_accuracy': acc, 'chosen': rho,
+      'result_phase': result, 'why': why}}
 
 
 def require_classification(config, dataset) -> None:

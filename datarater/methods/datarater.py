@@ -27,7 +27,8 @@ example (`scores_train.npy`, histograms, AUROC against the ground-truth flag;
 datarater.report.scoring); train a fresh model with the shared filter
 (datarater/methods/_filter.py; default `method.filter_mode='per_batch'`: draw
 ceil(B / (1 - rho)) examples, keep the B best-scored by the live rater) for
-`config.num_steps` ('filtered'); train a uniform baseline for the same number
+`config.num_steps` ('filtered'; with discard_fraction='auto' two filtered arms,
+'filtered' and 'filtered_half', the result chosen on validation); train a uniform baseline for the same number
 of steps from the same initial parameters ('uniform'); the assembler reports
 the paired accuracy gain and the net compute gain (meta-training charged as
 extra cost).
@@ -255,8 +256,8 @@ def make(config, task, dataset) -> Pipeline:
     dataset: the Dataset.
 
   Returns:
-    Pipeline of the phases 'meta_train', 'filtered' and (with
-    config.method.baseline) 'uniform'.
+    Pipeline of the phases 'meta_train', 'filtered' ('auto': and 'filtered_half') and
+    (with config.method.baseline) 'uniform'.
 
   Raises:
     ConfigError: one line naming the bad `config.method` field.

@@ -222,28 +222,28 @@ def best_rows(scores, k: int) -> np.ndarray:
   return np.sort(np.argsort(-scores, kind='stable')[:k])
 
 
-# A two-component fit counts as two populations when Ashman's D of its components is at
-# least this (D = sqrt(2) |m1 - m2| / sqrt(s1^2 + s2^2); D > 2 is the usual threshold for
-# a clean separation of a two-Gaussian mixture).
-MIN_SEPARATION = 2.0
 MAX_DISCARD = 0.9  # the largest discard fraction the score distribution may suggest
 
 
 def mixture_discard_fraction(scores, iters: int = 200) -> dict:
-  """A discard fraction from the score distribution alone (no labels, no ground truth).
+  """The estimated fraction of low-scored examples, from the score distribution alone
+  (no labels, no ground truth).
 
   Fits a two-component 1-D Gaussian mixture to the scores (scikit-learn's EM, started at
-  the quartiles); when the components are separated (Ashman's D >= MIN_SEPARATION), the
-  weight of the lower-scored component is the estimated fraction of examples worth discarding (as
-  confident learning estimates a noise rate); otherwise 0 (one population).
+  the quartiles); the weight of the lower-scored component is the estimated fraction of
+  examples worth discarding (as confident learning estimates a noise rate). Ashman's D of
+  the components, D = sqrt(2) |m1 - m2| / sqrt(s1^2 + s2^2), says how separated they
+  are (D > 2: two clean populations); it is reported, not used: on one population the
+  fit still splits the scores, and the validation split decides whether filtering helps
+  (`datarater.methods._filter.auto_choice`).
 
   Args:
     scores: [N] finite scores, higher = more worth keeping.
     iters: EM iterations.
 
   Returns:
-    {'candidate': fraction in [0, MAX_DISCARD] rounded to 0.01, 'separation': D,
-     'low_weight', 'means' (low, high), 'stds'}.
+    {'estimated_fraction': the low component's weight in [0, MAX_DISCARD] rounded to
+     0.01, 'separation': D, 'low_weight', 'means' (low, high), 'stds'}.
   """
   from sklearn.mixture import GaussianMixture  # lazily: only 'auto' runs need it
   x = np.asarray(scores, np.float64)
@@ -253,7 +253,6 @@ def mixture_discard_fraction(scores, iters: int = 200) -> dict:
   pi, mu, var = gm.weights_, gm.means_[:, 0], gm.covariances_.reshape(2)
   low = int(np.argmin(mu))
   d = float(np.sqrt(2) * abs(mu[1] - mu[0]) / np.sqrt(var.sum()))
-  fraction = float(pi[low]) if d >= MIN_SEPARATION else 0.0
-  return {'candidate': round(min(fraction, MAX_DISCARD), 2), 'separation': d,
+  return {'estimated_fraction': round(min(float(pi[low]), MAX_DISCARD), 2), 'separation': d,
           'low_weight': float(pi[low]), 'means': [float(mu[low]), float(mu[1 - low])],
           'stds': [float(np.sqrt(var[low])), float(np.sqrt(var[1 - low]))]}
