@@ -347,6 +347,7 @@ def test_the_calibration_row_uses_the_mnist1d_authors_recipe():
   assert (config.num_steps, config.batch_size, config.optimizer.learning_rate) == (8000, 100, 1e-2)
   assert (config.optimizer.name, tuple(config.model.kwargs.hidden)) == ('adam', (100, 100))
   assert config.data.generator_seed == 42 and tuple(config.data.corruption_rates) == (0.0,)
+  assert config.data.valid_size == 0  # their recipe holds no validation rows out
   grid = next(r for r in runs if r.setting == 'mnist1d symmetric 0%' and r.method == 'uniform')
   assert grid.make_config(2).num_steps == 1000 and grid.make_config(2).data.generator_seed == -1
   block = noisy_labels.published('cpu')
