@@ -349,6 +349,7 @@ def test_the_calibration_row_uses_the_mnist1d_authors_recipe():
   assert (config.num_steps, config.batch_size, config.optimizer.learning_rate) == (8000, 100, 1e-2)
   assert (config.optimizer.name, tuple(config.model.kwargs.hidden)) == ('adam', (100, 100))
   assert config.data.generator_seed == 42 and tuple(config.data.corruption_rates) == (0.0,)
+  assert config.data.valid_size == 0  # their recipe holds no validation rows out
   grid = next(r for r in runs if r.setting == 'mnist1d symmetric 0%' and r.method == 'uniform')
   assert grid.make_config(2).num_steps == 1000 and grid.make_config(2).data.generator_seed == -1
   block = noisy_labels.published('cpu')
@@ -356,7 +357,93 @@ def test_the_calibration_row_uses_the_mnist1d_authors_recipe():
   assert all(e.ours == '' for e in block if 'CIFAR' in e.setting)  # no CIFAR number by a cpu row
 
 
-@pytest.mark.parametrize('flag,needle', [('--seeds=0', '--seeds=0'), (None, '--suite is required')])
+def test_headline_settings_run_the_headline_seeds_and_no_other_does():
+  """The settings a suite headlines at cpu scale run max(headline_seeds, seeds) seeds; every
+  other setting, every setting at another scale and every suite without headlines run seeds."""
+  from datarater.errors import ConfigError
+  from experiments.reproduce import setting_seeds
+  headline = {'noisy_labels': {'digits symmetric 40%', 'mnist1d symmetric 40%'},
+              'long_tail': {'digits imbalance 200'},
+              'label_error_detection': {'digits clean meta', 'digits noisy meta'}}
+  for name, suite in SUITES.items():
+    counts = setting_seeds(suite, 'cpu', 3, reproduce.DEFAULT_HEADLINE_SEEDS)
+    assert counts.keys() == {r.setting for r in suite.runs('cpu')}, name
+    assert {s for s, n in counts.items() if n == 10} == headline.get(name, set()), name
+    assert set(counts.values()) <= {3, 10}, name
+    for scale in ('smoke', 'paper'):
+      assert set(setting_seeds(suite, scale, 2, 10).values()) == {2}, (name, scale)
+  counts = setting_seeds(SUITES['long_tail'], 'cpu', 12, 10)   # never fewer than --seeds
+  assert set(counts.values()) == {12}
+  assert set(setting_seeds(SUITES['long_tail'], 'cpu', 3).values()) == {3}  # no headline_seeds
+  assert reproduce.DEFAULT_HEADLINE_SEEDS == 10
+  bad = reproduce.Suite(SUITES['long_tail'].runs, (), str,
+                        headline={'cpu': ('digits imbalance 7',)})
+  with pytest.raises(ConfigError, match="'digits imbalance 7', not a setting"):
+    setting_seeds(bad, 'cpu', 3, 10)
+
+
+def _fake_value(setting, method, seed):
+  """A per-seed metric value: uniform 10 + seed, 'better' seed-dependently above it."""
+  return 10.0 + seed + (0.5 * seed * seed + 1.0 if method == 'better' else 0.0) + (
+      100.0 if setting == 'b' else 0.0)
+
+
+def _fake_run(setting, method):
+  """A callable run writing its summary.json (as linear_regression's runs do)."""
+  def run(seed, workdir):
+    summary = {'value': _fake_value(setting, method, seed)}
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, 'summary.json'), 'w') as f:
+      json.dump(summary, f)
+    return summary
+  return run
+
+
+def test_headline_cells_use_the_seeds_they_ran(tmp_path, capsys, monkeypatch):
+  """A headline setting runs more seeds than the others: the progress lines count them, each
+  row's seeds, mean, sd, paired interval and test are over its own seeds, Holm's family is
+  every paired test, the legend says who ran how many, and a finished seed is reused."""
+  from experiments.reproduce.stats import holm, mean_std, paired_pvalue
+  runs = [reproduce.Run(s, m, _fake_run(s, m), key={'dataset': 'fake'})
+          for s in ('a', 'b') for m in ('uniform', 'better')]
+  metric = reproduce.Metric('value', lambda s, w, c: s['value'], paired=True)
+  suite = reproduce.Suite(lambda scale: runs, (metric,), lambda scale: 'Fake suite.',
+                          headline={'smoke': ('a',)})
+  monkeypatch.setitem(SUITES, 'fake', suite)
+  folder = str(tmp_path / 'fake')
+  results = run_suite('fake', 'smoke', 2, folder, headline_seeds=4)
+  progress = capsys.readouterr().out.splitlines()
+  assert len(progress) == 2 * 4 + 2 * 2 and progress[-1].startswith('[reproduce] 12/12 b | better')
+  assert sorted(results) == sorted([('a', m, k) for m in ('uniform', 'better') for k in range(4)]
+                                   + [('b', m, k) for m in ('uniform', 'better') for k in range(2)])
+  rows = reproduce.table_rows('fake', 'smoke', results)
+  assert [(r['setting'], r['method'], r['seeds'], r['value seeds']) for r in rows] == [
+      ('a', 'uniform', 4, 4), ('a', 'better', 4, 4), ('b', 'uniform', 2, 2), ('b', 'better', 2, 2)]
+  for row in rows:
+    n = row['seeds']
+    ours = [_fake_value(row['setting'], row['method'], k) for k in range(n)]
+    assert (row['value mean'], row['value std']) == pytest.approx(mean_std(ours))
+    if row['method'] == 'better':
+      base = [_fake_value(row['setting'], 'uniform', k) for k in range(n)]
+      assert (row['value diff'], row['value diff lo'], row['value diff hi']) == pytest.approx(
+          paired_interval(ours, base))
+      assert row['value p'] == pytest.approx(paired_pvalue(ours, base))
+  assert rows[1]['value diff'] == pytest.approx(1 + 0.5 * (0 + 1 + 4 + 9) / 4)  # 4 seeds, not 2
+  assert [r['value Holm p'] for r in rows] == pytest.approx(holm([r['value p'] for r in rows]))
+  text = write_outputs('fake', 'smoke', results, folder, 1.0)
+  assert '--suite=fake --scale=smoke --seeds=2 --headline_seeds=4`' in text
+  assert 'Seeds per cell: 4 in a (the headline settings); 2 in every other setting' in text
+  # More headline seeds later: the finished ones are reused, only the new seed runs.
+  again = run_suite('fake', 'smoke', 2, folder, headline_seeds=5)
+  progress = capsys.readouterr().out.splitlines()
+  fresh = [l for l in progress if not l.endswith('finished earlier')]
+  assert len(progress) == 14 and [l.split(': ')[0] for l in fresh] == [
+      '[reproduce] 5/14 a | uniform | seed 4', '[reproduce] 10/14 a | better | seed 4']
+  assert {k: v for k, v in again.items() if k[2] < 4 or k[0] == 'b'} == results
+
+
+@pytest.mark.parametrize('flag,needle', [('--seeds=0', '--seeds=0'), (None, '--suite is required'),
+                                         ('--headline_seeds=0', '--headline_seeds=0')])
 def test_cli_errors_exit_2_with_one_line_before_writing(tmp_path, flag, needle):
   import subprocess
   import sys

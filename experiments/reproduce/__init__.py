@@ -1,12 +1,16 @@
 """Reproduction suites: published tables beside ours, over seeds, with paired comparisons.
 
-  python -m experiments.reproduce --suite=noisy_labels --scale=cpu [--seeds=3] [--out=results]
+  python -m experiments.reproduce --suite=noisy_labels --scale=cpu [--seeds=3]
+      [--headline_seeds=10] [--out=results]
 
 runs every (setting, method, seed) of a suite into
 `<out>/<suite>/<scale>/runs/<setting>/<method>/seed<k>/` (a run whose
 summary.json parses is reused, so an interrupted suite resumes), then writes
-`table.md`, `table.csv` and `plots/` beside `runs/`. Each cell is the mean and
-standard deviation over seeds; each method is compared with uniform training
+`table.md`, `table.csv` and `plots/` beside `runs/`. Every cell runs seeds
+0..seeds-1, except in the settings the suite headlines at that scale
+(Suite.headline: the cells the README quotes), which run max(headline_seeds,
+seeds) seeds (10 by default). Each cell is the mean and standard deviation over
+the seeds it ran; each method is compared with uniform training
 of the same seed (same initial parameters and data order, see
 configs/common.py: paired_arms) by the mean paired difference and its 95%
 t-interval over seeds. Published numbers (third_party/*.csv) stand beside the
@@ -24,14 +28,15 @@ suites/<name>.py (each suite's grid, columns, header and notes). Adding a
 suite is adding one module to suites/.
 """
 
-from experiments.reproduce.core import (DEFAULT_SEEDS, SCALES, WALL_FILE, Metric, Run, Suite,
-                                        check_finished, run_dir, run_suite, runs_wall_seconds,
-                                        slug)
+from experiments.reproduce.core import (DEFAULT_HEADLINE_SEEDS, DEFAULT_SEEDS, SCALES, WALL_FILE,
+                                        Metric, Run, Suite, check_finished, run_dir, run_suite,
+                                        runs_wall_seconds, setting_seeds, slug)
 from experiments.reproduce.published import find_published
 from experiments.reproduce.report import table_rows, write_outputs
 from experiments.reproduce.stats import mean_std, paired_interval
 from experiments.reproduce.suites import SUITES
 
-__all__ = ['DEFAULT_SEEDS', 'SCALES', 'SUITES', 'WALL_FILE', 'Metric', 'Run', 'Suite',
-           'check_finished', 'find_published', 'mean_std', 'paired_interval', 'run_dir',
-           'run_suite', 'runs_wall_seconds', 'slug', 'table_rows', 'write_outputs']
+__all__ = ['DEFAULT_HEADLINE_SEEDS', 'DEFAULT_SEEDS', 'SCALES', 'SUITES', 'WALL_FILE', 'Metric',
+           'Run', 'Suite', 'check_finished', 'find_published', 'mean_std', 'paired_interval',
+           'run_dir', 'run_suite', 'runs_wall_seconds', 'setting_seeds', 'slug', 'table_rows',
+           'write_outputs']

@@ -1,6 +1,11 @@
 """Command line of the reproduction suites (see the package docstring).
 
-  python -m experiments.reproduce --suite=NAME --scale=smoke|cpu|paper [--seeds=N] [--out=results]
+  python -m experiments.reproduce --suite=NAME --scale=smoke|cpu|paper [--seeds=N]
+      [--headline_seeds=H] [--out=results]
+
+--seeds runs seeds 0..N-1 of every cell; the settings a suite headlines
+(Suite.headline at that scale, e.g. long_tail's imbalance 200 at cpu scale) run
+max(H, N) seeds (--headline_seeds, default 10).
 
 Bad flags exit with status 2 and one line on stderr before anything is
 written; bad input found later (e.g. a finished run made with another config)
@@ -16,7 +21,7 @@ import time
 from absl import app, flags, logging
 
 from experiments._runs import fail, parse_flags
-from experiments.reproduce.core import DEFAULT_SEEDS, SCALES, run_suite
+from experiments.reproduce.core import DEFAULT_HEADLINE_SEEDS, DEFAULT_SEEDS, SCALES, run_suite
 from experiments.reproduce.report import write_outputs
 from experiments.reproduce.suites import SUITES
 
@@ -26,6 +31,10 @@ def define_flags():
   flags.DEFINE_enum('suite', None, list(SUITES), 'Suite to run.')
   flags.DEFINE_enum('scale', 'cpu', list(SCALES), 'Grid size.')
   flags.DEFINE_integer('seeds', None, 'Seeds per cell (default: 2 smoke, 3 cpu/paper).')
+  flags.DEFINE_integer('headline_seeds', DEFAULT_HEADLINE_SEEDS,
+                       'Seeds per cell of the settings the suite headlines at this scale '
+                       '(its Suite.headline; never fewer than --seeds); other settings run '
+                       '--seeds.')
   flags.DEFINE_string('out', 'results', 'Output root.')
   flags.DEFINE_string('compilation_cache', os.path.join(
       os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache')), 'datarater', 'jax'),
@@ -42,6 +51,8 @@ def main(argv):
   seeds = DEFAULT_SEEDS[flags.FLAGS.scale] if flags.FLAGS.seeds is None else flags.FLAGS.seeds
   if seeds < 1:
     fail(2, f'--seeds={seeds} must be at least 1')
+  if flags.FLAGS.headline_seeds < 1:
+    fail(2, f'--headline_seeds={flags.FLAGS.headline_seeds} must be at least 1')
   if flags.FLAGS.compilation_cache:
     import jax
     jax.config.update('jax_compilation_cache_dir', flags.FLAGS.compilation_cache)
@@ -55,7 +66,8 @@ def main(argv):
   t0 = time.time()
   from datarater.errors import ConfigError, DataError, Diverged, WorkdirError
   try:
-    results = run_suite(flags.FLAGS.suite, flags.FLAGS.scale, seeds, folder)
+    results = run_suite(flags.FLAGS.suite, flags.FLAGS.scale, seeds, folder,
+                        flags.FLAGS.headline_seeds)
   except (ConfigError, DataError, WorkdirError) as e:
     fail(2, e)
   except Diverged as e:

@@ -29,6 +29,8 @@ from experiments._runs import load_config, override, read_json, run_one
 
 SCALES = ('smoke', 'cpu', 'paper')
 DEFAULT_SEEDS = {'smoke': 2, 'cpu': 3, 'paper': 3}
+# Seeds of a suite's headline settings (Suite.headline) by default (--headline_seeds).
+DEFAULT_HEADLINE_SEEDS = 10
 
 
 @dataclasses.dataclass
@@ -100,16 +102,21 @@ class Suite:
     published: optional scale -> list of published.Published: the papers' numbers shown in
       the table's "Published (their setting)" block, each with the paper's setting (None:
       no published numbers).
-    plot: optional (runs, seeds, folder) -> None, extra plots from the run directories.
+    plot: optional (runs, seeds, folder) -> None, extra plots from the run directories;
+      seeds: {setting: number of seeds it ran} (seeds 0..n-1).
     curve: optional (x key, x label, log x): plots/curve_<metric>.png draws each
       metric against Run.key[x key], one line per method, one panel per value
       of the other keys.
-    extra: optional (runs, seeds, folder) -> markdown lines added to table.md.
+    extra: optional (runs, seeds, folder) -> markdown lines added to table.md (seeds as
+      for plot).
     note: optional scale -> a paragraph added to table.md below the table.
     own_baseline: {metric name: name of the metric holding the paired baseline}
       for runs that train their own uniform arm (same initial parameters and data
       order): that column's paired difference is against this metric of the
       same run instead of the setting's uniform run.
+    headline: {scale: setting names}: the settings the README headlines, which run
+      `headline_seeds` seeds (--headline_seeds) at that scale while every other setting runs
+      `seeds` (--seeds); see `setting_seeds`.
   """
   runs: Callable
   metrics: tuple
@@ -120,6 +127,28 @@ class Suite:
   extra: Callable | None = None
   note: Callable | None = None
   own_baseline: dict = dataclasses.field(default_factory=dict)
+  headline: dict = dataclasses.field(default_factory=dict)
+
+
+def setting_seeds(suite: Suite, scale: str, seeds: int, headline_seeds: int | None = None) -> dict:
+  """{setting: number of seeds its cells run} of `suite` at `scale`.
+
+  A headline setting (suite.headline[scale]) runs max(headline_seeds, seeds) seeds, every
+  other setting `seeds`; headline_seeds None runs `seeds` everywhere. Seeds are 0..n-1, so a
+  setting's cells (and the rows that read them or match their compute) share their seeds.
+
+  Raises:
+    ConfigError: a headline setting that is not in the suite's grid at `scale`.
+  """
+  from datarater.errors import ConfigError
+  settings = list(dict.fromkeys(run.setting for run in suite.runs(scale)))
+  headline = suite.headline.get(scale, ())
+  unknown = [s for s in headline if s not in settings]
+  if unknown:
+    raise ConfigError(f'Suite.headline[{scale!r}] names {unknown[0]!r}, not a setting of the '
+                      f'grid at that scale ({", ".join(settings)})')
+  top = seeds if headline_seeds is None else max(headline_seeds, seeds)
+  return {s: top if s in headline else seeds for s in settings}
 
 
 def find_suite(name: str) -> Suite:
@@ -303,7 +332,8 @@ def run_metrics(suite: Suite, summary: dict, workdir: str, config) -> dict:
   return values
 
 
-def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
+def run_suite(name: str, scale: str, seeds: int, folder: str,
+              headline_seeds: int | None = None) -> dict:
   """Runs (or reuses) every run of suite `name` and returns its metric values.
 
   The metrics are computed once every run has finished, so a metric may read
@@ -313,8 +343,10 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
   Args:
     name: a key of SUITES.
     scale: one of SCALES.
-    seeds: seeds 0..seeds-1 per (setting, method).
+    seeds: seeds 0..seeds-1 per (setting, method) of every setting but the headline ones.
     folder: the suite's output folder (<out>/<name>/<scale>); runs go to its runs/.
+    headline_seeds: seeds of the suite's headline settings at `scale` (setting_seeds; at
+      least `seeds`); None: `seeds` everywhere.
 
   Returns:
     {(setting, method, seed): {metric name: value, COMPUTE: run_compute(summary)}}.
@@ -322,12 +354,13 @@ def run_suite(name: str, scale: str, seeds: int, folder: str) -> dict:
   from datarater.train.rundir import dumps, write_atomic
   suite = find_suite(name)
   runs = suite.runs(scale)
-  total = len(runs) * seeds
+  counts = setting_seeds(suite, scale, seeds, headline_seeds)
+  total = sum(counts[run.setting] for run in runs)
   finished, i = [], 0
   for run in runs:
     source = next(r for r in runs if r.setting == run.setting and r.method == run.reads
                   ) if run.reads else None
-    for seed in range(seeds):
+    for seed in range(counts[run.setting]):
       i += 1
       if source is not None:  # a row read from another run of the suite: nothing runs
         workdir = run_dir(folder, source, seed)

@@ -79,6 +79,10 @@ def table_rows(name: str, scale: str, results: dict) -> list:
   '<m> diff hi' (its 95% t-interval), '<m> p' (paired t-test) and '<m> Holm p' (Holm's
   adjustment over every row of the table with a test in that metric).
 
+  Each row's statistics are over the seeds that row ran ('seeds': their number; the
+  headline settings of a suite run more, core.setting_seeds), paired with uniform of the
+  same setting and seeds.
+
   Args:
     name: a key of SUITES.
     scale: one of SCALES.
@@ -90,10 +94,13 @@ def table_rows(name: str, scale: str, results: dict) -> list:
     are outside the training loop).
   """
   suite = find_suite(name)
-  seeds = sorted({k[2] for k in results})
   measured = any(v.get(COMPUTE) for v in results.values())  # else no run has a ledger
+  ran = {}  # (setting, method) -> the seeds it ran (a headline setting runs more)
+  for setting, method, seed in sorted(results):
+    ran.setdefault((setting, method), []).append(seed)
   rows = []
   for run in suite.runs(scale):
+    seeds = ran[(run.setting, run.method)]
     vals = [results[(run.setting, run.method, s)] for s in seeds]
     row = {'setting': run.setting, 'method': run.method, 'seeds': len(seeds),
            'information': information(run),
@@ -173,14 +180,16 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
   write_atomic(os.path.join(folder, 'table.csv'), [csv_text.getvalue()])
   cols = md_columns(suite, rows)
   total, timed, count = runs_wall_seconds(folder)
+  seeds_flags, seeds_text = seeds_legend(rows, suite.headline.get(scale, ()))
   lines = [f'# {name} ({scale} scale)', '',
            f'Command: `python -m experiments.reproduce --suite={name} --scale={scale} '
-           f'--seeds={rows[0]["seeds"]}`. Its runs took {total:.0f} s of wall time when they ran '
+           f'{seeds_flags}`. Its runs took {total:.0f} s of wall time when they ran '
            f'({timed} of {count} runs timed; each run\'s time is in its directory\'s '
            f'{WALL_FILE}); the invocation that wrote this table took {wall:.0f} s (runs that '
            'had finished earlier are reused, not re-run).', '', suite.header(scale),
-           '', 'Cells: mean ± standard deviation over seeds. Paired diff: method minus uniform '
-           'of the same seed, mean and 95% t-interval over seeds. Information: what the row\'s '
+           '', f'{seeds_text} Cells: mean ± standard deviation over the row\'s seeds. Paired '
+           'diff: method minus uniform of the same seed, mean and 95% t-interval over the row\'s '
+           'seeds. Information: what the row\'s '
            'method uses besides the training rows (declared by the method: none, the clean or '
            'noisy meta rows, or the ground-truth corruption flags). FLOPs / examples vs uniform: '
            'the row\'s compute (XLA-counted FLOPs and examples processed, from its compute '
@@ -195,20 +204,51 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
   lines += published_block(suite.published(scale) if suite.published else [])
   if suite.note:
     lines += ['', suite.note(scale)]
+  seeds = {r['setting']: r['seeds'] for r in rows}
   if suite.extra:
-    lines += suite.extra(runs, rows[0]['seeds'], folder)
+    lines += suite.extra(runs, seeds, folder)
   lines += pivot_lines(runs, rows, suite.metrics[0])
   text = '\n'.join(lines) + '\n'
   write_atomic(os.path.join(folder, 'table.md'), [text])
   os.makedirs(os.path.join(folder, 'plots'), exist_ok=True)
   bar_plot(rows, suite.metrics[0], os.path.join(folder, 'plots', 'metric.png'))
   if suite.plot:
-    suite.plot(runs, rows[0]['seeds'], folder)
+    suite.plot(runs, seeds, folder)
   if suite.curve:
     for m in suite.metrics:
       curve_plot(runs, rows, m, suite.curve,
                  os.path.join(folder, 'plots', f'curve_{slug(m.name)}.png'))
   return text
+
+
+def seeds_legend(rows: list, headline=()) -> tuple:
+  """(the command's seed flags, the legend's sentence on how many seeds each setting ran).
+
+  Args:
+    rows: table_rows' output.
+    headline: the suite's headline settings at this scale (Suite.headline).
+
+  Returns:
+    '--seeds=N' (N: the most seeds a setting outside the headline ran), with
+    '--headline_seeds=H' (H: the most seeds a headline setting ran) when the suite declares
+    headline settings; and a sentence naming the settings that ran another count than N.
+  """
+  counts = {r['setting']: r['seeds'] for r in rows}
+  by_count = {}  # seeds -> the settings that ran that many
+  for setting, n in counts.items():
+    by_count.setdefault(n, []).append(setting)
+  common = max([n for s, n in counts.items() if s not in headline] or counts.values())
+  flags = f'--seeds={common}'
+  if any(s in counts for s in headline):
+    flags += f' --headline_seeds={max(counts[s] for s in headline if s in counts)}'
+  if len(by_count) == 1:
+    return flags, f'Seeds: {common} per cell.'
+  parts = [f'{n} in {", ".join(ss)}' + (' (the headline settings)' if set(ss) == set(headline)
+                                       else '')
+           for n, ss in sorted(by_count.items(), reverse=True) if n != common]
+  return flags, (f'Seeds per cell: {"; ".join(parts)}; {common} in every other setting (seeds '
+                 '0 to n-1, n in column seeds). Each row\'s cells, paired differences and '
+                 'tests are over the seeds it ran.')
 
 
 def _family_sizes(suite, rows: list) -> str:

@@ -96,14 +96,14 @@ def header(scale):
           'order. No published numbers in third_party/ (the paper shows curves only).')
 
 
-def plot(runs: list, seeds: int, folder: str) -> None:
+def plot(runs: list, seeds: dict, folder: str) -> None:
   """plots/curves.png: excess risk vs step per strategy (mean, band = min..max over seeds)."""
   plt = pyplot()
   settings = list(dict.fromkeys(r.setting for r in runs))
   fig, axes = plt.subplots(1, len(settings), figsize=(5.5 * len(settings), 3.8))
   for ax, setting in zip(np.atleast_1d(axes), settings):
     for run in (r for r in runs if r.setting == setting):
-      curves = [read_summary(run_dir(folder, run, s)) for s in range(seeds)]
+      curves = [read_summary(run_dir(folder, run, s)) for s in range(seeds[setting])]
       ys = np.asarray([c['curve'] for c in curves])
       line, = ax.plot(curves[0]['curve_steps'], ys.mean(0), label=run.method)
       ax.fill_between(curves[0]['curve_steps'], ys.min(0), ys.max(0), alpha=0.2,

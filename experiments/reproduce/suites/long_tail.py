@@ -87,5 +87,8 @@ def header(scale):
           f'data. {FINAL_STEP} {PUBLISHED_BEST}')
 
 
+# The setting the README headlines: it runs --headline_seeds seeds (default 10) at cpu scale.
+HEADLINE = {'cpu': ('digits imbalance 200',)}
+
 SUITE = Suite(grid, (ACCURACY,), header, published,
-              curve=('imbalance', 'imbalance factor', True))
+              curve=('imbalance', 'imbalance factor', True), headline=HEADLINE)

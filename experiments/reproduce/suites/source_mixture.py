@@ -87,7 +87,7 @@ def _weight_spearman(s, w, c):
   return float(stats.spearmanr(weights, s['corruption_rates'])[0])
 
 
-def mixture_weights(runs: list, seeds: int, folder: str) -> list:
+def mixture_weights(runs: list, seeds: dict, folder: str) -> list:
   """Markdown: each method's learned weight per source, mean over seeds.
 
   Also draws plots/source_weights.png (the weight against the source's corruption rate).
@@ -97,7 +97,7 @@ def mixture_weights(runs: list, seeds: int, folder: str) -> list:
   for run in runs:
     if run.method == 'uniform':
       continue
-    ws = [_weights(read_summary(run_dir(folder, run, k))) for k in range(seeds)]
+    ws = [_weights(read_summary(run_dir(folder, run, k))) for k in range(seeds[run.setting])]
     if None in ws:  # a reference row: no weights learned
       continue
     rates = run.make_config(0).data.corruption_rates
