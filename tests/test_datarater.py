@@ -225,8 +225,11 @@ def test_resets_are_staggered_and_restart_the_model():
 
 def test_eight_devices_same_scores_and_metrics(tmp_path):
   """Batch softmax and top-K are over the global batch: 8 devices == 1 device."""
-  one = run_on(1, tmp_path / 'one', 'datarater', 'dataset=digits,smoke')
-  eight = run_on(8, tmp_path / 'eight', 'datarater', 'dataset=digits,smoke')
+  # A fixed discard fraction: 'auto' rounds an estimate from the scores to 0.01, and a
+  # rounding-level score difference may move it by one step (a different candidate batch).
+  one = run_on(1, tmp_path / 'one', 'datarater', 'dataset=digits,smoke', 'method.discard_fraction=0.5')
+  eight = run_on(8, tmp_path / 'eight', 'datarater', 'dataset=digits,smoke',
+                 'method.discard_fraction=0.5')
   # Adam's first steps amplify reduction-order rounding; batch means of near-zero scores
   # (filter/all_score_mean ~ 0.015) get the same absolute tolerance as the scores below.
   assert_same_rows(one, eight, rtol=1e-3, atol=1e-4)

@@ -18,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = """
 import json, sys
 sys.path.insert(0, 'tests')
+import ast
 import jax
 from conftest import load_config
 from datarater.run import train_and_evaluate
@@ -29,7 +30,15 @@ for kv in sys.argv[4:]:
   for p in parents:
     node = node[p]
   old = node[leaf]
-  node[leaf] = v.lower() in ('1', 'true') if isinstance(old, bool) else type(old)(v)
+  if isinstance(old, bool):
+    node[leaf] = v.lower() in ('1', 'true')
+  elif isinstance(old, str):  # a string field that also takes numbers ('auto' or 0.5)
+    try:
+      node[leaf] = ast.literal_eval(v)
+    except (ValueError, SyntaxError):
+      node[leaf] = v
+  else:
+    node[leaf] = type(old)(v)
 train_and_evaluate(config, sys.argv[3])
 print('DEVICES', jax.device_count())
 """

@@ -68,10 +68,11 @@ UNIFORM_ARM = Metric('uniform arm acc. %', lambda s, w, c: 100 * s['phases'][
 
 def target_check(runs, seeds, folder) -> list:
   """Markdown lines: per (setting, filter), auto's mean accuracy against the best fixed
-  fraction's (40%) or its paired interval against the uniform arm (0%), and the verdict."""
+  fraction's (40%) or its paired interval against the uniform arm (0%), and the verdict
+  (seeds: {setting: number of seeds}, as Suite.extra gets it)."""
   def accuracies(run):
     out = []
-    for seed in range(seeds):
+    for seed in range(seeds[run.setting]):
       try:
         s = read_summary(run_dir(folder, run, seed))
       except OSError:
