@@ -30,8 +30,9 @@ Measured (scores_train.npy's AUROC against the corruption flags, `score_auroc`;
 seeds 0-9, each in its own run) with the default, on the label_error_detection
 suite's settings (600 steps): digits, clean meta split: 0.993-0.997 on all 10
 seeds, test accuracy 93.7% mean (uniform 88.1%); digits, noisy meta split
-(data.meta_mode='noisy'): 0.954-0.979; tabular, clean meta: 0.786-0.869. The
-config's own run (digits, 1500 steps, clean meta): 0.984-0.995.
+(data.meta_mode='noisy'): 0.954-0.979; tabular, clean meta: 0.786-0.869;
+tabular, noisy meta: 0.739-0.783. The config's own run (digits, 1500 steps,
+clean meta): 0.984-0.995.
 Deviations:
   * the output layer of V starts with a zero kernel (wnet_init='flat'), so V
     starts constant: the normalised weights start as uniform weighting and only
@@ -45,7 +46,8 @@ Deviations:
     with a clean one (AUROC 0.285), while from the flat start it was -0.04 and
     -0.15 (after 50 steps) to -0.34 (AUROC 0.962, 0.833). With 'torch' the other
     cells above were: digits clean 0.993-0.996, digits noisy meta 0.955-0.977 but
-    seed 5, tabular clean 0.754-0.868 but seed 5, the config's own run
+    seed 5, tabular clean 0.754-0.868 but seed 5, tabular noisy meta 0.729-0.782
+    but seeds 0 (0.477) and 5 (0.265), the config's own run
     0.977-0.993 (clean) and 0.830-0.888 (noisy meta).
   * the look-ahead step is 0.1 (lookahead_lr='0.1'), the script's learning rate
     for its first 18,000 of 20,000 iterations, instead of the model optimizer's
