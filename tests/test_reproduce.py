@@ -213,7 +213,7 @@ def _assert_mwnet_script_settings(name, run, config):
     vnet = ('adam', 1e-3, 1e-4, False)
   if run.config == 'mwn' and name in ('noisy_labels', 'long_tail'):  # beside published numbers
     assert (m.wnet_optimizer, m.wnet_learning_rate, m.wnet_weight_decay, m.normalize,
-            m.lookahead_lr) == (*vnet, 'scheduled'), run
+            m.lookahead_lr, m.wnet_init) == (*vnet, 'scheduled', 'torch'), run
 
 
 def test_paper_configs_build_on_tiny_tfds(tmp_path):

@@ -43,6 +43,7 @@ class MWNState(NamedTuple):
 
 
 WNET_OPTIMIZERS = ('nesterov', 'adam')
+WNET_INITS = ('flat', 'torch')
 
 
 def make_wnet_optimizer(learning_rate: float, weight_decay: float,
@@ -77,6 +78,7 @@ def _check(config) -> None:
   require(isinstance(m.normalize, bool), 'method.normalize', 'True or False', m.normalize)
   require(m.wnet_optimizer in WNET_OPTIMIZERS, 'method.wnet_optimizer',
           f'one of {WNET_OPTIMIZERS}', m.wnet_optimizer)
+  require(m.wnet_init in WNET_INITS, 'method.wnet_init', f'one of {WNET_INITS}', m.wnet_init)
 
 
 def make(config, task, dataset) -> Method:
@@ -93,7 +95,7 @@ def make(config, task, dataset) -> Method:
   V(L_i; Theta_new).
 
   Args:
-    config: run config; `config.method` holds wnet_hidden, wnet_optimizer,
+    config: run config; `config.method` holds wnet_hidden, wnet_init, wnet_optimizer,
       wnet_learning_rate, wnet_weight_decay, normalize, lookahead_lr, meta_batch_size, mode.
     task: the Task being trained.
     dataset: the Dataset (its train size sizes the score table).
@@ -107,7 +109,7 @@ def make(config, task, dataset) -> Method:
   """
   _check(config)
   m = config.method
-  net = WeightNet(m.wnet_hidden)
+  net = WeightNet(m.wnet_hidden, flat=m.wnet_init == 'flat')
   wnet_optimizer = make_wnet_optimizer(m.wnet_learning_rate, m.wnet_weight_decay,
                                        m.wnet_optimizer)
   lookahead_lr = l2rw.lookahead_schedule(config)

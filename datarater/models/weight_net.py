@@ -28,16 +28,26 @@ class WeightNet(nn.Module):
   saturation, decided whether V rose or fell with the loss (on the noisy digits preset 4
   of 10 seeds learned a rising V, detection AUROC about 0.03).
 
+  With `flat`, the output layer's kernel starts at zero (its bias and the hidden layer as
+  above): V starts as the constant sigmoid(b), i.e. uniform weighting once normalised, with
+  its gradient in the output kernel (the hidden features relu(w_k L + b_k)) nonzero, so the
+  meta-gradient alone shapes V. PyTorch's init instead gives V a random slope in the loss
+  (V(5) - V(0) between -0.26 and +0.42 over seeds 0-9) that the meta-gradient must first
+  undo; where its signal is weak it does not within a short run (configs/mwn.py).
+
   Attributes:
     hidden: width of the single ReLU hidden layer (100 in MW-Net).
+    flat: start V constant (zero output kernel) instead of the MW-Net code's init.
   """
   hidden: int = 100
+  flat: bool = False
 
   @nn.compact
   def __call__(self, losses: jax.Array) -> jax.Array:
     """Maps losses of shape [B] to weights of shape [B] (sigmoid output)."""
     h = nn.relu(nn.Dense(self.hidden, kernel_init=torch_linear_init(1),
                          bias_init=torch_linear_init(1))(losses[:, None]))
-    out = nn.Dense(1, kernel_init=torch_linear_init(self.hidden),
+    out = nn.Dense(1, kernel_init=(nn.initializers.zeros if self.flat
+                                   else torch_linear_init(self.hidden)),
                    bias_init=torch_linear_init(self.hidden))(h)
     return nn.sigmoid(out)[:, 0]

@@ -10,7 +10,8 @@ from experiments.reproduce.core import Metric
 # The paper-scale settings of the authors' official MW-Net scripts, one entry per script (read
 # in github.com/xjtushujun/meta-weight-net and xjtushujun/Meta-weight-net_class-imbalance):
 # 'run' are the fields of every method's run (batch 100, SGD 0.1, momentum 0.9, wd 5e-4,
-# learning rate / 10 twice), 'mwn' the script's weight-net settings for the mwn runs. Every
+# learning rate / 10 twice), 'mwn' the script's weight-net settings for the mwn runs (its
+# initialisation too: PyTorch's default, wnet_init='torch'; configs/mwn.py). Every
 # script reports the BEST test accuracy over training; our tables read the final step.
 # What the three scripts share: batch 100, SGD 0.1 with momentum 0.9, wd 5e-4, step schedule / 10.
 _SCRIPT_SGD = {'batch_size': 100, 'optimizer.learning_rate': 0.1, 'optimizer.momentum': 0.9,
@@ -27,7 +28,7 @@ MWNET_SCRIPTS = {
                 'eval_every': 1000, 'checkpoint_every': 1000, 'log_every': 100},
         'mwn': {'method.wnet_optimizer': 'nesterov', 'method.wnet_learning_rate': 1e-3,
                 'method.wnet_weight_decay': 5e-4, 'method.normalize': True,
-                'method.lookahead_lr': 'scheduled'}},
+                'method.lookahead_lr': 'scheduled', 'method.wnet_init': 'torch'}},
     # 2020 "stable version" noisy-label script (ResNet-32): 120 epochs of 49,000 images =
     # 58,800 steps, lr / 10 at epochs 80 and 100, plain momentum (no nesterov= passed), 1000
     # clean meta images; V not normalised, weight net Adam 1e-3, wd 1e-4.
@@ -37,7 +38,7 @@ MWNET_SCRIPTS = {
                 'eval_every': 2000, 'checkpoint_every': 2000, 'log_every': 200},
         'mwn': {'method.wnet_optimizer': 'adam', 'method.wnet_learning_rate': 1e-3,
                 'method.wnet_weight_decay': 1e-4, 'method.normalize': False,
-                'method.lookahead_lr': 'scheduled'}},
+                'method.lookahead_lr': 'scheduled', 'method.wnet_init': 'torch'}},
     # Class-imbalance script (ResNet-32, the long-tail table): 100 epochs of the imbalanced
     # set (steps: suites/long_tail.py), Nesterov, lr / 10 when epoch + 1 reaches 80 and 90
     # (after 79 and 89 epochs; its look-ahead drops one epoch later), 10 meta images per class
@@ -48,7 +49,7 @@ MWNET_SCRIPTS = {
                 'eval_every': 2000, 'checkpoint_every': 2000, 'log_every': 200},
         'mwn': {'method.wnet_optimizer': 'nesterov', 'method.wnet_learning_rate': 1e-5,
                 'method.wnet_weight_decay': 5e-4, 'method.normalize': True,
-                'method.lookahead_lr': 'scheduled'}},
+                'method.lookahead_lr': 'scheduled', 'method.wnet_init': 'torch'}},
 }
 
 # The ResNet-32 noisy-label setting (MW-Net.py) that the paper scale of source_mixture,
