@@ -1,11 +1,13 @@
 """Command line of the reproduction suites (see the package docstring).
 
   python -m experiments.reproduce --suite=NAME --scale=smoke|cpu|paper [--seeds=N]
-      [--headline_seeds=H] [--out=results]
+      [--headline_seeds=H] [--settings=REGEX] [--out=results]
 
 --seeds runs seeds 0..N-1 of every cell; the settings a suite headlines
 (Suite.headline at that scale, e.g. long_tail's imbalance 200 at cpu scale) run
-max(H, N) seeds (--headline_seeds, default 10).
+max(H, N) seeds (--headline_seeds, default 10). --settings=REGEX runs only the
+settings it finds and writes no table (to split a suite over processes or
+machines sharing --out); a run without it reuses them and writes the table.
 
 Bad flags exit with status 2 and one line on stderr before anything is
 written; bad input found later (e.g. a finished run made with another config)
@@ -16,6 +18,7 @@ status 3.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from absl import app, flags, logging
@@ -35,6 +38,8 @@ def define_flags():
                        'Seeds per cell of the settings the suite headlines at this scale '
                        '(its Suite.headline; never fewer than --seeds); other settings run '
                        '--seeds.')
+  flags.DEFINE_string('settings', '', 'Run only the settings this regular expression finds '
+                      '(re.search) and write no table; "" = every setting and the table.')
   flags.DEFINE_string('out', 'results', 'Output root.')
   flags.DEFINE_string('compilation_cache', os.path.join(
       os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache')), 'datarater', 'jax'),
@@ -53,6 +58,10 @@ def main(argv):
     fail(2, f'--seeds={seeds} must be at least 1')
   if flags.FLAGS.headline_seeds < 1:
     fail(2, f'--headline_seeds={flags.FLAGS.headline_seeds} must be at least 1')
+  try:
+    re.compile(flags.FLAGS.settings)
+  except re.error as e:
+    fail(2, f'--settings={flags.FLAGS.settings!r} is not a regular expression ({e})')
   if flags.FLAGS.compilation_cache:
     import jax
     jax.config.update('jax_compilation_cache_dir', flags.FLAGS.compilation_cache)
@@ -67,13 +76,17 @@ def main(argv):
   from datarater.errors import ConfigError, DataError, Diverged, WorkdirError
   try:
     results = run_suite(flags.FLAGS.suite, flags.FLAGS.scale, seeds, folder,
-                        flags.FLAGS.headline_seeds)
+                        flags.FLAGS.headline_seeds, flags.FLAGS.settings)
   except (ConfigError, DataError, WorkdirError) as e:
     fail(2, e)
   except Diverged as e:
     fail(3, f'diverged: {e}')
-  print(write_outputs(flags.FLAGS.suite, flags.FLAGS.scale, results, folder, time.time() - t0),
-        flush=True)
+  if flags.FLAGS.settings:
+    print(f'[reproduce] --settings={flags.FLAGS.settings!r}: {len(results)} runs finished; no '
+          'table written (run without --settings to write it from the finished runs)', flush=True)
+  else:
+    print(write_outputs(flags.FLAGS.suite, flags.FLAGS.scale, results, folder,
+                        time.time() - t0), flush=True)
   print(f'[reproduce] suite {flags.FLAGS.suite} ({flags.FLAGS.scale}): wall time '
         f'{time.time() - t0:.0f} s', flush=True)
 

@@ -333,7 +333,7 @@ def run_metrics(suite: Suite, summary: dict, workdir: str, config) -> dict:
 
 
 def run_suite(name: str, scale: str, seeds: int, folder: str,
-              headline_seeds: int | None = None) -> dict:
+              headline_seeds: int | None = None, settings: str = '') -> dict:
   """Runs (or reuses) every run of suite `name` and returns its metric values.
 
   The metrics are computed once every run has finished, so a metric may read
@@ -347,14 +347,20 @@ def run_suite(name: str, scale: str, seeds: int, folder: str,
     folder: the suite's output folder (<out>/<name>/<scale>); runs go to its runs/.
     headline_seeds: seeds of the suite's headline settings at `scale` (setting_seeds; at
       least `seeds`); None: `seeds` everywhere.
+    settings: a regular expression: only the settings it finds (re.search) run, e.g. to
+      split a suite over processes or machines; '' = every setting.
 
   Returns:
     {(setting, method, seed): {metric name: value, COMPUTE: run_compute(summary)}}.
   """
   from datarater.train.rundir import dumps, write_atomic
   suite = find_suite(name)
-  runs = suite.runs(scale)
   counts = setting_seeds(suite, scale, seeds, headline_seeds)
+  runs = [run for run in suite.runs(scale) if re.search(settings, run.setting)]
+  if not runs:
+    from datarater.errors import ConfigError
+    raise ConfigError(f'--settings={settings!r} matches no setting of {name} at scale {scale} '
+                      f'({", ".join(counts)})')
   total = sum(counts[run.setting] for run in runs)
   finished, i = [], 0
   for run in runs:
