@@ -23,6 +23,17 @@ NOT_DETECTED = ('chi2_dro', 'cvar', 'infobatch', 'loss_reweight')
 RETRAIN_ONLY = frozenset({'method.filter', 'method.discard_fraction', 'method.filter_mode'})
 
 
+# One budget for the label-error detection report (experiments.detect) and the
+# label_error_detection suite at cpu scale: the steps of every scoring (and retraining) phase,
+# and DataRater's meta-steps, so the two report the same numbers.
+DETECTION_BUDGET = {'num_steps': 600, 'method.meta_steps': 200}
+
+
+def detection_budget(config_name: str, budget: dict = DETECTION_BUDGET) -> dict:
+  """`budget`'s overrides that apply to configs/<config_name>.py (meta-steps: DataRater's)."""
+  return {k: v for k, v in budget.items() if k != 'method.meta_steps' or config_name == 'datarater'}
+
+
 def scorers() -> dict:
   """The label-error detection report's scorers, from the method registry.
 

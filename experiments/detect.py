@@ -3,7 +3,10 @@
   python -m experiments.detect --dataset=digits --meta_mode=clean --out=results/detection
 
 runs each scorer's config (`experiments._runs.scorers()`: every registered
-method that declares scores) on the same data and seed, into
+method that declares scores) on the same data and seed, at the budget of the
+label_error_detection suite (`experiments._runs.DETECTION_BUDGET`: 600 steps
+per scoring and retraining phase, DataRater 200 meta-steps; its other
+settings are the config's), into
 `<out>/<dataset>_<meta_mode>_seed<seed>/<scorer>/` (a finished run is reused,
 an interrupted one resumes), and writes `table.md` and `table.csv` there:
 AUROC, average precision and precision at the true corruption rate of each
@@ -32,18 +35,25 @@ import time
 
 from absl import app, flags, logging
 
-from experiments._runs import (common_rows, fail, load_config, old_direction, override,
-                               parse_flags, run_detection, run_one, scorers)
+from experiments._runs import (common_rows, detection_budget, fail, load_config, old_direction,
+                               override, parse_flags, run_detection, run_one, scorers)
 
 FILTERED = ('filtered', 'filtered_half')  # the filtered arms (_filter.AUTO_ARMS)
 FILTER_PHASES = FILTERED + ('uniform',)
 
 
+def budget(cfg_name: str, arg: str) -> dict:
+  """The step overrides of configs/<cfg_name>.py: the label_error_detection suite's cpu budget
+  (`_runs.DETECTION_BUDGET`), none with `smoke` in arg (the smoke preset's few steps)."""
+  return {} if 'smoke' in arg.split(',') else detection_budget(cfg_name)
+
+
 def scorer_config(name: str, arg: str, meta_mode: str, seed: int):
-  """The ConfigDict of scorer `name` (a key of scorers()) on the report's data and seed."""
+  """The ConfigDict of scorer `name` (a key of scorers()) on the report's data and seed, at the
+  detection budget."""
   cfg_name, overrides = scorers()[name]
-  return override(load_config(cfg_name, arg),
-                  {'data.meta_mode': meta_mode, 'seed': seed, **overrides})
+  return override(load_config(cfg_name, arg), {**budget(cfg_name, arg), 'data.meta_mode':
+                                               meta_mode, 'seed': seed, **overrides})
 
 
 def check_flags(dataset: str, meta_mode: str, seed: int, names: list, smoke: bool) -> str:
@@ -103,7 +113,8 @@ def scorer_run(name: str, arg: str, meta_mode: str, seed: int, folder: str) -> t
     retrained = summary
   else:
     retrain = override(load_config('score_filter', arg), {
-        **base, 'method.scores_path': os.path.join(workdir, 'scores_train.npy')})
+        **base, **budget('score_filter', arg),
+        'method.scores_path': os.path.join(workdir, 'scores_train.npy')})
     retrained = run_one(retrain, workdir + '_retrain')
   return config, workdir, summary, {
       'wall_seconds': cost['wall_seconds'], 'gflops': cost['flops'] / 1e9,

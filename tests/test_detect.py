@@ -73,3 +73,16 @@ def test_every_scorer_is_measured_on_the_same_rows(tmp_path, monkeypatch):
   # Without the common population, DataRater's own rows would include its meta split.
   run_detection(config, str(tmp_path / 'datarater'), {})
   assert seen[2] == set(np.flatnonzero(~meta)) and not seen[2] & set(np.flatnonzero(meta))
+
+
+def test_detect_runs_at_the_label_error_detection_suite_budget():
+  """One budget: experiments.detect's scorer runs take the suite's steps and meta-steps (the
+  review found 1,500 steps and 800 meta-steps against the suite's 600 and 200)."""
+  from experiments.detect import scorer_config
+  from experiments.reproduce.suites import SUITES
+  runs = [r for r in SUITES['label_error_detection'].runs('cpu') if r.setting == 'digits clean meta']
+  assert len(runs) > 5
+  for run in runs:
+    suite, report = run.make_config(0), scorer_config(run.method, 'dataset=digits', 'clean', 0)
+    assert report.num_steps == suite.num_steps == 600, run.method
+    assert report.method.get('meta_steps') == suite.method.get('meta_steps'), run.method

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-from experiments._runs import common_rows, run_detection, scorers
+from experiments._runs import (DETECTION_BUDGET, common_rows, detection_budget, run_detection,
+                              scorers)
 from experiments.reproduce.core import Metric, Run, Suite, slug
 from experiments.reproduce.suites._common import FINAL_STEP, MWNET_PAPER, config_arg
 
@@ -19,15 +20,14 @@ NO_RETRAIN = {'datarater': {'method.baseline': False, 'method.discard_fraction':
 
 def grid(scale):
   """The runs of this suite at `scale`."""
-  base = {'smoke': {}, 'cpu': {'num_steps': 600, 'method.meta_steps': 200}, 'paper': MWNET_PAPER}
+  base = {'smoke': {}, 'cpu': DETECTION_BUDGET, 'paper': MWNET_PAPER}  # cpu: experiments.detect's
   datasets = {'smoke': ('digits',), 'cpu': ('digits', 'tabular'), 'paper': ('cifar10',)}[scale]
   from datarater.run import methods_with
   data_scorers = methods_with(family='scorer')  # their filtered retraining is discard_fraction
   out = []
   for ds, mode in [(ds, mode) for ds in datasets for mode in ('clean', 'noisy')]:
     for name, (cfg, extra) in scorers().items():
-      step_fields = {k: v for k, v in base[scale].items()
-                     if k != 'method.meta_steps' or cfg == 'datarater'}
+      step_fields = detection_budget(cfg, base[scale])
       no_filter = NO_RETRAIN.get(cfg, {'method.discard_fraction': 0.0}
                                  if cfg in data_scorers else {})
       out.append(Run(f'{ds} {mode} meta', name, cfg,
