@@ -45,8 +45,13 @@ def test_smoke_digits_writes_everything(run_smoke):
 
 
 def test_smoke_text(run_smoke):
-  summary, _, _ = run_smoke('datarater', 'dataset=stdlib_text,smoke', scores=True)
-  assert summary['dataset'] == 'stdlib_text' and summary['score_auroc'] is not None
+  """The text rater's AUROC is the one its score file gives against the corrupted flags (one
+  score per sequence of the user's data), not just present."""
+  summary, _, workdir = run_smoke('datarater', 'dataset=stdlib_text,smoke', scores=True)
+  assert summary['dataset'] == 'stdlib_text'
+  assert summary['score_auroc'] == pytest.approx(
+      score_auroc_from_file(workdir, load_config('datarater', 'dataset=stdlib_text,smoke')),
+      abs=1e-6)
 
 
 def _setup(arg='dataset=digits,smoke'):
