@@ -146,6 +146,12 @@ def with_compute_matched(runs: list, configs: tuple) -> list:
   return out
 
 
+# The paired uniform arm a run trains itself (filtering runs), as a column; Suite.own_baseline
+# pairs a run's accuracy with it.
+UNIFORM_ARM = Metric('uniform arm acc. %', lambda s, w, c: 100 * s['phases'][
+    s['baseline_phase']]['test_accuracy'] if 'baseline_phase' in s else None)
+
+
 # The header sentence on the reference rows (the 'baseline' family besides uniform).
 REFERENCES = ('Reference rows: "meta rows only" trains uniformly on the meta split alone (same '
               'steps); "fine-tune on meta rows" fine-tunes the uniform model on it '

@@ -5,7 +5,7 @@ from __future__ import annotations
 from experiments.reproduce.core import Metric, Run, Suite
 from experiments.reproduce.published import published_entry
 from experiments.reproduce.suites._common import (ACCURACY, COMPUTE_MATCHED_ROWS, FINAL_STEP,
-                                                  REFERENCES, TEXT_CPU, config_arg,
+                                                  REFERENCES, TEXT_CPU, UNIFORM_ARM, config_arg,
                                                   early_stopped_view, suite_methods,
                                                   with_compute_matched)
 
@@ -99,10 +99,6 @@ def header(scale):
           + REFERENCES + ' ' + COMPUTE_MATCHED_ROWS + ' ' + FINAL_STEP)
 
 
-def _baseline_accuracy(s):
-  return s['phases'][s['baseline_phase']]['test_accuracy'] if 'baseline_phase' in s else None
-
-
 def _gain(field):
   def fn(s, w, c):
     g = s.get('compute', {}).get(field)
@@ -110,8 +106,6 @@ def _gain(field):
   return fn
 
 
-UNIFORM_ARM = Metric('uniform arm acc. %', lambda s, w, c: None if _baseline_accuracy(s) is None
-                     else 100 * _baseline_accuracy(s))
 
 SUITE = Suite(
     grid,

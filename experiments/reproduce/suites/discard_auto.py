@@ -13,7 +13,7 @@ import numpy as np
 from experiments.reproduce.core import Metric, Run, Suite, read_summary, run_dir
 from experiments.reproduce.stats import paired_interval
 from experiments.reproduce.suites._common import (ACCURACY, FINAL_STEP, config_arg,
-                                                  meta_overrides, suite_methods)
+                                                  UNIFORM_ARM, meta_overrides, suite_methods)
 
 FILTERS = ('DataRater', 'STORM filter', 'AUM filter')  # the filtering rows of noisy_labels
 FRACTIONS = (0.1, 0.25, 0.5, 0.75)
@@ -61,9 +61,6 @@ def header(scale):
 def _discard_used(s, w, c):
   return 100 * s['discard_fraction'] if 'discard_fraction' in s else None
 
-
-UNIFORM_ARM = Metric('uniform arm acc. %', lambda s, w, c: 100 * s['phases'][
-    s['baseline_phase']]['test_accuracy'] if 'baseline_phase' in s else None)
 
 
 def target_check(runs, seeds, folder) -> list:
