@@ -18,6 +18,7 @@ from datarater.methods import scalebio as scalebio_method
 from datarater.data import load_dataset
 from datarater.data.sampler import gather
 from datarater.errors import ConfigError
+from datarater.report import detection
 from datarater.run import prepare, train_and_evaluate
 from datarater.train.state import TrainState
 from datarater.train.task import make_task
@@ -77,7 +78,7 @@ def test_learned_weights_fall_with_the_corruption_rate(run_smoke):
 
 
 def test_weight_corruption_spearman():
-  rates, rho = [0.0, 0.2, 0.4, 0.6, 0.8], scalebio_method.weight_corruption_spearman
+  rates, rho = [0.0, 0.2, 0.4, 0.6, 0.8], detection.rate_spearman
   assert rho([0.5, 0.2, 0.15, 0.1, 0.05], rates) == pytest.approx(-1.0)
   assert rho([0.05, 0.1, 0.15, 0.2, 0.5], rates) == pytest.approx(1.0)
   assert rho([0.2] * 5, rates) is None and rho([0.5, 0.5], [0.1, 0.1]) is None

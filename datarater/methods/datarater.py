@@ -267,21 +267,33 @@ def make(config, task, dataset) -> Pipeline:
   rater = build_rater(m.rater, dataset.info)
   meta_trainer = make_meta_trainer(config, task, dataset, rater)
   rated = {}  # the rater's scores of the training rows (discard_fraction='auto' reads them)
+  rate = make_rate(config, task, rater)
+
+  @jax.jit
+  def score(state, batch):
+    """The rater's scores; with loss features, the mean over the N inner models' losses."""
+    if m.rater_features:
+      return jax.vmap(lambda p: rate(state.eta, batch, params=p))(state.params).mean(0)
+    return rate(state.eta, batch)
+
+  def probe(ctx, state):
+    """The rater's AUROC and per-source Spearman on the training rows, during meta-training."""
+    q = scoring.score_quality(ctx.dataset, map_split(lambda b: score(state, b), ctx.dataset.train,
+                                                     ctx))
+    out = {'meta/rater_auroc': q['score_auroc'], 'meta/source_spearman': q['source_score_spearman']}
+    return {k: v for k, v in out.items() if v is not None}
 
   def finalize_meta(ctx, train_state, state):
     del train_state
-    rate = make_rate(config, task, rater)
-    # With loss features: the mean score under the N inner models as they end meta-training.
-    score = jax.jit(lambda b: jax.vmap(lambda p: rate(state.eta, b, params=p))(state.params).mean(0)
-                    if m.rater_features else rate(state.eta, b))
     # The rater scores any example: the meta split's rows get real scores too.
-    rated['train'] = map_split(score, ctx.dataset.train, ctx)
+    rated['train'] = map_split(lambda b: score(state, b), ctx.dataset.train, ctx)
     out = scoring.report_scores(ctx, rated['train'], 'DataRater score',
-                                meta_scores=map_split(score, ctx.dataset.meta, ctx))
+                                meta_scores=map_split(lambda b: score(state, b), ctx.dataset.meta,
+                                                      ctx))
     print(f'[datarater] rater AUROC {out["score_auroc"]}', flush=True)
     return out
 
-  meta = Phase('meta_train', meta_trainer._replace(finalize=finalize_meta), m.meta_steps,
+  meta = Phase('meta_train', meta_trainer._replace(finalize=finalize_meta, probe=probe), m.meta_steps,
                trains_model=False)
   return _filter.filter_pipeline(config, task, dataset, (meta,), filter_score(config, task, rater),
                                  lambda results: results['meta_train'].method_state.eta,

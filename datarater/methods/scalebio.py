@@ -77,13 +77,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import scipy.stats
 
 from datarater.bilevel import implicit
 from datarater.bilevel import scalebio
 from datarater.errors import is_number, require
 from datarater.methods import static_mixture, uniform
-from datarater.report import plots
+from datarater.report import detection, plots
 from datarater.train.pipeline import Phase, Pipeline
 from datarater.train.state import Method, TrainState, train_part
 from datarater.weighting import groups
@@ -154,14 +153,6 @@ def make_optimizers(m) -> scalebio.Optimizers:
       lambda_update=m.lambda_update, lr_lambda=m.lr_lambda, lr_u=m.lr_u, lr_w=m.lr_w,
       inner_optimizer=m.inner_optimizer, weight_decay=m.weight_decay,
       decay_step_sizes=m.decay_step_sizes)
-
-
-def weight_corruption_spearman(weights, rates):
-  """Spearman correlation of per-source weights with corruption rates (None if undefined)."""
-  weights, rates = np.asarray(weights, np.float64), np.asarray(rates, np.float64)
-  if len(rates) != len(weights) or len(rates) < 2 or np.ptp(rates) == 0 or np.ptp(weights) == 0:
-    return None
-  return float(scipy.stats.spearmanr(weights, rates).statistic)
 
 
 def _split(batch):
@@ -297,7 +288,7 @@ def make_bilevel(config, task, dataset) -> Method:
                         f'{info.name}: source weights ({estimator}, {info.meta_mode} meta)')
     out = {'hypergradient': estimator, 'source_weights': weights.tolist(),
            'source_weights_time_avg': avg.tolist()}
-    rho = weight_corruption_spearman(weights, info.corruption_rates)
+    rho = detection.rate_spearman(weights, info.corruption_rates)
     line = ' '.join(f'{w:.4f}' for w in weights)
     if rho is not None:
       out['weight_corruption_spearman'] = rho

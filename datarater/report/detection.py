@@ -19,6 +19,18 @@ def auroc(corrupted: np.ndarray, scores: np.ndarray):
   return float(roc_auc_score(corrupted, -np.asarray(scores, np.float64)))
 
 
+def rate_spearman(values, rates):
+  """Spearman correlation of per-source values (weights, mean scores) with the sources' corruption
+  rates; None when undefined (fewer than two sources, constant values or rates, a missing value)."""
+  import scipy.stats
+  if values is None or any(v is None for v in values):
+    return None
+  values, rates = np.asarray(values, np.float64), np.asarray(rates, np.float64)
+  if len(rates) != len(values) or len(rates) < 2 or np.ptp(rates) == 0 or np.ptp(values) == 0:
+    return None
+  return float(scipy.stats.spearmanr(values, rates).statistic)
+
+
 def detection_metrics(scores: np.ndarray, corrupted: np.ndarray) -> dict:
   """AUROC, average precision and precision at the true corruption rate (k = #corrupted).
 

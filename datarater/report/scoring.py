@@ -29,8 +29,27 @@ import numpy as np
 
 from datarater.data.core import meta_row_mask, per_row
 from datarater.report import plots
-from datarater.report.detection import auroc
+from datarater.report.detection import auroc, rate_spearman
 from datarater.weighting.tables import ExampleTable, fill_unscored
+
+
+def score_quality(dataset, scores: np.ndarray, seen: np.ndarray | None = None) -> dict:
+  """How well training-split scores (higher = keep) find the corrupted rows and sources.
+
+  Returns:
+    {'score_auroc': AUROC of "low score = corrupted" over the `seen` rows,
+     'source_mean_score': mean score per source (None for a source with no seen row),
+     'source_score_spearman': Spearman of those means with data.corruption_rates (None when
+     the rates are unknown; -1 = the most corrupted source has the lowest mean score)}.
+  """
+  train = dataset.train
+  seen = np.ones(len(scores), bool) if seen is None else seen
+  means = [float(scores[seen & (train.source == s)].mean())
+           if (seen & (train.source == s)).any() else None
+           for s in range(dataset.info.num_sources)]
+  return {'score_auroc': auroc(train.corrupted[seen], scores[seen]),
+          'source_mean_score': means,
+          'source_score_spearman': rate_spearman(means, dataset.info.corruption_rates)}
 
 
 def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = None,
@@ -56,9 +75,9 @@ def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = 
       written to raw_scores_train.npy and plotted.
 
   Returns:
-    {'score_auroc' (of "low score = corrupted"), 'scored_fraction',
-     'score_fill_value', 'source_mean_score'} (both in scores_train.npy's
-     units), and 'raw_score': `raw` when given.
+    `score_quality`'s {'score_auroc', 'source_mean_score', 'source_score_spearman'},
+    'scored_fraction', 'score_fill_value' (in scores_train.npy's units, as the
+    means), and 'raw_score': `raw` when given.
   """
   train = ctx.dataset.train
   seen = np.ones(len(scores), bool) if seen is None else np.asarray(seen, bool)
@@ -79,13 +98,8 @@ def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = 
   names, k = ctx.dataset.info.source_names, ctx.dataset.info.num_sources
   plots.histograms({names[s]: shown[seen & (train.source == s)] for s in range(k)},
                    ctx.run.file('plots', 'scores_by_source.png'), f'{what} by source')
-  out = {
-      'score_auroc': auroc(corrupted[seen], scores[seen]),
-      'scored_fraction': float(seen.mean()),
-      'score_fill_value': fill,
-      'source_mean_score': [float(scores[seen & (train.source == s)].mean())
-                            if (seen & (train.source == s)).any() else None for s in range(k)],
-  }
+  out = {**score_quality(ctx.dataset, scores, seen), 'scored_fraction': float(seen.mean()),
+         'score_fill_value': fill}
   if raw is not None:
     out['raw_score'] = raw
   return out

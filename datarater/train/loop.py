@@ -254,6 +254,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   init_key = phase_key(ctx.seed, init_stream or phase)
   method_key, step_key = jax.random.split(phase_key(ctx.seed, phase))
   evaluate_model = trains_model
+  probe = None if trains_model else method.probe
   if trains_model:
     train_state = init_train_state(task, init_key, init_params)
   else:
@@ -307,7 +308,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   batches = None if method.sample is not None else data_pipeline.step_batches(
       host_batch, num_steps, position)
   k = int(cfg.get('steps_per_dispatch', 1)) if batches is not None else 1
-  everies = (cfg.log_every, cfg.checkpoint_every) + ((cfg.eval_every,) if evaluate_model else ())
+  everies = (cfg.log_every, cfg.checkpoint_every) + (
+      (cfg.eval_every,) if evaluate_model or probe else ())
 
   def place(step):
     """(steps, device batch) of the dispatch starting at `step` (None at the end)."""
@@ -355,6 +357,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     checkpoint = done % cfg.checkpoint_every == 0 or last
     log = done % cfg.log_every == 0 or checkpoint  # windows restart at checkpoints: exact resume
     evaluate_now = evaluate_model and (done % cfg.eval_every == 0 or last)
+    probe_now = probe is not None and (done % cfg.eval_every == 0 or last)
     if policy == 'stop' and (log or evaluate_now) and int(guard.bad_step) >= 0:
       state = {'train_state': train_state, 'method_state': method_state}
       _diverged(ctx, phase, guard, names, done, mngr, state, ledger, (examples, grad_evals, flops))
@@ -365,6 +368,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     if evaluate_now:
       evaluation = evaluate(task, train_state.params, ctx, eval_fn)
       row.update(evaluation)
+    if probe_now:
+      row.update(probe(ctx, method_state))
     if row:
       now = time.time()
       rate = (done - s_last) / max(now - t_last, 1e-9)

@@ -54,6 +54,10 @@ class Method(NamedTuple):
     split: the dataset split the training examples of a batch come from:
       'train' (default) or 'meta' (a model trained on the meta rows, e.g.
       the meta_only baseline); `batch['index']` indexes that split.
+    probe: optional (ctx, method_state) -> dict of metrics, for phases that
+      train no model (the loop evaluates nothing there): called every
+      config.eval_every steps and at the last step, its metrics logged with
+      the step's row (e.g. DataRater's rater AUROC during meta-training).
   """
   init: Callable
   step: Callable
@@ -64,6 +68,7 @@ class Method(NamedTuple):
   grad_evals: Optional[int] = None
   adjust_ledger: Optional[Callable] = None
   split: str = 'train'
+  probe: Optional[Callable] = None
 
 
 def no_state(key, train_state):
