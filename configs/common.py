@@ -86,10 +86,28 @@ data.corruption    how corrupted examples are made. Of each source k exactly
                    'feature_noise' (input replaced by uniform noise).
                    Meta-Weight-Net's code corrupts each label independently
                    with probability r (a rate in expectation); here the count
-                   per source is exact. Text: 'random_bytes'
-                   (a fraction `data.text_noise_fraction` of bytes replaced),
-                   'shuffle' (bytes of the sequence permuted), 'repeat'
-                   (sequence replaced by a short chunk repeated). 'none'.
+                   per source is exact. Text (the flag marks the drawn
+                   windows): 'random_bytes' (a fraction
+                   `data.text_noise_fraction` of bytes replaced), 'shuffle'
+                   (bytes of the sequence permuted), 'repeat' (sequence
+                   replaced by a short chunk repeated), and three like the
+                   DataRater paper's findings: 'mojibake' (wrong encoding:
+                   UTF-8 read as CP1252 and re-encoded, then the text written
+                   as UTF-16-LE or EBCDIC cp037, 1/2 each, and read as bytes),
+                   'ocr' (OCR confusions rn->m, m->rn, l->1, O->0, I->l, e->c
+                   and dropped word gaps, each site at rate
+                   `data.text_noise_fraction`; the window keeps its length by
+                   pulling in its following text), 'boilerplate' (irrelevant
+                   content: a licence-like header repeated, from a random
+                   offset); 'mixed' = one kind per source: source k gets
+                   MIXED_KINDS[k % 5] = ('shuffle', 'ocr', 'boilerplate',
+                   'mojibake', 'random_bytes')[k % 5], subtlest kind on the
+                   least corrupted source (at the default rates source 0 is
+                   clean, so 'shuffle' is then unused). Exact definitions:
+                   datarater/data/corruption.py. Each source's kind is in
+                   summary.json's `source_corruption`, and scoring methods
+                   report `kind_mean_score` (mean score per kind, and of the
+                   clean rows). 'none'.
 data.imbalance     float >= 1. Long-tail factor for classification: class c
                    keeps a fraction imbalance**(-c/(C-1)) of its train examples
                    (1 = balanced). Imbalance drops examples; it sets no flag.
@@ -121,7 +139,11 @@ data.seq_len       int. Tokens per text example (inputs; targets are shifted).
 data.examples_per_source  int. Text sequences drawn per source for train.
 data.text_packages tuple of stdlib top-level packages, one per source, for
                    stdlib_text (length must equal len(corruption_rates)).
-data.text_noise_fraction  float in [0, 1]. Fraction of bytes replaced by 'random_bytes'.
+data.text_noise_fraction  float in [0, 1]. 'random_bytes': the fraction of bytes
+                   replaced (each byte independently). 'ocr': the probability that
+                   each confusable site (rn, m, l, O, I, e, a space between two
+                   non-space characters) is confused (each site independently).
+                   Also under 'mixed', for its sources of those kinds.
 data.max_examples  int. Cap on train examples read from TFDS/npz (0 = all).
 data.generator_seed  int >= -1. MNIST-1D only: the seed of the mnist1d
                    package's generator. -1 (default) = the run's `seed`, so

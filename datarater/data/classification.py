@@ -89,7 +89,8 @@ def classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng
       input_shape=tuple(pool.x.shape[1:]), num_sources=num_sources,
       source_names=tuple(f'source{k}' for k in source_ids),
       corruption=cfg.corruption if len(rates) else 'none',
-      corruption_rates=rates, meta_mode=meta_mode, num_rows=int(num_rows))
+      corruption_rates=rates, meta_mode=meta_mode, num_rows=int(num_rows),
+      source_corruption=corruption.source_kinds(cfg.corruption, rates))
   if meta_mode == 'given':
     meta = meta._replace(row=np.full(meta.size, -1, np.int64))
   if valid is None:

@@ -58,6 +58,7 @@ class DatasetInfo:
   corruption_rates: tuple      # per source (empty when unknown)
   meta_mode: str               # 'clean' | 'noisy' | 'given'
   num_rows: int                # rows of the user's training data (train + carved meta/valid + dropped)
+  source_corruption: tuple = ()  # per source: the corruption kind of its corrupted rows ('' none)
 
 
 class Dataset(NamedTuple):

@@ -22,9 +22,20 @@ Label noise kinds (C classes; "the drawn examples" = the mask):
                    transition matrix: 1 - r on c, r / 2 on each of the two).
 Their code draws every label independently (a rate r in expectation); here the
 number of drawn examples per source is exact.
+
+Text kinds act on [N, L+1] int byte windows (values 0..255) and keep that
+shape: 'random_bytes', 'shuffle', 'repeat' (synthetic noise), and three that
+mimic the paper's qualitative findings (text with wrong encodings, OCR errors,
+irrelevant content): 'mojibake', 'ocr', 'boilerplate' (each function's
+docstring says exactly what it does). 'mixed' gives source k the kind
+MIXED_KINDS[k % len(MIXED_KINDS)]. On text the `corrupted` flag marks the drawn
+windows (a window that a kind happens to leave as it was, e.g. one repeated
+byte shuffled, stays flagged).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -32,7 +43,13 @@ from datarater.data.core import DataError, Split
 
 # Seed of label_flip2's choice of the two target classes of each class (fixed, as in MW-Net's code).
 FLIP2_SEED = 1
-TEXT_CORRUPTIONS = ('none', 'random_bytes', 'shuffle', 'repeat')
+# The kinds of the 'mixed' preset: source k is corrupted with MIXED_KINDS[k % 5]. Ordered from the
+# subtlest kind to the most visible one so that, at the default rates (0, .2, .4, .6, .8), a more
+# corrupted source also carries a more visible kind and the per-source mean score still ranks by
+# rate; source 0 is clean by default, so its kind ('shuffle') is then never used.
+MIXED_KINDS = ('shuffle', 'ocr', 'boilerplate', 'mojibake', 'random_bytes')
+TEXT_CORRUPTIONS = ('none', 'random_bytes', 'shuffle', 'repeat', 'mojibake', 'ocr', 'boilerplate',
+                    'mixed')
 
 
 def assign_sources(n: int, num_sources: int, rng: np.random.Generator) -> np.ndarray:
@@ -123,6 +140,118 @@ def repeat_content(seqs, mask, rng, chunk: int = 8):
   return seqs
 
 
+def _cp1252_utf8(byte: int) -> bytes:
+  """The UTF-8 bytes of the character CP1252 reads `byte` as (Latin-1 where CP1252 has none)."""
+  try:
+    return bytes([byte]).decode('cp1252').encode('utf-8')
+  except UnicodeDecodeError:
+    return bytes([byte]).decode('latin-1').encode('utf-8')
+
+
+# byte -> its UTF-8-read-as-CP1252 double encoding; Latin-1 byte -> its EBCDIC (cp037) byte.
+_DOUBLE_UTF8 = tuple(_cp1252_utf8(b) for b in range(256))
+_EBCDIC = np.frombuffer(bytes(range(256)).decode('latin-1').encode('cp037'), np.uint8)
+
+
+def mojibake(seqs, mask, rng):
+  """Wrong text encoding: each masked window becomes what a broken export pipeline stores.
+
+  Two real failures in a row, then the window's length is kept (the first L+1 bytes):
+    1. double encoding: the bytes (UTF-8) are read as CP1252 (Latin-1 for the five bytes
+       CP1252 leaves undefined) and written back as UTF-8, so every non-ASCII byte becomes
+       the 2-3 bytes of its CP1252 character ('é' = C3 A9 -> 'Ã©' = C3 83 C2 A9); ASCII
+       bytes stay as they are;
+    2. wrong codec: that text (one character per byte) is written in a codec drawn per
+       window, 1/2 each, and its bytes are read as 8-bit text: UTF-16-LE (a Windows
+       'Unicode' export read as ASCII: a NUL after every character, so the window holds the
+       first half of its text) or EBCDIC cp037 (a mainframe export read as ASCII: letters
+       move to 0x81-0xE9, space to 0x40, digits to 0xF0-0xF9).
+  Step 2 changes pure-ASCII text (the stdlib corpus is almost all ASCII, where step 1 alone
+  would change nothing).
+  """
+  seqs = seqs.copy()
+  rows = np.flatnonzero(mask)
+  utf16 = rng.random(len(rows)) < 0.5
+  length = seqs.shape[1]
+  for r, wide in zip(rows, utf16):
+    text = np.frombuffer(b''.join(_DOUBLE_UTF8[b] for b in seqs[r]), np.uint8)[:length]
+    if wide:
+      text = np.stack([text, np.zeros_like(text)], 1).ravel()
+    else:
+      text = _EBCDIC[text]
+    seqs[r] = text[:length]
+  return seqs
+
+
+# OCR confusions: a site (a match of _OCR_SITES) -> what the OCR reads instead. A space is
+# dropped only between two non-space characters (a lost word gap, not indentation).
+_OCR_SWAPS = {b'rn': b'm', b'm': b'rn', b'l': b'1', b'O': b'0', b'I': b'l', b'e': b'c', b' ': b''}
+_OCR_SITES = re.compile(rb'rn|[mlOIe]|(?<=\S) (?=\S)')
+
+
+def ocr(seqs, mask, following, fraction, rng):
+  """OCR-like character confusions in each masked window.
+
+  Every confusable site of the window followed by its `following` text (the next L+1 bytes
+  of the same stream) is confused independently with probability `fraction`
+  (config.data.text_noise_fraction): 'rn' -> 'm', 'm' -> 'rn', 'l' -> '1', 'O' -> '0',
+  'I' -> 'l', 'e' -> 'c', and a space between two non-space characters is dropped. Sites
+  are the non-overlapping matches of _OCR_SITES, left to right. The window is the first
+  L+1 bytes of the result, so a confusion that shortens or lengthens the text pulls in or
+  pushes out (confused) following text; were the result ever shorter than L+1 (the text
+  and its following text more than halved), it is repeated to fill the window.
+
+  Args:
+    seqs: int [N, L+1] byte windows.
+    mask: bool [N], the windows to corrupt.
+    following: int [N, L+1], the text after each window.
+    fraction: probability that a site is confused.
+    rng: a numpy Generator (one uniform draw per site, in order).
+  """
+  seqs = seqs.copy()
+  for r in np.flatnonzero(mask):
+    text = bytes(np.concatenate([seqs[r], following[r]]).astype(np.uint8))
+    sites = list(_OCR_SITES.finditer(text))
+    hit = rng.random(len(sites)) < fraction
+    out, end = [], 0
+    for site, confused in zip(sites, hit):
+      if confused:
+        out += [text[end:site.start()], _OCR_SWAPS[site.group()]]
+        end = site.end()
+    out = np.frombuffer(b''.join(out) + text[end:], np.uint8)
+    seqs[r] = np.resize(out, seqs.shape[1])
+  return seqs
+
+
+# The 'boilerplate' kind's text: a generic licence-like header, written for this project.
+BOILERPLATE = (b'# Copyright (c) the original authors and contributors. All rights reserved.\n'
+               b'# This file is provided AS IS, with no promise that it works or suits any\n'
+               b'# purpose. You use it at your own risk; the authors accept no liability for\n'
+               b'# any loss it may cause. Keep this notice in every copy you make or share.\n')
+
+
+def boilerplate(seqs, mask, rng):
+  """Irrelevant content: each masked window is replaced by BOILERPLATE (a licence-like header)
+  repeated to fill the window, starting at an offset drawn uniformly in [0, len(BOILERPLATE))."""
+  seqs = seqs.copy()
+  length = seqs.shape[1]
+  rows = np.flatnonzero(mask)
+  tiled = np.resize(np.frombuffer(BOILERPLATE, np.uint8), len(BOILERPLATE) + length)
+  starts = rng.integers(0, len(BOILERPLATE), size=len(rows))
+  seqs[rows] = tiled[starts[:, None] + np.arange(length)]
+  return seqs
+
+
+def source_kinds(kind: str, rates) -> tuple:
+  """The corruption kind of each source (DatasetInfo.source_corruption): '' for a source with
+  rate 0 (or kind 'none'); MIXED_KINDS[k % len(MIXED_KINDS)] for source k under 'mixed'."""
+  def of(k, rate):
+    if rate == 0 or kind == 'none':
+      return ''
+    return MIXED_KINDS[k % len(MIXED_KINDS)] if kind == 'mixed' else kind
+  return tuple(of(k, r) for k, r in enumerate(rates))
+
+
 def corruption_mask(source, rates, rng) -> np.ndarray:
   """Exactly round(r_k * n_k) randomly chosen examples of each source k."""
   mask = np.zeros(len(source), bool)
@@ -149,20 +278,37 @@ def corrupt_sources(split: Split, rates, kind: str, num_classes: int, rng) -> Sp
   return Split(x, y, split.source, split.corrupted | mask, split.row)
 
 
-def corrupt_sequences(seqs, source, rates, kind, rng, noise_fraction):
-  """Corrupts [N, L+1] byte sequences per source; returns (seqs, mask)."""
+def corrupt_sequences(seqs, following, source, rates, kind, rng, noise_fraction):
+  """Corrupts [N, L+1] byte windows per source; returns (seqs, mask of the drawn windows).
+
+  `following` [N, L+1] holds the text after each window (only 'ocr' reads it). Under
+  'mixed' each source's drawn windows get that source's kind (`source_kinds`).
+  """
   if kind not in TEXT_CORRUPTIONS:
     raise DataError(f'config.data.corruption={kind!r} is not one of {TEXT_CORRUPTIONS}')
   if kind == 'none' or not len(rates):
     return seqs, np.zeros(len(seqs), bool)
   mask = corruption_mask(source, rates, rng)
+  kinds = np.array(source_kinds(kind, rates))[source]
+  for k in dict.fromkeys(source_kinds(kind, rates)):
+    if k:
+      seqs = _text_kind(k, seqs, mask & (kinds == k), following, rng, noise_fraction)
+  return seqs, mask
+
+
+def _text_kind(kind, seqs, mask, following, rng, noise_fraction):
+  """One text kind applied to the masked windows."""
   if kind == 'random_bytes':
-    out = random_bytes(seqs, mask, noise_fraction, rng)
-  elif kind == 'shuffle':
-    out = shuffle_tokens(seqs, mask, rng)
-  else:
-    out = repeat_content(seqs, mask, rng)
-  return out, mask
+    return random_bytes(seqs, mask, noise_fraction, rng)
+  if kind == 'shuffle':
+    return shuffle_tokens(seqs, mask, rng)
+  if kind == 'repeat':
+    return repeat_content(seqs, mask, rng)
+  if kind == 'mojibake':
+    return mojibake(seqs, mask, rng)
+  if kind == 'ocr':
+    return ocr(seqs, mask, following, noise_fraction, rng)
+  return boilerplate(seqs, mask, rng)
 
 
 def long_tail(split: Split, factor: float, num_classes: int, rng) -> Split:

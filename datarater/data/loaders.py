@@ -202,7 +202,8 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
   Validation windows: config.data.valid_size per source as a fraction of
   examples_per_source (a float) or ceil(valid_size / K) (an int), drawn from
   the same windows as train and corrupted like them.
-  x = window[:-1], y = window[1:].
+  x = window[:-1], y = window[1:]. The corruption sees each window's following text: the
+  next window of its stream (the first one for the last window of the stream's head).
   """
   rng = np.random.default_rng([seed, 3])
   rates = tuple(cfg.corruption_rates)
@@ -225,20 +226,23 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
                       f'{length} bytes; needs {n_train + n_meta + n_valid} and {max(n_test, 1)}: '
                       'lower config.data.examples_per_source, valid_size or seq_len')
     pick = rng.choice(len(head), n_train + n_meta + n_valid, replace=False)
-    src = lambda n: np.full(n, k, np.int32)  # noqa: E731
-    parts['train'].append((head[pick[:n_train]], src(n_train)))
-    parts['meta'].append((head[pick[n_train:n_train + n_meta]], src(n_meta)))
-    parts['valid'].append((head[pick[n_train + n_meta:]], src(n_valid)))
-    parts['test'].append((tail[rng.choice(len(tail), n_test, replace=False)], src(n_test)))
+    # (windows, the text after each, source ids) of the picked rows.
+    rows = lambda p: (head[p], head[(p + 1) % len(head)], np.full(len(p), k, np.int32))  # noqa
+    parts['train'].append(rows(pick[:n_train]))
+    parts['meta'].append(rows(pick[n_train:n_train + n_meta]))
+    parts['valid'].append(rows(pick[n_train + n_meta:]))
+    test_pick = rng.choice(len(tail), n_test, replace=False)
+    parts['test'].append((tail[test_pick], None, np.full(n_test, k, np.int32)))
   splits = {}
   for split, chunks in parts.items():
     seqs = np.concatenate([c[0] for c in chunks]).astype(np.int32)
-    source = np.concatenate([c[1] for c in chunks])
+    source = np.concatenate([c[2] for c in chunks])
     corrupt = split in ('train', 'valid') or (split == 'meta' and cfg.meta_mode == 'noisy')
     mask = np.zeros(len(seqs), bool)
     if corrupt:
-      seqs, mask = corruption.corrupt_sequences(seqs, source, rates, cfg.corruption, rng,
-                                                cfg.text_noise_fraction)
+      following = np.concatenate([c[1] for c in chunks]).astype(np.int32)
+      seqs, mask = corruption.corrupt_sequences(seqs, following, source, rates, cfg.corruption,
+                                                rng, cfg.text_noise_fraction)
     splits[split] = Split(seqs[:, :-1], seqs[:, 1:], source, mask,
                           np.full(len(seqs), -1, np.int64))
   if cfg.meta_mode not in ('clean', 'noisy'):
@@ -247,6 +251,7 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
                      num_sources=len(streams), source_names=tuple(names),
                      corruption=cfg.corruption if len(rates) else 'none',
                      corruption_rates=rates, meta_mode=cfg.meta_mode,
+                     source_corruption=corruption.source_kinds(cfg.corruption, rates),
                      num_rows=sum(splits[k].size for k in ('train', 'meta', 'valid')))
   # The train, meta and valid windows are rows 0..N-1, N..N+M-1, N+M.. of the corpus drawn.
   start = 0

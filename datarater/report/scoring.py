@@ -40,16 +40,26 @@ def score_quality(dataset, scores: np.ndarray, seen: np.ndarray | None = None) -
     {'score_auroc': AUROC of "low score = corrupted" over the `seen` rows,
      'source_mean_score': mean score per source (None for a source with no seen row),
      'source_score_spearman': Spearman of those means with data.corruption_rates (None when
-     the rates are unknown; -1 = the most corrupted source has the lowest mean score)}.
+     the rates are unknown; -1 = the most corrupted source has the lowest mean score)},
+    and, when the data records each source's corruption kind (info.source_corruption),
+    'kind_mean_score': {kind: mean score of the seen corrupted rows of that kind,
+    'clean': of the seen uncorrupted rows; 'unknown': of flagged rows of a source with no
+    kind, e.g. an npz's own corrupted_train} (kinds with no seen row left out).
   """
-  train = dataset.train
+  train, info = dataset.train, dataset.info
   seen = np.ones(len(scores), bool) if seen is None else seen
   means = [float(scores[seen & (train.source == s)].mean())
            if (seen & (train.source == s)).any() else None
-           for s in range(dataset.info.num_sources)]
-  return {'score_auroc': auroc(train.corrupted[seen], scores[seen]),
-          'source_mean_score': means,
-          'source_score_spearman': rate_spearman(means, dataset.info.corruption_rates)}
+           for s in range(info.num_sources)]
+  out = {'score_auroc': auroc(train.corrupted[seen], scores[seen]),
+         'source_mean_score': means,
+         'source_score_spearman': rate_spearman(means, info.corruption_rates)}
+  if info.source_corruption:
+    kinds = tuple(k or 'unknown' for k in info.source_corruption)  # a flag the data brought
+    kind = np.where(train.corrupted, np.array(kinds, object)[train.source], 'clean')
+    rows = {k: seen & (kind == k) for k in dict.fromkeys(('clean', *kinds))}
+    out['kind_mean_score'] = {k: float(scores[r].mean()) for k, r in rows.items() if r.any()}
+  return out
 
 
 def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = None,
@@ -75,7 +85,8 @@ def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = 
       written to raw_scores_train.npy and plotted.
 
   Returns:
-    `score_quality`'s {'score_auroc', 'source_mean_score', 'source_score_spearman'},
+    `score_quality`'s {'score_auroc', 'source_mean_score', 'source_score_spearman'[,
+    'kind_mean_score']},
     'scored_fraction', 'score_fill_value' (in scores_train.npy's units, as the
     means), and 'raw_score': `raw` when given.
   """

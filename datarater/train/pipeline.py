@@ -237,6 +237,7 @@ def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
       'source_names': list(info.source_names),
       'corruption': info.corruption,
       'corruption_rates': list(info.corruption_rates),
+      'source_corruption': list(info.source_corruption),
       'num_steps': ctx.config.num_steps,
       'result_phase': result,
       'final': final.eval,
