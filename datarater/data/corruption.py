@@ -43,7 +43,7 @@ from datarater.data.core import DataError, Split
 
 # Seed of label_flip2's choice of the two target classes of each class (fixed, as in MW-Net's code).
 FLIP2_SEED = 1
-# The kinds of the 'mixed' preset: source k is corrupted with MIXED_KINDS[k % 5]. Ordered from the
+# The kinds of the 'mixed' preset: source k gets MIXED_KINDS[k % len(MIXED_KINDS)]. Ordered from the
 # subtlest kind to the most visible one so that, at the default rates (0, .2, .4, .6, .8), a more
 # corrupted source also carries a more visible kind and the per-source mean score still ranks by
 # rate; source 0 is clean by default, so its kind ('shuffle') is then never used.
