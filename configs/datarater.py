@@ -42,6 +42,13 @@ Method fields (all under config.method; shared fields in configs/common.py):
                      keeps the top B by the live rater, the paper's filter) | 'dataset'
                      (drop the rho lowest-scored training rows once).
   baseline           also train the uniform baseline at the same number of steps.
+  rater_from         '' (default: meta-train here) or the directory of a finished
+                     DataRater run: its rater (rater_params.msgpack, written by
+                     every DataRater run) filters this run, with no
+                     meta-training; its meta-training FLOPs are charged to this
+                     run's method ("incl. meta" gains). The rater fields and the
+                     input shape must match; the inner model may differ (a rater
+                     meta-trained with small models filters a larger one).
 
 Options for a meta split without clean data (data.meta_mode='noisy'); off by
 default, which is the paper's DataRater:
@@ -49,7 +56,14 @@ default, which is the paper's DataRater:
                      'mae' (mean of 1 - p_y, a symmetric loss: under symmetric
                      label noise its expectation ranks models as the clean one
                      does; datarater/meta/datarater_features.py says why the
-                     cross-entropy of noisy labels stops rewarding clean data).
+                     cross-entropy of noisy labels stops rewarding clean data)
+                     or 'trimmed_ce' (the cross-entropy of the meta batch's
+                     rows below its (1 - outer_trim) loss quantile: corrupted
+                     meta rows, far higher in loss, then stop asking the rater
+                     to up-weight corrupted data; measured by
+                     experiments/meta_signal.py).
+  outer_trim         fraction of the highest-loss meta rows 'trimmed_ce' leaves
+                     out of each meta batch, in [0, 1).
   rater_features     tuple of loss features of the model being weighted that the
                      rater sees next to the example: 'loss', 'loss_rank' (the
                      loss's position in its batch, 0 = smallest, 1 = largest),
@@ -105,8 +119,10 @@ def get_config(arg=None):
   m.discard_fraction = discard_fraction_field()
   m.filter_mode = 'per_batch'
   m.baseline = True
+  m.rater_from = ''
   m.rater_features = ()
   m.outer_loss = 'cross_entropy'
+  m.outer_trim = 0.5
   if text:
     m.inner_batch_size = 16
     m.meta_batch_size = 16

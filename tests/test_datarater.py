@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import load_config
-from datarater.data import load_dataset
+from conftest import check_run_dir, load_config
+from datarater.data import load_dataset, sampler
 from datarater.errors import ConfigError
 from datarater.meta import datarater_features
 from datarater.methods import _filter, datarater
@@ -42,6 +42,20 @@ def test_smoke_digits_writes_everything(run_smoke):
   assert led['examples_processed'] == 2 * led['gradient_evaluations']
   # Total ledger = meta-training + filtered + uniform.
   assert summary['ledger']['flops'] == sum(p['ledger']['flops'] for p in phases.values())
+
+  # The saved rater filters another run (a wider inner model) with no meta-training; the
+  # meta-training FLOPs it cost are charged to that run's method.
+  config = load_config('datarater')
+  config.method.discard_fraction, config.method.rater_from = 0.5, workdir
+  config.model.kwargs.hidden = (64, 64)
+  workdir2 = workdir + '_reused'
+  train_and_evaluate(config, workdir2)
+  reused, rows2 = check_run_dir(workdir2)
+  assert {r['phase'] for r in rows2} == {'filtered', 'uniform'}
+  np.testing.assert_array_equal(np.load(os.path.join(workdir2, 'scores_train.npy')),
+                                np.load(os.path.join(workdir, 'scores_train.npy')))
+  assert reused['compute']['extra_flops'] == phases['meta_train']['ledger']['flops']
+  assert reused['phases']['filtered']['ledger']['flops'] > phases['filtered']['ledger']['flops']
 
 
 def test_smoke_text(run_smoke):
@@ -246,7 +260,8 @@ def test_eight_devices_same_scores_and_metrics(tmp_path):
 def test_bad_hyperparameters_name_the_field(tmp_path):
   for field, value in (('mode', 'sideways'), ('discard_fraction', 1.0), ('inner_steps', 0),
                        ('outer_loss', 'huber'), ('rater_features', ('loss', 'entropy')),
-                       ('filter_mode', 'online')):
+                       ('filter_mode', 'online'), ('outer_trim', 1.0),
+                       ('rater_from', str(tmp_path / 'no_run'))):
     config = load_config('datarater')
     config.method[field] = value
     with pytest.raises(ConfigError, match=f'config.method.{field}'):
@@ -291,6 +306,26 @@ def test_mae_loss_is_one_minus_the_label_probability():
                              rtol=1e-6)
 
 
+def test_trimmed_mean_keeps_the_lowest_losses():
+  losses = jnp.array([1.0, 5.0, 2.0, 10.0])
+  assert datarater_features.trimmed_mean(losses, 0.5) == pytest.approx(1.5)
+  assert datarater_features.trimmed_mean(losses, 0.0) == pytest.approx(4.5)
+  assert datarater_features.trimmed_mean(losses, 0.9) == pytest.approx(1.0)  # at least one row
+  grad = jax.grad(lambda l: datarater_features.trimmed_mean(l, 0.5))(losses)
+  np.testing.assert_allclose(grad, [0.5, 0.0, 0.5, 0.0])
+
+
+def test_rater_from_a_different_rater_names_the_field(tmp_path, run_smoke):
+  """A rater that does not fit this run's rater fields: one ConfigError, nothing written."""
+  _, _, workdir = run_smoke('datarater', method__discard_fraction=0.5, method__baseline=False)
+  config = load_config('datarater')
+  config.method.rater_from = workdir
+  config.method.rater.kwargs = dict(hidden=(7,))
+  with pytest.raises(ConfigError, match='config.method.rater_from'):
+    train_and_evaluate(config, str(tmp_path / 'r'))
+  assert not os.path.exists(tmp_path / 'r')
+
+
 def test_filter_with_loss_features_keeps_the_current_models_smallest_losses():
   """A linear rater scoring -loss_rank keeps the B examples the model being trained fits
   best; the kept set follows the model (its losses), not only the examples."""
@@ -327,3 +362,21 @@ def test_smoke_noisy_meta_options(run_smoke):
   config = load_config('datarater')
   config.data.meta_mode = 'noisy'
   assert summary['score_auroc'] == pytest.approx(score_auroc_from_file(workdir, config), abs=1e-6)
+
+
+def test_meta_signal_alignment_is_the_meta_loss_slope_along_one_example(x64):
+  """experiments/meta_signal.py's alignment of row i equals the finite-difference slope of the
+  meta loss along grad l_i (the first-order effect of up-weighting row i in an SGD step)."""
+  from experiments import meta_signal
+  config, data, task, _ = _setup()
+  params = jax.tree.map(lambda p: p.astype(jnp.float64), task.init_params(jax.random.key(0)))
+  meta_loss = meta_signal.meta_losses(task, data.meta, data.meta)['CE, noisy meta']
+  batch = sampler.gather(data.train, np.arange(3))
+  aligned = meta_signal.alignments(task, params, {'ce': jax.grad(meta_loss)(params)}, batch)['ce']
+  eps = 1e-6  # the ReLU kinks need a small step
+  for i in range(3):
+    row = {'x': batch['x'][i:i + 1], 'y': batch['y'][i:i + 1]}
+    g = jax.grad(lambda p: task.per_example_loss(p, row)[0])(params)
+    step = lambda s: jax.tree.map(lambda p, d: p + s * d, params, g)  # noqa: E731
+    slope = (meta_loss(step(eps)) - meta_loss(step(-eps))) / (2 * eps)
+    assert float(aligned[i]) == pytest.approx(float(slope), rel=1e-5)

@@ -17,6 +17,12 @@ which training on wrong labels does. Two remedies live here:
   r < (C - 1) / C its noisy expectation is an increasing affine function of
   the clean one (Ghosh et al. 2017), so a meta split with symmetric noise
   still ranks inner models as clean data would.
+* `trimmed_mean`: the meta batch's cross-entropy over its lower-loss rows only.
+  On text, a corrupted meta row (random bytes) has a far higher loss than a
+  clean one, and the cross-entropy of the corrupted meta rows asks the rater to
+  up-weight corrupted training rows (it rewards a model that predicts noise);
+  leaving the highest-loss meta rows out removes that pull
+  (`experiments/meta_signal.py` measures it by model age).
 
 Pure jax; no config.
 """
@@ -82,3 +88,20 @@ def mae_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
   p = jax.nn.softmax(logits, axis=-1)
   p_y = jnp.take_along_axis(p, labels[..., None], axis=-1)[..., 0]
   return (1.0 - p_y).reshape(p_y.shape[0], -1).mean(axis=1)
+
+
+def trimmed_mean(losses: jax.Array, trim: float) -> jax.Array:
+  """Mean of the k = max(1, round((1 - trim) * B)) smallest of B losses (the outer loss
+  'trimmed_ce'); which rows are kept is decided under `stop_gradient`, the gradient flows
+  through the kept losses.
+
+  Args:
+    losses: [B] per-example losses (B static).
+    trim: fraction of the highest losses left out, in [0, 1).
+
+  Returns:
+    Scalar.
+  """
+  k = max(1, int(round((1.0 - trim) * losses.shape[0])))
+  keep = jnp.argsort(jax.lax.stop_gradient(losses), stable=True)[:k]
+  return losses[keep].mean()

@@ -39,13 +39,17 @@ Config fields (`config.method.*`): documented in configs/datarater.py.
 from __future__ import annotations
 
 import functools
+import json
+import os
 from typing import Any, NamedTuple
+
+from flax import serialization
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from datarater.errors import is_number, require
+from datarater.errors import ConfigError, is_number, require
 from datarater.meta import datarater_features, unroll
 from datarater.methods import _filter
 from datarater.models.rater import build_rater
@@ -58,6 +62,8 @@ from datarater.train.task import make_optimizer
 from datarater.weighting import scores as score_ops
 
 DECLARES = dict(family='meta', label='DataRater', scores=True, information='meta rows')
+
+RATER_FILE = 'rater_params.msgpack'  # the meta-trained rater's parameters (flax msgpack)
 
 
 class MetaState(NamedTuple):
@@ -82,8 +88,17 @@ def _check(config) -> None:
     require(is_number(m[name]) and m[name] > 0, f'method.{name}', '> 0', m[name])
   require(m.mode in unroll.MODES, 'method.mode', f'one of {unroll.MODES}', m.mode)
   require(m.outer_loss in OUTER_LOSSES, 'method.outer_loss', f'one of {OUTER_LOSSES}', m.outer_loss)
+  require(is_number(m.outer_trim) and 0 <= m.outer_trim < 1, 'method.outer_trim', 'in [0, 1)',
+          m.outer_trim)
   require(all(f in datarater_features.FEATURES for f in m.rater_features), 'method.rater_features',
           f'a tuple of names from {datarater_features.FEATURES}', m.rater_features)
+  require(isinstance(m.rater_from, str), 'method.rater_from', 'a run directory or empty',
+          m.rater_from)
+  if m.rater_from:
+    require(not m.rater_features, 'method.rater_features',
+            '() with method.rater_from (a reused rater is scored without inner models)',
+            m.rater_features)
+    imported_meta_cost(m.rater_from)
   _filter.check(config)
   n = jax.device_count()
   for name in ('inner_batch_size', 'meta_batch_size'):
@@ -94,7 +109,7 @@ def _check(config) -> None:
           f'divisible by config.mesh.population={groups}', m.population)
 
 
-OUTER_LOSSES = ('cross_entropy', 'mae')
+OUTER_LOSSES = ('cross_entropy', 'mae', 'trimmed_ce')
 
 
 def make_rate(config, task, rater):
@@ -171,7 +186,10 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
   def outer_loss(params, batch):
     if m.outer_loss == 'mae':
       return datarater_features.mae_loss(task.logits(params, batch['x']), batch['y']).mean()
-    return task.per_example_loss(params, batch).mean()
+    losses = task.per_example_loss(params, batch)
+    if m.outer_loss == 'trimmed_ce':
+      return datarater_features.trimmed_mean(losses, m.outer_trim)
+    return losses.mean()
 
   grad_fn = functools.partial(unroll.meta_loss_and_grad, inner_loss_fn=inner_loss,
                               outer_loss_fn=outer_loss, optimizer=inner_opt, mode=m.mode)
@@ -184,16 +202,20 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
   f0 = jnp.zeros((1, len(m.rater_features))) if m.rater_features else None
 
   @jax.jit
-  def init_state(key):
+  def init_state(key, eta=None):
     k_rater, k_models = jax.random.split(key)
-    eta = rater.init(k_rater, x0, y0, f0)['params']
+    eta = rater.init(k_rater, x0, y0, f0)['params'] if eta is None else eta
     params, opt = fresh_models(k_models)
     outer = jax.vmap(lambda _: outer_opt.init(eta))(jnp.arange(n))
     return MetaState(eta, outer, params, opt)
 
+  # method.rater_from: the saved rater, checked against this run's rater before anything runs.
+  loaded = load_rater(m.rater_from, jax.eval_shape(
+      lambda: rater.init(jax.random.key(0), x0, y0, f0)['params'])) if m.rater_from else None
+
   def init(key, train_state):
     del train_state
-    return init_state(key)
+    return init_state(key, loaded)
 
   def step(train_state, state, batch, key):
     step_i = train_state.step
@@ -225,6 +247,39 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
 
   return Method(init=init, step=step, train_batch_size=n * t * b, meta_batch_size=n * bm,
                 grad_evals=n * (t * b + bm))
+
+
+def load_rater(run_dir: str, template):
+  """The rater parameters a finished DataRater run saved (`RATER_FILE` in `run_dir`).
+
+  Raises:
+    ConfigError: naming method.rater_from when the file is missing or its parameters do not
+      fit this run's rater (method.rater.*, the data's input shape).
+  """
+  path = os.path.join(run_dir, RATER_FILE)
+  require(os.path.isfile(path), 'method.rater_from',
+          f'a finished DataRater run directory holding {RATER_FILE}', run_dir)
+  with open(path, 'rb') as f:
+    raw = serialization.msgpack_restore(f.read())
+  shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), tree)  # noqa: E731
+  if shapes(raw) != shapes(template):
+    raise ConfigError(f'config.method.rater_from={run_dir!r}: its rater does not fit this run\'s '
+                      '(method.rater.name/kwargs, method.rater_features and the input shape must '
+                      'match the run that trained it)')
+  return jax.tree.map(jnp.asarray, raw)
+
+
+def imported_meta_cost(run_dir: str) -> dict:
+  """The meta-training compute of the run whose rater `method.rater_from` reuses (its summary's
+  meta_train ledger), charged to this run's method so "incl. meta" gains stay honest."""
+  path = os.path.join(run_dir, 'summary.json')
+  require(os.path.isfile(path), 'method.rater_from', 'a finished run directory (summary.json)',
+          run_dir)
+  with open(path) as f:
+    ledger = json.load(f).get('phases', {}).get('meta_train', {}).get('ledger')
+  require(ledger is not None, 'method.rater_from', 'a DataRater run that meta-trained its rater',
+          run_dir)
+  return {k: float(ledger.get(k, 0.0)) for k in ('flops', 'gradient_evaluations')}
 
 
 def filter_score(config, task, rater):
@@ -290,11 +345,23 @@ def make(config, task, dataset) -> Pipeline:
     out = scoring.report_scores(ctx, rated['train'], 'DataRater score',
                                 meta_scores=map_split(lambda b: score(state, b), ctx.dataset.meta,
                                                       ctx))
+    if jax.process_index() == 0:
+      with open(ctx.run.file(RATER_FILE), 'wb') as f:
+        f.write(serialization.to_bytes(jax.device_get(state.eta)))
     print(f'[datarater] rater AUROC {out["score_auroc"]}', flush=True)
     return out
 
-  meta = Phase('meta_train', meta_trainer._replace(finalize=finalize_meta, probe=probe), m.meta_steps,
-               trains_model=False)
+  def charge_import(ledger, state):
+    """With method.rater_from: the reused rater's meta-training compute, charged to this run."""
+    del state
+    return {**ledger, **{k: ledger[k] + v for k, v in imported_meta_cost(m.rater_from).items()}}
+
+  # With method.rater_from the phase runs no step: its init loads the rater, its finalize
+  # scores the training rows as after meta-training.
+  meta = Phase('meta_train', meta_trainer._replace(
+      finalize=finalize_meta, probe=probe,
+      adjust_ledger=charge_import if m.rater_from else None),
+      0 if m.rater_from else m.meta_steps, trains_model=False)
   return _filter.filter_pipeline(config, task, dataset, (meta,), filter_score(config, task, rater),
                                  lambda results: results['meta_train'].method_state.eta,
                                  baseline=m.baseline, train_scores=lambda results: rated['train'])
