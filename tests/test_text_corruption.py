@@ -162,6 +162,10 @@ def test_kind_mean_score_groups_rows_by_kind():
   q = score_quality(d, scores)
   assert q['kind_mean_score'] == {'clean': 0.0, 'ocr': -2.0, 'boilerplate': -3.0,
                                   'mojibake': -4.0, 'random_bytes': -5.0}
+  assert q['kind_auroc'] == {'ocr': 1.0, 'boilerplate': 1.0, 'mojibake': 1.0, 'random_bytes': 1.0}
+  # A score that ranks the OCR rows above the clean ones: only OCR's AUROC falls (to 0).
+  q = score_quality(d, np.where(kind == 'ocr', np.where(d.train.corrupted, 1.0, 0.0), scores))
+  assert q['kind_auroc']['ocr'] == 0.0 and q['kind_auroc']['random_bytes'] == 1.0
 
 
 @pytest.mark.parametrize('name,kind', [('stdlib_text', 'mixd'), ('digits', 'mixed')])

@@ -109,7 +109,16 @@ def _check(config) -> None:
           f'divisible by config.mesh.population={groups}', m.population)
 
 
-OUTER_LOSSES = ('cross_entropy', 'mae', 'trimmed_ce')
+OUTER_LOSSES = ('auto', 'cross_entropy', 'mae', 'trimmed_ce')
+
+
+def outer_loss_name(config) -> str:
+  """method.outer_loss, with 'auto' resolved: 'trimmed_ce' on a noisy meta split
+  (data.meta_mode='noisy'), the paper's 'cross_entropy' on a clean one."""
+  name = config.method.outer_loss
+  if name != 'auto':
+    return name
+  return 'trimmed_ce' if config.data.meta_mode == 'noisy' else 'cross_entropy'
 
 
 def make_rate(config, task, rater):
@@ -183,11 +192,13 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
     losses = task.per_example_loss(params, batch)
     return jnp.sum(score_ops.batch_softmax(rate(eta, batch, losses=losses), m.temperature) * losses)
 
+  loss_name = outer_loss_name(config)
+
   def outer_loss(params, batch):
-    if m.outer_loss == 'mae':
+    if loss_name == 'mae':
       return datarater_features.mae_loss(task.logits(params, batch['x']), batch['y']).mean()
     losses = task.per_example_loss(params, batch)
-    if m.outer_loss == 'trimmed_ce':
+    if loss_name == 'trimmed_ce':
       return datarater_features.trimmed_mean(losses, m.outer_trim)
     return losses.mean()
 
@@ -349,7 +360,7 @@ def make(config, task, dataset) -> Pipeline:
       with open(ctx.run.file(RATER_FILE), 'wb') as f:
         f.write(serialization.to_bytes(jax.device_get(state.eta)))
     print(f'[datarater] rater AUROC {out["score_auroc"]}', flush=True)
-    return out
+    return {**out, 'outer_loss': outer_loss_name(config)}
 
   def charge_import(ledger, state):
     """With method.rater_from: the reused rater's meta-training compute, charged to this run."""

@@ -44,7 +44,9 @@ def score_quality(dataset, scores: np.ndarray, seen: np.ndarray | None = None) -
     and, when the data records each source's corruption kind (info.source_corruption),
     'kind_mean_score': {kind: mean score of the seen corrupted rows of that kind,
     'clean': of the seen uncorrupted rows; 'unknown': of flagged rows of a source with no
-    kind, e.g. an npz's own corrupted_train} (kinds with no seen row left out).
+    kind, e.g. an npz's own corrupted_train} (kinds with no seen row left out) and
+    'kind_auroc': {kind: AUROC of "low score = corrupted" over that kind's corrupted rows
+    and the clean rows}.
   """
   train, info = dataset.train, dataset.info
   seen = np.ones(len(scores), bool) if seen is None else seen
@@ -59,6 +61,9 @@ def score_quality(dataset, scores: np.ndarray, seen: np.ndarray | None = None) -
     kind = np.where(train.corrupted, np.array(kinds, object)[train.source], 'clean')
     rows = {k: seen & (kind == k) for k in dict.fromkeys(('clean', *kinds))}
     out['kind_mean_score'] = {k: float(scores[r].mean()) for k, r in rows.items() if r.any()}
+    # Each kind's corrupted rows against the clean rows: how well that kind is found.
+    out['kind_auroc'] = {k: auroc(kind[r | rows['clean']] == k, scores[r | rows['clean']])
+                         for k, r in rows.items() if k != 'clean' and r.any()}
   return out
 
 
@@ -86,7 +91,7 @@ def report_scores(ctx, scores: np.ndarray, what: str, seen: np.ndarray | None = 
 
   Returns:
     `score_quality`'s {'score_auroc', 'source_mean_score', 'source_score_spearman'[,
-    'kind_mean_score']},
+    'kind_mean_score', 'kind_auroc']},
     'scored_fraction', 'score_fill_value' (in scores_train.npy's units, as the
     means), and 'raw_score': `raw` when given.
   """
