@@ -13,11 +13,15 @@ Method fields (all under config.method; shared fields in configs/common.py):
   rater.kwargs       the rater's own fields: mlp: hidden; cnn: channels, hidden;
                      transformer: d_model, num_layers, num_heads.
   temperature        softmax temperature of the inner-batch weights (paper: 1).
-  meta_steps         outer steps of meta-training.
+  meta_steps         outer steps of meta-training (paper: 8,000; 800 here, 200 on
+                     text: on the text preset the rater's AUROC reaches 0.98 by
+                     25 meta-steps with trimmed_ce, README DataRater section).
   inner_steps        T inner updates unrolled per outer step (paper: 2; 1..8).
-  inner_batch_size   examples per inner update.
-  meta_batch_size    meta-split examples per inner model per outer step.
-  population         N inner models trained in parallel (paper: 8); each model's
+  inner_batch_size   examples per inner update (paper: 128; 64 here, 16 on text,
+                     for this machine's cost).
+  meta_batch_size    meta-split examples per inner model per outer step (paper:
+                     128; as inner_batch_size here).
+  population         N inner models trained in parallel (paper: 8, the default); each model's
                      meta-gradient takes a step of its own outer AdamW and the N
                      proposed rater parameters are averaged.
   reset_period       outer steps between re-initialisations of one inner model
@@ -28,10 +32,14 @@ Method fields (all under config.method; shared fields in configs/common.py):
                      inner updates.
   outer_learning_rate  peak meta learning rate (not published, chosen here).
   outer_weight_decay decoupled weight decay of the outer Adam (paper: 0.1).
-  outer_warmup_steps linear warm-up of the outer learning rate (paper: 100): outer
-                     step k uses outer_learning_rate * min(k + 1, W) / W, so step 0
-                     already moves the rater.
-  outer_clip         global-norm clipping of meta-gradients (paper: 0.01; 0 = off).
+  outer_warmup_steps linear warm-up of the outer learning rate: outer step k uses
+                     outer_learning_rate * min(k + 1, W) / W, so step 0 already
+                     moves the rater. Paper: 100 of 8,000 meta-steps; 20 here,
+                     since these presets take 100-800 meta-steps and 100 would be
+                     most of them (the paper-scale suite sets 100).
+  outer_clip         global-norm clipping of meta-gradients (paper: 0.01, the
+                     default; 0 = off). The measured meta-gradient norms on the
+                     text preset are 0.003-0.017, so it binds on the larger ones.
   mode               meta-gradient computation: 'mixed' (MixFlow-MG), 'reverse',
                      'remat', 'checkpointed' (same numbers; checkpointed keeps
                      O(sqrt T) carried states) or 'first_order' (ablation).
@@ -124,14 +132,14 @@ def get_config(arg=None):
   m.inner_steps = 2
   m.inner_batch_size = 64
   m.meta_batch_size = 64
-  m.population = 4
+  m.population = 8
   m.reset_period = 100
   m.inner_optimizer = ml_collections.ConfigDict(config.optimizer.to_dict())
   m.inner_optimizer.schedule = 'constant'
   m.outer_learning_rate = 3e-3
   m.outer_weight_decay = 0.1
   m.outer_warmup_steps = 20
-  m.outer_clip = 1.0
+  m.outer_clip = 0.01
   m.mode = 'mixed'
   m.discard_fraction = discard_fraction_field()
   m.filter_mode = 'per_batch'
@@ -144,7 +152,6 @@ def get_config(arg=None):
     m.inner_batch_size = 16
     m.meta_batch_size = 16
     m.meta_steps = 200
-    m.population = 2
   if arg.smoke:
     m.meta_steps = 4
     m.inner_batch_size = 8

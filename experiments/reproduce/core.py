@@ -55,8 +55,8 @@ class Run:
       setting, same seed, listed earlier) whose summary it reads through `view`.
     view: with `reads`, summary -> the summary this row's metrics see (e.g.
       `suites._common.early_stopped_view`: the run's early-stopped test metrics).
-    rater_of: for a DataRater run that reuses a rater: the method label of the run (same
-      setting, same seed, earlier in the grid) whose saved rater it filters with
+    rater_of: for a DataRater run that reuses a rater: (setting, method label) of the run
+      (same seed, earlier in the grid) whose saved rater it filters with
       (config.method.rater_from; that run's meta-training FLOPs are charged to it).
   """
   setting: str
@@ -68,7 +68,7 @@ class Run:
   match_compute: str = ''
   reads: str = ''
   view: Callable | None = None
-  rater_of: str = ''
+  rater_of: tuple = ()
 
   def derived(self, method: str, view: Callable) -> 'Run':
     """A row of this run's setting that reads this run's summary through `view` (no run)."""
@@ -298,7 +298,7 @@ def run_config(folder: str, runs: list, run: Run, seed: int):
   if run.match_compute:
     config = override(config, {'num_steps': matched_steps(folder, runs, run, seed)})
   if run.rater_of:
-    source = _setting_run(runs, run.setting, run.rater_of)
+    source = _setting_run(runs, *run.rater_of)
     if source is None or source not in runs[:runs.index(run)]:
       from datarater.errors import ConfigError
       raise ConfigError(f'{run.setting} | {run.method}: rater_of={run.rater_of!r} needs that '

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from experiments.reproduce.core import Metric, Run, Suite
 from experiments.reproduce.published import published_entry
-from experiments.reproduce.suites._common import (ACCURACY, COMPUTE_MATCHED_ROWS, FINAL_STEP,
-                                                  REFERENCES, TEXT_CPU, UNIFORM_ARM, config_arg,
-                                                  early_stopped_view, suite_methods,
-                                                  with_compute_matched)
+from experiments.reproduce.suites._common import (ACCURACY, FINAL_STEP, REFERENCES, TEXT_CPU,
+                                                  UNIFORM_ARM, config_arg, early_stopped_view,
+                                                  suite_methods)
 
 EARLY_STOPPED_ARM = 'uniform arm (early-stopped on validation)'
 
@@ -30,29 +29,42 @@ FILTER_PAPER = {'batch_size': 128, 'num_steps': 20000, 'data.seq_len': 512,
                 'eval_every': 1000, 'checkpoint_every': 1000, 'log_every': 100}
 
 
+# The text presets (stdlib_text, 5 sources corrupted at 0/20/40/60/80%, the meta split drawn
+# from the same corrupted data) and the corruption kind of each.
+PRESETS = {'text random bytes': 'random_bytes', 'text mixed': 'mixed'}
+FRACTIONS = {'smoke': (0.5,), 'cpu': (0.25, 0.5, 0.75), 'paper': (0.1, 0.25, 0.5, 0.75, 0.9)}
+# Every setting of the DataRater rows runs --headline_seeds seeds; the references --seeds.
+HEADLINE = {'cpu': tuple(f'{p} discard {d}' for p in PRESETS
+                         for d in ('auto', *(f'{int(100 * f)}%' for f in FRACTIONS['cpu'])))}
+
+
 def grid(scale):
-  """The runs of this suite at `scale`."""
-  fractions = {'smoke': (0.5,), 'cpu': (0.1, 0.25, 0.5, 0.75, 0.9),
-               'paper': (0.1, 0.25, 0.5, 0.75, 0.9)}[scale]
-  datasets = {'smoke': ('digits',), 'cpu': ('stdlib_text', 'digits', 'mnist1d'),
-              'paper': ('wikitext103',)}[scale]
+  """The runs of this suite at `scale`: per preset, one DataRater run that meta-trains its rater
+  and filters with discard_fraction='auto', then one run per fixed fraction that filters with
+  that same rater (Run.rater_of: same seed, its meta-training FLOPs charged), then the
+  reference rows on the same data."""
+  presets = {'smoke': {'digits': 'label_symmetric'}, 'cpu': PRESETS,
+             'paper': {'wikitext103': 'none'}}[scale]
   out = []
-  for ds in datasets:
-    base = {'smoke': {}, 'paper': FILTER_PAPER,
-            'cpu': {**TEXT_CPU, 'eval_every': 20} if ds == 'stdlib_text' else
-                   {'num_steps': 1000, 'method.meta_steps': 300, 'eval_every': 50}}[scale]
-    rates = {} if scale == 'paper' else {'data.corruption_rates': (0.0, 0.2, 0.4, 0.6, 0.8)}
-    for f in fractions:
-      run = Run(f'{ds} discard {int(100 * f)}%', 'DataRater', 'datarater', config_arg(ds, scale),
-                {**rates, **base, 'method.discard_fraction': f, 'data.meta_mode': 'noisy'},
-                {'dataset': ds, 'discard': int(100 * f)})
-      out += [run, run.derived(EARLY_STOPPED_ARM, early_stopped_view('uniform'))]
-    # The reference rows, one setting per dataset (no discard fraction; same data).
-    data = {k: v for k, v in {**rates, **base}.items() if not k.startswith('method.')}
-    out += [Run(f'{ds} references', label, cfg, config_arg(ds, scale),
-                {**data, 'data.meta_mode': 'noisy', **variant}, {'dataset': ds})
-            for label, cfg, variant in suite_methods(lambda d: d.family == 'baseline')]
-  return with_compute_matched(out, ('datarater',))
+  for label, kind in presets.items():
+    ds = 'digits' if scale == 'smoke' else 'wikitext103' if scale == 'paper' else 'stdlib_text'
+    data = ({} if scale == 'paper' else
+            {'data.corruption_rates': (0.0, 0.2, 0.4, 0.6, 0.8), 'data.corruption': kind})
+    base = {'smoke': {}, 'paper': FILTER_PAPER, 'cpu': {**TEXT_CPU, 'eval_every': 20}}[scale]
+    common = {**data, **base, 'data.meta_mode': 'noisy'}
+    auto = Run(f'{label} discard auto', 'DataRater', 'datarater', config_arg(ds, scale),
+               {**common, 'method.discard_fraction': 'auto'}, {'dataset': label})
+    out += [auto, auto.derived(EARLY_STOPPED_ARM, early_stopped_view('uniform'))]
+    out += [Run(f'{label} discard {int(100 * f)}%', 'DataRater', 'datarater',
+                config_arg(ds, scale), {**common, 'method.discard_fraction': f},
+                {'dataset': label, 'discard': int(100 * f)},
+                rater_of=(auto.setting, auto.method)) for f in FRACTIONS[scale]]
+    # The reference rows, one setting per preset (no discard fraction; same data).
+    plain = {k: v for k, v in common.items() if not k.startswith('method.')}
+    out += [Run(f'{label} references', name, cfg, config_arg(ds, scale), {**plain, **variant},
+                {'dataset': label})
+            for name, cfg, variant in suite_methods(lambda d: d.family == 'baseline')]
+  return out
 
 
 def published(scale):
@@ -65,38 +77,46 @@ def published(scale):
 
 
 def header(scale):
-  grids = {'smoke': 'digits, discard 50%, 6 steps',
-          'cpu': 'discard 10/25/50/75/90%; 5 sources corrupted at 0/20/40/60/80%; rater '
-                 'meta-trained on a noisy meta split (the DataRater protocol). stdlib_text: '
-                 'byte-level transformer (2 layers, d_model 64, batch 32), random-byte '
-                 'corruption, 400 steps per phase, 100 meta steps, test loss every 20 steps. '
-                 'digits and MNIST-1D: MLP 256-256, symmetric label noise, 1000 steps of batch '
-                 '64, 300 meta steps, test loss every 50 steps',
-          'paper': 'byte-level wikitext103 (TFDS) with no injected corruption, discard '
-                   '10/25/50/75/90%, transformer LM (8 layers, d_model 512, sequences of 512 '
-                   'bytes, batch 128, AdamW 3e-4, 20,000 steps), transformer rater (4 layers, '
-                   'd_model 256), T = 2, population 8, 8,000 meta-steps, outer AdamW with wd '
-                   '0.1, 100 warm-up steps and clipping 0.01 (the DataRater paper\'s meta '
-                   'settings)'}
-  return (f'Grid: {grids[scale]}. The uniform arm is the run\'s own paired phase (same initial '
-          'parameters and data order). "uniform arm (early-stopped on validation)" is no new '
-          'run: the same arm read at its evaluation with the best accuracy on the validation '
-          'split (held-out training rows, corrupted like the training data, so it selects on '
-          'noisy labels), paired against the arm\'s last step. Net compute gain, decided on the '
-          'validation split, not on test: the fraction of the uniform arm\'s FLOPs to its best '
-          'validation loss saved by the filtered model reaching that loss earlier, net of the '
-          'filtering overhead ("incl. meta" also subtracts the rater\'s meta-training FLOPs), '
-          'resolved to one evaluation interval; "k of n seeds" when the filtered model reached '
-          'it on only k '
-          'seeds (the mean is over those), n/a when on none. Published (block below the table): '
-          'DataRater Figure 1 '
-          '(1B language models on the Pile at 75% discard; meta-training not subtracted), '
-          'which differs from ours '
-          'in data (the Pile vs our embedded text and images with injected corruption, or '
-          'wikitext103 at paper scale), model size (1B parameters vs a small MLP or '
-          'transformer) and training length. "<dataset> references": uniform and the '
-          'reference rows on the same data, with the noisy meta split DataRater meta-trains on. '
-          + REFERENCES + ' ' + COMPUTE_MATCHED_ROWS + ' ' + FINAL_STEP)
+  grids = {'smoke': 'digits with symmetric label noise, discard auto and 50%, 6 steps',
+           'cpu': 'stdlib_text (byte-level transformer LM, 2 layers, d_model 64, batch 32, 400 '
+                  'steps per arm, validation and test loss every 20 steps), 5 sources corrupted '
+                  'at 0/20/40/60/80% with random bytes ("text random bytes": half the bytes of '
+                  'a corrupted window replaced) or one kind per source ("text mixed": OCR '
+                  'confusions 20%, boilerplate 40%, wrong encoding 60%, random bytes 80%); the '
+                  'meta split is drawn from the same corrupted data (the DataRater protocol: no '
+                  'clean data). Rater: byte transformer (1 layer, d_model 32), population 8, '
+                  'T = 2, 100 meta-steps, outer AdamW 3e-3 with wd 0.1, clip 0.01, 20 warm-up '
+                  'steps, meta loss trimmed_ce (configs/datarater.py says why). Discard auto '
+                  '(two filtered arms, chosen on validation) and 25/50/75% (per-batch filter)',
+           'paper': 'byte-level wikitext103 (TFDS) with no injected corruption, discard '
+                    '10/25/50/75/90%, transformer LM (8 layers, d_model 512, sequences of 512 '
+                    'bytes, batch 128, AdamW 3e-4, 20,000 steps), transformer rater (4 layers, '
+                    'd_model 256), T = 2, population 8, 8,000 meta-steps, outer AdamW with wd '
+                    '0.1, 100 warm-up steps and clipping 0.01 (the DataRater paper\'s meta '
+                    'settings)'}
+  return (f'Grid: {grids[scale]}. Per seed, the "discard auto" run meta-trains the rater; the '
+          'fixed-fraction runs filter with that same rater (method.rater_from) and are charged '
+          'its meta-training FLOPs. Each run trains its own paired uniform arm (same initial '
+          'parameters and data order; identical across the runs of a seed). "uniform arm '
+          '(early-stopped on validation)" is no new run: that arm read at its evaluation with the '
+          'best validation accuracy, paired against its last step. Net compute gain, decided on '
+          'the validation split (held-out training rows, corrupted like them), not on test: the '
+          'fraction of the uniform arm\'s FLOPs to its best validation loss saved by the '
+          'filtered model reaching that loss earlier, net of the filtering overhead (rater '
+          'inference and oversampling), resolved to one evaluation interval (20 of 400 steps, '
+          '5%); "incl. meta" also subtracts the rater\'s meta-training FLOPs, which "meta cost" '
+          'gives in runs of the uniform arm. No compute-matched uniform row: a uniform run '
+          'given the meta-training FLOPs would train that many times longer; the paper leaves '
+          'meta-training out of its net compute gain, as the first gain column does. "k of n '
+          'seeds" when the filtered model reached the target on only k seeds (the mean is over '
+          'those), n/a when on none. Rater AUROC: "low score = corrupted" over the training '
+          'rows; source Spearman: of the per-source mean score with the corruption rates (-1: '
+          'the more corrupted a source, the lower its mean score). Published (block below the '
+          'table): DataRater Figure 1 (1B language models on the Pile at 75% discard; '
+          'meta-training not subtracted), which differs from ours in data, model size (1B '
+          'parameters vs a 2-layer transformer) and training length. "<preset> references": '
+          'uniform and the reference rows on the same data and noisy meta split. '
+          + REFERENCES + ' ' + FINAL_STEP)
 
 
 def _gain(field):
@@ -106,12 +126,32 @@ def _gain(field):
   return fn
 
 
+def _valid_loss(phase):
+  """Final validation loss of `phase` (None: the run's result phase; None for a derived row)."""
+  def fn(s, w, c):
+    return s.get('phases', {}).get(phase or s.get('result_phase'), {}).get('valid_loss')
+  return fn
+
+
+def _meta_cost(s, w, c):
+  """The rater's meta-training FLOPs in runs of the uniform arm (its own, or the reused one's)."""
+  phases = s.get('phases', {})
+  meta = phases.get('meta_train', {}).get('ledger', {}).get('flops')
+  arm = phases.get(s.get('baseline_phase', ''), {}).get('ledger', {}).get('flops')
+  return meta / arm if meta and arm else None
+
+
+VALID_LOSS = Metric('valid loss', _valid_loss(None), paired=True)
+UNIFORM_VALID_LOSS = Metric('uniform arm valid loss', _valid_loss('uniform'))
 
 SUITE = Suite(
     grid,
-    (ACCURACY, UNIFORM_ARM,
+    (ACCURACY, UNIFORM_ARM, VALID_LOSS, UNIFORM_VALID_LOSS,
      Metric('net compute gain %', _gain('net_compute_gain')),
      Metric('net gain incl. meta %', _gain('net_compute_gain_incl_extra')),
-     Metric('rater AUROC', lambda s, w, c: s.get('score_auroc'))),
+     Metric('meta cost (uniform runs)', _meta_cost),
+     Metric('rater AUROC', lambda s, w, c: s.get('score_auroc')),
+     Metric('source Spearman', lambda s, w, c: s.get('source_score_spearman'))),
     header, published, curve=('discard', 'discard fraction %', False),
-    own_baseline={ACCURACY.name: UNIFORM_ARM.name})  # each run trains its own uniform arm
+    own_baseline={ACCURACY.name: UNIFORM_ARM.name, VALID_LOSS.name: UNIFORM_VALID_LOSS.name},
+    headline=HEADLINE)  # each run trains its own uniform arm
