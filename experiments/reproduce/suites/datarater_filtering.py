@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from experiments.reproduce.core import Metric, Run, Suite
+import json
+import os
+
+import numpy as np
+
+from experiments.reproduce.core import Metric, Run, Suite, read_summary, run_dir
+from experiments.reproduce.report import pyplot
 from experiments.reproduce.published import published_entry
 from experiments.reproduce.suites._common import (ACCURACY, FINAL_STEP, REFERENCES, TEXT_CPU,
                                                   UNIFORM_ARM, config_arg, early_stopped_view,
@@ -33,9 +39,14 @@ FILTER_PAPER = {'batch_size': 128, 'num_steps': 20000, 'data.seq_len': 512,
 # from the same corrupted data) and the corruption kind of each.
 PRESETS = {'text random bytes': 'random_bytes', 'text mixed': 'mixed'}
 FRACTIONS = {'smoke': (0.5,), 'cpu': (0.25, 0.5, 0.75), 'paper': (0.1, 0.25, 0.5, 0.75, 0.9)}
+# Transfer across model size: the rater meta-trained with the preset's inner model (137,216
+# parameters) filters a 4.9x larger model (d_model 128, 3 layers: 669,056 parameters).
+TRANSFER = {'model.kwargs.d_model': 128, 'model.kwargs.num_layers': 3}
+TRANSFER_SETTING = 'text random bytes, 4.9x larger model, discard 50%'
 # Every setting of the DataRater rows runs --headline_seeds seeds; the references --seeds.
 HEADLINE = {'cpu': tuple(f'{p} discard {d}' for p in PRESETS
-                         for d in ('auto', *(f'{int(100 * f)}%' for f in FRACTIONS['cpu'])))}
+                         for d in ('auto', *(f'{int(100 * f)}%' for f in FRACTIONS['cpu'])))
+                   + (TRANSFER_SETTING,)}
 
 
 def grid(scale):
@@ -64,7 +75,79 @@ def grid(scale):
     out += [Run(f'{label} references', name, cfg, config_arg(ds, scale), {**plain, **variant},
                 {'dataset': label})
             for name, cfg, variant in suite_methods(lambda d: d.family == 'baseline')]
+    if scale == 'cpu' and kind == 'random_bytes':
+      out.append(Run(TRANSFER_SETTING, 'DataRater', 'datarater', config_arg(ds, scale),
+                     {**common, **TRANSFER, 'method.discard_fraction': 0.5},
+                     {'dataset': label, 'model': 'x4.9'}, rater_of=(auto.setting, auto.method)))
   return out
+
+
+def _auto_runs(runs, seeds, folder):
+  """(preset, seed, run directory) of every finished run that meta-trained its rater."""
+  for run in runs:
+    if run.method == 'DataRater' and not run.rater_of:
+      for seed in range(seeds.get(run.setting, 0)):
+        workdir = run_dir(folder, run, seed)
+        if os.path.exists(os.path.join(workdir, 'summary.json')):
+          yield run.key['dataset'], seed, workdir
+
+
+def rater_curves(runs, seeds, folder) -> None:
+  """plots/rater_auroc_vs_meta_steps.png: the rater's AUROC during meta-training (logged every
+  eval_every meta-steps, `meta/rater_auroc`), a line per seed, a panel per preset."""
+  panels = {}
+  for preset, seed, workdir in _auto_runs(runs, seeds, folder):
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+      rows = [json.loads(line) for line in f]
+    points = [(r['step'], r['meta/rater_auroc']) for r in rows
+              if r.get('phase') == 'meta_train' and 'meta/rater_auroc' in r]
+    if points:
+      panels.setdefault(preset, []).append((seed, points))
+  if not panels:
+    return
+  plt = pyplot()
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+  for ax, (preset, lines) in zip(axes[0], panels.items()):
+    for seed, points in lines:
+      ax.plot(*zip(*points), marker='o', ms=3, label=f'seed {seed}')
+    ax.set_title(preset, fontsize=9)
+    ax.set_xlabel('meta-step')
+    ax.set_ylabel('rater AUROC (training rows)')
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+  axes[0][0].legend(fontsize=7)
+  fig.tight_layout()
+  os.makedirs(os.path.join(folder, 'plots'), exist_ok=True)
+  fig.savefig(os.path.join(folder, 'plots', 'rater_auroc_vs_meta_steps.png'), dpi=100)
+  plt.close(fig)
+
+
+def kind_table(runs, seeds, folder) -> list:
+  """Markdown: per preset, the rater's AUROC per corruption kind (that kind's corrupted rows
+  against the clean rows) and its meta-training wall time in uniform-arm times, over seeds."""
+  per = {}
+  for preset, seed, workdir in _auto_runs(runs, seeds, folder):
+    s = read_summary(workdir)
+    led = s['phases']
+    ratio = led['meta_train']['ledger']['wall_seconds'] / led['uniform']['ledger']['wall_seconds']
+    steps = led['meta_train']['ledger']['steps'] / led['meta_train']['ledger']['wall_seconds']
+    per.setdefault(preset, []).append((s.get('kind_auroc') or {}, ratio, steps))
+  if not per:
+    return []
+  lines = ['', 'The rater per corruption kind (AUROC of that kind\'s corrupted training rows '
+           'against the clean rows; mean ± sd over seeds) and meta-training speed (meta-steps '
+           'per second and wall time in units of the same run\'s uniform arm, measured in each '
+           'run on this machine):', '',
+           '| preset | seeds | ' + 'AUROC per kind | meta-steps/s | meta time / uniform arm |',
+           '|---|---|---|---|---|']
+  for preset, vals in per.items():
+    kinds = dict.fromkeys(k for v in vals for k in v[0])
+    cell = ', '.join(f'{k} {np.mean([v[0][k] for v in vals if k in v[0]]):.3f} ± '
+                     f'{np.std([v[0][k] for v in vals if k in v[0]], ddof=1) if len(vals) > 1 else 0:.3f}'
+                     for k in kinds)
+    lines.append(f'| {preset} | {len(vals)} | {cell} | '
+                 f'{np.mean([v[2] for v in vals]):.2f} | {np.mean([v[1] for v in vals]):.2f} |')
+  return lines
 
 
 def published(scale):
@@ -152,6 +235,7 @@ SUITE = Suite(
      Metric('meta cost (uniform runs)', _meta_cost),
      Metric('rater AUROC', lambda s, w, c: s.get('score_auroc')),
      Metric('source Spearman', lambda s, w, c: s.get('source_score_spearman'))),
-    header, published, curve=('discard', 'discard fraction %', False),
+    header, published, plot=rater_curves, extra=kind_table,
+    curve=('discard', 'discard fraction %', False),
     own_baseline={ACCURACY.name: UNIFORM_ARM.name, VALID_LOSS.name: UNIFORM_VALID_LOSS.name},
     headline=HEADLINE)  # each run trains its own uniform arm
