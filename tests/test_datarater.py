@@ -295,6 +295,12 @@ def test_loss_features_on_a_hand_made_batch():
   np.testing.assert_array_equal(grad, 0.0)
   with pytest.raises(ValueError, match='entropy'):
     datarater_features.loss_features(losses, ('entropy',))
+  # An evaluation batch padded with copies of a row: the real rows' features are unchanged.
+  padded = jnp.concatenate([losses, jnp.array([0.0, 0.0])])
+  real = jnp.array([True] * 4 + [False] * 2)
+  both = datarater_features.loss_features(padded, ('loss_rank', 'loss_z'), real)[:4]
+  np.testing.assert_allclose(both, datarater_features.loss_features(losses, ('loss_rank', 'loss_z')),
+                             rtol=1e-6)
 
 
 def test_mae_loss_is_one_minus_the_label_probability():

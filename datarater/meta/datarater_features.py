@@ -35,29 +35,40 @@ import jax.numpy as jnp
 FEATURES = ('loss', 'loss_rank', 'loss_z')
 
 
-def loss_rank(losses: jax.Array) -> jax.Array:
+def loss_rank(losses: jax.Array, real: jax.Array | None = None) -> jax.Array:
   """Position of each loss in the batch's empirical distribution, in [0, 1].
 
   Args:
     losses: [B] per-example losses.
+    real: optional bool [B]: the batch's real rows (False: padding, ranked after every real
+      row and left out of the real rows' ranks).
 
   Returns:
-    [B]: rank / (B - 1), 0 for the smallest loss and 1 for the largest (ties
-    broken by position); 0.5 for a batch of one.
+    [B]: rank / (n - 1) among the n real rows, 0 for the smallest loss and 1 for the
+    largest (ties broken by position); 0.5 for a batch of one real row.
   """
-  b = losses.shape[0]
+  if real is not None:
+    losses = jnp.where(real, losses, jnp.inf)
+  n = losses.shape[0] if real is None else real.sum()
   ranks = jnp.argsort(jnp.argsort(losses, stable=True), stable=True)
-  return ranks / (b - 1) if b > 1 else jnp.full((b,), 0.5)
+  return jnp.where(n > 1, ranks / jnp.maximum(n - 1, 1), 0.5)
 
 
-def loss_features(losses: jax.Array, names: tuple[str, ...]) -> jax.Array:
+def loss_features(losses: jax.Array, names: tuple[str, ...],
+                  real: jax.Array | None = None) -> jax.Array:
   """Per-example features of a batch of losses, treated as constants (no gradient).
+
+  Under `stop_gradient`, the meta-gradient of a rater that sees them is exact for the
+  surrogate in which the features are inputs, like the example itself: it leaves out the
+  path inner parameters -> losses -> features -> weights.
 
   Args:
     losses: [B] per-example losses of the model being trained.
     names: features to stack, each one of FEATURES: 'loss' (the loss
       itself), 'loss_rank' (`loss_rank`), 'loss_z' (the loss standardised
       within the batch, (l - mean) / (std + 1e-6)).
+    real: optional bool [B] of the batch's real rows (an evaluation batch's padding is
+      False): ranks, mean and std are taken over the real rows only.
 
   Returns:
     [B, len(names)] array under `stop_gradient`.
@@ -69,9 +80,12 @@ def loss_features(losses: jax.Array, names: tuple[str, ...]) -> jax.Array:
   if unknown:
     raise ValueError(f'unknown loss features {unknown}; expected names from {FEATURES}.')
   losses = jax.lax.stop_gradient(losses)
+  w = jnp.ones_like(losses) if real is None else real.astype(losses.dtype)
+  mean = jnp.sum(w * losses) / jnp.sum(w)
+  std = jnp.sqrt(jnp.sum(w * (losses - mean) ** 2) / jnp.sum(w))
   columns = {'loss': lambda: losses,
-             'loss_rank': lambda: loss_rank(losses),
-             'loss_z': lambda: (losses - losses.mean()) / (losses.std() + 1e-6)}
+             'loss_rank': lambda: loss_rank(losses, real),
+             'loss_z': lambda: (losses - mean) / (std + 1e-6)}
   return jnp.stack([columns[n]() for n in names], axis=1)
 
 

@@ -133,7 +133,8 @@ def make_rate(config, task, rater):
     rate(eta, batch, params=None, losses=None) -> [B] scores. With
     `method.rater_features` the rater also sees
     `datarater_features.loss_features` of `losses` (per-example losses of
-    the model being trained; computed from `params` if not given).
+    the model being trained; computed from `params` if not given), taken over the
+    batch's real rows when it marks them (`batch['real']`, evaluation padding).
   """
   names = tuple(config.method.rater_features)
 
@@ -141,7 +142,7 @@ def make_rate(config, task, rater):
     feats = None
     if names:
       losses = task.per_example_loss(params, batch) if losses is None else losses
-      feats = datarater_features.loss_features(losses, names)
+      feats = datarater_features.loss_features(losses, names, batch.get('real'))
     return rater.apply({'params': eta}, batch['x'], batch['y'], feats)
 
   return rate
@@ -342,20 +343,21 @@ def make(config, task, dataset) -> Pipeline:
       return jax.vmap(lambda p: rate(state.eta, batch, params=p))(state.params).mean(0)
     return rate(state.eta, batch)
 
+  def score_split(state, split, ctx):
+    return map_split(lambda b: score(state, b), split, ctx, mark_padding=True)
+
   def probe(ctx, state):
     """The rater's AUROC and per-source Spearman on the training rows, during meta-training."""
-    q = scoring.score_quality(ctx.dataset, map_split(lambda b: score(state, b), ctx.dataset.train,
-                                                     ctx))
+    q = scoring.score_quality(ctx.dataset, score_split(state, ctx.dataset.train, ctx))
     out = {'meta/rater_auroc': q['score_auroc'], 'meta/source_spearman': q['source_score_spearman']}
     return {k: v for k, v in out.items() if v is not None}
 
   def finalize_meta(ctx, train_state, state):
     del train_state
     # The rater scores any example: the meta split's rows get real scores too.
-    rated['train'] = map_split(lambda b: score(state, b), ctx.dataset.train, ctx)
+    rated['train'] = score_split(state, ctx.dataset.train, ctx)
     out = scoring.report_scores(ctx, rated['train'], 'DataRater score',
-                                meta_scores=map_split(lambda b: score(state, b), ctx.dataset.meta,
-                                                      ctx))
+                                meta_scores=score_split(state, ctx.dataset.meta, ctx))
     if jax.process_index() == 0:
       with open(ctx.run.file(RATER_FILE), 'wb') as f:
         f.write(serialization.to_bytes(jax.device_get(state.eta)))

@@ -18,12 +18,15 @@ from datarater.train import sharding
 from datarater.train.context import Context
 
 
-def map_split(fn, split: Split, ctx: Context, batch_size: int | None = None):
+def map_split(fn, split: Split, ctx: Context, batch_size: int | None = None,
+              mark_padding: bool = False):
   """Applies a jitted per-example fn(batch) -> pytree of [B] arrays over a whole split.
 
-  The split is padded to a multiple of the batch size and sharded over `data`
-  (each process gathers its rows); results come back as host numpy arrays of
-  length split.size, in every process.
+  The split is padded to a multiple of the batch size (with copies of row 0) and sharded
+  over `data` (each process gathers its rows); results come back as host numpy arrays of
+  length split.size, in every process. With `mark_padding`, each batch also holds
+  'real': bool [B], False on the padding rows (for functions whose per-row output depends
+  on the other rows of the batch, e.g. ranks within the batch).
   """
   bs = batch_size or ctx.config.eval_batch_size
   n = split.size
@@ -31,8 +34,10 @@ def map_split(fn, split: Split, ctx: Context, batch_size: int | None = None):
   outs = []
   for start in range(0, n, bs):
     idx = np.arange(start, start + bs)[rows]
-    idx = np.where(idx < n, idx, 0)
-    batch = sharding.put_batch(sampler.gather(split, idx), ctx.mesh)
+    batch = sampler.gather(split, np.where(idx < n, idx, 0))
+    if mark_padding:
+      batch['real'] = idx < n
+    batch = sharding.put_batch(batch, ctx.mesh)
     outs.append(sharding.to_host(fn(batch), ctx.mesh))
   return jax.tree.map(lambda *xs: np.concatenate(xs)[:n], *outs)
 
