@@ -46,6 +46,9 @@ LAYERS = (
     ('experiments', 'configs'),
 )
 HEAVY = ('orbax', 'matplotlib', 'flax', 'tensorflow_datasets', 'ml_collections', 'tensorboardX')
+# Imported at the point of use only: the entry chain (`--help`, the configs) loads none of them.
+RUN_TIME = ('sklearn', 'matplotlib', 'tensorboardX', 'orbax', 'tensorflow_datasets', 'tensorflow',
+            'torch', 'scipy', 'grain')
 
 
 # ----------------------------------------------------------------------------- static imports
@@ -248,6 +251,25 @@ def test_training_package_imports_no_method_module():
                                              'datarater.run'))]
   assert not higher, f'datarater.train imports {higher}'
   assert 'matplotlib' not in mods and 'sklearn' not in mods
+
+
+def test_entry_chain_loads_no_run_time_dependency():
+  """`import datarater`, the runner, the loop, experiments.train and every config file,
+  and `python -m experiments.train --help`, load none of RUN_TIME (time to result)."""
+  configs = sorted(m for m in modules_under(ROOT, 'configs'))
+  mods = loaded_after('\n'.join(f'import {m}' for m in ['datarater', 'datarater.run', 'datarater.train',
+                                                        'experiments.train'] + configs))
+  assert 'configs.uniform' in mods and 'datarater.train.loop' in mods
+  loaded = sorted({m.split('.')[0] for m in mods} & set(RUN_TIME))
+  assert not loaded, f'the entry chain imports {loaded}'
+  out = subprocess.run([sys.executable, '-X', 'importtime', '-m', 'experiments.train', '--help'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert '--workdir' in out.stdout  # the help was printed
+  names = {line.rsplit('|', 1)[-1].strip().split('.')[0]
+           for line in out.stderr.splitlines() if line.startswith('import time:')}
+  assert 'datarater' in names
+  loaded = sorted(names & set(RUN_TIME))
+  assert not loaded, f'experiments.train --help imports {loaded}'
 
 
 def test_every_method_is_found_by_name():

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import grain.python as grain
-
 
 def step_batches(make_batch: Callable[[int], dict], num_steps: int, state: dict | None = None,
                  prefetch: int = 2):
@@ -30,6 +28,7 @@ def step_batches(make_batch: Callable[[int], dict], num_steps: int, state: dict 
   Returns:
     A grain DatasetIterator (`next`, `get_state`, `set_state`).
   """
+  import grain.python as grain  # here, not at the top: `--help` and the configs need no grain
   dataset = grain.MapDataset.range(num_steps).map(make_batch)
   iterator = iter(dataset.to_iter_dataset(
       grain.ReadOptions(num_threads=1, prefetch_buffer_size=prefetch)))

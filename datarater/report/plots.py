@@ -1,12 +1,20 @@
-"""PNG plots for the run directory (matplotlib, Agg backend)."""
+"""PNG plots for the run directory (matplotlib, Agg backend).
+
+matplotlib is imported by the first plot (`pyplot`), not by this module, so a
+process that draws no plot (`--help`, a run that fails its checks) never loads it.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def pyplot():
+  """matplotlib.pyplot on the Agg backend, imported on first use."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  return plt
 
 
 def _series(rows, key):
@@ -23,6 +31,7 @@ def _series(rows, key):
 def training_curves(rows, path):
   """Train loss, test loss and test accuracy vs step, one line per phase."""
   keys = [('train/loss', 'train loss'), ('test/loss', 'test loss'), ('test/accuracy', 'test accuracy')]
+  plt = pyplot()
   fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
   for ax, (key, title) in zip(axes, keys):
     for phase, (steps, vals) in _series(rows, key).items():
@@ -39,6 +48,7 @@ def training_curves(rows, path):
 def vector_curves(rows, key, names, path, title, ylabel='weight'):
   """A logged vector metric (e.g. per-source weights) over steps, one line per entry."""
   rows = [r for r in rows if isinstance(r.get(key), list)]
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
   if rows:
     steps = [r['step'] for r in rows]
@@ -57,6 +67,7 @@ def vector_curves(rows, key, names, path, title, ylabel='weight'):
 
 def histograms(groups: dict, path, title, xlabel='score', bins=40):
   """Overlaid normalized histograms, one per named group of values."""
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
   values = [np.asarray(v) for v in groups.values() if len(v)]
   if values:
@@ -75,6 +86,7 @@ def histograms(groups: dict, path, title, xlabel='score', bins=40):
 
 def weight_function(grid, weights, losses, corrupted, path) -> None:
   """V(loss) over a loss grid, above histograms of final train losses by corruption flag."""
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
   ax.plot(grid, weights, color='k', label='V(loss)')
   ax.set_xlabel('per-example loss')
@@ -102,6 +114,7 @@ def data_map(variability, confidence, corrupted, path, title='data map') -> None
     path: PNG file to write.
     title: plot title.
   """
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(5, 5))
   for name, mask, color in (('clean', ~corrupted, 'tab:blue'), ('corrupted', corrupted, 'tab:red')):
     if mask.any():

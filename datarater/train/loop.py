@@ -29,12 +29,11 @@ from __future__ import annotations
 import copy
 import shutil
 import time
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
 from datarater.data import pipeline as data_pipeline, sampler
 from datarater.errors import Diverged, WorkdirError, require
@@ -44,6 +43,9 @@ from datarater.train.evaluation import evaluate, make_eval_fn
 from datarater.train.flops import compiled_flops
 from datarater.train.guard import SKIPPED, Guard, guard_step
 from datarater.train.state import Method, TrainState, init_train_state
+
+if TYPE_CHECKING:  # orbax is imported where a checkpoint is made, saved or restored
+  import orbax.checkpoint as ocp
 
 
 class PhaseResult(NamedTuple):
@@ -86,6 +88,7 @@ def _open_segment(ledger: dict, phase: str, start: int):
 
 
 def _checkpointer(ctx: Context, phase: str) -> ocp.CheckpointManager:
+  import orbax.checkpoint as ocp
   return ocp.CheckpointManager(
       ctx.run.shared('checkpoints', phase),
       options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
@@ -96,6 +99,7 @@ def _save(mngr: ocp.CheckpointManager, step: int, state: dict, ledger: dict):
 
   The save is asynchronous: the ledger is copied, since the loop goes on counting.
   """
+  import orbax.checkpoint as ocp
   mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                           ledger=ocp.args.JsonSave(copy.deepcopy(ledger)),
                                           data=ocp.args.JsonSave(data_pipeline.position(step))))
@@ -112,6 +116,7 @@ def _restore(ctx: Context, phase: str, mngr: ocp.CheckpointManager, template: di
   Raises:
     WorkdirError: checkpoints exist but none of them restores.
   """
+  import orbax.checkpoint as ocp
   steps = sorted(mngr.all_steps(), reverse=True)
   for i, step in enumerate(steps):
     try:

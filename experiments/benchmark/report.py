@@ -65,9 +65,8 @@ def format_markdown(result: Dict[str, Any]) -> str:
 
 def plot_modes(result: Dict[str, Any], path: str) -> None:
   """PNG: meta-gradient time per inner step / plain step and temp memory vs T, per mode."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+  from datarater.report.plots import pyplot
+  plt = pyplot()
   fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 3.8))
   rows = result['modes']['rows']
   for mode in dict.fromkeys(r['mode'] for r in rows):

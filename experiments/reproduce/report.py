@@ -27,9 +27,9 @@ HOLM_LEVEL = 0.05  # family-wise error rate at which a paired comparison "surviv
 
 
 def pyplot():
-  """matplotlib.pyplot on the Agg backend (datarater.report.plots, the run plots, sets it)."""
+  """matplotlib.pyplot on the Agg backend (datarater.report.plots.pyplot, imported on first use)."""
   from datarater.report import plots
-  return plots.plt
+  return plots.pyplot()
 
 
 def fmt(value, digits=2) -> str:
