@@ -108,12 +108,15 @@ def _fake_summary(run, seed, config):
   ledger = {'flops': 100.0 * config.num_steps * (1 + len(run.method) % 3), 'steps': config.num_steps,
             'examples_processed': 16.0 * config.num_steps}
   arm = {'flops': 100.0 * config.num_steps, 'steps': config.num_steps,
-         'examples_processed': 16.0 * config.num_steps}
+         'examples_processed': 16.0 * config.num_steps, 'wall_seconds': 2.0}
   return {'test_accuracy': float(rng.uniform(0.5, 0.9)), 'corruption_rates': rates,
           'ledger': ledger, 'method_ledger': ledger, 'baseline_phase': 'uniform',
           'result_phase': 'uniform', 'discard_fraction': 0.25,
           'phases': {'uniform': {'test_accuracy': 0.6 + 0.01 * seed, 'ledger': arm,
-                                 'early_stopped': {'test_accuracy': 0.65 + 0.01 * seed}}},
+                                 'valid_loss': float(rng.uniform(1, 2)),
+                                 'early_stopped': {'test_accuracy': 0.65 + 0.01 * seed}},
+                     'meta_train': {'ledger': {**arm, 'flops': 300.0 * config.num_steps}}},
+          'source_score_spearman': -0.9, 'kind_auroc': {'label_symmetric': 0.5 + 0.1 * seed},
           'compute': {'net_compute_gain': 0.1 * seed, 'net_compute_gain_incl_extra': -0.1},
           'source_weights': rng.permutation(len(rates)).tolist(),
           'scored_fraction': 1.0, 'score_auroc': 0.5 + 0.1 * seed}
@@ -364,7 +367,10 @@ def test_headline_settings_run_the_headline_seeds_and_no_other_does():
   from experiments.reproduce import setting_seeds
   headline = {'noisy_labels': {'digits symmetric 40%', 'mnist1d symmetric 40%'},
               'long_tail': {'digits imbalance 200'},
-              'label_error_detection': {'digits clean meta', 'digits noisy meta'}}
+              'label_error_detection': {'digits clean meta', 'digits noisy meta'},
+              'datarater_filtering': {f'text {p} discard {d}' for p in ('random bytes', 'mixed')
+                                      for d in ('auto', '25%', '50%', '75%')}
+                                     | {'text random bytes, 4.9x larger model, discard 50%'}}
   for name, suite in SUITES.items():
     counts = setting_seeds(suite, 'cpu', 3, reproduce.DEFAULT_HEADLINE_SEEDS)
     assert counts.keys() == {r.setting for r in suite.runs('cpu')}, name

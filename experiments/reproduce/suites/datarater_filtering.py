@@ -101,7 +101,10 @@ def rater_curves(runs, seeds, folder) -> None:
   eval_every meta-steps, `meta/rater_auroc`), a line per seed, a panel per preset."""
   panels = {}
   for preset, seed, workdir in _auto_runs(runs, seeds, folder):
-    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    path = os.path.join(workdir, 'metrics.jsonl')
+    if not os.path.exists(path):
+      continue
+    with open(path) as f:
       rows = [json.loads(line) for line in f]
     points = [(r['step'], r['meta/rater_auroc']) for r in rows
               if r.get('phase') == 'meta_train' and 'meta/rater_auroc' in r]
@@ -132,10 +135,11 @@ def kind_table(runs, seeds, folder) -> list:
   per = {}
   for preset, seed, workdir in _auto_runs(runs, seeds, folder):
     s = read_summary(workdir)
-    led = s['phases']
-    ratio = led['meta_train']['ledger']['wall_seconds'] / led['uniform']['ledger']['wall_seconds']
-    steps = led['meta_train']['ledger']['steps'] / led['meta_train']['ledger']['wall_seconds']
-    per.setdefault(preset, []).append((s.get('kind_auroc') or {}, ratio, steps))
+    meta, arm = (s.get('phases', {}).get(p, {}).get('ledger', {}) for p in ('meta_train', 'uniform'))
+    timed = meta.get('wall_seconds') and arm.get('wall_seconds')
+    per.setdefault(preset, []).append((
+        s.get('kind_auroc') or {}, meta['wall_seconds'] / arm['wall_seconds'] if timed else np.nan,
+        meta['steps'] / meta['wall_seconds'] if timed else np.nan))
   if not per:
     return []
   lines = ['', 'The rater per corruption kind (AUROC of that kind\'s corrupted training rows '
@@ -149,8 +153,10 @@ def kind_table(runs, seeds, folder) -> list:
     cell = ', '.join(f'{k} {np.mean([v[0][k] for v in vals if k in v[0]]):.3f} ± '
                      f'{np.std([v[0][k] for v in vals if k in v[0]], ddof=1) if len(vals) > 1 else 0:.3f}'
                      for k in kinds)
-    lines.append(f'| {preset} | {len(vals)} | {cell} | '
-                 f'{np.mean([v[2] for v in vals]):.2f} | {np.mean([v[1] for v in vals]):.2f} |')
+    speed = [np.nanmean([v[i] for v in vals]) if any(np.isfinite(v[i]) for v in vals) else None
+             for i in (2, 1)]
+    lines.append(f'| {preset} | {len(vals)} | {cell or "n/a"} | ' + ' | '.join(
+        'n/a' if x is None else f'{x:.2f}' for x in speed) + ' |')
   return lines
 
 
