@@ -44,7 +44,6 @@ import os
 from typing import Any, NamedTuple
 
 from flax import serialization
-
 import jax
 import jax.numpy as jnp
 import optax
