@@ -217,9 +217,11 @@ def test_suite_early_stopped_row_reads_the_uniform_runs_summary():
       es = [r for r in rows if r.method == EARLY_STOPPED]
       assert len(es) == 1 and es[0].reads == 'uniform' and rows.index(es[0]) > [
           r.method for r in rows].index('uniform'), (name, setting)
+  # datarater_filtering: one early-stopped row per preset, in the run that meta-trains the rater
+  # (the uniform arm is the same run for every discard fraction of a seed).
   runs = SUITES['datarater_filtering'].runs('cpu')
-  assert sum(r.reads == 'DataRater' for r in runs) == len(
-      {r.setting for r in runs if r.method == 'DataRater'})
+  assert sorted(r.setting for r in runs if r.reads == 'DataRater') == [
+      'text mixed discard auto', 'text random bytes discard auto']
 
 
 def test_per_batch_fraction_covers_the_batch_to_batch_spread():
