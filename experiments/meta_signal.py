@@ -65,13 +65,12 @@ def meta_losses(task, noisy, clean) -> dict:
     batch = sampler.gather(split, rows)
     return lambda p: task.per_example_loss(p, batch).mean()
 
+  every = sampler.gather(noisy, np.arange(noisy.size))
   bad = np.flatnonzero(noisy.corrupted)
-  good = np.flatnonzero(~noisy.corrupted)
-  out = {'CE, noisy meta': ce(noisy, np.arange(noisy.size)),
-         'CE, its clean rows': ce(noisy, good)}
+  out = {'CE, noisy meta': lambda p: task.per_example_loss(p, every).mean(),
+         'CE, its clean rows': ce(noisy, np.flatnonzero(~noisy.corrupted))}
   if len(bad):
     out['CE, its corrupted'] = ce(noisy, bad)
-  every = sampler.gather(noisy, np.arange(noisy.size))
   out['CE, trimmed 50%'] = lambda p: trimmed_mean(task.per_example_loss(p, every), 0.5)
   out['MAE, noisy meta'] = lambda p: mae_loss(task.logits(p, every['x']), every['y']).mean()
   out['CE, clean meta'] = ce(clean, np.arange(clean.size))
