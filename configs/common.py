@@ -122,8 +122,9 @@ data.meta_size     int. Examples in the meta split (ignored when npz gives x_met
 data.valid_size    number >= 0. The validation split: held-out rows of the
                    training distribution, carved from the training pool after
                    the meta split and corrupted exactly like the training rows
-                   (no clean information), disjoint from train, meta and test;
-                   no method trains on it. Every validation decision reads it:
+                   (no clean information; data.valid_mode='clean' changes
+                   that), disjoint from train, meta and test; no method
+                   trains on it. Every validation decision reads it:
                    early stopping (summary phases.<phase>.early_stopped), the
                    net compute gain's target, method.discard_fraction='auto'.
                    In (0, 1): a fraction of the pool (after the meta split and
@@ -134,6 +135,13 @@ data.valid_size    number >= 0. The validation split: held-out rows of the
                    replace it. 0 = no validation split: early stopping and the
                    compute gain are then reported as null with the reason, and
                    discard_fraction='auto' is refused.
+data.valid_mode    'noisy' (default): the validation rows are corrupted like
+                   the training rows (no clean information). 'clean': the same
+                   rows as they were before the corruption: clean evaluation
+                   rows, like the test split, that no method trains on; the
+                   decisions above then use clean information (a suite's
+                   header says so). Ignored when an npz gives x_valid
+                   (summary.json's `valid_mode` is then 'given').
 data.test_fraction float in (0, 1). Fraction of digits held out as test.
 data.seq_len       int. Tokens per text example (inputs; targets are shifted).
 data.examples_per_source  int. Text sequences drawn per source for train.
@@ -311,6 +319,7 @@ def base_config(arg) -> ml_collections.ConfigDict:
   c.data.meta_mode = 'clean'
   c.data.meta_size = 100
   c.data.valid_size = 0.1
+  c.data.valid_mode = 'noisy'
   c.data.test_fraction = 0.2
   c.data.seq_len = 64
   c.data.examples_per_source = 2000

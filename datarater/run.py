@@ -186,6 +186,8 @@ def upgrade_recorded(old: dict) -> dict:
     stay unmatched, so their resume is refused rather than filtered the wrong way;
   * data.generator_seed (added for the MNIST-1D calibration): a recorded config
     without it generated MNIST-1D from the run's seed, the -1 of today;
+  * data.valid_mode (added with clean validation rows): a recorded config without it
+    corrupted its validation rows like the training rows, the 'noisy' of today;
   * score_filter's method.higher_is_better (removed when every score file
     became higher = keep): True kept the highest scores, as score_filter
     does now, so it is dropped; False stays, and the run differs.
@@ -197,8 +199,8 @@ def upgrade_recorded(old: dict) -> dict:
     The upgraded dict (a copy where something changed).
   """
   data = old.get('data')
-  if isinstance(data, dict) and 'generator_seed' not in data:
-    old = {**old, 'data': {**data, 'generator_seed': -1}}
+  if isinstance(data, dict):
+    old = {**old, 'data': {'generator_seed': -1, 'valid_mode': 'noisy', **data}}
   method = old.get('method')
   if not isinstance(method, dict):
     return old

@@ -231,3 +231,31 @@ def test_per_batch_fraction_covers_the_batch_to_batch_spread():
   m = _filter.oversampled_batch_size(64, rho)
   assert rho >= 0.37 + 2 * np.sqrt(0.37 * 0.63 / m) > rho - 0.01
   assert _filter.per_batch_fraction(0.37, 1024) < rho   # a larger batch varies less
+
+
+@pytest.mark.parametrize('arg,data', [
+    ('dataset=digits,smoke', {'corruption_rates': (0.4,)}),
+    ('dataset=digits,smoke', {'corruption_rates': (0.4,), 'meta_mode': 'noisy'}),
+    ('dataset=stdlib_text,smoke', {'corruption': 'random_bytes', 'meta_mode': 'noisy'})])
+def test_clean_valid_mode_takes_the_same_rows_uncorrupted(arg, data):
+  """valid_mode='clean': the validation rows of the noisy mode, as they were before the
+  corruption; train, meta and test are unchanged."""
+  noisy, _ = _data(arg, **data)
+  clean, _ = _data(arg, valid_mode='clean', **data)
+  assert noisy.valid.corrupted.any() and not clean.valid.corrupted.any()
+  assert clean.info.valid_mode == 'clean' and noisy.info.valid_mode == 'noisy'
+  assert np.array_equal(clean.valid.row, noisy.valid.row)
+  assert np.array_equal(clean.valid.source, noisy.valid.source)
+  for split in ('train', 'meta', 'test'):
+    for a, b in zip(getattr(clean, split), getattr(noisy, split)):
+      assert np.array_equal(a, b)
+  kept = ~noisy.valid.corrupted
+  assert np.array_equal(clean.valid.x[kept], noisy.valid.x[kept])
+  assert np.array_equal(clean.valid.y[kept], noisy.valid.y[kept])
+  changed = noisy.valid.corrupted
+  differ = (clean.valid.y[changed] != noisy.valid.y[changed]).reshape(changed.sum(), -1).any(1)
+  if clean.info.task == 'lm':
+    differ |= (clean.valid.x[changed] != noisy.valid.x[changed]).any(1)
+  assert differ.all()
+  with pytest.raises(DataError, match='config.data.valid_mode'):
+    _data(arg, valid_mode='trusted', **data)

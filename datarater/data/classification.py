@@ -4,10 +4,10 @@
 applies, in this order and drawing from the loader's generator: long-tail
 imbalance, source assignment, the meta split (clean or noisy) and per-source
 corruption with ground-truth flags, and last the validation split
-(`config.data.valid_size` rows carved from the corrupted pool, so they carry
-no clean information, with a child generator of the loader's, so the other
-draws are those of a run without one; `valid` given by an npz file is used as
-it is). Under long tail (imbalance > 1) a clean
+(`config.data.valid_size` rows carved from the corrupted pool with a child
+generator of the loader's, so the other draws are those of a run without one;
+under `config.data.valid_mode='clean'` those same rows are taken as they were
+before the corruption; `valid` given by an npz file is used as it is). Under long tail (imbalance > 1) a clean
 meta split is drawn first instead, meta_size // C rows of every class
 (Meta-Weight-Net's protocol: a balanced meta set drawn before imbalancing).
 """
@@ -18,7 +18,8 @@ import numpy as np
 
 from datarater.data import corruption
 from datarater.data.core import (NO_SOURCE, DataError, Dataset, DatasetInfo, Split,
-                                 balanced_meta_split, carve_valid, train_meta_split)
+                                 balanced_meta_split, carve_valid, train_meta_split,
+                                 uncorrupted)
 
 # A classification dataset has at most MAX_CLASSES classes (labels 0..MAX_LABEL): the
 # label is the index of a logit, so a larger label would size an absurd output layer
@@ -75,14 +76,14 @@ def classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng
     test = test._replace(source=np.full(test.size, NO_SOURCE, np.int32))
   if meta is not None:
     meta_mode = 'clean' if balanced else 'given'
-    pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)
   elif cfg.meta_mode == 'clean':
     meta_mode = 'clean'
     pool, meta = train_meta_split(pool, cfg.meta_size, rng)
-    pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)
   else:
     meta_mode = 'noisy'
-    pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)
+  clean_pool = pool
+  pool = corruption.corrupt_sources(pool, rates, cfg.corruption, num_classes, rng)
+  if meta_mode == 'noisy':
     pool, meta = train_meta_split(pool, cfg.meta_size, rng)
   info = DatasetInfo(
       name=name, task='classification', num_classes=int(num_classes),
@@ -90,11 +91,14 @@ def classification_dataset(name, pool: Split, test: Split, num_classes, cfg, rng
       source_names=tuple(f'source{k}' for k in source_ids),
       corruption=cfg.corruption if len(rates) else 'none',
       corruption_rates=rates, meta_mode=meta_mode, num_rows=int(num_rows),
-      source_corruption=corruption.source_kinds(cfg.corruption, rates))
+      source_corruption=corruption.source_kinds(cfg.corruption, rates),
+      valid_mode='given' if valid is not None else cfg.valid_mode)
   if meta_mode == 'given':
     meta = meta._replace(row=np.full(meta.size, -1, np.int64))
   if valid is None:
     pool, valid = carve_valid(pool, cfg.valid_size, valid_rng)
+    if cfg.valid_mode == 'clean':
+      valid = uncorrupted(valid, clean_pool)
   else:  # the user's own validation rows (npz x_valid / y_valid), not rows of its training data
     source = np.full(valid.size, NO_SOURCE if num_sources > 1 else 0, np.int32)
     valid = valid._replace(source=source, row=np.full(valid.size, -1, np.int64))

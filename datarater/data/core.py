@@ -59,6 +59,7 @@ class DatasetInfo:
   meta_mode: str               # 'clean' | 'noisy' | 'given'
   num_rows: int                # rows of the user's training data (train + carved meta/valid + dropped)
   source_corruption: tuple = ()  # per source: the corruption kind of its corrupted rows ('' none)
+  valid_mode: str = 'noisy'    # 'noisy' | 'clean' (uncorrupted, evaluation only) | 'given' (npz)
 
 
 class Dataset(NamedTuple):
@@ -116,6 +117,25 @@ def check_valid_size(valid_size) -> None:
   if not ok:
     raise DataError(f'config.data.valid_size={valid_size!r} must be a fraction of the training '
                     'pool in [0, 1) or a whole number of rows; 0 = no validation split')
+
+
+VALID_MODES = ('noisy', 'clean')
+
+
+def check_valid_mode(valid_mode) -> None:
+  """DataError (one line) unless config.data.valid_mode is one of VALID_MODES."""
+  if valid_mode not in VALID_MODES:
+    raise DataError(f'config.data.valid_mode={valid_mode!r} must be one of {VALID_MODES}')
+
+
+def uncorrupted(split: Split, clean: Split) -> Split:
+  """The rows of `split` as they were in `clean`, the same pool before its corruption, matched
+  by their `row` ids (config.data.valid_mode='clean')."""
+  order = np.argsort(clean.row, kind='stable')
+  pos = order[np.searchsorted(clean.row, split.row, sorter=order)]
+  if not np.array_equal(clean.row[pos], split.row):
+    raise AssertionError('uncorrupted: a row of the split is not in the clean pool')
+  return clean.take(pos)
 
 
 def carve_valid(pool: Split, valid_size, rng: np.random.Generator):

@@ -17,8 +17,8 @@ import numpy as np
 from datarater.data import corruption
 from datarater.data.classification import (MAX_CLASSES, MAX_LABEL, MAX_SOURCES,
                                            classification_dataset)
-from datarater.data.core import (DataError, Dataset, DatasetInfo, Split, check_valid_size,
-                                 is_fraction, make_split, valid_count)
+from datarater.data.core import (DataError, Dataset, DatasetInfo, Split, check_valid_mode,
+                                 check_valid_size, is_fraction, make_split, valid_count)
 from datarater.data.mnist1d import load_mnist1d
 from datarater.data.tabular import load_tabular
 
@@ -201,7 +201,9 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
   split holds about 2,500 windows of 513 bytes).
   Validation windows: config.data.valid_size per source as a fraction of
   examples_per_source (a float) or ceil(valid_size / K) (an int), drawn from
-  the same windows as train and corrupted like them.
+  the same windows as train and corrupted like them, or left as they are under
+  config.data.valid_mode='clean' (the corruption draws valid's last, so the other
+  splits are the same in both modes).
   x = window[:-1], y = window[1:]. The corruption sees each window's following text: the
   next window of its stream (the first one for the last window of the stream's head).
   """
@@ -237,7 +239,8 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
   for split, chunks in parts.items():
     seqs = np.concatenate([c[0] for c in chunks]).astype(np.int32)
     source = np.concatenate([c[2] for c in chunks])
-    corrupt = split in ('train', 'valid') or (split == 'meta' and cfg.meta_mode == 'noisy')
+    corrupt = (split == 'train' or (split == 'meta' and cfg.meta_mode == 'noisy')
+               or (split == 'valid' and cfg.valid_mode == 'noisy'))
     mask = np.zeros(len(seqs), bool)
     if corrupt:
       following = np.concatenate([c[1] for c in chunks]).astype(np.int32)
@@ -252,6 +255,7 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
                      corruption=cfg.corruption if len(rates) else 'none',
                      corruption_rates=rates, meta_mode=cfg.meta_mode,
                      source_corruption=corruption.source_kinds(cfg.corruption, rates),
+                     valid_mode=cfg.valid_mode,
                      num_rows=sum(splits[k].size for k in ('train', 'meta', 'valid')))
   # The train, meta and valid windows are rows 0..N-1, N..N+M-1, N+M.. of the corpus drawn.
   start = 0
@@ -357,6 +361,7 @@ def load_dataset(cfg, seed: int) -> Dataset:
     if isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0.0 <= r <= 1.0:
       raise DataError(f'config.data.corruption_rates: {r!r} is not a number in [0, 1]')
   check_valid_size(cfg.get('valid_size', 0))
+  check_valid_mode(cfg.get('valid_mode'))
   loaders = {'digits': load_digits, 'stdlib_text': load_stdlib_text, 'npz': load_npz,
              'mnist1d': load_mnist1d, 'tabular': load_tabular}
   return loaders.get(cfg.name, load_tfds)(cfg, seed)

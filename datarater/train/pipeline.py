@@ -234,6 +234,7 @@ def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
       'method': ctx.config.method.name,
       'dataset': info.name,
       'meta_mode': info.meta_mode,
+      'valid_mode': info.valid_mode,
       'source_names': list(info.source_names),
       'corruption': info.corruption,
       'corruption_rates': list(info.corruption_rates),

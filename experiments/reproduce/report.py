@@ -61,14 +61,19 @@ def compute_ratios(run, seeds: list, results: dict) -> dict:
 
 def information(run) -> str:
   """What the row's method uses besides the training rows: its declared `information`,
-  meta rows qualified by the run's data.meta_mode ('clean meta rows'); '—' for a run
-  outside the training loop."""
+  meta rows qualified by the run's data.meta_mode ('clean meta rows'), and clean validation
+  rows where a method decides on them (discard_fraction='auto' under data.valid_mode='clean');
+  '—' for a run outside the training loop."""
   from datarater.run import declaration
   if callable(run.config):
     return '—'
   declared = declaration(run.config).information
+  config = run.make_config(0)
   if declared == 'meta rows':
-    return f'{run.make_config(0).data.meta_mode} meta rows'
+    declared = f'{config.data.meta_mode} meta rows'
+  if (config.data.get('valid_mode') == 'clean'
+      and config.method.get('discard_fraction') == 'auto'):
+    declared += ' + clean validation rows'
   return declared
 
 
