@@ -65,6 +65,47 @@ def fail(status: int, message) -> None:
   sys.exit(status)
 
 
+# The persistent compilation cache: runs whose programs have the same shapes (another seed,
+# data set of the same size, rates) load compiled programs instead of compiling them again
+# (same numbers). Its least recently used entries go past CACHE_MAX_BYTES.
+CACHE_MAX_BYTES = 2 << 30
+
+
+def default_cache_dir() -> str:
+  """$XDG_CACHE_HOME/datarater/jax (default ~/.cache/datarater/jax)."""
+  return os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'),
+                      'datarater', 'jax')
+
+
+def define_compilation_cache_flag():
+  """The --compilation_cache flag of the entry points that train."""
+  return flags.DEFINE_string(
+      'compilation_cache', default_cache_dir(),
+      'JAX persistent compilation cache directory: a run whose programs another run already '
+      'compiled (same shapes: another seed, rates or data of the same size) loads them instead '
+      f'of compiling (same numbers; at most {CACHE_MAX_BYTES >> 30} GiB, least recently used '
+      'entries dropped). "" = off.')
+
+
+def use_compilation_cache(path: str) -> None:
+  """Turns on JAX's persistent compilation cache in `path` for every program ('' = off).
+
+  Exits with status 2 and one line when the directory cannot be created.
+  """
+  if not path:
+    return
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    fail(2, f'--compilation_cache={path}: cannot create it ({e.strerror or e}); "" turns the '
+         'cache off')
+  import jax
+  jax.config.update('jax_compilation_cache_dir', path)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  jax.config.update('jax_compilation_cache_max_size', CACHE_MAX_BYTES)
+
+
 def parse_flags(argv: list, describe: Callable[[BaseException], str] = str,
                 check: Callable[[], object] | None = None) -> list:
   """absl flag parsing where every error is one line and exit status 2.

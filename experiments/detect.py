@@ -35,8 +35,9 @@ import time
 
 from absl import app, flags, logging
 
-from experiments._runs import (common_rows, detection_budget, fail, load_config, old_direction,
-                               override, parse_flags, run_detection, run_one, scorers)
+from experiments._runs import (common_rows, define_compilation_cache_flag, detection_budget, fail,
+                               load_config, old_direction, override, parse_flags, run_detection,
+                               run_one, scorers, use_compilation_cache)
 
 FILTERED = ('filtered', 'filtered_half')  # the filtered arms (_filter.AUTO_ARMS)
 FILTER_PHASES = FILTERED + ('uniform',)
@@ -169,6 +170,7 @@ def define_flags():
   flags.DEFINE_list('scorers', list(scorers()),
                     'Scorers to run (default: every method that declares scores).')
   flags.DEFINE_bool('smoke', False, 'A few steps per run (tests).')
+  define_compilation_cache_flag()
 
 
 def main(argv):
@@ -190,6 +192,7 @@ def main(argv):
     os.makedirs(folder, exist_ok=True)
   except OSError as e:
     fail(2, f'--out={out}: cannot create {folder} ({e.strerror or e})')
+  use_compilation_cache(flags.FLAGS.compilation_cache)
   runs, t0 = [], time.time()
   for i, name in enumerate(flags.FLAGS.scorers):
     print(f'[detect] {i + 1}/{len(flags.FLAGS.scorers)} {name}', flush=True)

@@ -29,7 +29,8 @@ from ml_collections import config_flags
 from datarater.errors import ConfigError, DataError, Diverged, WorkdirError
 from datarater.run import train_and_evaluate
 from datarater.train.sharding import initialize
-from experiments._runs import fail, parse_flags
+from experiments._runs import (define_compilation_cache_flag, fail, parse_flags,
+                               use_compilation_cache)
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/uniform.py:dataset=digits')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (re-running resumes).')
@@ -40,6 +41,7 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Multi-process run: this 
 _DISTRIBUTED = flags.DEFINE_bool('distributed', False,
                                  'Multi-process run configured by the environment (TPU pod '
                                  'slice, or any cluster JAX detects).')
+_CACHE = define_compilation_cache_flag()
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -69,6 +71,7 @@ def main(argv):
   del argv  # parse_flags refuses extra arguments
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
+  use_compilation_cache(_CACHE.value)  # before anything compiles (JAX checks it once)
   initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
   try:
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)

@@ -293,3 +293,14 @@ def test_tfds_text_uses_its_own_test_split(tmp_path):
   cfg.examples_per_source = 4 * test_windows + 40                    # more than the test split holds
   d = load_dataset(cfg, 0)
   assert d.test.size == test_windows and d.train.x.shape[1:] == (32,)
+
+
+def test_digits_read_without_sklearn_equal_sklearns_load_digits():
+  """digits_arrays reads scikit-learn's bundled file without importing scikit-learn (a slow
+  import); its arrays are load_digits' own."""
+  import sklearn.datasets
+  from datarater.data.loaders import digits_arrays
+  images, target = digits_arrays()
+  d = sklearn.datasets.load_digits()
+  np.testing.assert_array_equal(images, d.images)
+  np.testing.assert_array_equal(target, d.target)

@@ -7,6 +7,7 @@ in memory); batches are gathered by index (see `datarater.data.sampler`).
 
 from __future__ import annotations
 
+import importlib.util
 import numbers
 import os
 import sys
@@ -28,12 +29,24 @@ VOCAB = 256  # byte-level text
 # ----------------------------------------------------------------------------- classification
 
 
+def digits_arrays() -> tuple:
+  """(images [1797, 8, 8] in 0..16, labels [1797]): scikit-learn's bundled digits file, read
+  as sklearn.datasets.load_digits reads it (the same arrays) without importing scikit-learn,
+  whose import takes longer than a quick-start run's training steps."""
+  spec = importlib.util.find_spec('sklearn')
+  if spec is None:
+    raise DataError('dataset digits needs scikit-learn installed (its bundled digits.csv.gz); '
+                    'pip install -r requirements.txt')
+  path = os.path.join(spec.submodule_search_locations[0], 'datasets', 'data', 'digits.csv.gz')
+  data = np.loadtxt(path, delimiter=',')
+  return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
+
+
 def load_digits(cfg, seed) -> Dataset:
   """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes)."""
-  from sklearn.datasets import load_digits as sk_digits
-  d = sk_digits()
-  x = (d.images / 16.0).astype(np.float32)[..., None]
-  y = d.target.astype(np.int32)
+  images, target = digits_arrays()
+  x = (images / 16.0).astype(np.float32)[..., None]
+  y = target.astype(np.int32)
   rng = np.random.default_rng([seed, 1])
   perm = rng.permutation(len(y))
   n_test = int(round(cfg.test_fraction * len(y)))

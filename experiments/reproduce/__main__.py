@@ -23,7 +23,8 @@ import time
 
 from absl import app, flags, logging
 
-from experiments._runs import fail, parse_flags
+from experiments._runs import (define_compilation_cache_flag, fail, parse_flags,
+                               use_compilation_cache)
 from experiments.reproduce.core import DEFAULT_HEADLINE_SEEDS, DEFAULT_SEEDS, SCALES, run_suite
 from experiments.reproduce.report import write_outputs
 from experiments.reproduce.suites import SUITES
@@ -41,10 +42,7 @@ def define_flags():
   flags.DEFINE_string('settings', '', 'Run only the settings this regular expression finds '
                       '(re.search) and write no table; "" = every setting and the table.')
   flags.DEFINE_string('out', 'results', 'Output root.')
-  flags.DEFINE_string('compilation_cache', os.path.join(
-      os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache')), 'datarater', 'jax'),
-      'JAX persistent compilation cache: runs of a suite that differ only in data, seed or '
-      'rates reuse compiled programs instead of recompiling (same numbers). "" = off.')
+  define_compilation_cache_flag()
 
 
 def main(argv):
@@ -62,11 +60,7 @@ def main(argv):
     re.compile(flags.FLAGS.settings)
   except re.error as e:
     fail(2, f'--settings={flags.FLAGS.settings!r} is not a regular expression ({e})')
-  if flags.FLAGS.compilation_cache:
-    import jax
-    jax.config.update('jax_compilation_cache_dir', flags.FLAGS.compilation_cache)
-    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
-    jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  use_compilation_cache(flags.FLAGS.compilation_cache)
   folder = os.path.join(flags.FLAGS.out, flags.FLAGS.suite, flags.FLAGS.scale)
   try:
     os.makedirs(folder, exist_ok=True)
