@@ -21,10 +21,16 @@ eval_every         int. Evaluate on `meta`, `valid` and `test` every this many
                    steps (and always at the last step).
 checkpoint_every   int. Save an orbax checkpoint every this many steps (and
                    always at the last step). Re-running resumes from the latest.
-steps_per_dispatch int >= 1. Up to this many steps run in one jitted lax.scan
+steps_per_dispatch int >= 0. Up to this many steps run in one jitted lax.scan
                    over prefetched batches; a dispatch is cut at log, eval and
                    checkpoint steps, so metrics and checkpoints equal those of
                    1. Methods that draw their own batches (Method.sample) run 1.
+                   0 (default) = chosen per phase (datarater.train.loop.
+                   dispatch_steps): the largest divisor of the log, eval and
+                   checkpoint intervals and the phase's steps, at most 100
+                   steps and 64 MiB of batches, so one scanned program serves
+                   the phase; 1 when the phase is too short for that program
+                   to pay for its compilation.
 mesh.population    int dividing the device count: devices form a population x
                    data mesh. DataRater splits its inner models over the
                    population axis (method.population must be a multiple of
@@ -305,7 +311,7 @@ def base_config(arg) -> ml_collections.ConfigDict:
   c.eval_every = 100
   c.checkpoint_every = 500
   c.paired_arms = True
-  c.steps_per_dispatch = 1
+  c.steps_per_dispatch = 0
   c.mesh = ml_collections.ConfigDict({'population': 1})
   c.nonfinite = 'stop'
 

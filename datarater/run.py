@@ -334,6 +334,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   dataset, task, pipeline = prepare(config)
   primary = sharding.is_primary()
   run = _start(config, dataset, pipeline, workdir)
+  if primary:
+    plots.preload()  # the closing plot's import overlaps compiling and training
   try:
     run.write_config(config, run_metadata())
     ctx = Context(config, dataset, run, make_mesh(config))

@@ -67,8 +67,8 @@ def fail(status: int, message) -> None:
 
 # The persistent compilation cache: runs whose programs have the same shapes (another seed,
 # data set of the same size, rates) load compiled programs instead of compiling them again
-# (same numbers). Its least recently used entries go past CACHE_MAX_BYTES.
-CACHE_MAX_BYTES = 2 << 30
+# (same numbers). It has no size limit (JAX's limit needs every writer of the folder to keep
+# access times, which older versions of this project did not): delete the folder to empty it.
 
 
 def default_cache_dir() -> str:
@@ -83,8 +83,7 @@ def define_compilation_cache_flag():
       'compilation_cache', default_cache_dir(),
       'JAX persistent compilation cache directory: a run whose programs another run already '
       'compiled (same shapes: another seed, rates or data of the same size) loads them instead '
-      f'of compiling (same numbers; at most {CACHE_MAX_BYTES >> 30} GiB, least recently used '
-      'entries dropped). "" = off.')
+      'of compiling (same numbers; no size limit: delete the folder to empty it). "" = off.')
 
 
 def use_compilation_cache(path: str) -> None:
@@ -103,7 +102,6 @@ def use_compilation_cache(path: str) -> None:
   jax.config.update('jax_compilation_cache_dir', path)
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
-  jax.config.update('jax_compilation_cache_max_size', CACHE_MAX_BYTES)
 
 
 def parse_flags(argv: list, describe: Callable[[BaseException], str] = str,

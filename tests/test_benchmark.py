@@ -24,7 +24,7 @@ import pytest
 
 from conftest import ROOT
 from datarater.meta import unroll
-from experiments.benchmark import core, modes, report, targets
+from experiments.benchmark import core, modes, report, targets, time_to_result
 
 ROW_FIELDS = {'mode', 'T', 'exact', 'compile_s', 'temp_bytes', 'step_s', 'plain_s',
               'ratio_per_inner_step', 'flops', 'flops_ratio_per_inner_step', 'meta_loss',
@@ -55,8 +55,10 @@ def result(quick_run):
 
 def test_every_field_present(result):
   assert json.loads(json.dumps(result)) == result  # JSON-serialisable as is
-  assert set(result) == {'machine', 'quick', 'repeats', 'modes', 'flops_check', 'methods',
-                         'scoring', 'peers', 'targets', 'notes'}
+  assert set(result) == {'machine', 'quick', 'repeats', 'sections', 'kept', 'modes',
+                         'flops_check', 'methods', 'scoring', 'peers', 'time_to_result',
+                         'targets', 'notes'}
+  assert result['sections'] == list(core.SECTIONS) and result['kept'] == {}
   assert {'cpu_count', 'device', 'jax', 'platform', 'torch'} <= set(result['machine'])
   rows = result['modes']['rows']
   assert [(r['mode'], r['T']) for r in rows] == [(m, t) for t in (2, 5) for m in unroll.MODES]
@@ -70,6 +72,27 @@ def test_every_field_present(result):
   assert result['peers'] == {'skipped': core.PEERS_SKIPPED}
   fc = result['flops_check']
   assert fc['T'] == 5 and fc['rolled'] > 0 and fc['unrolled'] > 0
+  ttr = result['time_to_result']
+  assert [r['job'] for r in ttr['jobs']] == list(time_to_result.QUICK_JOBS)
+  assert ttr['import_s'] > 0 and ttr['help_s'] > 0 and 'peer' not in ttr
+  for r in ttr['jobs']:
+    # The floor is the imports plus the fused steps; a whole process does more than that.
+    np.testing.assert_allclose(r['floor_s'], ttr['import_s'] + r['fused_s'])
+    assert 0 < r['fused_s'] < r['floor_s'] < min(r['cold_s'], r['warm_s'])
+    np.testing.assert_allclose(r['warm_ratio'], r['warm_s'] / r['floor_s'])
+    assert 'experiments.train --config=configs/' in r['command']
+
+
+def test_sections_not_run_are_kept_from_the_previous_result(result):
+  again = core.run_benchmark(quick=True, sections=('scoring',), previous=result)
+  for field in ('modes', 'flops_check', 'peers', 'methods', 'time_to_result'):
+    assert again[field] == result[field]
+  assert set(again['kept']) == {'modes', 'methods', 'time_to_result'}
+  assert again['kept']['modes'] == result['machine'] and again['sections'] == ['scoring']
+  assert [t['name'] for t in again['targets']] == [t['name'] for t in result['targets']]
+  assert "Section 'modes' is kept from an earlier run" in report.format_markdown(again)
+  alone = core.run_benchmark(quick=True, sections=('scoring',))
+  assert set(alone) & {'modes', 'methods', 'time_to_result'} == set() and alone['targets'] == []
 
 
 def test_a_run_without_peers_never_imports_torch(quick_run):
@@ -173,13 +196,16 @@ def test_markdown_peers_section(result):
   """The peers' tables (rendered here from made-up rows: no torch needed)."""
   with_peers = copy.deepcopy(result)
   with_peers['peers'] = {'step': [dict(hidden=16, batch_size=8, ours_s=1e-3, torch_s=3e-3,
-                                       speedup=3.0)],
-                         'end_to_end': dict(steps=10, batch_size=64, hidden=256, median_speedup=2.0,
-                                            pairs=[dict(ours_s=1.0, torch_s=2.0, speedup=2.0)])}
+                                       speedup=3.0)]}
+  with_peers['time_to_result']['peer'] = dict(
+      steps=10, batch_size=64, hidden=256, median_speedup=2.0,
+      pairs=[dict(ours_s=1.0, torch_s=2.0, speedup=2.0)])
   text = report.format_markdown(with_peers)
   assert '`python -m experiments.benchmark --quick --peers`' in text
   assert '| 16 | 8 | 1.00 | 3.00 | 3.00 |' in text and '| 1 | 1.0 | 2.0 | 2.00 |' in text
   assert core.PEERS_SKIPPED not in text
+  assert 'L2RW npz job, torch.func process / ours' in ' '.join(
+      t['name'] for t in targets.evaluate_targets(with_peers))
 
 
 @pytest.mark.skipif(core.torch_installed(), reason='torch is installed: --peers is valid')
@@ -190,4 +216,14 @@ def test_peers_without_torch_is_a_flag_error(tmp_path):
   lines = proc.stderr.strip().splitlines()
   assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-3000:]
   assert lines[0].startswith('error: --peers') and 'requirements-bench.txt' in lines[0]
+  assert os.listdir(tmp_path) == []
+
+
+def test_unknown_section_is_a_flag_error(tmp_path):
+  proc = subprocess.run([sys.executable, '-m', 'experiments.benchmark', '--quick',
+                         '--sections=modes,bogus', f'--out={tmp_path}/out'], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+  lines = proc.stderr.strip().splitlines()
+  assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-3000:]
+  assert lines[0].startswith('error: --sections') and 'bogus' in lines[0]
   assert os.listdir(tmp_path) == []

@@ -12,6 +12,7 @@ import pytest
 from conftest import load_config
 from datarater.errors import ConfigError
 from datarater.run import train_and_evaluate
+from datarater.train import loop
 
 
 def _checkpoint(workdir, phase, step):
@@ -46,8 +47,45 @@ def test_k_steps_per_dispatch_equal_one(tmp_path, name):
       np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def test_steps_per_dispatch_must_be_positive(tmp_path):
-  config = load_config('uniform')
-  config.steps_per_dispatch = 0
-  with pytest.raises(ConfigError, match='config.steps_per_dispatch must be an integer >= 1'):
-    train_and_evaluate(config, str(tmp_path / 'run'))
+def test_steps_per_dispatch_must_be_a_count_or_auto(tmp_path):
+  for bad in (-1, -8):   # (ml_collections refuses a non-integer for this int field itself)
+    config = load_config('uniform')
+    config.steps_per_dispatch = bad
+    with pytest.raises(ConfigError, match='config.steps_per_dispatch must be an integer >= 0'):
+      train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not os.path.exists(tmp_path / 'run')
+
+
+def test_automatic_dispatch_rule():
+  """AUTO: the largest divisor of the intervals and the steps left (one program), within the
+  step and byte caps; 1 when the phase is too short to pay for compiling it."""
+  auto, fixed = {'steps_per_dispatch': loop.AUTO}, {'steps_per_dispatch': 8}
+  assert loop.dispatch_steps(auto, 1500, (50, 500, 100), 0.1) == 50
+  assert loop.dispatch_steps(auto, 1000, (50, 500, 100), 0.1) == 50
+  assert loop.dispatch_steps(auto, 3000, (500, 1000), 0.1) == 100   # 500 capped to its divisor 100
+  assert loop.dispatch_steps(auto, 1500, (50, 500, 100), 0.1, batch_bytes=2 << 20) == 25
+  assert loop.dispatch_steps(auto, 1500, (50, 500, 100), 10.0) == 1   # compiling costs more
+  assert loop.dispatch_steps(auto, 1501, (50, 500, 100), 0.1) == 1    # no common divisor
+  assert loop.dispatch_steps(fixed, 1500, (50, 500, 100), 10.0) == 8
+
+
+def test_automatic_dispatch_equals_one_step_dispatch(tmp_path, monkeypatch):
+  """With the overhead estimate raised so that AUTO scans the smoke run (12 steps, logs and
+  evaluations every 4, checkpoints every 12: dispatches of 4), its metrics and final
+  checkpoint are those of one step per dispatch, and the scanned program ran."""
+  monkeypatch.setattr(loop, 'DISPATCH_OVERHEAD_S', 1e3)
+  runs, lengths = {}, []
+  real_scan = loop._scan
+  monkeypatch.setattr(loop, '_scan', lambda guarded, n: lengths.append(n) or real_scan(guarded, n))
+  for k in (1, loop.AUTO):
+    config = load_config('uniform')
+    config.num_steps, config.log_every, config.eval_every, config.checkpoint_every = 12, 4, 4, 12
+    config.steps_per_dispatch = k
+    train_and_evaluate(config, str(tmp_path / str(k)))
+    runs[k] = str(tmp_path / str(k))
+  assert lengths == [4]
+  assert _rows(runs[1]) == _rows(runs[loop.AUTO])
+  (a, la, _), (b, lb, _) = (_checkpoint(runs[k], 'train', 12) for k in (1, loop.AUTO))
+  assert la == lb
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

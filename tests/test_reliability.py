@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
@@ -334,3 +335,21 @@ def test_resume_on_another_device_count_is_recorded(tmp_path):
   segments = json.load(open(os.path.join(workdir, 'summary.json')))['phases']['train']['ledger'][
       'segments']
   assert [(s['devices'], s['from_step'], s['to_step']) for s in segments] == [(1, 0, 3), (2, 3, 6)]
+
+
+def test_a_phase_without_a_shared_stream_draws_its_init_from_its_own_key(tmp_path):
+  """(paired_arms=False passes the phase's own name.) Its initial parameters come from the
+  stream '<phase>/init', not from the key its method and step keys are split from."""
+  from datarater.methods import uniform
+  from datarater.train.context import phase_key
+  from datarater.train.state import init_train_state
+  ctx, config, dataset = _ctx(tmp_path, 'stop')
+  task = make_task(config, dataset.info)
+  result = train_phase(ctx, 'solo', uniform.make(config, task, dataset), task, 0,
+                       init_stream='solo')
+  own = init_train_state(task, phase_key(config.seed, 'solo/init')).params
+  parent = init_train_state(task, phase_key(config.seed, 'solo')).params
+  for got, want in zip(*map(jax.tree.leaves, (result.train_state.params, own))):
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+  assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(own),
+                                                      jax.tree.leaves(parent)))

@@ -2,19 +2,39 @@
 
 matplotlib is imported by the first plot (`pyplot`), not by this module, so a
 process that draws no plot (`--help`, a run that fails its checks) never loads it.
+A run that will draw calls `preload` when it starts: the import then happens on a
+background thread while the run compiles and trains.
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
+_preloading: list = []   # the preload thread, once started
 
-def pyplot():
-  """matplotlib.pyplot on the Agg backend, imported on first use."""
+
+def preload() -> None:
+  """Starts importing matplotlib.pyplot (Agg) on a background thread (once per process)."""
+  if not _preloading:
+    _preloading.append(threading.Thread(target=_import_pyplot, name='preload-matplotlib',
+                                        daemon=True))
+    _preloading[0].start()
+
+
+def _import_pyplot():
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   return plt
+
+
+def pyplot():
+  """matplotlib.pyplot on the Agg backend, imported on first use (or by `preload`)."""
+  if _preloading:
+    _preloading[0].join()
+  return _import_pyplot()
 
 
 def _series(rows, key):

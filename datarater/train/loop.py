@@ -27,6 +27,7 @@ and only the primary writes the run directory's files (datarater.train.rundir).
 from __future__ import annotations
 
 import copy
+import math
 import shutil
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -62,6 +63,28 @@ LEDGER_KEYS = ('wall_seconds', 'examples_processed', 'gradient_evaluations', 'fl
 def step_flops(compiled) -> float:
   """FLOPs of one compiled step, every loop iteration counted, summed over devices."""
   return compiled_flops(compiled) * jax.device_count()
+
+
+def batch_maker(dataset, method: Method, seed: int, mesh):
+  """(step, method_state=None) -> this process's rows of the batch of `step`: the rows of
+  `method.split` that `method.sample` picks, or the sequential order's, and, when the method
+  has a meta batch, the meta split's rows of that step under 'meta'."""
+  train, meta = getattr(dataset, method.split), dataset.meta
+  rows = sharding.local_rows(mesh, method.train_batch_size)
+  meta_rows = sharding.local_rows(mesh, method.meta_batch_size) if method.meta_batch_size else None
+
+  def host_batch(step, method_state=None):
+    if method.sample is not None:
+      idx = method.sample(step, method_state)
+    else:
+      idx = sampler.sequential_indices(train.size, method.train_batch_size, seed, step)
+    batch = sampler.gather(train, idx[rows])
+    if method.meta_batch_size:
+      midx = sampler.sequential_indices(meta.size, method.meta_batch_size, seed, step,
+                                        sampler.META)
+      batch['meta'] = sampler.gather(meta, midx[meta_rows])
+    return batch
+  return host_batch
 
 
 def _count_steps(ledger: dict, steps: int, examples: int, grad_evals: int, flops: float):
@@ -190,10 +213,43 @@ def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int, mn
   raise Diverged(message)
 
 
+AUTO = 0  # config.steps_per_dispatch: choose the steps per dispatch (dispatch_steps)
+# The host's own time per dispatch of one step on CPU (gathering and placing its batch,
+# calling the program, reading its metrics), beyond the device's work: a scanned dispatch of
+# k steps saves about (k - 1) of it. Measured: the steady-state time per step of the uniform
+# digits run at steps_per_dispatch 1 minus that at 50 (the benchmark's "time to result").
+DISPATCH_OVERHEAD_S = 5e-4
+AUTO_MAX_STEPS = 100       # at most this many steps per automatic dispatch
+AUTO_MAX_BYTES = 64 << 20  # ... and at most this many bytes of their stacked batches
+
+
+def dispatch_steps(config, steps: int, everies: tuple, compile_seconds: float,
+                   batch_bytes: int = 0) -> int:
+  """Steps per dispatch for a phase with `steps` steps left.
+
+  config.steps_per_dispatch >= 1 is taken as it is. AUTO (0, the default) chooses
+  the largest k <= AUTO_MAX_STEPS that divides every reporting interval
+  (`everies`: log, evaluation, checkpoint) and the steps left, so every dispatch
+  has the same length and one scanned program is compiled; and 1 when that
+  program would cost more to compile than it saves: when `steps` dispatches'
+  overhead (DISPATCH_OVERHEAD_S each) is below `compile_seconds`, the time the
+  one-step program took to compile (or to load from the persistent cache, when
+  the scanned one most likely is there too).
+  """
+  k = int(config.get('steps_per_dispatch', AUTO))
+  if k != AUTO:
+    return k
+  common = math.gcd(steps, *everies)
+  cap = min(AUTO_MAX_STEPS, AUTO_MAX_BYTES // max(batch_bytes, 1))
+  k = max(d for d in range(1, max(min(common, cap), 1) + 1) if common % d == 0)
+  return k if k > 1 and steps * DISPATCH_OVERHEAD_S > compile_seconds else 1
+
+
 def check_dispatch(config) -> None:
-  """Raises ConfigError unless config.steps_per_dispatch is an integer >= 1."""
-  k = config.get('steps_per_dispatch', 1)
-  require(isinstance(k, int) and k >= 1, 'steps_per_dispatch', 'an integer >= 1', k)
+  """Raises ConfigError unless config.steps_per_dispatch is an integer >= 0 (0 = AUTO)."""
+  k = config.get('steps_per_dispatch', AUTO)
+  require(isinstance(k, int) and not isinstance(k, bool) and k >= 0, 'steps_per_dispatch',
+          'an integer >= 0 (0 = chosen automatically)', k)
 
 
 def check_batch_sizes(method: Method, dataset, trains_model: bool = True) -> None:
@@ -212,9 +268,16 @@ def _span(done: int, num_steps: int, k: int, everies: tuple) -> int:
   return min(k, num_steps - done, *(every - done % every for every in everies))
 
 
+def _one(guarded):
+  """One guarded step; step t uses fold_in(key, t), folded inside the program."""
+  def one_step(train_state, method_state, guard, batch, key, step):
+    return guarded(train_state, method_state, guard, batch, jax.random.fold_in(key, step), step)
+  return one_step
+
+
 def _scan(guarded, n: int):
   """n guarded steps in one lax.scan over n stacked batches; step t uses fold_in(key, t)."""
-  def run(train_state, method_state, guard, batches, key, first):
+  def scan_steps(train_state, method_state, guard, batches, key, first):
     def body(carry, xs):
       batch, i = xs
       *carry, metrics = guarded(*carry, batch, jax.random.fold_in(key, first + i), first + i)
@@ -222,7 +285,7 @@ def _scan(guarded, n: int):
     carry, metrics = jax.lax.scan(body, (train_state, method_state, guard),
                                   (batches, jnp.arange(n, dtype=jnp.int32)))
     return (*carry, metrics)
-  return run
+  return scan_steps
 
 
 def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
@@ -240,7 +303,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     task: the Task (model, loss, optimizer) being trained.
     num_steps: total steps of this phase (a resumed phase continues to it).
     init_stream: name whose key draws the initial model parameters (phases
-      with the same stream start from the same parameters); default: `phase`.
+      with the same stream start from the same parameters); default (or `phase`
+      itself): the phase's own stream '<phase>/init'.
     trains_model: False for phases that train something else (e.g. a rater):
       the TrainState then holds only the step counter and nothing is evaluated.
     init_params: the model's initial parameters (e.g. an earlier phase's final
@@ -256,7 +320,10 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   cfg = ctx.config
   mesh = ctx.mesh
   policy = cfg.get('nonfinite', 'stop')
-  init_key = phase_key(ctx.seed, init_stream or phase)
+  # A phase drawing its own initial parameters (no shared stream, or paired_arms=False) draws
+  # them from a stream of its own, not from the key its method and step keys split from.
+  stream = init_stream or phase
+  init_key = phase_key(ctx.seed, f'{phase}/init' if stream == phase else stream)
   method_key, step_key = jax.random.split(phase_key(ctx.seed, phase))
   evaluate_model = trains_model
   probe = None if trains_model else method.probe
@@ -285,36 +352,40 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   rep = sharding.replicated(mesh)
   names = []
   guarded = guard_step(method.step, policy, names)
-  programs = {1: jax.jit(guarded, in_shardings=(rep, rep, rep, sharding.data_sharded(mesh), rep, rep),
+  programs = {1: jax.jit(_one(guarded), in_shardings=(rep, rep, rep, sharding.data_sharded(mesh),
+                                                      rep, rep),
                          out_shardings=(rep, rep, rep, rep), donate_argnums=(0, 1))}
   eval_fn = make_eval_fn(task)
   grad_evals = method.grad_evals if method.grad_evals is not None else method.train_batch_size
   examples = method.train_batch_size + method.meta_batch_size
 
-  train, meta = getattr(ctx.dataset, method.split), ctx.dataset.meta
   check_batch_sizes(method, ctx.dataset, trains_model)
-  rows = sharding.local_rows(mesh, method.train_batch_size)
-  meta_rows = sharding.local_rows(mesh, method.meta_batch_size) if method.meta_batch_size else None
+  host_batch = batch_maker(ctx.dataset, method, ctx.seed, mesh)
 
-  def host_batch(step, method_state=None):
-    """This process's rows of the batch of `step`."""
-    if method.sample is not None:
-      idx = method.sample(step, method_state)
-    else:
-      idx = sampler.sequential_indices(train.size, method.train_batch_size, ctx.seed, step)
-    batch = sampler.gather(train, idx[rows])
-    if method.meta_batch_size:
-      midx = sampler.sequential_indices(meta.size, method.meta_batch_size, ctx.seed, step,
-                                        sampler.META)
-      batch['meta'] = sampler.gather(meta, midx[meta_rows])
-    return batch
-
+  # The phase's wall time and the console's first steps/s include compiling.
+  window, t_last, s_last = [], time.time(), start
+  t_phase = time.time() - ledger['wall_seconds']
+  # The one-step program, compiled before the first step: XLA's cost analysis of it gives the
+  # step's FLOPs, and its compile time sizes an automatic dispatch.
+  flops = compile_seconds = batch_bytes = 0
+  if start < num_steps:
+    t_compile = time.perf_counter()
+    spec = sharding.batch_spec(host_batch(start, method_state), mesh)
+    with jax.set_mesh(mesh):
+      programs[1] = programs[1].lower(train_state, method_state, guard, spec, step_key,
+                                      np.int32(start)).compile()
+    compile_seconds = time.perf_counter() - t_compile
+    flops = step_flops(programs[1])
+    batch_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(spec))
+  everies = (cfg.log_every, cfg.checkpoint_every) + (
+      (cfg.eval_every,) if evaluate_model or probe else ())
   # Batches that depend only on the step come from grain, ahead of the step.
   batches = None if method.sample is not None else data_pipeline.step_batches(
       host_batch, num_steps, position)
-  k = int(cfg.get('steps_per_dispatch', 1)) if batches is not None else 1
-  everies = (cfg.log_every, cfg.checkpoint_every) + (
-      (cfg.eval_every,) if evaluate_model or probe else ())
+  k = 1 if batches is None else dispatch_steps(cfg, num_steps - start, everies, compile_seconds,
+                                               batch_bytes)
+  if k > 1 and cfg.get('steps_per_dispatch', AUTO) == AUTO:
+    print(f'[{phase}] {k} steps per dispatch (chosen: config.steps_per_dispatch=0)', flush=True)
 
   def place(step):
     """(steps, device batch) of the dispatch starting at `step` (None at the end)."""
@@ -328,25 +399,11 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
       return n, sharding.put_batch(host[0], mesh)
     return n, sharding.put_batch(jax.tree.map(lambda *xs: np.stack(xs), *host), mesh, stacked=True)
 
-  window, t_last, s_last, flops = [], time.time(), start, None
-  t_phase = time.time() - ledger['wall_seconds']
   evaluation = {}
   done, upcoming = start, place(start)
   while upcoming is not None:
     step, (n, batch) = done, upcoming
-    if n == 1:
-      args = (train_state, method_state, guard, batch, jax.random.fold_in(step_key, step),
-              np.int32(step))
-    else:
-      args = (train_state, method_state, guard, batch, step_key, np.int32(step))
-    if flops is None:  # XLA's cost analysis of the one-step program gives the step's FLOPs
-      one = args if n == 1 else args[:3] + (jax.tree.map(
-          lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype,
-                                         sharding=sharding.data_sharded(mesh)), batch),
-          jax.random.fold_in(step_key, step), np.int32(step))
-      with jax.set_mesh(mesh):
-        programs[1] = programs[1].lower(*one).compile()
-      flops = step_flops(programs[1])
+    args = (train_state, method_state, guard, batch, step_key, np.int32(step))
     if n not in programs:  # compiled once per dispatch length, under the mesh
       with jax.set_mesh(mesh):
         programs[n] = jax.jit(

@@ -127,6 +127,14 @@ def put_batch(local, mesh, stacked: bool = False):
   return jax.tree.map(put, local)
 
 
+def batch_spec(local, mesh):
+  """ShapeDtypeStructs of the global batch `put_batch(local, mesh)` would make (no transfer)."""
+  sharding = data_sharded(mesh)
+  scale = 1 if jax.process_count() == 1 else mesh.shape['data'] // _data_positions(mesh)
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(
+      (np.shape(x)[0] * scale,) + np.shape(x)[1:], np.asarray(x).dtype, sharding=sharding), local)
+
+
 def put_replicated(tree, mesh):
   return jax.device_put(tree, replicated(mesh))
 

@@ -3,6 +3,8 @@
   python -m experiments.benchmark --out=results/benchmark          # full run
   python -m experiments.benchmark --quick --out=/tmp/bench         # seconds; what the tests run
   python -m experiments.benchmark --peers ...                      # also the PyTorch peers
+  python -m experiments.benchmark --sections=time_to_result        # one section; the others
+                                                                   # kept from OUT/benchmark.json
 
 Writes DIR/benchmark.json (everything measured, the machine, the targets),
 DIR/benchmark.md (tables, each target with its figure and status, causes of
@@ -27,13 +29,19 @@ Sections, one module each:
   per second) vs training throughput (examples per second of the plain step).
 * `methods`: each registered method's step (built by its own `make` on the
   digits preset with the same MLP and batch) / the uniform method's step.
+* `time_to_result`: whole `experiments.train` processes (the quick-start
+  DataRater job, uniform digits, L2RW on a noisy-digits npz) with an empty and
+  a warm compilation cache, against their floor (Python with jax, flax and
+  optax imported plus the job's steps fused in one jitted scan per phase), and
+  `experiments.train --help`.
 * `torch_peer` (only with --peers, needs `requirements-bench.txt`; the only
   module that imports torch): the one-step L2RW meta-gradient in PyTorch
-  `torch.func` vs ours at hidden 256 and 1024, and an end-to-end L2RW run
-  (1500 steps on noisy digits as an npz, same model, batch, optimizer and
-  evaluation cadence): whole processes, run in alternating pairs.
+  `torch.func` vs ours at hidden 256 and 1024, and, in the time-to-result
+  section, the L2RW job (1500 steps on the noisy-digits npz, same model,
+  batch, optimizer and evaluation cadence) as whole processes run in
+  alternating pairs.
 
-The rest: `timing` (paired timing, compiling, memory), `targets` (issue 11's
+The rest: `timing` (paired timing, compiling, memory), `targets` (issues 11 and 23:
 targets and their evaluation), `core` (`run_benchmark`, the machine), `report`
 (benchmark.json/.md, the plot) and `__main__` (the flags).
 

@@ -11,13 +11,16 @@ import os
 
 from absl import app, flags
 
-from experiments._runs import fail, parse_flags
+from experiments._runs import fail, parse_flags, read_json
 from experiments.benchmark import core, report, targets
 
 _OUT = flags.DEFINE_string('out', 'results/benchmark', 'Folder for benchmark.json/.md and plots.')
 _QUICK = flags.DEFINE_bool('quick', False, 'Tiny sizes, one repeat, no end-to-end peer run.')
 _PEERS = flags.DEFINE_bool('peers', False, 'Also run the PyTorch peers (imports torch; needs '
                            'pip install -r requirements-bench.txt).')
+_SECTIONS = flags.DEFINE_list('sections', list(core.SECTIONS),
+                              'Sections to run; the others are kept from OUT/benchmark.json '
+                              f'when it has them. Any of {list(core.SECTIONS)}.')
 
 NOTES_FILE = 'notes.md'  # hand-written causes of missed targets, kept beside the results
 
@@ -25,6 +28,9 @@ NOTES_FILE = 'notes.md'  # hand-written causes of missed targets, kept beside th
 def _check_flags() -> None:
   if _PEERS.value and not core.torch_installed():
     raise ValueError('--peers: PyTorch is not installed (pip install -r requirements-bench.txt)')
+  unknown = [s for s in _SECTIONS.value if s not in core.SECTIONS]
+  if unknown or not _SECTIONS.value:
+    raise ValueError(f'--sections: {unknown or "(none)"} is not a list of {list(core.SECTIONS)}')
 
 
 def main(argv):
@@ -39,8 +45,11 @@ def main(argv):
     notes = open(notes_path).read() if os.path.exists(notes_path) else ''
   except (OSError, UnicodeDecodeError) as e:
     fail(2, f'{notes_path} is unreadable ({e})')
+  previous = None
+  if set(_SECTIONS.value) != set(core.SECTIONS):
+    previous = read_json(os.path.join(out, report.FILES[0]))
   result = core.run_benchmark(_QUICK.value, log=lambda line: print(line, flush=True), notes=notes,
-                              peers=_PEERS.value)
+                              peers=_PEERS.value, sections=_SECTIONS.value, previous=previous)
   print(targets.format_targets(result['targets']))
   report.write_report(result, out)
   print(f"wrote {out}/{', '.join(report.FILES)}")

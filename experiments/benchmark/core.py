@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Optional
 import jax
 
 from datarater.meta import unroll
-from experiments.benchmark import methods, modes, targets
+from experiments.benchmark import methods, modes, targets, time_to_result
 
 PEERS_SKIPPED = ('PyTorch peers not asked for (--peers; they need pip install -r '
                  'requirements-bench.txt): peers skipped.')
@@ -44,42 +44,63 @@ def machine() -> Dict[str, Any]:
               load_average=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None)
 
 
+SECTIONS = ('modes', 'methods', 'scoring', 'time_to_result')
+# The result's fields each section writes ('peers' goes with 'modes': its step peer).
+SECTION_FIELDS = {'modes': ('modes', 'flops_check', 'peers'), 'methods': ('methods',),
+                  'scoring': ('scoring',), 'time_to_result': ('time_to_result',)}
+
+
 def run_benchmark(quick: bool = False, log: Callable[[str], None] = lambda _: None,
-                  notes: str = '', peers: bool = False) -> Dict[str, Any]:
-  """Runs every section (see the package docstring).
+                  notes: str = '', peers: bool = False, sections=SECTIONS,
+                  previous: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+  """Runs the chosen sections (see the package docstring).
 
   Args:
     quick: tiny sizes, T in (2, 5) (5: two checkpointed segments), one repeat,
-      no end-to-end peer run.
+      smoke-sized time-to-result jobs without the DataRater one.
     log: progress callback.
     notes: markdown explaining missed targets, copied into the result.
     peers: also run the PyTorch peers (needs torch: requirements-bench.txt);
       otherwise torch is never imported and the peers section says so.
+    sections: the sections to run (SECTIONS).
+    previous: an earlier result (benchmark.json): the sections not run are
+      taken from it, with its machine under `kept[<section>]`.
 
   Returns:
-    JSON-serialisable dict: machine, quick, repeats, modes, flops_check,
-    methods, scoring, peers, targets, notes.
+    JSON-serialisable dict: machine, quick, repeats, sections, kept, the
+    sections' fields (SECTION_FIELDS), targets, notes.
   """
   repeats = 1 if quick else 9
-  horizons = (2, 5) if quick else (1, 2, 4, 8, 16, 32)
-  layers = (8, 16, 3) if quick else (64, 256, 256, 10)
-  batch = 8 if quick else 128
-  prob = modes.make_problem(layers, (4,) if quick else (64,), batch, batch, max(horizons), 1e-3,
-                            0)
-  result = dict(machine=machine(), quick=quick, repeats=repeats)
-  result['modes'] = modes.bench_modes(prob, horizons, unroll.MODES, repeats, log)
-  result['flops_check'] = modes.flops_check(prob, min(8, max(horizons)))
-  names = methods.QUICK_METHODS if quick else methods.timed_methods()
-  result['methods'] = methods.bench_methods(names, quick, 16 if quick else 128, repeats, log)
-  result['scoring'] = modes.bench_scoring(prob, 256 if quick else 8192, repeats)
-  if not peers:
-    result['peers'] = dict(skipped=PEERS_SKIPPED)
-  else:
-    from experiments.benchmark import torch_peer  # imports torch
-    result['peers'] = dict(step=torch_peer.bench_peer_step((16,) if quick else (256, 1024),
-                                                           8 if quick else 128, repeats))
-    if not quick:
-      result['peers']['end_to_end'] = torch_peer.bench_end_to_end(3, 1500, log)
+  result = dict(machine=machine(), quick=quick, repeats=repeats, sections=list(sections),
+                kept={})
+  if 'modes' in sections or 'scoring' in sections:
+    horizons = (2, 5) if quick else (1, 2, 4, 8, 16, 32)
+    layers = (8, 16, 3) if quick else (64, 256, 256, 10)
+    batch = 8 if quick else 128
+    prob = modes.make_problem(layers, (4,) if quick else (64,), batch, batch, max(horizons),
+                              1e-3, 0)
+  if 'modes' in sections:
+    result['modes'] = modes.bench_modes(prob, horizons, unroll.MODES, repeats, log)
+    result['flops_check'] = modes.flops_check(prob, min(8, max(horizons)))
+    if not peers:
+      result['peers'] = dict(skipped=PEERS_SKIPPED)
+    else:
+      from experiments.benchmark import torch_peer  # imports torch
+      result['peers'] = dict(step=torch_peer.bench_peer_step((16,) if quick else (256, 1024),
+                                                             8 if quick else 128, repeats))
+  if 'methods' in sections:
+    names = methods.QUICK_METHODS if quick else methods.timed_methods()
+    result['methods'] = methods.bench_methods(names, quick, 16 if quick else 128, repeats, log)
+  if 'scoring' in sections:
+    result['scoring'] = modes.bench_scoring(prob, 256 if quick else 8192, repeats)
+  if 'time_to_result' in sections:
+    result['time_to_result'] = time_to_result.bench_time_to_result(
+        quick, 1 if quick else 3, log, peers=peers and not quick)
+  for section in SECTIONS:
+    if section not in sections and previous and all(f in previous
+                                                    for f in SECTION_FIELDS[section]):
+      result.update({f: previous[f] for f in SECTION_FIELDS[section]})
+      result['kept'][section] = previous.get('kept', {}).get(section) or previous['machine']
   result['targets'] = targets.evaluate_targets(result)
   result['notes'] = notes
   return result

@@ -8,6 +8,7 @@ from typing import Any, Dict
 
 from datarater.train.rundir import write_atomic
 from experiments.benchmark import targets as targets_lib
+from experiments.benchmark.core import SECTIONS
 
 FILES = ('benchmark.json', 'benchmark.md', 'modes_vs_T.png')
 
@@ -15,8 +16,10 @@ FILES = ('benchmark.json', 'benchmark.md', 'modes_vs_T.png')
 def format_markdown(result: Dict[str, Any]) -> str:
   """benchmark.md: setup, targets, and one table per section."""
   m = result['machine']
-  peers = result['peers']
+  peers = result.get('peers', {})
   flags = (' --quick' if result['quick'] else '') + ('' if peers.get('skipped') else ' --peers')
+  if result.get('sections', SECTIONS) != list(SECTIONS):
+    flags += ' --sections=' + ','.join(result['sections'])
   lines = ['# Cost benchmark', '',
            f"`python -m experiments.benchmark{flags}` on "
            f"{m['device']} ({m['cpu_count']} CPUs, {m['platform']}), jax {m['jax']}, torch "
@@ -27,40 +30,75 @@ def format_markdown(result: Dict[str, Any]) -> str:
            '## Targets', '', '| target | figure | required | status |', '|---|---|---|---|']
   lines += [f"| {t['name']} | {t['figure']} | {t['target']} | {'met' if t['met'] else 'NOT MET'} |"
             for t in result['targets']]
-  lines += ['', '## Meta-gradient modes vs T', '', f'![time and memory vs T]({FILES[2]})', '',
-            '| mode | T | time / inner step / plain | FLOPs / inner step / plain | temp MiB | '
-            'compile s | max abs grad diff vs reverse |', '|---|---|---|---|---|---|---|']
+  if 'modes' in result:
+    lines += _modes_lines(result)
+  if 'methods' in result:
+    lines += ['', '## Methods: step / uniform step (digits preset, same MLP and batch)', '',
+              '| method | phase timed | time ratio | FLOPs ratio | target |',
+              '|---|---|---|---|---|']
+    lines += [f"| {r['method']} | {r['phase']} | {r['ratio']:.2f} | {r['flops_ratio']:.2f} | "
+              f"{r['target'] or '-'} |" for r in result['methods']]
+  if 'scoring' in result:
+    s = result['scoring']
+    lines += ['', '## Rater scoring throughput', '',
+              f"{s['scored_per_s']:.3g} examples scored/s (batches of {s['score_batch']}) vs "
+              f"{s['trained_per_s']:.3g} examples trained/s by the plain step: "
+              f"{s['ratio']:.1f}x."]
+  if 'time_to_result' in result:
+    lines += _time_to_result_lines(result['time_to_result'])
+  for section, m in result.get('kept', {}).items():
+    lines += ['', f"Section {section!r} is kept from an earlier run (not re-run by this "
+              f"invocation's --sections), on {m['device']}, load average at its start "
+              f"{m['load_average'][0] if m.get('load_average') else 'n/a'}."]
+  if result.get('notes'):
+    lines += ['', '## Where a target is missed', '', result['notes']]
+  return '\n'.join(lines) + '\n'
+
+
+def _modes_lines(result) -> list:
+  """The meta-gradient modes table and the PyTorch step peer."""
+  peers = result['peers']
+  lines = ['', '## Meta-gradient modes vs T', '', f'![time and memory vs T]({FILES[2]})', '',
+           '| mode | T | time / inner step / plain | FLOPs / inner step / plain | temp MiB | '
+           'compile s | max abs grad diff vs reverse |', '|---|---|---|---|---|---|---|']
   for r in result['modes']['rows']:
     lines.append(f"| {r['mode']} | {r['T']} | {r['ratio_per_inner_step']:.2f} | "
                  f"{r['flops_ratio_per_inner_step']:.2f} | {(r['temp_bytes'] or 0) / 2**20:.2f} | "
                  f"{r['compile_s']:.1f} | {r['grad_max_abs_diff_vs_reverse']:.1e} |")
-  lines += ['', '## Methods: step / uniform step (digits preset, same MLP and batch)', '',
-            '| method | phase timed | time ratio | FLOPs ratio | target |', '|---|---|---|---|---|']
-  lines += [f"| {r['method']} | {r['phase']} | {r['ratio']:.2f} | {r['flops_ratio']:.2f} | "
-            f"{r['target'] or '-'} |" for r in result['methods']]
-  s = result['scoring']
-  lines += ['', '## Rater scoring throughput', '',
-            f"{s['scored_per_s']:.3g} examples scored/s (batches of {s['score_batch']}) vs "
-            f"{s['trained_per_s']:.3g} examples trained/s by the plain step: "
-            f"{s['ratio']:.1f}x.", '', '## Peers (PyTorch)', '']
+  lines += ['', '## Peers (PyTorch): one-step meta-gradient', '']
   if peers.get('skipped'):
-    lines.append(peers['skipped'])
-  else:
-    lines += ['| one-step L2RW meta-gradient, hidden | batch | ours ms | torch.func ms | '
-              'torch / ours |', '|---|---|---|---|---|']
-    lines += [f"| {r['hidden']} | {r['batch_size']} | {r['ours_s'] * 1e3:.2f} | "
-              f"{r['torch_s'] * 1e3:.2f} | {r['speedup']:.2f} |" for r in peers['step']]
-    e2e = peers.get('end_to_end')
-    if e2e:
-      lines += ['', f"End-to-end L2RW ({e2e['steps']} steps, noisy digits npz, MLP "
-                f"64-{e2e['hidden']}-{e2e['hidden']}-10, B={e2e['batch_size']}, Adam, evaluation "
-                'every 100 steps), whole process seconds:', '',
-                '| pair | ours s | torch.func s | torch / ours |', '|---|---|---|---|']
-      lines += [f"| {i + 1} | {r['ours_s']:.1f} | {r['torch_s']:.1f} | {r['speedup']:.2f} |"
-                for i, r in enumerate(e2e['pairs'])]
-  if result.get('notes'):
-    lines += ['', '## Where a target is missed', '', result['notes']]
-  return '\n'.join(lines) + '\n'
+    return lines + [peers['skipped']]
+  lines += ['| one-step L2RW meta-gradient, hidden | batch | ours ms | torch.func ms | '
+            'torch / ours |', '|---|---|---|---|---|']
+  return lines + [f"| {r['hidden']} | {r['batch_size']} | {r['ours_s'] * 1e3:.2f} | "
+                  f"{r['torch_s'] * 1e3:.2f} | {r['speedup']:.2f} |" for r in peers['step']]
+
+
+def _time_to_result_lines(ttr) -> list:
+  """The time-to-result table and, with --peers, the L2RW job against its PyTorch peer."""
+  lines = ['', '## Time to result (whole processes)', '',
+           f"Median of {ttr['pairs']} pairs (cold: an empty compilation cache; warm: the same "
+           'command again, new run directory). Floor: `python -c "import jax, flax, optax"` '
+           f"({ttr['import_s']:.2f} s) plus the job's training steps, each phase fused in one "
+           'jitted lax.scan over its batches already on the device (compilation not counted; '
+           '`time_to_result.fused_seconds`). `python -m experiments.train --help`: '
+           f"{ttr['help_s']:.2f} s.", '',
+           '| job | steps fused s | floor s | whole process, cold s | warm s | cold / floor | '
+           'warm / floor |', '|---|---|---|---|---|---|---|']
+  lines += [f"| {r['job']} | {r['fused_s']:.2f} | {r['floor_s']:.2f} | {r['cold_s']:.1f} | "
+            f"{r['warm_s']:.1f} | {r['cold_ratio']:.2f} | {r['warm_ratio']:.2f} |"
+            for r in ttr['jobs']]
+  lines += ['', 'Commands: ' + '; '.join(f"`python {r['command']}`" for r in ttr['jobs'])]
+  e2e = ttr.get('peer')
+  if e2e:
+    lines += ['', f"L2RW job ({e2e['steps']} steps, noisy digits npz, MLP "
+              f"64-{e2e['hidden']}-{e2e['hidden']}-10, B={e2e['batch_size']}, Adam, evaluation "
+              'every 100 steps) against the same job in PyTorch torch.func, whole processes in '
+              'alternating pairs (ours with a warm cache):', '',
+              '| pair | ours s | torch.func s | torch / ours |', '|---|---|---|---|']
+    lines += [f"| {i + 1} | {r['ours_s']:.1f} | {r['torch_s']:.1f} | {r['speedup']:.2f} |"
+              for i, r in enumerate(e2e['pairs'])]
+  return lines
 
 
 def plot_modes(result: Dict[str, Any], path: str) -> None:
@@ -93,4 +131,5 @@ def write_report(result: Dict[str, Any], out: str) -> None:
   json_name, md_name, png_name = FILES
   write_atomic(os.path.join(out, json_name), [json.dumps(result, indent=1)])
   write_atomic(os.path.join(out, md_name), [format_markdown(result)])
-  plot_modes(result, os.path.join(out, png_name))
+  if 'modes' in result:
+    plot_modes(result, os.path.join(out, png_name))

@@ -7,9 +7,11 @@ peers never imports torch. Needs `pip install -r requirements-bench.txt`.
 * step: the one-step L2RW meta-gradient (SGD look-ahead, d meta loss / d
   per-example weights at zero) in `torch.func` vs ours (`l2rw.l2rw_scores`)
   on an MLP 64-hidden-hidden-10, timed in alternating blocks.
-* end to end: our L2RW run (`experiments.train`, `configs/l2rw.py` on a
-  noisy-digits npz) vs `torch_l2rw_run` (same model, batch, optimizer and
-  evaluation cadence), as whole processes run in alternating pairs.
+* end to end: our L2RW run (`experiments.train`, `configs/l2rw.py` on the
+  noisy-digits npz of `time_to_result.write_noisy_digits`, with a warm
+  compilation cache) vs `torch_l2rw_run` (same model, batch, optimizer and
+  evaluation cadence), as whole processes run in alternating pairs; called by
+  the time-to-result section.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Callable, Dict, List, Sequence
 
@@ -149,36 +150,16 @@ def torch_l2rw_run(path: str, steps: int, batch_size: int, hidden: int, lr: floa
   print(f'test_accuracy {acc:.4f}')
 
 
-def write_noisy_digits(path: str, noise: float = 0.3, seed: int = 0) -> None:
-  """Digits (8x8, /16) as an npz: 30% symmetric label noise on train, clean meta and test."""
-  from sklearn.datasets import load_digits
-  digits = load_digits()
-  rng = np.random.default_rng(seed)
-  order = rng.permutation(len(digits.target))
-  x, y = (digits.data / 16.0).astype(np.float32)[order], digits.target.astype(np.int32)[order]
-  x_meta, y_meta, x_test, y_test, x_train, y_train = x[:100], y[:100], x[100:460], y[100:460], \
-      x[460:], y[460:].copy()
-  flip = rng.random(len(y_train)) < noise
-  y_train[flip] = (y_train[flip] + rng.integers(1, 10, flip.sum())) % 10
-  np.savez(path, x_train=x_train, y_train=y_train, x_meta=x_meta, y_meta=y_meta,
-           x_test=x_test, y_test=y_test)
-
-
-def bench_end_to_end(pairs: int, steps: int, log: Callable[[str], None]) -> Dict[str, Any]:
-  """Whole-process wall seconds of our L2RW run and the torch peer, in alternating pairs."""
-  tmp = tempfile.mkdtemp(prefix='bench_e2e_')
-  npz = os.path.join(tmp, 'noisy_digits.npz')
-  write_noisy_digits(npz)
+def bench_end_to_end(pairs: int, steps: int, log: Callable[[str], None], npz: str,
+                     ours: Callable[[int], List[str]], env: Dict[str, str]) -> Dict[str, Any]:
+  """Whole-process wall seconds of our L2RW run (`ours(i)`: its command line) and the torch
+  peer on the same npz, in alternating pairs."""
   source = (inspect.getsource(torch_l2rw_run) +
             f'\ntorch_l2rw_run({npz!r}, {steps}, 64, 256, 1e-3, 1e-3, 100, 0)\n')
-  env = dict(os.environ, PYTHONPATH=_runs.ROOT)
-  ours_cmd = lambda i: [sys.executable, '-m', 'experiments.train',
-                        '--config=configs/l2rw.py:dataset=npz', f'--config.data.path={npz}',
-                        f'--config.num_steps={steps}', f'--workdir={os.path.join(tmp, f"run{i}")}']
   rows = []
   for i in range(pairs):
     times = {}
-    for who, cmd in (('ours', ours_cmd(i)), ('torch', [sys.executable, '-c', source])):
+    for who, cmd in (('ours', ours(i)), ('torch', [sys.executable, '-c', source])):
       t0 = time.perf_counter()
       proc = subprocess.run(cmd, cwd=_runs.ROOT, env=env, capture_output=True, text=True)
       times[who] = time.perf_counter() - t0

@@ -101,15 +101,20 @@ def mixture_weights(runs: list, seeds: dict, folder: str) -> list:
     if None in ws:  # a reference row: no weights learned
       continue
     rates = run.make_config(0).data.corruption_rates
+    simplex = declaration(run.config).source_weights
+    if not simplex:  # a score's offset and scale are arbitrary per seed: standardise each seed's
+      ws = [(np.asarray(w, float) - np.mean(w)) / (np.std(w) or 1.0) for w in ws]
     if not lines:
       lines = ['', 'Learned weight per source (corruption rate in brackets), mean over seeds; '
-               'DataRater: mean rater score of the source\'s examples (a score, not a weight):', '',
+               'DataRater: mean rater score of the source\'s examples (a score, not a weight), '
+               'standardised over the sources within each seed (the rater\'s offset and scale '
+               'are arbitrary) before the mean over seeds:', '',
                '| setting | method | ' + ' | '.join(f'source {k} ({100 * r:.0f}%)'
                                                     for k, r in enumerate(rates)) + ' |',
                '|' + '---|' * (len(rates) + 2)]
     mean = np.mean(np.asarray(ws, float), axis=0)
     lines.append(f'| {run.setting} | {run.method} | ' + ' | '.join(f'{w:.3f}' for w in mean) + ' |')
-    if declaration(run.config).source_weights:  # simplex weights; mean scores are on another scale
+    if simplex:  # simplex weights; standardised scores are on another scale
       curves.setdefault(run.setting, []).append((run.method, rates, mean))
   _weights_plot(curves, os.path.join(folder, 'plots', 'source_weights.png'))
   return lines
