@@ -62,17 +62,21 @@ def compute_ratios(run, seeds: list, results: dict) -> dict:
 def information(run) -> str:
   """What the row's method uses besides the training rows: its declared `information`,
   meta rows qualified by the run's data.meta_mode ('clean meta rows'), and clean validation
-  rows where a method decides on them (discard_fraction='auto' under data.valid_mode='clean');
-  '—' for a run outside the training loop."""
+  rows where a decision is made on them under data.valid_mode='clean' (discard_fraction='auto',
+  an early-stopped row); 'none' plus that for an early-stopped row read from a run's own
+  uniform arm; '—' for a run outside the training loop."""
   from datarater.run import declaration
   if callable(run.config):
     return '—'
   declared = declaration(run.config).information
   config = run.make_config(0)
+  early_stopped = hasattr(run.view, 'early_stopped_phase')
+  if early_stopped and run.view.early_stopped_phase == 'uniform':
+    declared = 'none'   # a row read from a run's own uniform arm
   if declared == 'meta rows':
     declared = f'{config.data.meta_mode} meta rows'
-  if (config.data.get('valid_mode') == 'clean'
-      and config.method.get('discard_fraction') == 'auto'):
+  if config.data.get('valid_mode') == 'clean' and (
+      early_stopped or config.method.get('discard_fraction') == 'auto'):
     declared += ' + clean validation rows'
   return declared
 

@@ -207,6 +207,7 @@ def early_stopped_view(phase: str | None = None):
     if 'baseline_phase' in summary:
       out.update(baseline_phase=summary['baseline_phase'], phases=summary['phases'])
     return out
+  view.early_stopped_phase = phase  # read by report.information
   return view
 
 
