@@ -43,6 +43,15 @@ Method fields (all under config.method; shared fields in configs/common.py):
   mode               meta-gradient computation: 'mixed' (MixFlow-MG), 'reverse',
                      'remat', 'checkpointed' (same numbers; checkpointed keeps
                      O(sqrt T) carried states) or 'first_order' (ablation).
+                     'mixed' is the default: at the paper's T=2 the benchmark
+                     (results/benchmark/benchmark.md) timed it at 3.28x a plain
+                     step per inner step against reverse's 3.22x (FLOPs 3.79 vs
+                     3.40; equal within this machine's noise) with 31% less
+                     XLA temp memory (5.23 vs 7.63 MiB), the resource that
+                     bounds the paper-scale runs. Meta-steps run one per
+                     dispatch (config.steps_per_dispatch=0 chooses 1 for them):
+                     a text meta-step takes about 2.4 s (0.41 meta-steps/s in
+                     datarater_filtering) against a dispatch's ~0.5 ms.
   discard_fraction   'auto' (default: chosen on the score distribution and the validation
                      split) or rho, the fraction of candidates the filter discards
                      (configs/common.py).

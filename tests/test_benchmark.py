@@ -24,6 +24,7 @@ import pytest
 
 from conftest import ROOT
 from datarater.meta import unroll
+from experiments import _runs
 from experiments.benchmark import core, modes, report, targets, time_to_result
 
 ROW_FIELDS = {'mode', 'T', 'exact', 'compile_s', 'temp_bytes', 'step_s', 'plain_s',
@@ -227,3 +228,11 @@ def test_unknown_section_is_a_flag_error(tmp_path):
   assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-3000:]
   assert lines[0].startswith('error: --sections') and 'bogus' in lines[0]
   assert os.listdir(tmp_path) == []
+
+
+def test_fused_floor_of_a_multi_phase_pipeline():
+  """DataRater's floor fuses each of its phases (meta-training, two filtered arms, uniform); a
+  filter phase is built from the rater's scores, so the meta phase's finalize runs first."""
+  config = time_to_result.job_overrides('DataRater quick start (digits)', '', True)
+  seconds = time_to_result.fused_seconds(_runs.load_config(config[0], config[1]), 1)
+  assert seconds > 0

@@ -34,8 +34,9 @@ import numpy as np
 
 from datarater.run import make_mesh, prepare
 from datarater.train import loop, sharding
-from datarater.train.context import phase_key
+from datarater.train.context import Context, phase_key
 from datarater.train.guard import Guard, guard_step
+from datarater.train.rundir import RunDir
 from datarater.train.state import TrainState, init_train_state
 from experiments import _runs
 
@@ -88,6 +89,17 @@ def fused_seconds(config, repeats: int) -> float:
   """
   dataset, task, pipeline = prepare(config)
   mesh = make_mesh(config)
+  ctx = Context(config, dataset, RunDir(tempfile.mkdtemp(prefix='bench_fused_')), mesh)
+  try:
+    return _fused_phases(ctx, task, pipeline, repeats)
+  finally:
+    ctx.run.close()
+
+
+def _fused_phases(ctx, task, pipeline, repeats: int) -> float:
+  """fused_seconds' loop over the phases (a phase's `finalize` runs after it, untimed: a filter
+  phase is built from the rater's scores)."""
+  config, dataset, mesh = ctx.config, ctx.dataset, ctx.mesh
   results, total = {}, 0.0
   for phase in pipeline.phases:
     method = phase.method(results) if callable(phase.method) else phase.method
@@ -120,6 +132,8 @@ def fused_seconds(config, repeats: int) -> float:
       train_state, method_state = out[0], out[1]
     elif phase.steps:
       raise ValueError(f'phase {phase.name!r} draws its own batches; no fused floor')
+    if method.finalize is not None:
+      method.finalize(ctx, train_state, method_state)
     results[phase.name] = loop.PhaseResult(train_state, method_state, {}, {})
   return total
 
