@@ -188,6 +188,12 @@ def compute_gain(rows, method: PhaseResult, baseline: PhaseResult, method_phase:
   return out
 
 
+def phase_task(phase: Phase, task):
+  """The Task `phase` trains: its own or the run's, with the phase's optimizer if it has one."""
+  out = phase.task or task
+  return out if phase.optimizer is None else dataclasses.replace(out, optimizer=phase.optimizer)
+
+
 def single(method: Method, num_steps: int) -> Pipeline:
   """The default pipeline of a one-phase method: phase 'train'."""
   return Pipeline(phases=(Phase('train', method, num_steps),), result='train')
@@ -209,11 +215,8 @@ def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
   paired = bool(ctx.config.get('paired_arms', True))
   for phase in pipeline.phases:
     method = phase.method(results) if callable(phase.method) else phase.method
-    phase_task = phase.task or task
-    if phase.optimizer is not None:
-      phase_task = dataclasses.replace(phase_task, optimizer=phase.optimizer)
     start = results[phase.start_from].train_state.params if phase.start_from else None
-    result = train_phase(ctx, phase.name, method, phase_task, phase.steps,
+    result = train_phase(ctx, phase.name, method, phase_task(phase, task), phase.steps,
                          init_stream=phase.init if paired else phase.name,
                          trains_model=phase.trains_model, init_params=start)
     if method.finalize is not None:

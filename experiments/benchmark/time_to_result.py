@@ -19,7 +19,6 @@ ours (warm). Every figure is a median over the pairs.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ import numpy as np
 
 from datarater.run import make_mesh, prepare
 from datarater.train import loop, sharding
+from datarater.train.pipeline import phase_task
 from datarater.train.context import Context, phase_key
 from datarater.train.guard import Guard, guard_step
 from datarater.train.rundir import RunDir
@@ -88,12 +88,12 @@ def fused_seconds(config, repeats: int) -> float:
   filter needs the rater). Evaluation, logging and checkpoints are left out.
   """
   dataset, task, pipeline = prepare(config)
-  mesh = make_mesh(config)
-  ctx = Context(config, dataset, RunDir(tempfile.mkdtemp(prefix='bench_fused_')), mesh)
-  try:
-    return _fused_phases(ctx, task, pipeline, repeats)
-  finally:
-    ctx.run.close()
+  with tempfile.TemporaryDirectory(prefix='bench_fused_') as workdir:
+    ctx = Context(config, dataset, RunDir(workdir), make_mesh(config))
+    try:
+      return _fused_phases(ctx, task, pipeline, repeats)
+    finally:
+      ctx.run.close()
 
 
 def _fused_phases(ctx, task, pipeline, repeats: int) -> float:
@@ -103,12 +103,10 @@ def _fused_phases(ctx, task, pipeline, repeats: int) -> float:
   results, total = {}, 0.0
   for phase in pipeline.phases:
     method = phase.method(results) if callable(phase.method) else phase.method
-    phase_task = phase.task or task
-    if phase.optimizer is not None:
-      phase_task = dataclasses.replace(phase_task, optimizer=phase.optimizer)
     if phase.trains_model:
       start = results[phase.start_from].train_state.params if phase.start_from else None
-      train_state = init_train_state(phase_task, phase_key(config.seed, phase.init), start)
+      train_state = init_train_state(phase_task(phase, task), phase_key(config.seed, phase.init),
+                                     start)
     else:
       train_state = TrainState(jnp.zeros((), jnp.int32), None, None)
     method_key, step_key = jax.random.split(phase_key(config.seed, phase.name))
@@ -138,7 +136,7 @@ def _fused_phases(ctx, task, pipeline, repeats: int) -> float:
   return total
 
 
-def _seconds(cmd, env=None, statuses=(0,)) -> float:
+def process_seconds(cmd, env=None, statuses=(0,)) -> float:
   """Wall seconds of a process run from the repository root (raises unless it exits with one
   of `statuses`)."""
   t0 = time.perf_counter()
@@ -165,8 +163,9 @@ def bench_time_to_result(quick: bool, pairs: int, log: Callable[[str], None],
   npz = os.path.join(tmp, 'noisy_digits.npz')
   write_noisy_digits(npz)
   env = dict(os.environ, PYTHONPATH=_runs.ROOT)
-  imports = [_seconds([sys.executable, '-c', FLOOR_IMPORTS], env) for _ in range(pairs + 2)]
-  helps = [_seconds([sys.executable, '-m', 'experiments.train', '--help'], env, (0, 1))
+  imports = [process_seconds([sys.executable, '-c', FLOOR_IMPORTS], env)
+             for _ in range(pairs + 2)]
+  helps = [process_seconds([sys.executable, '-m', 'experiments.train', '--help'], env, (0, 1))
            for _ in range(pairs + 2)]   # (absl's --help exits with status 1)
   out = dict(pairs=pairs, import_s=statistics.median(imports),
              help_s=statistics.median(helps), jobs=[])
@@ -180,7 +179,7 @@ def bench_time_to_result(quick: bool, pairs: int, log: Callable[[str], None],
       cache = os.path.join(tmp, f'cache_{len(out["jobs"])}_{i}')
       for times, run in ((cold, 'cold'), (warm, 'warm')):
         workdir = os.path.join(tmp, f'run_{len(out["jobs"])}_{i}_{run}')
-        times.append(_seconds(train_command(job, npz, workdir, cache, quick), env))
+        times.append(process_seconds(train_command(job, npz, workdir, cache, quick), env))
     floor = out['import_s'] + fused
     row = dict(job=job, command=' '.join(train_command(job, 'NPZ', 'DIR', 'CACHE', quick)[1:]),
                fused_s=fused, floor_s=floor, cold_s=statistics.median(cold),
@@ -194,6 +193,6 @@ def bench_time_to_result(quick: bool, pairs: int, log: Callable[[str], None],
     from experiments.benchmark import torch_peer  # imports torch
     ours = lambda i: train_command(QUICK_JOBS[1], npz, os.path.join(tmp, f'peer_{i}'),  # noqa
                                    os.path.join(tmp, 'peer_cache'), False)
-    _seconds(ours('warmup'), env)   # fills the cache: every timed run of ours is warm
+    process_seconds(ours('warmup'), env)   # fills the cache: every timed run of ours is warm
     out['peer'] = torch_peer.bench_end_to_end(peer_pairs, 1500, log, npz, ours, env)
   return out

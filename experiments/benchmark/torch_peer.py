@@ -20,9 +20,7 @@ import functools
 import inspect
 import os
 import statistics
-import subprocess
 import sys
-import time
 from typing import Any, Callable, Dict, List, Sequence
 
 import jax
@@ -34,8 +32,7 @@ from torch.func import functional_call, grad
 
 from datarater.meta import l2rw
 from datarater.models.mlp import MLP
-from experiments import _runs
-from experiments.benchmark import timing
+from experiments.benchmark import time_to_result, timing
 
 
 def _torch_l2rw_grad(hidden: int, batch_size: int, seed: int) -> Callable[[], Any]:
@@ -158,13 +155,8 @@ def bench_end_to_end(pairs: int, steps: int, log: Callable[[str], None], npz: st
             f'\ntorch_l2rw_run({npz!r}, {steps}, 64, 256, 1e-3, 1e-3, 100, 0)\n')
   rows = []
   for i in range(pairs):
-    times = {}
-    for who, cmd in (('ours', ours(i)), ('torch', [sys.executable, '-c', source])):
-      t0 = time.perf_counter()
-      proc = subprocess.run(cmd, cwd=_runs.ROOT, env=env, capture_output=True, text=True)
-      times[who] = time.perf_counter() - t0
-      if proc.returncode:
-        raise RuntimeError(f'{who} end-to-end run failed: {proc.stderr[-2000:]}')
+    times = {who: time_to_result.process_seconds(cmd, env)
+             for who, cmd in (('ours', ours(i)), ('torch', [sys.executable, '-c', source]))}
     rows.append(dict(ours_s=times['ours'], torch_s=times['torch'],
                      speedup=times['torch'] / times['ours']))
     log(f"end-to-end pair {i + 1}: ours {times['ours']:.1f}s, torch {times['torch']:.1f}s")
