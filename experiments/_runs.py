@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -57,6 +58,25 @@ def scorers() -> dict:
         continue
       out[variant + suffix] = (name, dict(overrides))
   return out
+
+
+def finish() -> None:
+  """Ends a finished entry point at once, without the interpreter's teardown.
+
+  Called when every output is closed (checkpoints waited for, TensorBoard
+  closed, summary.json written). The atexit handlers still run (absl, orbax,
+  jax.distributed's shutdown); what is skipped is freeing every object of jax,
+  grain, orbax and matplotlib one by one at interpreter exit, which took 0.4 s
+  of a 4.4 s uniform digits run and writes nothing. Under a profiler or tracer
+  (`python -m cProfile`, coverage) the process exits normally, so it can write
+  its report.
+  """
+  if sys.getprofile() is not None or sys.gettrace() is not None:
+    return
+  sys.stdout.flush()
+  sys.stderr.flush()
+  atexit._run_exitfuncs()  # noqa: SLF001 - what a normal exit runs first
+  os._exit(0)
 
 
 def fail(status: int, message) -> None:

@@ -29,7 +29,7 @@ from ml_collections import config_flags
 from datarater.errors import ConfigError, DataError, Diverged, WorkdirError
 from datarater.run import train_and_evaluate
 from datarater.train.sharding import initialize
-from experiments._runs import (define_compilation_cache_flag, fail, parse_flags,
+from experiments._runs import (define_compilation_cache_flag, fail, finish, parse_flags,
                                use_compilation_cache)
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/uniform.py:dataset=digits')
@@ -79,6 +79,7 @@ def main(argv):
     fail(2, e)
   except Diverged as e:
     fail(3, f'diverged: {e}')
+  finish()
 
 
 if __name__ == '__main__':

@@ -58,22 +58,20 @@ def test_steps_per_dispatch_must_be_a_count_or_auto(tmp_path):
 
 def test_automatic_dispatch_rule():
   """AUTO: the largest divisor of the intervals and the steps left (one program), within the
-  step and byte caps; 1 when the phase is too short to pay for compiling it."""
+  step and byte caps."""
   auto, fixed = {'steps_per_dispatch': loop.AUTO}, {'steps_per_dispatch': 8}
-  assert loop.dispatch_steps(auto, 1500, (50, 500, 100), 0.1) == 50
-  assert loop.dispatch_steps(auto, 1000, (50, 500, 100), 0.1) == 50
-  assert loop.dispatch_steps(auto, 3000, (500, 1000), 0.1) == 100   # 500 capped to its divisor 100
-  assert loop.dispatch_steps(auto, 1500, (50, 500, 100), 0.1, batch_bytes=2 << 20) == 25
-  assert loop.dispatch_steps(auto, 1500, (50, 500, 100), 10.0) == 1   # compiling costs more
-  assert loop.dispatch_steps(auto, 1501, (50, 500, 100), 0.1) == 1    # no common divisor
-  assert loop.dispatch_steps(fixed, 1500, (50, 500, 100), 10.0) == 8
+  assert loop.dispatch_steps(auto, 1500, (50, 500, 100)) == 50
+  assert loop.dispatch_steps(auto, 1000, (50, 500, 100)) == 50
+  assert loop.dispatch_steps(auto, 3000, (500, 1000)) == 100   # 500 capped to its divisor 100
+  assert loop.dispatch_steps(auto, 1500, (50, 500, 100), batch_bytes=2 << 20) == 25
+  assert loop.dispatch_steps(auto, 1501, (50, 500, 100)) == 1    # no common divisor
+  assert loop.dispatch_steps(fixed, 1500, (50, 500, 100)) == 8
 
 
 def test_automatic_dispatch_equals_one_step_dispatch(tmp_path, monkeypatch):
-  """With the overhead estimate raised so that AUTO scans the smoke run (12 steps, logs and
-  evaluations every 4, checkpoints every 12: dispatches of 4), its metrics and final
-  checkpoint are those of one step per dispatch, and the scanned program ran."""
-  monkeypatch.setattr(loop, 'DISPATCH_OVERHEAD_S', 1e3)
+  """AUTO scans the smoke run (12 steps, logs and evaluations every 4, checkpoints every 12:
+  dispatches of 4); its metrics and final checkpoint are those of one step per dispatch, and
+  the scanned program ran."""
   runs, lengths = {}, []
   real_scan = loop._scan
   monkeypatch.setattr(loop, '_scan', lambda guarded, n: lengths.append(n) or real_scan(guarded, n))

@@ -102,3 +102,21 @@ def test_npz_noisy_meta_scores_every_user_row(run_smoke, tmp_path):
   assert scores.shape == meta_rows.shape == scored.shape == (240,)  # the file's rows
   assert meta_rows.sum() == 40 and not (scored & meta_rows).any()
   assert 'score_higher_is_corrupted' not in summary
+
+
+def test_auroc_and_spearman_equal_sklearn_and_scipy_with_ties():
+  """The rank closed forms used in training runs equal the library functions (ties included)."""
+  from scipy import stats
+  from sklearn.metrics import roc_auc_score
+  from datarater.report import detection
+  rng = np.random.default_rng(0)
+  for n in (2, 7, 50, 400):
+    scores = rng.integers(0, 5, n).astype(float) + (rng.random(n) < 0.5) * rng.random(n)
+    corrupted = rng.random(n) < 0.3
+    corrupted[0], corrupted[-1] = True, False
+    assert abs(detection.auroc(corrupted, scores) - roc_auc_score(corrupted, -scores)) < 1e-12
+    rates = rng.integers(0, 3, n).astype(float)
+    rates[:2] = [0.0, 2.0]
+    np.testing.assert_allclose(detection.midranks(scores), stats.rankdata(scores))
+    assert abs(detection.rate_spearman(scores, rates)
+               - stats.spearmanr(scores, rates).statistic) < 1e-12

@@ -8,19 +8,14 @@ background thread while the run compiles and trains.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
-_preloading: list = []   # the preload thread, once started
+from datarater import lazy
 
 
 def preload() -> None:
   """Starts importing matplotlib.pyplot (Agg) on a background thread (once per process)."""
-  if not _preloading:
-    _preloading.append(threading.Thread(target=_import_pyplot, name='preload-matplotlib',
-                                        daemon=True))
-    _preloading[0].start()
+  lazy.preload('matplotlib', _import_pyplot)
 
 
 def _import_pyplot():
@@ -32,9 +27,7 @@ def _import_pyplot():
 
 def pyplot():
   """matplotlib.pyplot on the Agg backend, imported on first use (or by `preload`)."""
-  if _preloading:
-    _preloading[0].join()
-  return _import_pyplot()
+  return lazy.load('matplotlib', _import_pyplot)
 
 
 def _series(rows, key):

@@ -26,8 +26,10 @@ and only the primary writes the run directory's files (datarater.train.rundir).
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import math
+import os
 import shutil
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -36,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from datarater import lazy
 from datarater.data import pipeline as data_pipeline, sampler
 from datarater.errors import Diverged, WorkdirError, require
 from datarater.train import sharding
@@ -110,25 +113,55 @@ def _open_segment(ledger: dict, phase: str, start: int):
   segments.append({'devices': devices, 'from_step': start, 'to_step': start, 'flops': 0.0})
 
 
-def _checkpointer(ctx: Context, phase: str) -> ocp.CheckpointManager:
+def _orbax():
   import orbax.checkpoint as ocp
-  return ocp.CheckpointManager(
-      ctx.run.shared('checkpoints', phase),
-      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+  return ocp
 
 
-def _save(mngr: ocp.CheckpointManager, step: int, state: dict, ledger: dict):
+class _Checkpoints:
+  """The phase's orbax CheckpointManager under checkpoints/<phase>, made at its first use.
+
+  A phase with nothing on disk needs orbax only at its first save: orbax is
+  imported on a background thread while the phase compiles and trains
+  (`datarater.lazy`), off the path to the first step.
+  """
+
+  def __init__(self, ctx: Context, phase: str):
+    self.directory = ctx.run.shared('checkpoints', phase)
+    self._manager = None
+    lazy.preload('orbax', _orbax)
+
+  def on_disk(self) -> bool:
+    """Whether checkpoints/<phase> holds anything (then orbax reads it)."""
+    return os.path.isdir(self.directory) and bool(os.listdir(self.directory))
+
+  @property
+  def manager(self) -> ocp.CheckpointManager:
+    if self._manager is None:
+      ocp = lazy.load('orbax', _orbax)
+      self._manager = ocp.CheckpointManager(
+          self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+    return self._manager
+
+  def close(self):
+    """Waits for the asynchronous saves and closes the manager (if one was made)."""
+    if self._manager is not None:
+      self._manager.wait_until_finished()
+      self._manager.close()
+
+
+def _save(checkpoints: _Checkpoints, step: int, state: dict, ledger: dict):
   """Checkpoints the states, the ledger and the data position (every process takes part).
 
   The save is asynchronous: the ledger is copied, since the loop goes on counting.
   """
-  import orbax.checkpoint as ocp
-  mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                          ledger=ocp.args.JsonSave(copy.deepcopy(ledger)),
-                                          data=ocp.args.JsonSave(data_pipeline.position(step))))
+  ocp = lazy.load('orbax', _orbax)
+  checkpoints.manager.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state), ledger=ocp.args.JsonSave(copy.deepcopy(ledger)),
+      data=ocp.args.JsonSave(data_pipeline.position(step))))
 
 
-def _restore(ctx: Context, phase: str, mngr: ocp.CheckpointManager, template: dict):
+def _restore(ctx: Context, phase: str, checkpoints: _Checkpoints, template: dict):
   """The newest checkpoint that restores in every process: (step, state, ledger, data
   position), or (0, None, None, None) if there is none.
 
@@ -139,7 +172,9 @@ def _restore(ctx: Context, phase: str, mngr: ocp.CheckpointManager, template: di
   Raises:
     WorkdirError: checkpoints exist but none of them restores.
   """
-  import orbax.checkpoint as ocp
+  if not checkpoints.on_disk():
+    return 0, None, None, None
+  ocp, mngr = lazy.load('orbax', _orbax), checkpoints.manager
   steps = sorted(mngr.all_steps(), reverse=True)
   for i, step in enumerate(steps):
     try:
@@ -190,8 +225,8 @@ def _fmt(metrics: dict, limit: int = 4) -> str:
   return ' '.join(f'{k}={float(v):.4g}' for k, v in items)
 
 
-def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int, mngr, state: dict,
-              ledger: dict, per_step: tuple):
+def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int,
+              checkpoints: _Checkpoints, state: dict, ledger: dict, per_step: tuple):
   """Stops a run whose update `guard.bad_step` was non-finite (policy 'stop').
 
   The states are still those before that update (the guarded step froze
@@ -200,11 +235,11 @@ def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int, mn
   """
   bad, code = (int(v) for v in jax.device_get((guard.bad_step, guard.bad_code)))
   _count_steps(ledger, bad - done, *per_step)
-  if bad > (mngr.latest_step() or 0):
-    _save(mngr, bad, state, ledger)
-  mngr.wait_until_finished()
-  good = mngr.latest_step()
-  mngr.close()
+  if bad > (checkpoints.manager.latest_step() or 0):
+    _save(checkpoints, bad, state, ledger)
+  checkpoints.manager.wait_until_finished()
+  good = checkpoints.manager.latest_step()
+  checkpoints.close()
   saved = f'last good state checkpointed at step {good}' if good else 'no good step to checkpoint'
   message = (f'phase {phase!r} step {bad + 1}: {names[code]} is not finite (config.nonfinite=stop; '
              f'{saved}; --config.nonfinite=skip skips such updates)')
@@ -214,36 +249,25 @@ def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int, mn
 
 
 AUTO = 0  # config.steps_per_dispatch: choose the steps per dispatch (dispatch_steps)
-# The host's own time per dispatch of one step on CPU (gathering and placing its batch,
-# calling the program, reading its metrics), beyond the device's work: a scanned dispatch of
-# k steps saves about (k - 1) of it. Measured once, on the loaded 2-core machine: the uniform
-# digits run (3,000 steps) logged 416-554 steps/s at steps_per_dispatch=1 and 619-898 at 50,
-# about 0.6-0.9 ms per step apart; rounded down.
-DISPATCH_OVERHEAD_S = 5e-4
 AUTO_MAX_STEPS = 100       # at most this many steps per automatic dispatch
 AUTO_MAX_BYTES = 64 << 20  # ... and at most this many bytes of their stacked batches
 
 
-def dispatch_steps(config, steps: int, everies: tuple, compile_seconds: float,
-                   batch_bytes: int = 0) -> int:
+def dispatch_steps(config, steps: int, everies: tuple, batch_bytes: int = 0) -> int:
   """Steps per dispatch for a phase with `steps` steps left.
 
   config.steps_per_dispatch >= 1 is taken as it is. AUTO (0, the default) chooses
-  the largest k <= AUTO_MAX_STEPS that divides every reporting interval
-  (`everies`: log, evaluation, checkpoint) and the steps left, so every dispatch
-  has the same length and one scanned program is compiled; and 1 when that
-  program would cost more to compile than it saves: when `steps` dispatches'
-  overhead (DISPATCH_OVERHEAD_S each) is below `compile_seconds`, the time the
-  one-step program took to compile (or to load from the persistent cache, when
-  the scanned one most likely is there too).
+  the largest k <= AUTO_MAX_STEPS, with k batches within AUTO_MAX_BYTES, that
+  divides every reporting interval (`everies`: log, evaluation, checkpoint) and
+  the steps left, so every dispatch has the same length and one scanned program
+  serves the phase (compiled beside the one-step program: `compile_programs`).
   """
   k = int(config.get('steps_per_dispatch', AUTO))
   if k != AUTO:
     return k
   common = math.gcd(steps, *everies)
   cap = min(AUTO_MAX_STEPS, AUTO_MAX_BYTES // max(batch_bytes, 1))
-  k = max(d for d in range(1, max(min(common, cap), 1) + 1) if common % d == 0)
-  return k if k > 1 and steps * DISPATCH_OVERHEAD_S > compile_seconds else 1
+  return max(d for d in range(1, max(min(common, cap), 1) + 1) if common % d == 0)
 
 
 def check_dispatch(config) -> None:
@@ -287,6 +311,33 @@ def _scan(guarded, n: int):
                                   (batches, jnp.arange(n, dtype=jnp.int32)))
     return (*carry, metrics)
   return scan_steps
+
+
+def _lower(guarded, mesh, n: int, args):
+  """The jitted program of n guarded steps per dispatch (`_one` or `_scan`), lowered for
+  `args` (arrays or ShapeDtypeStructs), under the mesh; states donated."""
+  rep = sharding.replicated(mesh)
+  fn = _one(guarded) if n == 1 else _scan(guarded, n)
+  with jax.set_mesh(mesh):
+    return jax.jit(fn, in_shardings=(rep, rep, rep, sharding.data_sharded(mesh, n > 1), rep, rep),
+                   out_shardings=(rep, rep, rep, rep), donate_argnums=(0, 1)).lower(*args)
+
+
+def lower_programs(guarded, mesh, states: tuple, spec, key, start: int, k: int) -> dict:
+  """{1: the one-step program} and, for k > 1, {k: the k-step scanned program}, lowered.
+
+  `spec` is one step's batch (ShapeDtypeStructs). `train_phase` compiles them at once, on
+  two threads: XLA releases the interpreter while it compiles, and a scanned program takes
+  about as long to compile as the one-step one (cold cache, one after the other: uniform
+  digits 0.65 s and 0.71 s, L2RW 1.85 s and 1.82 s, DataRater 6.3 s and 6.5 s), so scanning
+  costs a phase little compile time however short it is.
+  """
+  lowered = {1: _lower(guarded, mesh, 1, (*states, spec, key, np.int32(start)))}
+  if k > 1:
+    stacked = jax.tree.map(lambda x: jax.ShapeDtypeStruct(
+        (k,) + x.shape, x.dtype, sharding=sharding.data_sharded(mesh, True)), spec)
+    lowered[k] = _lower(guarded, mesh, k, (*states, stacked, key, np.int32(start)))
+  return lowered
 
 
 def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
@@ -335,8 +386,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   method_state = method.init(method_key, train_state)
   state = sharding.put_replicated({'train_state': train_state, 'method_state': method_state}, mesh)
 
-  mngr = _checkpointer(ctx, phase)
-  start, restored, ledger, position = _restore(ctx, phase, mngr, state)
+  checkpoints = _Checkpoints(ctx, phase)
+  start, restored, ledger, position = _restore(ctx, phase, checkpoints, state)
   if start:
     state = sharding.put_replicated(restored, mesh)
     print(f'[{phase}] resumed from step {start}', flush=True)
@@ -350,12 +401,9 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   guard = sharding.put_replicated(Guard(np.int32(ledger['skipped_steps']), np.int32(-1),
                                         np.int32(-1)), mesh)
 
-  rep = sharding.replicated(mesh)
   names = []
   guarded = guard_step(method.step, policy, names)
-  programs = {1: jax.jit(_one(guarded), in_shardings=(rep, rep, rep, sharding.data_sharded(mesh),
-                                                      rep, rep),
-                         out_shardings=(rep, rep, rep, rep), donate_argnums=(0, 1))}
+  programs = {}  # steps per dispatch -> compiled program
   eval_fn = make_eval_fn(task)
   grad_evals = method.grad_evals if method.grad_evals is not None else method.train_batch_size
   examples = method.train_batch_size + method.meta_batch_size
@@ -366,27 +414,28 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   # The phase's wall time and the console's first steps/s include compiling.
   window, t_last, s_last = [], time.time(), start
   t_phase = time.time() - ledger['wall_seconds']
-  # The one-step program, compiled before the first step: XLA's cost analysis of it gives the
-  # step's FLOPs, and its compile time sizes an automatic dispatch.
-  flops = compile_seconds = batch_bytes = 0
-  if start < num_steps:
-    t_compile = time.perf_counter()
-    spec = sharding.batch_spec(host_batch(start, method_state), mesh)
-    with jax.set_mesh(mesh):
-      programs[1] = programs[1].lower(train_state, method_state, guard, spec, step_key,
-                                      np.int32(start)).compile()
-    compile_seconds = time.perf_counter() - t_compile
-    flops = step_flops(programs[1])
-    batch_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(spec))
   everies = (cfg.log_every, cfg.checkpoint_every) + (
       (cfg.eval_every,) if evaluate_model or probe else ())
-  # Batches that depend only on the step come from grain, ahead of the step.
-  batches = None if method.sample is not None else data_pipeline.step_batches(
-      host_batch, num_steps, position)
-  k = 1 if batches is None else dispatch_steps(cfg, num_steps - start, everies, compile_seconds,
-                                               batch_bytes)
-  if k > 1 and cfg.get('steps_per_dispatch', AUTO) == AUTO:
-    print(f'[{phase}] {k} steps per dispatch (chosen: config.steps_per_dispatch=0)', flush=True)
+  flops, k, batches = 0, 1, None
+  if start < num_steps:
+    spec = sharding.batch_spec(host_batch(start, method_state), mesh)
+    if method.sample is None:  # batches that depend only on the step can be stacked
+      k = dispatch_steps(cfg, num_steps - start, everies,
+                         sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(spec)))
+    if k > 1 and cfg.get('steps_per_dispatch', AUTO) == AUTO:
+      print(f'[{phase}] {k} steps per dispatch (chosen: config.steps_per_dispatch=0)', flush=True)
+    # Compiled before the first step, on two threads: the one-step program (XLA's cost
+    # analysis of it gives the step's FLOPs, whatever the dispatch) and the first dispatch's.
+    lowered = lower_programs(guarded, mesh, (train_state, method_state, guard), spec, step_key,
+                             start, _span(start, num_steps, k, everies))
+    with concurrent.futures.ThreadPoolExecutor(len(lowered)) as pool:
+      compiling = {n: pool.submit(program.compile) for n, program in lowered.items()}
+      # Batches that depend only on the step come from grain, ahead of the step (its
+      # iterator is made while XLA compiles).
+      if method.sample is None:
+        batches = data_pipeline.step_batches(host_batch, num_steps, position)
+      programs = {n: future.result() for n, future in compiling.items()}
+    flops = step_flops(programs[1])
 
   def place(step):
     """(steps, device batch) of the dispatch starting at `step` (None at the end)."""
@@ -405,13 +454,10 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   while upcoming is not None:
     step, (n, batch) = done, upcoming
     args = (train_state, method_state, guard, batch, step_key, np.int32(step))
-    if n not in programs:  # compiled once per dispatch length, under the mesh
-      with jax.set_mesh(mesh):
-        programs[n] = jax.jit(
-            _scan(guarded, n), in_shardings=(rep, rep, rep, sharding.data_sharded(mesh, True),
-                                             rep, rep),
-            out_shardings=(rep, rep, rep, rep), donate_argnums=(0, 1)).lower(*args).compile()
+    if n not in programs:  # a shorter dispatch of a fixed steps_per_dispatch
+      programs[n] = _lower(guarded, mesh, n, args).compile()
     train_state, method_state, guard, metrics = programs[n](*args)
+    lazy.start()  # late imports run while the main thread waits for the devices
     window.append((metrics, n))
     done = step + n
     upcoming = place(done) if batches is not None else None  # on the devices before it is due
@@ -423,7 +469,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     probe_now = probe is not None and (done % cfg.eval_every == 0 or last)
     if policy == 'stop' and (log or evaluate_now) and int(guard.bad_step) >= 0:
       state = {'train_state': train_state, 'method_state': method_state}
-      _diverged(ctx, phase, guard, names, done, mngr, state, ledger, (examples, grad_evals, flops))
+      _diverged(ctx, phase, guard, names, done, checkpoints, state, ledger, (examples, grad_evals, flops))
     row = {}
     if log:
       row.update(_mean_metrics(window))
@@ -445,11 +491,10 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     if checkpoint:
       ledger['wall_seconds'] = time.time() - t_phase
       ledger['skipped_steps'] = float(guard.skipped)
-      _save(mngr, done, {'train_state': train_state, 'method_state': method_state}, ledger)
+      _save(checkpoints, done, {'train_state': train_state, 'method_state': method_state}, ledger)
     if batches is None:
       upcoming = place(done)
-  mngr.wait_until_finished()
-  mngr.close()
+  checkpoints.close()
   if evaluate_model and not evaluation:  # phase was already complete: evaluate restored params
     evaluation = evaluate(task, train_state.params, ctx, eval_fn)
   if method.adjust_ledger is not None:
