@@ -24,6 +24,12 @@ NOT_DETECTED = ('chi2_dro', 'cvar', 'infobatch', 'loss_reweight')
 RETRAIN_ONLY = frozenset({'method.filter', 'method.discard_fraction', 'method.filter_mode'})
 
 
+# Scorers that value a random subset of the training rows (TMC-Shapley's method.max_rows: its
+# cost grows with permutations x rows). The other scorers' detection population leaves them
+# out, so it stays every training row; theirs is the rows of it they valued (column "rows").
+SUBSET_SCORERS = ('tmc_shapley',)
+
+
 # One budget for the label-error detection report (experiments.detect) and the
 # label_error_detection suite at cpu scale: the steps of every scoring (and retraining) phase,
 # and DataRater's meta-steps, so the two report the same numbers.
@@ -253,6 +259,17 @@ def scored_train_rows(workdir: str) -> np.ndarray:
   """
   scored = np.load(os.path.join(workdir, 'scored_rows.npy'))
   return scored & ~np.load(os.path.join(workdir, 'meta_rows.npy'))
+
+
+def detection_population(runs: dict, name: str) -> np.ndarray:
+  """The rows scorer `name` is measured on, among the scorer runs `runs` ({scorer name:
+  workdir}) of one data set and seed: the rows every scorer of full coverage scored
+  (`common_rows`), for a SUBSET_SCORERS scorer only those of them it valued."""
+  config = lambda n: scorers().get(n, (n, {}))[0]  # noqa: E731
+  rows = common_rows([w for n, w in runs.items() if config(n) not in SUBSET_SCORERS])
+  if config(name) in SUBSET_SCORERS:
+    rows = rows & scored_train_rows(runs[name])
+  return rows
 
 
 def common_rows(workdirs) -> np.ndarray:

@@ -35,9 +35,10 @@ import time
 
 from absl import app, flags, logging
 
-from experiments._runs import (common_rows, define_compilation_cache_flag, detection_budget, fail,
-                               load_config, old_direction, override, parse_flags, run_detection,
-                               run_one, scorers, use_compilation_cache)
+from experiments._runs import (define_compilation_cache_flag, detection_budget,
+                               detection_population, fail, load_config, old_direction, override,
+                               parse_flags, run_detection, run_one, scorers,
+                               use_compilation_cache)
 
 FILTERED = ('filtered', 'filtered_half')  # the filtered arms (_filter.AUTO_ARMS)
 FILTER_PHASES = FILTERED + ('uniform',)
@@ -132,11 +133,13 @@ def detection_rows(names: list, runs: list) -> list:
 
   Returns:
     [{'scorer', 'auroc', 'average_precision', 'precision_at_rate', 'rows', ...}]: metrics over
-    the training rows every scorer scored (`experiments._runs.common_rows`; the meta split,
-    which DataRater also scores, is left out), 'rows' their number.
+    the training rows every scorer scored (`experiments._runs.detection_population`: a
+    scorer that values a subset of them is measured on its subset; the meta split, which
+    DataRater also scores, is left out), 'rows' their number.
   """
-  rows = common_rows([workdir for _, workdir, _, _ in runs])
-  return [{'scorer': name, **run_detection(config, workdir, summary, rows), **extra}
+  workdirs = {name: workdir for name, (_, workdir, _, _) in zip(names, runs)}
+  return [{'scorer': name, **run_detection(config, workdir, summary,
+                                           detection_population(workdirs, name)), **extra}
           for name, (config, workdir, summary, extra) in zip(names, runs)]
 
 

@@ -75,6 +75,27 @@ def test_every_scorer_is_measured_on_the_same_rows(tmp_path, monkeypatch):
   assert seen[2] == set(np.flatnonzero(~meta)) and not seen[2] & set(np.flatnonzero(meta))
 
 
+def test_a_subset_scorer_does_not_shrink_the_others_population(tmp_path):
+  """TMC-Shapley values a random subset of the rows (method.max_rows): the other scorers stay
+  measured on every row they all scored, TMC-Shapley on its subset of those rows."""
+  from experiments._runs import SUBSET_SCORERS, detection_population
+  assert SUBSET_SCORERS == ('tmc_shapley',)
+  n = 40
+  scored = {'aum': np.ones(n, bool), 'small_loss (latest loss)': np.arange(n) != 3,
+            'tmc_shapley': np.arange(n) % 4 == 0}
+  runs = {}
+  for name, mask in scored.items():
+    runs[name] = str(tmp_path / name.split()[0])
+    os.makedirs(runs[name])
+    np.save(os.path.join(runs[name], 'scored_rows.npy'), mask)
+    np.save(os.path.join(runs[name], 'meta_rows.npy'), np.zeros(n, bool))
+  full = np.arange(n) != 3
+  for name in ('aum', 'small_loss (latest loss)'):
+    np.testing.assert_array_equal(detection_population(runs, name), full)
+  np.testing.assert_array_equal(detection_population(runs, 'tmc_shapley'),
+                                full & (np.arange(n) % 4 == 0))
+
+
 def test_detect_runs_at_the_label_error_detection_suite_budget():
   """One budget: experiments.detect's scorer runs take the suite's steps and meta-steps (the
   review found 1,500 steps and 800 meta-steps against the suite's 600 and 200)."""

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from experiments._runs import (DETECTION_BUDGET, common_rows, detection_budget, run_detection,
-                              scorers)
+from experiments._runs import (DETECTION_BUDGET, detection_budget, detection_population,
+                              run_detection, scorers)
 from experiments.reproduce.core import Metric, Run, Suite, slug
 from experiments.reproduce.suites._common import FINAL_STEP, MWNET_PAPER, config_arg
 
@@ -63,10 +63,14 @@ HEADLINE = {'cpu': ('digits clean meta', 'digits noisy meta')}
 
 def population(workdir: str):
   """The rows the scorer run in `workdir` is measured on: those that every scorer of its setting
-  and seed scored (`experiments._runs.common_rows` of the sibling run directories
-  <setting>/<scorer>/seed<k>, one per scorer of the grid)."""
-  setting, seed = os.path.dirname(os.path.dirname(workdir)), os.path.basename(workdir)
-  return common_rows([os.path.join(setting, slug(name), seed) for name in scorers()])
+  and seed scored (`experiments._runs.detection_population` over the sibling run directories
+  <setting>/<scorer>/seed<k>, one per scorer of the grid; TMC-Shapley's own row: the rows
+  of them it valued)."""
+  scorer_dir = os.path.dirname(os.path.normpath(workdir))
+  setting, seed = os.path.dirname(scorer_dir), os.path.basename(workdir)
+  runs = {name: os.path.join(setting, slug(name), seed) for name in scorers()}
+  this = next(name for name, w in runs.items() if os.path.dirname(w) == scorer_dir)
+  return detection_population(runs, this)
 
 
 def _detection(field):
