@@ -15,7 +15,7 @@ SCRIPT = {'symmetric': 'train_WRN-28-10_Meta_PGC.py', 'pair-flip': 'MW-Net.py'}
 
 # Per-example methods this suite's committed tables were made without (see suite_methods).
 NOT_RUN = ('cartography', 'chi2_dro', 'confident_learning', 'cvar', 'el2n', 'forgetting',
-           'small_loss', 'influence', 'knn_shapley', 'prototypes', 'tmc_shapley', 'tracin')
+           'small_loss', 'influence', 'knn_shapley', 'prototypes', 'tmc_shapley', 'tracin', 'dsir')
 # The meta-learned methods each setting also runs a compute-matched uniform row for.
 COMPUTE_MATCHED = ('l2rw', 'mwn', 'datarater')
 
