@@ -279,6 +279,13 @@ def common_rows(workdirs) -> np.ndarray:
   return np.logical_and.reduce(masks)
 
 
+def keep_scores(workdir: str, summary: dict) -> np.ndarray:
+  """scores_train.npy of a finished scorer run, higher = keep (a run written by an older
+  version, OLD_DIRECTION_KEY in its summary, is turned round)."""
+  scores = np.load(os.path.join(workdir, 'scores_train.npy'))
+  return -scores if summary.get(OLD_DIRECTION_KEY) else scores
+
+
 def run_detection(config, workdir: str, summary: dict, rows: np.ndarray | None = None) -> dict:
   """`datarater.report.detection.detection_metrics` of a finished scorer run's
   scores_train.npy against the corruption flags, over a stated population of rows.
@@ -302,11 +309,9 @@ def run_detection(config, workdir: str, summary: dict, rows: np.ndarray | None =
   from datarater.data import load_dataset
   from datarater.data.core import per_row
   from datarater.report.detection import detection_metrics
-  scores = np.load(os.path.join(workdir, 'scores_train.npy'))
+  scores = keep_scores(workdir, summary)
   rows = scored_train_rows(workdir) if rows is None else np.asarray(rows, bool)
   data = load_dataset(config.data, config.seed)
   corrupted, _ = per_row(data, data.train.corrupted, data.meta.corrupted, False)
-  if summary.get(OLD_DIRECTION_KEY):
-    scores = -scores
   return {**detection_metrics(scores[rows], corrupted[rows].astype(bool)),
           'rows': int(rows.sum())}

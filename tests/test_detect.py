@@ -96,6 +96,31 @@ def test_a_subset_scorer_does_not_shrink_the_others_population(tmp_path):
                                 full & (np.arange(n) % 4 == 0))
 
 
+def test_agreement_with_the_raters_is_the_spearman_over_the_population(tmp_path):
+  """The suite's 'Spearman with datarater' column: a scorer's scores against DataRater's of the
+  same setting and seed, over the rows the scorer is measured on; None in DataRater's row."""
+  from scipy import stats
+  from experiments._runs import scorers
+  from experiments.reproduce.core import slug
+  from experiments.reproduce.suites import label_error_detection as led
+  n, rng = 30, np.random.default_rng(0)
+  meta = np.arange(n) < 4
+  for name in scorers():
+    run = tmp_path / 'setting' / slug(name) / 'seed0'
+    os.makedirs(run)
+    np.save(run / 'scores_train.npy', rng.normal(size=n).astype(np.float32))
+    np.save(run / 'scored_rows.npy', np.arange(n) != 7)
+    np.save(run / 'meta_rows.npy', meta)
+    json.dump({}, open(run / 'summary.json', 'w'))
+  metric = next(m for m in led.SUITE.metrics if m.name == 'Spearman with datarater')
+  aum = tmp_path / 'setting' / 'aum' / 'seed0'
+  rows = ~meta & (np.arange(n) != 7)
+  a = np.load(aum / 'scores_train.npy')[rows]
+  b = np.load(tmp_path / 'setting' / 'datarater' / 'seed0' / 'scores_train.npy')[rows]
+  assert abs(metric.fn({}, str(aum), None) - stats.spearmanr(a, b).statistic) < 1e-12
+  assert metric.fn({}, str(tmp_path / 'setting' / 'datarater' / 'seed0'), None) is None
+
+
 def test_detect_runs_at_the_label_error_detection_suite_budget():
   """One budget: experiments.detect's scorer runs take the suite's steps and meta-steps (the
   review found 1,500 steps and 800 meta-steps against the suite's 600 and 200)."""

@@ -42,15 +42,25 @@ def auroc(corrupted: np.ndarray, scores: np.ndarray):
   return float((r - p * (p + 1) / 2) / (p * n))
 
 
+def spearman(a, b):
+  """Spearman rank correlation of two equally long arrays (Pearson of their `midranks`);
+  None when either is constant or shorter than 2."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  if len(a) != len(b):
+    raise ValueError(f'spearman of arrays of lengths {len(a)} and {len(b)}')
+  if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    return None
+  return float(np.corrcoef(midranks(a), midranks(b))[0, 1])
+
+
 def rate_spearman(values, rates):
   """Spearman correlation of per-source values (weights, mean scores) with the sources' corruption
   rates; None when undefined (fewer than two sources, constant values or rates, a missing value)."""
   if values is None or any(v is None for v in values):
     return None
-  values, rates = np.asarray(values, np.float64), np.asarray(rates, np.float64)
-  if len(rates) != len(values) or len(rates) < 2 or np.ptp(rates) == 0 or np.ptp(values) == 0:
+  if len(rates) != len(values):
     return None
-  return float(np.corrcoef(midranks(values), midranks(rates))[0, 1])  # Pearson of the ranks
+  return spearman(values, rates)
 
 
 def detection_metrics(scores: np.ndarray, corrupted: np.ndarray) -> dict:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 
+from datarater.report.detection import spearman
 from experiments._runs import (DETECTION_BUDGET, detection_budget, detection_population,
-                              run_detection, scorers)
+                              keep_scores, read_json, run_detection, scorers)
 from experiments.reproduce.core import Metric, Run, Suite, slug
 from experiments.reproduce.suites._common import FINAL_STEP, MWNET_PAPER, config_arg
 
@@ -54,22 +55,29 @@ def header(scale):
           'detect.py reports the same per seed, with filtered retraining). Meta split: clean '
           '(held out before corruption) or noisy (drawn like the training data). No published '
           'numbers in third_party/ for this suite. Scores are those at the end of training. '
-          f'{FINAL_STEP}')
+          'Columns "Spearman with datarater / l2rw": the rank correlation of the row\'s scores '
+          'with those of DataRater / L2RW of the same setting and seed, over the row\'s '
+          f'population (where a scorer agrees with the learned raters). {FINAL_STEP}')
 
 
 # The settings the README headlines: they run --headline_seeds seeds (default 10) at cpu scale.
 HEADLINE = {'cpu': ('digits clean meta', 'digits noisy meta')}
 
 
-def population(workdir: str):
-  """The rows the scorer run in `workdir` is measured on: those that every scorer of its setting
-  and seed scored (`experiments._runs.detection_population` over the sibling run directories
-  <setting>/<scorer>/seed<k>, one per scorer of the grid; TMC-Shapley's own row: the rows
-  of them it valued)."""
+def siblings(workdir: str) -> tuple:
+  """({scorer: run directory} of the setting and seed of the scorer run in `workdir`, the
+  sibling directories <setting>/<scorer>/seed<k>, one per scorer of the grid; its scorer)."""
   scorer_dir = os.path.dirname(os.path.normpath(workdir))
   setting, seed = os.path.dirname(scorer_dir), os.path.basename(workdir)
   runs = {name: os.path.join(setting, slug(name), seed) for name in scorers()}
-  this = next(name for name, w in runs.items() if os.path.dirname(w) == scorer_dir)
+  return runs, next(name for name, w in runs.items() if os.path.dirname(w) == scorer_dir)
+
+
+def population(workdir: str):
+  """The rows the scorer run in `workdir` is measured on: those that every scorer of its setting
+  and seed scored (`experiments._runs.detection_population`; TMC-Shapley's own row: the rows
+  of them it valued)."""
+  runs, this = siblings(workdir)
   return detection_population(runs, this)
 
 
@@ -77,6 +85,26 @@ def _detection(field):
   return lambda s, w, c: run_detection(c, w, s, population(w))[field]
 
 
+# Where the other scorers agree with the learned raters: the Spearman rank correlation of a
+# scorer's scores with DataRater's (or L2RW's) of the same setting and seed, over the rows the
+# scorer is measured on (None in the rater's own row).
+RATERS = ('datarater', 'l2rw')
+
+
+def _agreement(rater: str):
+  def fn(summary, workdir, config):
+    del config
+    runs, this = siblings(workdir)
+    if this == rater:
+      return None
+    rows = population(workdir)
+    other = keep_scores(runs[rater], read_json(os.path.join(runs[rater], 'summary.json')))
+    return spearman(keep_scores(workdir, summary)[rows], other[rows])
+  return fn
+
+
 SUITE = Suite(grid, (Metric('AUROC', _detection('auroc')),
                      Metric('average precision', _detection('average_precision')),
-                     Metric('rows', _detection('rows'))), header, headline=HEADLINE)
+                     Metric('rows', _detection('rows')),
+                     *(Metric(f'Spearman with {r}', _agreement(r)) for r in RATERS)),
+              header, headline=HEADLINE)
