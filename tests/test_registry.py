@@ -91,7 +91,8 @@ def test_every_method_declares_what_it_is():
 
 
 def test_methods_with_filters_and_sorts_by_family_then_name():
-  assert methods_with(source_weights=True) == ['scalebio', 'doremi', 'group_dro']
+  assert methods_with(source_weights=True) == ['scalebio', 'aioli', 'doremi', 'group_dro',
+                                               'regmix']
   assert methods_with(family=('pruning', 'baseline')) == ['finetune_meta', 'meta_only', 'oracle',
                                                           'uniform', 'infobatch']
   everything = methods_with()

@@ -1,4 +1,4 @@
-"""Source mixing and data selection against a target split (pure numpy math).
+"""Source mixing and data selection against a target split (pure math).
 
 - ``dsir``: Data Selection with Importance Resampling (Xie, Santurkar, Ma,
   Liang, NeurIPS 2023, arXiv 2302.03169): hashed n-gram features of byte /
@@ -11,8 +11,19 @@
   Blakeney et al. 2024, arXiv 2406.03476): the step at which the source
   mixture switches, the mixture in force at a step, and the default end
   mixture from DSIR's per-source mean importance weight.
+- ``regmix``: RegMix (Liu et al. 2024, arXiv 2407.01492): Dirichlet draws of
+  source mixtures around the row-share prior, linear (least squares / ridge)
+  and gradient-boosted-tree regressions from mixture to validation loss, and
+  the chosen mixture as the mean of the top-k predicted-best simulated
+  candidates.
+- ``aioli``: Aioli (Chen, Hu, Lourie, Cho, Re 2024, arXiv 2411.05735): the
+  linear dynamic mixing law, LearnParams' least-squares fit of the
+  interaction matrix A from perturbed-mixture visits, the normalised
+  exponentiated-gradient mixture step, and the round schedule as a pure
+  function of the step (builds on datarater.weighting.simplex).
 
-The modules import only numpy; nothing is imported here, so
+dsir, upsample and regmix import only numpy (regmix's gradient boosting
+imports scikit-learn inside `fit_gbm`); aioli uses jax. Nothing is imported here, so
 ``import datarater.mixing.dsir`` pulls in no training or plotting stack.
 Invalid arguments raise ``ValueError`` naming the argument.
 """

@@ -28,7 +28,9 @@ from experiments.benchmark import timing
 # ----------------------------------------------------------------------------- methods timed
 # Registered methods left out of the per-method table, and why.
 NOT_TIMED = {'datarater': 'its meta-training phase trains no model; the meta-gradient modes '
-                          'section times its meta-gradient'}
+                          'section times its meta-gradient',
+             'regmix': 'its proxy phase trains method.num_proxies models in one step (an '
+                       'ensemble), its final phase is static_mixture\'s sampling'}
 QUICK_METHODS = ('l2rw', 'kl_dro', 'aum')  # --quick: one meta method, one rule, one scorer
 # Per-method step ratio targets (issue 11); the closed-form rules' weights cost next to nothing.
 STEP_TARGETS = {'l2rw': 3.5, 'mwn': 3.5, 'scalebio': 3.2}
