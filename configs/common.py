@@ -29,8 +29,8 @@ steps_per_dispatch int >= 0. Up to this many steps run in one jitted lax.scan
                    dispatch_steps): the largest divisor of the log, eval and
                    checkpoint intervals and the phase's steps, at most 100
                    steps and 64 MiB of batches, so one scanned program serves
-                   the phase; 1 when the phase is too short for that program
-                   to pay for its compilation.
+                   the phase (it compiles beside the one-step program, on two
+                   threads, in about the same time).
 mesh.population    int dividing the device count: devices form a population x
                    data mesh. DataRater splits its inner models over the
                    population axis (method.population must be a multiple of

@@ -122,7 +122,7 @@ class _Checkpoints:
   """The phase's orbax CheckpointManager under checkpoints/<phase>, made at its first use.
 
   A phase with nothing on disk needs orbax only at its first save: orbax is
-  imported on a background thread while the phase compiles and trains
+  imported on a background thread once the first dispatch runs
   (`datarater.lazy`), off the path to the first step.
   """
 
@@ -260,7 +260,7 @@ def dispatch_steps(config, steps: int, everies: tuple, batch_bytes: int = 0) -> 
   the largest k <= AUTO_MAX_STEPS, with k batches within AUTO_MAX_BYTES, that
   divides every reporting interval (`everies`: log, evaluation, checkpoint) and
   the steps left, so every dispatch has the same length and one scanned program
-  serves the phase (compiled beside the one-step program: `compile_programs`).
+  serves the phase (compiled beside the one-step program: `lower_programs`).
   """
   k = int(config.get('steps_per_dispatch', AUTO))
   if k != AUTO:
@@ -323,8 +323,9 @@ def _lower(guarded, mesh, n: int, args):
                    out_shardings=(rep, rep, rep, rep), donate_argnums=(0, 1)).lower(*args)
 
 
-def lower_programs(guarded, mesh, states: tuple, spec, key, start: int, k: int) -> dict:
-  """{1: the one-step program} and, for k > 1, {k: the k-step scanned program}, lowered.
+def lower_programs(guarded, mesh, states: tuple, spec, key, start: int, n: int) -> dict:
+  """{1: the one-step program} and, for n > 1, {n: the n-step scanned program of the first
+  dispatch}, lowered.
 
   `spec` is one step's batch (ShapeDtypeStructs). `train_phase` compiles them at once, on
   two threads: XLA releases the interpreter while it compiles, and a scanned program takes
@@ -333,10 +334,10 @@ def lower_programs(guarded, mesh, states: tuple, spec, key, start: int, k: int) 
   costs a phase little compile time however short it is.
   """
   lowered = {1: _lower(guarded, mesh, 1, (*states, spec, key, np.int32(start)))}
-  if k > 1:
+  if n > 1:
     stacked = jax.tree.map(lambda x: jax.ShapeDtypeStruct(
-        (k,) + x.shape, x.dtype, sharding=sharding.data_sharded(mesh, True)), spec)
-    lowered[k] = _lower(guarded, mesh, k, (*states, stacked, key, np.int32(start)))
+        (n,) + x.shape, x.dtype, sharding=sharding.data_sharded(mesh, True)), spec)
+    lowered[n] = _lower(guarded, mesh, n, (*states, stacked, key, np.int32(start)))
   return lowered
 
 
