@@ -49,14 +49,21 @@ nonfinite          'stop' | 'skip'. What a step does when a loss, gradient,
                    window, the ledger's `skipped_steps` in total. A stopped run
                    may be resumed with 'skip'.
 
-data.name          'digits' | 'stdlib_text' | 'npz' | 'mnist1d' (MNIST-1D,
+data.name          'digits' | 'stdlib_text' | 'npz' | 'text' (your documents,
+                   byte-level LM like stdlib_text) | 'table' (your table,
+                   classification) | 'mnist1d' (MNIST-1D,
                    generated offline; 4,000 train / 1,000 test, its own split:
                    data.test_fraction does not apply) | 'tabular' (sklearn
                    make_classification, 3 classes, 20 features) | any TFDS name
                    (mnist, fashion_mnist, cifar10, cifar100, tiny_shakespeare
                    are wired to models; others work if they have
                    image/label or text features).
-data.path          str. The .npz file for data.name='npz': x_train, y_train,
+data.path          str. For 'text' / 'table': a file, a glob or a directory of
+                   .jsonl / .json, .parquet, .csv or .txt ('text' only) files,
+                   or a directory written by datasets' save_to_disk; read
+                   with Hugging Face datasets from local files only (fields
+                   below; details: datarater/data/corpus.py).
+                   The .npz file for data.name='npz': x_train, y_train,
                    x_test, y_test [, source_train, source_test, corrupted_train,
                    x_meta, y_meta, x_valid, y_valid]. Inputs must be real and finite as float32 (the
                    dtype they are trained in: |x| <= 3.4e38); labels are class
@@ -71,6 +78,34 @@ data.path          str. The .npz file for data.name='npz': x_train, y_train,
                    test rows have no source and it is null (corruption-rate
                    sources are random partitions of the pool).
 data.data_dir      str. TFDS data_dir (None: TFDS default ~/tensorflow_datasets).
+Fields of dataset=text / table only (other configs do not have them). 'text'
+documents become windows of data.seq_len + 1 bytes cut per document (a
+document's last len % (seq_len + 1) bytes are not used) in document-disjoint
+train / meta / valid / test splits; 'table' holds out data.test_fraction of its
+rows as test. Defaults follow stdlib_text (transformer) and npz (no synthetic
+corruption: corruption_rates = ()).
+data.text_field    str. 'text': the column holding each document (default 'text').
+data.txt_unit      'file' | 'line'. 'text' from .txt files: a document is a whole
+                   file (default; its source is its directory) or one line
+                   (its source is its file).
+data.source_field  str. 'text' / 'table': the column naming each row's source
+                   (strings or integers, numbered 0..K-1 in sorted order of
+                   their values, named by them in reports). '' (default):
+                   'text' takes the file (a .txt read whole: its directory;
+                   a save_to_disk directory: one source), 'table' has one
+                   source (or random ones with corruption_rates).
+data.id_field      str. 'text': the column of each document's id, kept with the
+                   document table (corpus.Documents); '' = its number.
+                   'table': a column left out of the default features.
+data.corrupted_field  str. 'text' / 'table': a bool (or 0/1) column of
+                   ground-truth corruption, for evaluation only (AUROC,
+                   detection): it goes into the rows' `corrupted` flag (OR'ed
+                   with corruption_rates') and never into a training batch.
+data.label_field   str. 'table' (required): the label column, integer class
+                   indices 0..9999, or strings / bools numbered in sorted order.
+data.feature_fields  tuple of str. 'table': the input columns, each numeric
+                   with no missing value; () (default) = every numeric or bool
+                   column other than the label, source, corrupted and id ones.
 data.corruption_rates  tuple of numbers in [0, 1], one per source (at most
                    1,024). Its length is the number of sources K; source k is
                    corrupted at rate r_k (ScaleBiO's noisy-sources protocol).
@@ -148,9 +183,11 @@ data.valid_mode    'noisy' (default): the validation rows are corrupted like
                    decisions above then use clean information (a suite's
                    header says so). Ignored when an npz gives x_valid
                    (summary.json's `valid_mode` is then 'given').
-data.test_fraction float in (0, 1). Fraction of digits held out as test.
+data.test_fraction float in (0, 1). Fraction of digits (of a 'table's rows, of a
+                   'text' source's windows, in whole documents) held out as test.
 data.seq_len       int. Tokens per text example (inputs; targets are shifted).
-data.examples_per_source  int. Text sequences drawn per source for train.
+data.examples_per_source  int. Text sequences drawn per source for train (presets;
+                   'text' trains on every window of its train documents).
 data.text_packages tuple of stdlib top-level packages, one per source, for
                    stdlib_text (length must equal len(corruption_rates)).
 data.text_noise_fraction  float in [0, 1]. 'random_bytes': the fraction of bytes
@@ -158,7 +195,9 @@ data.text_noise_fraction  float in [0, 1]. 'random_bytes': the fraction of bytes
                    each confusable site (rn, m, l, O, I, e, a space between two
                    non-space characters) is confused (each site independently).
                    Also under 'mixed', for its sources of those kinds.
-data.max_examples  int. Cap on train examples read from TFDS/npz (0 = all).
+data.max_examples  int. Cap on train examples read from TFDS/npz, on documents
+                   read for 'text', on rows read for 'table' (first in file
+                   order; 0 = all).
 data.generator_seed  int >= -1. MNIST-1D only: the seed of the mnist1d
                    package's generator. -1 (default) = the run's `seed`, so
                    each seed draws its own data set; 42 = the package default,
@@ -351,7 +390,7 @@ def base_config(arg) -> ml_collections.ConfigDict:
   c.method = ml_collections.ConfigDict()
   c.method.name = 'uniform'
 
-  if dataset == 'stdlib_text' or dataset in TEXT_TFDS:
+  if dataset in ('stdlib_text', 'text') or dataset in TEXT_TFDS:
     c.data.corruption = 'random_bytes'
     model = 'transformer'
     c.batch_size = 32
@@ -373,6 +412,17 @@ def base_config(arg) -> ml_collections.ConfigDict:
     c.optimizer.weight_decay = 5e-4
   elif dataset == 'npz':
     c.data.corruption_rates = ()
+  if dataset in ('text', 'table'):   # your own corpus (datarater/data/corpus.py)
+    c.data.corruption_rates = ()
+    c.data.source_field = ''
+    c.data.corrupted_field = ''
+    c.data.id_field = ''
+    if dataset == 'text':
+      c.data.text_field = 'text'
+      c.data.txt_unit = 'file'
+    else:
+      c.data.label_field = ''
+      c.data.feature_fields = ()
 
   if smoke:
     c.num_steps = 6

@@ -48,7 +48,7 @@ LAYERS = (
 HEAVY = ('orbax', 'matplotlib', 'flax', 'tensorflow_datasets', 'ml_collections', 'tensorboardX')
 # Imported at the point of use only: the entry chain (`--help`, the configs) loads none of them.
 RUN_TIME = ('sklearn', 'matplotlib', 'tensorboardX', 'orbax', 'tensorflow_datasets', 'tensorflow',
-            'torch', 'scipy', 'grain')
+            'torch', 'scipy', 'grain', 'datasets')
 
 
 # ----------------------------------------------------------------------------- static imports

@@ -1,4 +1,5 @@
-"""Dataset loaders: embedded (digits, stdlib_text), a user's npz, and TFDS.
+"""Dataset loaders: embedded (digits, stdlib_text), a user's npz, corpus (text) or table
+(datarater.data.corpus), and TFDS.
 
 `load_dataset(data_config, seed)` is the single entry point. Everything is
 loaded into host numpy arrays once (the embedded and paper-scale datasets fit
@@ -7,6 +8,7 @@ in memory); batches are gathered by index (see `datarater.data.sampler`).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import numbers
 import os
@@ -15,7 +17,7 @@ import sysconfig
 
 import numpy as np
 
-from datarater.data import corruption
+from datarater.data import corpus, corruption
 from datarater.data.classification import (MAX_CLASSES, MAX_LABEL, MAX_SOURCES,
                                            classification_dataset)
 from datarater.data.core import (DataError, Dataset, DatasetInfo, Split, check_valid_mode,
@@ -221,7 +223,6 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
   next window of its stream (the first one for the last window of the stream's head).
   """
   rng = np.random.default_rng([seed, 3])
-  rates = tuple(cfg.corruption_rates)
   length = cfg.seq_len + 1
   n_train = cfg.examples_per_source
   n_meta = -(-cfg.meta_size // len(streams))
@@ -248,6 +249,24 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
     parts['valid'].append(rows(pick[n_train + n_meta:]))
     test_pick = rng.choice(len(tail), n_test, replace=False)
     parts['test'].append((tail[test_pick], None, np.full(n_test, k, np.int32)))
+  splits = _lm_splits(parts, cfg, rng)
+  info = _lm_info(name, names, cfg, splits)
+  # The train, meta and valid windows are rows 0..N-1, N..N+M-1, N+M.. of the corpus drawn.
+  start = 0
+  for k in ('train', 'meta', 'valid'):
+    splits[k] = splits[k]._replace(row=start + np.arange(splits[k].size, dtype=np.int64))
+    start += splits[k].size
+  return Dataset(splits['train'], splits['meta'], splits['valid'], splits['test'], info)
+
+
+def _lm_splits(parts: dict, cfg, rng) -> dict:
+  """{split: Split} from {split: [(windows [n, L+1], the text after each or None, source [n])]}.
+
+  Train windows are corrupted (config.data.corruption_rates per source), meta and valid ones
+  too in the 'noisy' modes, in the order of `parts`; x = window[:-1], y = window[1:]; every
+  row is -1 (the caller numbers them).
+  """
+  rates = tuple(cfg.corruption_rates)
   splits = {}
   for split, chunks in parts.items():
     seqs = np.concatenate([c[0] for c in chunks]).astype(np.int32)
@@ -261,21 +280,21 @@ def _text_dataset(name, streams, names, cfg, seed, test_streams=None) -> Dataset
                                                 rng, cfg.text_noise_fraction)
     splits[split] = Split(seqs[:, :-1], seqs[:, 1:], source, mask,
                           np.full(len(seqs), -1, np.int64))
+  return splits
+
+
+def _lm_info(name, names, cfg, splits: dict) -> DatasetInfo:
+  """DatasetInfo of a byte-level LM dataset whose sources are `names`."""
   if cfg.meta_mode not in ('clean', 'noisy'):
     raise DataError(f"config.data.meta_mode={cfg.meta_mode!r} must be 'clean' or 'noisy'")
-  info = DatasetInfo(name=name, task='lm', num_classes=VOCAB, input_shape=(cfg.seq_len,),
-                     num_sources=len(streams), source_names=tuple(names),
+  rates = tuple(cfg.corruption_rates)
+  return DatasetInfo(name=name, task='lm', num_classes=VOCAB, input_shape=(cfg.seq_len,),
+                     num_sources=len(names), source_names=tuple(names),
                      corruption=cfg.corruption if len(rates) else 'none',
                      corruption_rates=rates, meta_mode=cfg.meta_mode,
                      source_corruption=corruption.source_kinds(cfg.corruption, rates),
                      valid_mode=cfg.valid_mode,
                      num_rows=sum(splits[k].size for k in ('train', 'meta', 'valid')))
-  # The train, meta and valid windows are rows 0..N-1, N..N+M-1, N+M.. of the corpus drawn.
-  start = 0
-  for k in ('train', 'meta', 'valid'):
-    splits[k] = splits[k]._replace(row=start + np.arange(splits[k].size, dtype=np.int64))
-    start += splits[k].size
-  return Dataset(splits['train'], splits['meta'], splits['valid'], splits['test'], info)
 
 
 def stdlib_package_bytes(package: str) -> np.ndarray:
@@ -302,6 +321,122 @@ def load_stdlib_text(cfg, seed) -> Dataset:
                     f'config.data.text_packages has {len(packages)}; they must match')
   streams = [stdlib_package_bytes(p) for p in packages]
   return _text_dataset('stdlib_text', streams, packages, cfg, seed)
+
+
+# ----------------------------------------------------------------------------- your own corpus
+
+
+def load_text_documents(cfg, seed):
+  """dataset=text: a user's documents as byte windows, with where each document went.
+
+  Documents are read and dealt to document-disjoint splits by `datarater.data.corpus` (its
+  module docstring states how documents map to sequences and back); each is cut by `_windows`
+  and the splits are built and corrupted as on the stdlib preset (`_lm_splits`). The user's
+  `corrupted_field` flag is OR'ed into every split's `corrupted`.
+
+  Returns:
+    (Dataset, corpus.Documents).
+  """
+  text = corpus.read_text(cfg)
+  length = cfg.seq_len + 1
+  windows = [_windows(np.frombuffer(d, np.uint8), length) for d in text.docs]
+  counts = np.array([len(w) for w in windows], np.int64)
+  if not counts.any():
+    raise DataError(f'config.data.path: no document of {text.where!r} has data.seq_len + 1 = '
+                    f'{length} bytes; lower config.data.seq_len')
+  short = int((counts == 0).sum())
+  if short:
+    print(f'warning: {short} of {len(counts)} documents of {text.where} are shorter than '
+          f'data.seq_len + 1 = {length} bytes and give no sequence', file=sys.stderr, flush=True)
+  has = counts > 0
+  source = np.full(len(counts), -1, np.int32)
+  source[has], names = corpus.number(text.source[has], 'config.data.source_field', text.where)
+  rates = tuple(cfg.corruption_rates)
+  if len(rates) not in (0, len(names)):
+    raise DataError(f'config.data.corruption_rates has {len(rates)} entries but {text.where!r} '
+                    f'has {len(names)} sources ({", ".join(names)[:200]}); give one rate per '
+                    'source, or ()')
+  rng = np.random.default_rng([seed, 5])
+  doc_split, keep = corpus.assign_documents(counts, source, len(names), cfg, rng)
+  # Every window of the corpus: its document, its position there, the window after it.
+  doc = np.repeat(np.arange(len(counts)), counts)
+  start = np.cumsum(counts) - counts
+  pos = np.arange(len(doc)) - start[doc]
+  following = start[doc] + (pos + 1) % counts[doc]
+  flat = np.concatenate([w for w in windows if len(w)])
+  split_of = doc_split[doc].astype(np.int64)
+  for code in (corpus.TEST, corpus.META, corpus.VALID):   # keep each split's target windows
+    for k in range(len(names)):
+      idx = np.flatnonzero((split_of == code) & (source[doc] == k))
+      if len(idx) > keep[k, code]:
+        kept = rng.choice(idx, keep[k, code], replace=False)
+        split_of[np.setdiff1d(idx, kept)] = corpus.UNUSED
+  for code, hint in ((corpus.TEST, ''), (corpus.META, ''),
+                     (corpus.VALID, ' or set data.valid_size=0')):
+    if not (split_of == code).any() and (code != corpus.VALID or cfg.valid_size):
+      raise DataError(f'config.data.path: {text.where!r} has too few documents for '
+                      f'document-disjoint splits: none is left for {corpus.SPLIT_NAMES[code]} '
+                      f'({int(has.sum())} documents with sequences in {len(names)} sources, each '
+                      f'source keeps one for train); give more documents{hint}')
+  members = {name: np.flatnonzero(split_of == code)
+             for code, name in enumerate(corpus.SPLIT_NAMES)}
+  parts = {name: [(flat[i], flat[following[i]], source[doc[i]])] for name, i in members.items()}
+  splits = _lm_splits(parts, cfg, rng)
+  # Rows of the training data: the train, meta and valid windows in corpus order.
+  in_rows = split_of[:, None] == np.array([corpus.TRAIN, corpus.META, corpus.VALID])
+  row_of = np.full(len(doc), -1, np.int64)
+  row_of[in_rows.any(1)] = np.arange(int(in_rows.sum()))
+  for name, i in members.items():
+    split = splits[name]
+    if text.corrupted is not None:   # the user's ground truth, with the synthetic corruption's
+      split = split._replace(corrupted=split.corrupted | text.corrupted[doc[i]])
+    splits[name] = split._replace(row=row_of[i]) if name != 'test' else split
+  info = _lm_info('text', names, cfg, splits)
+  rows = np.flatnonzero(row_of >= 0)
+  split_names = np.array(corpus.SPLIT_NAMES + ('',))
+  documents = corpus.Documents(
+      ids=text.ids, source=source, split=split_names[np.where(doc_split >= 0, doc_split, 4)],
+      num_windows=counts, row_document=doc[rows], row_offset=pos[rows] * length,
+      test_document=doc[members['test']], test_offset=pos[members['test']] * length)
+  dataset = Dataset(splits['train'], splits['meta'], splits['valid'], splits['test'], info)
+  return dataset, documents
+
+
+def load_text(cfg, seed) -> Dataset:
+  """dataset=text (`load_text_documents` without the document table)."""
+  return load_text_documents(cfg, seed)[0]
+
+
+def load_table(cfg, seed) -> Dataset:
+  """dataset=table: a user's table (datarater.data.corpus reads and checks it). A random
+  config.data.test_fraction of the rows is the test split; the others are the training pool of
+  the classification recipe, each keeping its row number in the file (Split.row)."""
+  t = corpus.read_table(cfg)
+  n = len(t.y)
+  rates = tuple(cfg.corruption_rates)
+  if t.source is not None and len(rates) not in (0, len(t.source_names)):
+    raise DataError(f'config.data.corruption_rates has {len(rates)} entries but '
+                    f'config.data.source_field gives {len(t.source_names)} sources; give one '
+                    'rate per source, or ()')
+  rng = np.random.default_rng([seed, 6])
+  perm = rng.permutation(n)
+  n_test = int(round(cfg.test_fraction * n))
+  if not 0 < n_test < n:
+    raise DataError(f'config.data.test_fraction={cfg.test_fraction} leaves {n_test} of {n} rows of '
+                    f'{t.where!r} for test; it must leave at least one for test and for training')
+  test_rows, pool_rows = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+  part = lambda a, r: None if a is None else a[r]  # noqa: E731
+  pool = make_split(t.x[pool_rows], t.y[pool_rows], part(t.source, pool_rows),
+                    part(t.corrupted, pool_rows), row=pool_rows)
+  test = make_split(t.x[test_rows], t.y[test_rows], part(t.source, test_rows),
+                    part(t.corrupted, test_rows), row=np.full(n_test, -1))
+  given = t.source is not None
+  d = classification_dataset('table', pool, test, t.num_classes, cfg, rng, sources_given=given,
+                             num_rows=n, source_ids=tuple(range(len(t.source_names)))
+                             if given else None, test_sources_given=given)
+  if given:
+    d = d._replace(info=dataclasses.replace(d.info, source_names=t.source_names))
+  return d
 
 
 # ----------------------------------------------------------------------------- TFDS
@@ -376,5 +511,6 @@ def load_dataset(cfg, seed: int) -> Dataset:
   check_valid_size(cfg.get('valid_size', 0))
   check_valid_mode(cfg.get('valid_mode'))
   loaders = {'digits': load_digits, 'stdlib_text': load_stdlib_text, 'npz': load_npz,
-             'mnist1d': load_mnist1d, 'tabular': load_tabular}
+             'mnist1d': load_mnist1d, 'tabular': load_tabular, 'text': load_text,
+             'table': load_table}
   return loaders.get(cfg.name, load_tfds)(cfg, seed)
