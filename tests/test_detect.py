@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from datarater.report.detection import detection_metrics
 
@@ -98,7 +99,7 @@ def test_a_subset_scorer_does_not_shrink_the_others_population(tmp_path):
 
 def test_agreement_with_the_raters_is_the_spearman_over_the_population(tmp_path):
   """The suite's 'Spearman with datarater' column: a scorer's scores against DataRater's of the
-  same setting and seed, over the rows the scorer is measured on; None in DataRater's row."""
+  same setting and seed, over the rows the scorer is measured on; 1 in DataRater's row."""
   from scipy import stats
   from experiments._runs import scorers
   from experiments.reproduce.core import slug
@@ -118,7 +119,7 @@ def test_agreement_with_the_raters_is_the_spearman_over_the_population(tmp_path)
   a = np.load(aum / 'scores_train.npy')[rows]
   b = np.load(tmp_path / 'setting' / 'datarater' / 'seed0' / 'scores_train.npy')[rows]
   assert abs(metric.fn({}, str(aum), None) - stats.spearmanr(a, b).statistic) < 1e-12
-  assert metric.fn({}, str(tmp_path / 'setting' / 'datarater' / 'seed0'), None) is None
+  assert metric.fn({}, str(tmp_path / 'setting' / 'datarater' / 'seed0'), None) == pytest.approx(1)
 
 
 def test_detect_runs_at_the_label_error_detection_suite_budget():

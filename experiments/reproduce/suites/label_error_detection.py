@@ -87,16 +87,14 @@ def _detection(field):
 
 # Where the other scorers agree with the learned raters: the Spearman rank correlation of a
 # scorer's scores with DataRater's (or L2RW's) of the same setting and seed, over the rows the
-# scorer is measured on (None in the rater's own row).
+# scorer is measured on (1 in the rater's own row).
 RATERS = ('datarater', 'l2rw')
 
 
 def _agreement(rater: str):
   def fn(summary, workdir, config):
     del config
-    runs, this = siblings(workdir)
-    if this == rater:
-      return None
+    runs, _ = siblings(workdir)
     rows = population(workdir)
     other = keep_scores(runs[rater], read_json(os.path.join(runs[rater], 'summary.json')))
     return spearman(keep_scores(workdir, summary)[rows], other[rows])
