@@ -265,9 +265,10 @@ def detection_population(runs: dict, name: str) -> np.ndarray:
   """The rows scorer `name` is measured on, among the scorer runs `runs` ({scorer name:
   workdir}) of one data set and seed: the rows every scorer of full coverage scored
   (`common_rows`), for a SUBSET_SCORERS scorer only those of them it valued."""
-  config = lambda n: scorers().get(n, (n, {}))[0]  # noqa: E731
-  rows = common_rows([w for n, w in runs.items() if config(n) not in SUBSET_SCORERS])
-  if config(name) in SUBSET_SCORERS:
+  subset = {n for n, (config, _) in scorers().items() if config in SUBSET_SCORERS}
+  subset |= set(SUBSET_SCORERS)  # a run named by its config file
+  rows = common_rows([w for n, w in runs.items() if n not in subset])
+  if name in subset:
     rows = rows & scored_train_rows(runs[name])
   return rows
 

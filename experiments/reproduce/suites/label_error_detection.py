@@ -94,8 +94,8 @@ RATERS = ('datarater', 'l2rw')
 def _agreement(rater: str):
   def fn(summary, workdir, config):
     del config
-    runs, _ = siblings(workdir)
-    rows = population(workdir)
+    runs, this = siblings(workdir)
+    rows = detection_population(runs, this)
     other = keep_scores(runs[rater], read_json(os.path.join(runs[rater], 'summary.json')))
     return spearman(keep_scores(workdir, summary)[rows], other[rows])
   return fn
