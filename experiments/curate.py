@@ -2,6 +2,14 @@
 
   python -m experiments.curate --workdir=runs/dr --keep=0.8 --out=curated.npz
 
+A corpus (dataset=text) scored document by document with `experiments.score`:
+
+  python -m experiments.curate --workdir=runs/dr_text --scores=scores.parquet --keep=0.7 \
+      --out=kept.jsonl [--per_source]
+
+keeps the best-scored documents and writes them in the corpus's own format; its rules are in
+experiments/_curate_corpus.py. What follows is the run's own training data (no --scores).
+
 Reads `scores_train.npy` (one score per row of the training data, higher =
 more worth keeping, for every method) and `scored_rows.npy`, and keeps the
 best-scored `--keep` fraction of the scored rows; rows without a
@@ -23,7 +31,7 @@ import json
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 from experiments._runs import fail, old_direction, parse_flags
 
@@ -163,12 +171,37 @@ def define_flags():
   """Defines the flags (only when run as a script, so tests can import this module)."""
   flags.DEFINE_string('workdir', None, 'Run directory that holds scores_train.npy.')
   flags.DEFINE_float('keep', 0.8, 'Fraction of the scored rows to keep, in (0, 1].')
-  flags.DEFINE_string('out', None, 'Output .npz file.')
+  flags.DEFINE_string('out', None, 'Output .npz file (with --scores: .jsonl, .parquet or .csv, '
+                      'the corpus\'s format).')
+  flags.DEFINE_string('scores', None, 'Document scores of a corpus (experiments.score\'s .parquet): '
+                      'curate that corpus instead of the run\'s training data.')
+  flags.DEFINE_bool('per_source', False, 'With --scores: keep the --keep fraction of each '
+                    'source\'s documents instead of the corpus\'s.')
   flags.mark_flags_as_required(['workdir', 'out'])
+
+
+def main_corpus():
+  """--scores: curate the scored corpus (experiments/_curate_corpus.py)."""
+  from experiments import _curate_corpus
+  f = flags.FLAGS
+  if not f['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)   # datasets' INFO lines off stderr
+  try:
+    out = _curate_corpus.curate_corpus(f.workdir, f.scores, f.keep, f.out, f.per_source)
+  except _curate_corpus.CurateError as e:
+    fail(2, e)
+  per_source = ', '.join(f'{k} kept {v["kept"]} dropped {v["dropped"]}'
+                         for k, v in out['per_source'].items())
+  print(f'[curate] kept {out["kept"]} of {out["documents"]} documents ({out["unscored_kept"]} '
+        f'without a score kept); per source: {per_source}; wrote {f.out}', flush=True)
 
 
 def main(argv):
   del argv
+  if flags.FLAGS.scores is not None:
+    return main_corpus()
+  if flags.FLAGS.per_source:
+    fail(2, '--per_source needs --scores (a scored corpus)')
   try:
     out = curate(flags.FLAGS.workdir, flags.FLAGS.keep, flags.FLAGS.out)
   except CurateError as e:

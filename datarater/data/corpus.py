@@ -4,6 +4,9 @@
 This module reads and checks the files and assigns documents to splits; `datarater.data.loaders`
 (`load_text_documents`, `load_table`) builds the Dataset with the text preset's windows and
 corruption, or with the classification recipe.
+`open_text` reads and checks a dataset=text corpus without decoding it (the `datasets` Arrow
+table, memory-mapped) and `text_rows` decodes any range of its documents, so a corpus larger than
+memory can be read shard by shard (`experiments.score`); `read_text` is both at once.
 
 Where the data comes from (config.data.path)
   A file, a glob (`**` recurses) or a directory: .jsonl / .json, .parquet, .csv, .txt (text
@@ -101,6 +104,17 @@ class TextCorpus(NamedTuple):
   source: np.ndarray      # [D] the source value of each document (str or int64)
   ids: np.ndarray         # [D] the id_field value of each document, or 0..D-1
   corrupted: np.ndarray | None  # bool [D] from data.corrupted_field, or None
+  where: str              # the path, for messages
+
+
+class TextTable(NamedTuple):
+  """A dataset=text corpus read and checked but not decoded (`open_text`; `text_rows` decodes)."""
+  table: object           # pyarrow Table of every row, as `datasets` read it (memory-mapped)
+  origin: list | None     # source of each row when it is the file (or its directory), else None
+  text_field: str         # the column holding the documents ('text' for .txt files)
+  source_field: str       # data.source_field, id_field, corrupted_field ('' when not given)
+  id_field: str
+  corrupted_field: str
   where: str              # the path, for messages
 
 
@@ -365,6 +379,16 @@ def _optional(cfg, name: str) -> str:
 
 def read_text(cfg) -> TextCorpus:
   """The documents of dataset=text (see the module docstring)."""
+  return text_rows(open_text(cfg))
+
+
+def open_text(cfg) -> TextTable:
+  """Reads and checks dataset=text's corpus without decoding its documents (`text_rows` does,
+  for any range of them: a corpus too large to decode at once is read shard by shard).
+
+  Raises:
+    DataError / ConfigError: one line, as `read_text`.
+  """
   unit = cfg.get('txt_unit', 'file')
   require(unit in TXT_UNITS, 'data.txt_unit', f'one of {TXT_UNITS}', unit)
   text_field = cfg.get('text_field', 'text') or 'text'
@@ -395,17 +419,32 @@ def read_text(cfg) -> TextCorpus:
   if _kind(col) != 'str':
     raise DataError(f'config.data.text_field={text_field!r}: {where!r} holds {col.type} values, '
                     'not text')
-  docs = [s.encode('utf-8') for s in col.to_pylist()]
   if source_field:
-    source = categories(column(table, source_field, 'source_field', where), 'source_field',
-                        source_field, where)
+    categories(column(table, source_field, 'source_field', where).slice(0, 0), 'source_field',
+               source_field, where)
+  if id_field:
+    column(table, id_field, 'id_field', where)
+  if flag_field:
+    flags(column(table, flag_field, 'corrupted_field', where), flag_field, where)
+  return TextTable(table, origin, text_field, source_field, id_field, flag_field, where)
+
+
+def text_rows(text: TextTable, start: int = 0, stop: int | None = None) -> TextCorpus:
+  """Documents start..stop-1 of an opened corpus (`open_text`), decoded; ids are numbered from
+  0 over the whole corpus (document `start` is `start`)."""
+  stop = text.table.num_rows if stop is None else min(stop, text.table.num_rows)
+  rows = text.table.slice(start, max(stop - start, 0))
+  docs = [s.encode('utf-8') for s in rows.column(text.text_field).to_pylist()]
+  if text.source_field:
+    source = categories(rows.column(text.source_field), 'source_field', text.source_field,
+                        text.where)
   else:
-    source = np.asarray(origin, dtype=str)
-  ids = (column(table, id_field, 'id_field', where).to_numpy(zero_copy_only=False) if id_field
-         else np.arange(len(docs)))
-  corrupted = flags(column(table, flag_field, 'corrupted_field', where), flag_field,
-                    where) if flag_field else None
-  return TextCorpus(docs, source, ids, corrupted, where)
+    source = np.asarray(text.origin[start:stop], dtype=str)
+  ids = (rows.column(text.id_field).to_numpy(zero_copy_only=False) if text.id_field
+         else np.arange(start, stop))
+  corrupted = flags(rows.column(text.corrupted_field), text.corrupted_field,
+                    text.where) if text.corrupted_field else None
+  return TextCorpus(docs, source, ids, corrupted, text.where)
 
 
 def assign_documents(num_windows: np.ndarray, source: np.ndarray, num_sources: int, cfg,
