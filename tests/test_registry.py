@@ -92,7 +92,7 @@ def test_every_method_declares_what_it_is():
 
 def test_methods_with_filters_and_sorts_by_family_then_name():
   assert methods_with(source_weights=True) == ['scalebio', 'aioli', 'doremi', 'group_dro',
-                                               'regmix']
+                                               'mixing_agent', 'regmix']
   assert methods_with(family=('pruning', 'baseline')) == ['finetune_meta', 'meta_only', 'oracle',
                                                           'uniform', 'infobatch']
   everything = methods_with()
@@ -114,7 +114,7 @@ def test_a_module_without_a_valid_declaration_is_refused(add_method):
   with pytest.raises(TypeError, match='scorez'):
     declaration('zz_typo')
   assert Declares._fields == ('family', 'label', 'scores', 'loss_scores', 'source_weights',
-                              'variants', 'variant_labels', 'information')
+                              'mixing', 'variants', 'variant_labels', 'information')
 
 
 # ----------------------------------------------------------------------------- today's runs
@@ -132,6 +132,7 @@ def test_the_runs_of_todays_methods_are_unchanged():
   mixture = source_mixture.grid('smoke')
   assert first_setting(mixture) == [('uniform', 'uniform'), ('ScaleBiO', 'scalebio'),
                                     ('DoReMi', 'doremi'), ('group DRO', 'group_dro'),
+                                    ('static mixture', 'static_mixture'),
                                     ('DataRater', 'datarater')]
   assert [r.make_config(0).method.retrain for r in mixture if r.config == 'scalebio'] == [True]
   scorers = {k: v for k, v in _runs.scorers().items() if v[0] in PINNED}
@@ -170,8 +171,9 @@ def test_a_new_rule_appears_in_the_report_benchmark_and_noisy_labels(add_method)
 
 def test_a_new_source_weighting_appears_in_source_mixture_and_the_benchmark(add_method):
   add_method('zz_mix', module_text(family='source', label='zz mix', source_weights=True))
-  assert [(r.method, r.config) for r in source_mixture.grid('smoke')][-2:] == [
-      ('zz mix', 'zz_mix'), ('DataRater', 'datarater')]  # table order: source before meta
+  assert [(r.method, r.config) for r in source_mixture.grid('smoke')][-4:] == [
+      ('end-of-training upsampling', 'upsample_end'), ('zz mix', 'zz_mix'),
+      ('DataRater', 'datarater'), ('DSIR filter', 'dsir')]  # table order: source, meta, scorer
   assert bench.method_target('zz_mix') == 1.05
   assert 'zz_mix' not in {cfg for cfg, _ in _runs.scorers().values()}
   assert 'zz_mix' not in {r.config for r in noisy_labels.grid('smoke')}

@@ -101,6 +101,16 @@ def test_linear_regression_end_to_end_and_resume(tmp_path, capsys):
   assert list(csv.DictReader(open(folder / 'table.csv'))) == rows
 
 
+def _fake_metrics(workdir, run, seed):
+  """metrics.jsonl: 4 validation evaluations of the fake result phase, at loss 0 from a
+  method- and seed-dependent one on (so every run reaches uniform's best)."""
+  drop = np.random.default_rng(hash((run.method, seed)) % 2**32).integers(0, 4)
+  with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
+    for k in range(4):
+      f.write(json.dumps({'phase': 'uniform', 'step': 10 * (k + 1),
+                          'valid/loss': 0.0 if k >= drop else 2.0 - 0.1 * k}) + '\n')
+
+
 def _fake_summary(run, seed, config):
   """A summary with every field the suites read; values depend on method and seed."""
   rng = np.random.default_rng(hash((run.setting, run.method, seed)) % 2**32)
@@ -139,6 +149,7 @@ def test_table_from_finished_runs(tmp_path, name):
       with open(os.path.join(workdir, 'fingerprint.json'), 'w') as f:
         json.dump({'config': json.loads(config.to_json_best_effort()),
                    'data_sha256': data_sha256(config)}, f)
+      _fake_metrics(workdir, run, seed)
       if name == 'label_error_detection':  # DataRater also scores its meta rows; others miss some
         data = load_dataset(config.data, seed)
         n, rng = data.info.num_rows, np.random.default_rng(hash(run.method) % 2**32)
@@ -482,3 +493,35 @@ def test_cli_errors_exit_2_with_one_line_before_writing(tmp_path, flag, needle):
   err = [l for l in p.stderr.splitlines() if l.strip()]
   assert p.returncode == 2 and len(err) == 1 and needle in err[0], p.stderr
   assert not (tmp_path / 'out').exists()
+
+
+def test_speed_to_uniform_best_is_the_first_step_at_uniforms_best_over_uniforms(tmp_path):
+  """DoReMi's measure in source_mixture, on hand-made curves: uniform is best (1.0) at step 20;
+  the method first reaches <= 1.0 at step 10 (0.5x the steps); its FLOPs add its other
+  phases (a 300-FLOP proxy) to 10 steps of its result phase at 4 FLOPs per step."""
+  from experiments.reproduce.suites.source_mixture import speed_to_uniform_best
+  setting = tmp_path / 'runs' / 'digits'
+
+  def write(method, phase, curve, ledger, method_flops):
+    d = setting / method / 'seed0'
+    d.mkdir(parents=True)
+    with open(d / 'metrics.jsonl', 'w') as f:
+      f.write(json.dumps({'phase': 'other', 'step': 10, 'valid/loss': 0.0}) + '\n')
+      for step, loss in curve:
+        f.write(json.dumps({'phase': phase, 'step': step, 'valid/loss': loss}) + '\n')
+    summary = {'result_phase': phase, 'phases': {phase: {'ledger': ledger}},
+               'method_ledger': {'flops': method_flops}}
+    with open(d / 'summary.json', 'w') as f:
+      json.dump(summary, f)
+    return str(d), summary
+
+  write('uniform', 'train', [(10, 2.0), (20, 1.0), (30, 1.0), (40, 1.2)],
+        {'flops': 80.0, 'steps': 40}, 80.0)
+  workdir, summary = write('mix', 'retrain', [(10, 0.9), (20, 0.5)],
+                           {'flops': 160.0, 'steps': 40}, 460.0)
+  out = speed_to_uniform_best(summary, workdir)
+  assert out['steps'] == pytest.approx(10 / 20)
+  assert out['flops'] == pytest.approx((10 * 4.0 + 300.0) / (20 * 2.0))
+  workdir, summary = write('slow', 'train', [(10, 1.5), (40, 1.01)], {'flops': 80.0, 'steps': 40},
+                           80.0)
+  assert speed_to_uniform_best(summary, workdir) == {'steps': None, 'flops': None}

@@ -46,6 +46,9 @@ class Declares(NamedTuple):
       by-product of a loss-based rule), not a score of the method's own.
     source_weights: learns one weight per data source (summary.json's
       `source_weights*`); a fixed mixture learns none.
+    mixing: a data-selection method of the mixing papers that is neither a source
+      family nor learns source weights (DSIR: importance resampling toward the
+      meta split); the source_mixture suite runs it beside the mixers.
     variants: {name: config overrides} when the method is reported as
       several (EL2N and GraNd are one module; STORM and its filtered
       retraining); None: once, under its own name.
@@ -61,6 +64,7 @@ class Declares(NamedTuple):
   scores: bool = False
   loss_scores: bool = False
   source_weights: bool = False
+  mixing: bool = False
   variants: Optional[Mapping[str, Mapping]] = None
   variant_labels: Optional[Mapping[str, str]] = None
   information: str = 'none'

@@ -42,7 +42,8 @@ from datarater.mixing import dsir
 from datarater.train.pipeline import Phase
 from datarater.weighting import scores as score_ops
 
-DECLARES = dict(family='scorer', label='DSIR', scores=True, information='meta rows')
+DECLARES = dict(family='scorer', label='DSIR', scores=True, mixing=True,
+                information='meta rows')
 
 FILTER = 'filter'  # method.select_fraction: the fraction the filter keeps
 NO_FILTER_FRACTION = 0.5  # select_fraction='filter' with discard_fraction=0 (no filter)

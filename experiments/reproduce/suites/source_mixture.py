@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -13,17 +14,23 @@ from experiments.reproduce.suites._common import (ACCURACY, FINAL_STEP, MWNET_PA
                                                   TEXT_CPU, config_arg, meta_overrides,
                                                   suite_methods)
 
-# Methods this suite's committed tables were made without (see suite_methods): meta-learned
-# raters, and the mixers of the seed papers added since (issue 21), not yet run here.
-NOT_RUN = ('l2rw', 'mwn', 'storm', 'aioli', 'regmix')
+# Methods this suite's committed tables were made without (see suite_methods): the meta-learned
+# raters other than DataRater, and the Data Mixing Agent (issue 21), not yet run here.
+NOT_RUN = ('l2rw', 'mwn', 'storm', 'mixing_agent')
+
+# The DoReMi-style speed columns (speed_to_uniform_best).
+STEPS = 'steps to uniform\'s best valid loss (x uniform)'
+FLOPS = 'FLOPs to uniform\'s best valid loss incl. proxies (x uniform)'
 
 
 def methods() -> list:
   """(row label, method, overrides): the baseline and its reference rows (meta rows only, fine-tune on
-  meta rows, oracle), every method that learns source weights and every meta-learned method
-  (its mean score per source stands for a weight) from the registry, less NOT_RUN, in table
-  order."""
-  return suite_methods(lambda d: d.source_weights or d.family in ('baseline', 'meta'), NOT_RUN)
+  meta rows, oracle), every source-level method (fixed mixtures, schedules, learned source
+  weights), the mixing papers' selection methods (Declares.mixing: DSIR) and every
+  meta-learned method (its mean score per source stands for a weight) from the registry, less
+  NOT_RUN, in table order."""
+  return suite_methods(lambda d: (d.source_weights or d.mixing
+                                  or d.family in ('baseline', 'meta', 'source')), NOT_RUN)
 
 
 def grid(scale):
@@ -68,7 +75,79 @@ def header(scale):
           '(group DRO) or on the filtered data (DataRater). Published reference: DoReMi\'s '
           '280M-proxy domain weights on the Pile (third_party/doremi_280m_domain_weights.csv), a '
           'different problem (22 text domains, no injected noise), so its five largest weights '
-          'are listed in the published block below the table, not compared cell by cell. ' + REFERENCES + ' ' + FINAL_STEP)
+          'are listed in the published block below the table, not compared cell by cell. '
+          'Mixers of the seed papers (issue 21): "static mixture" samples the sources '
+          'uniformly (stratified sampling, the baseline Aioli compares with); DSIR resamples '
+          'the training rows by hashed n-gram importance weights toward the meta split and '
+          'retrains on them; Aioli updates the mixture online from a fitted linear mixing law; '
+          'RegMix fits a regression from the mixtures of small proxy runs to their meta loss '
+          'and trains on the predicted-best mixture (proxies charged to its FLOPs); end-of-'
+          'training upsampling switches the last 20% of steps to a mixture proportional to '
+          'each source\'s DSIR similarity to the meta split. "' + STEPS + '": the result '
+          'model\'s first evaluation at or below the lowest validation loss uniform of the '
+          'same seed reaches, over the step at which uniform first reaches it (DoReMi\'s '
+          'measure; resolved to one evaluation interval, eval_every; empty when a seed never '
+          'reaches it, and then no paired interval); the validation split is drawn like the '
+          'training rows, corrupted sources included (data.valid_mode=noisy), so a mixer that '
+          'drops the noisy sources is not favoured by it. "' + FLOPS + '": the same in FLOPs, '
+          'adding every other phase the method is charged for (proxy runs, reference model, '
+          'bilevel or meta-training phase). ' + REFERENCES + ' ' + FINAL_STEP)
+
+
+# The DoReMi-style speed measure: how many steps (and FLOPs) the result model needs to reach
+# the validation loss that uniform of the same seed reaches at best.
+
+
+def _uniform_dir(workdir: str) -> str:
+  """<setting>/uniform/seed<k>: uniform of the setting and seed of the run in `workdir`."""
+  method_dir = os.path.dirname(os.path.normpath(workdir))
+  return os.path.join(os.path.dirname(method_dir), 'uniform', os.path.basename(workdir))
+
+
+def _valid_curve(workdir: str, phase: str) -> list:
+  """[(step, validation loss)] of `phase` of the run in `workdir`, in step order."""
+  from datarater.train.pipeline import eval_rows
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  return [(r['step'], r['valid/loss']) for r in eval_rows(rows, phase)]
+
+
+def speed_to_uniform_best(summary, workdir) -> dict | None:
+  """The result model's cost to reach uniform's best validation loss, relative to uniform's.
+
+  Target: the lowest validation loss over uniform's evaluations (same seed), first reached
+  at uniform's step s_u. The result phase of the run reaches it at its first evaluation at or
+  below it, step s_m (None: never). Returns {'steps': s_m / s_u, 'flops': (s_m x the result
+  phase's FLOPs per step + the method's other charged FLOPs: proxy, reference, bilevel or
+  meta-training phases, i.e. summary method_ledger less the result phase) / (s_u x uniform's
+  FLOPs per step)}; both resolved to one evaluation interval. None when the run has no
+  validation evaluations.
+  """
+  uniform = _uniform_dir(workdir)
+  u_summary = read_summary(uniform)
+  base = _valid_curve(uniform, u_summary['result_phase'])
+  phase = summary['result_phase']
+  curve = _valid_curve(workdir, phase)
+  if not base or not curve:
+    return None
+  s_u, target = min(base, key=lambda e: (e[1], e[0]))
+  s_m = next((step for step, loss in curve if loss <= target), None)
+  if s_m is None:
+    return {'steps': None, 'flops': None}
+  ledger = summary['phases'][phase]['ledger']
+  per_step = ledger['flops'] / max(ledger['steps'], 1)
+  other = summary['method_ledger']['flops'] - ledger['flops']
+  u = u_summary['phases'][u_summary['result_phase']]['ledger']
+  return {'steps': s_m / s_u,
+          'flops': (s_m * per_step + other) / (s_u * u['flops'] / max(u['steps'], 1))}
+
+
+def _speed(field):
+  def fn(summary, workdir, config):
+    del config
+    out = speed_to_uniform_best(summary, workdir)
+    return None if out is None else out[field]
+  return fn
 
 
 def _weights(s):
@@ -147,5 +226,9 @@ def published(scale):
           for r in published_rows('doremi_280m_domain_weights')[:5]]
 
 
-SUITE = Suite(grid, (ACCURACY, Metric('weight vs corruption (Spearman)', _weight_spearman)),
-              header, published, extra=mixture_weights)
+HEADLINE = {'cpu': ('stdlib_text 5 sources',)}
+
+SUITE = Suite(grid, (ACCURACY, Metric('weight vs corruption (Spearman)', _weight_spearman),
+                     Metric(STEPS, _speed('steps'), paired=True),
+                     Metric(FLOPS, _speed('flops'))),
+              header, published, extra=mixture_weights, headline=HEADLINE)
