@@ -21,9 +21,15 @@
   interaction matrix A from perturbed-mixture visits, the normalised
   exponentiated-gradient mixture step, and the round schedule as a pure
   function of the step (builds on datarater.weighting.simplex).
+- ``agent``: a Data Mixing Agent after "Data Mixing Agent: Learning to
+  Re-weight Domains for Continual Pre-training" (this project's construction
+  at its scale: a small policy from per-source meta losses, their trends, the
+  mixture and progress to the next mixture, trained by REINFORCE with a
+  leave-one-out baseline on vmapped short proxy trajectories, reward = minus
+  the final meta loss).
 
 dsir, upsample and regmix import only numpy (regmix's gradient boosting
-imports scikit-learn inside `fit_gbm`); aioli uses jax. Nothing is imported here, so
+imports scikit-learn inside `fit_gbm`); aioli and agent use jax. Nothing is imported here, so
 ``import datarater.mixing.dsir`` pulls in no training or plotting stack.
 Invalid arguments raise ``ValueError`` naming the argument.
 """

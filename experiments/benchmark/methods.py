@@ -30,7 +30,10 @@ from experiments.benchmark import timing
 NOT_TIMED = {'datarater': 'its meta-training phase trains no model; the meta-gradient modes '
                           'section times its meta-gradient',
              'regmix': 'its proxy phase trains method.num_proxies models in one step (an '
-                       'ensemble), its final phase is static_mixture\'s sampling'}
+                       'ensemble), its final phase is static_mixture\'s sampling',
+             'mixing_agent': 'its first phase runs one RL update (population x proxy_steps '
+                             'proxy steps) per step; its final phase is Aioli-like mixture '
+                             'sampling'}
 QUICK_METHODS = ('l2rw', 'kl_dro', 'aum')  # --quick: one meta method, one rule, one scorer
 # Per-method step ratio targets (issue 11); the closed-form rules' weights cost next to nothing.
 STEP_TARGETS = {'l2rw': 3.5, 'mwn': 3.5, 'scalebio': 3.2}

@@ -1,0 +1,276 @@
+"""Data Mixing Agent: the policy-gradient estimator (datarater.mixing.agent) on hand-checked
+bandits, the RL loop on a toy problem with a pure-noise source, and the method
+(datarater.methods.mixing_agent) in the loop on digits: summary, trajectory, ledger, errors."""
+
+import copy
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from conftest import load_config
+from datarater.data import sampler
+from datarater.errors import ConfigError
+from datarater.methods import mixing_agent as method
+from datarater.mixing import agent
+from datarater.run import prepare
+
+# ----------------------------------------------------------------------------- the estimator
+
+
+def test_reinforce_loo_on_a_hand_computed_case_and_invariant_to_a_reward_shift():
+  # R = (1, 2, 6): leave-one-out baselines (4, 3.5, 1.5), advantages (-3, -1.5, 4.5);
+  # log_prob_i(theta) = c_i theta, c = (1, 2, 3): g = mean(A_i c_i) = (-3 - 3 + 13.5) / 3.
+  c = jnp.asarray([1.0, 2.0, 3.0])
+  rewards = jnp.asarray([1.0, 2.0, 6.0])
+  np.testing.assert_allclose(agent.leave_one_out_advantages(rewards), [-3.0, -1.5, 4.5])
+  g = agent.policy_gradient(lambda theta: c * theta, jnp.float32(0.7), rewards)
+  assert float(g) == pytest.approx(2.5, rel=1e-6)
+  # The baseline removes any constant part of the rewards exactly (without it: g = 5 + 100 * 2).
+  shifted = agent.policy_gradient(lambda theta: c * theta, jnp.float32(0.7), rewards + 100.0)
+  assert float(shifted) == pytest.approx(2.5, rel=1e-5)
+  with pytest.raises(ValueError, match='rewards'):
+    agent.leave_one_out_advantages(jnp.ones(1))
+
+
+def _bandit(target, shift=0.0):
+  """One decision; the proxy 'trains' to the centred logits of the mixture it is given, and
+  its held-out loss is their squared distance to the centred target (+ shift): the reward is
+  -||a - mean(a) - c|| ^ 2 - shift, a closed form in the action a."""
+  def train(state, mixture, t, key):
+    del state, t, key
+    log_w = jnp.log(mixture)
+    return log_w - log_w.mean(), 0.0
+
+  def evaluate(state):
+    return jnp.zeros(len(target)), jnp.sum((state - target) ** 2) + shift
+  return agent.Environment(lambda key: jnp.zeros(len(target)), train, evaluate)
+
+
+def test_the_agent_update_matches_the_analytic_gradient_of_a_one_step_bandit():
+  """With a = mu + sigma xi, E[R] = -||mu - mean(mu) - c||^2 - sigma^2 (m - 1): at the
+  untrained linear policy (mu = 0 for every state) its gradient in the output bias is 2c,
+  and in the output weights 2c times the first decision's features (1 on the m mixture
+  features m * w = 1, 0 elsewhere). The whole update (vmapped rollouts, features, log-probs,
+  REINFORCE-LOO) estimates it from 20,000 trajectories."""
+  target = jnp.asarray([1.0, -0.6, -0.4])  # centred
+  policy = agent.mlp_policy(3, hidden=())
+  params = policy.init(jax.random.key(0))
+  sgd = optax.sgd(1.0)
+
+  @jax.jit
+  def update(shift):
+    new, _, runs, g = agent.agent_step(policy, sgd, params, sgd.init(params),
+                                       _bandit(target, shift), jax.random.key(1), 20_000,
+                                       num_steps=1, decision_every=1, noise=0.5)
+    return new, runs, g
+  new, runs, g = update(0.0)
+  # sampling tolerance: 4.5 standard errors of the mean of the per-trajectory terms
+  # A_i (a_i - mu) / sigma^2 (about 0.023 here)
+  terms = (np.asarray(agent.leave_one_out_advantages(runs.reward))[:, None]
+           * np.asarray(runs.actions[:, 0]) / 0.5 ** 2)
+  tol = 4.5 * terms.std(0) / np.sqrt(len(terms))
+  assert (tol < 0.15).all(), tol
+  assert (np.abs(np.asarray(g[0]['b']) - 2 * target) < tol).all(), (g[0]['b'], tol)
+  features = np.zeros(agent.num_features(3))
+  features[6:9] = 1.0
+  np.testing.assert_allclose(runs.features[0, 0], features, atol=1e-6)
+  assert (np.abs(np.asarray(g[0]['w']) - np.outer(features, 2 * target)) < tol).all()
+  # the optimizer step ascends the estimate (SGD at rate 1: params + g)
+  np.testing.assert_allclose(new[0]['b'], g[0]['b'], rtol=1e-6)
+  # a constant added to every reward changes nothing (same draws): the baseline absorbs it
+  _, _, shifted = update(50.0)
+  np.testing.assert_allclose(shifted[0]['b'], g[0]['b'], atol=2e-3)
+
+
+def test_each_row_takes_its_source_from_the_mixture_and_a_fresh_row_of_that_pool():
+  w = jnp.asarray([0.5, 0.3, 0.2, 0.0])
+  draw = jax.jit(jax.vmap(lambda k: agent.draw_from_pool(k, w, 64)))
+  source, rank = (np.asarray(a) for a in draw(jax.random.split(jax.random.key(0), 400)))
+  np.testing.assert_allclose(np.bincount(source.ravel(), minlength=4) / source.size, w,
+                             atol=0.01)
+  assert (source != 3).all() and (rank >= 0).all() and (rank < 64).all()
+  for s, r in zip(source[:50], rank[:50]):  # no pool row twice in a batch
+    assert len(set(zip(s.tolist(), r.tolist()))) == 64
+  members = sampler.source_members(np.repeat(np.arange(3), [5, 7, 9]), 3)
+  idx = method.pool_indices(members, np.array([0, 2]), 4, 6, seed=0, step=3).reshape(4, 2, 6)
+  assert set(idx[:, 0].ravel()) <= set(members[0]) and set(idx[:, 1].ravel()) <= set(members[2])
+
+
+# ----------------------------------------------------------------------------- the RL loop
+
+M, D, B, NOISY = 3, 5, 16, 2
+
+
+def _toy():
+  """Linear regression proxies on 3 sources; source 2's targets are pure noise (independent of
+  x), the held-out rows (20 per source) are clean. SGD, 20 steps, a decision every 5."""
+  w_star = jnp.asarray(np.random.default_rng(0).normal(size=D), jnp.float32)
+  x_meta = jnp.asarray(np.random.default_rng(1).normal(size=(60, D)), jnp.float32)
+  group = jnp.repeat(jnp.arange(M), 20)
+
+  def train(v, mixture, t, key):
+    del t
+    k_src, k_x, k_e = jax.random.split(key, 3)
+    source, _ = agent.draw_from_pool(k_src, mixture, B)
+    x, e = jax.random.normal(k_x, (B, D)), jax.random.normal(k_e, (B,))
+    y = jnp.where(source == NOISY, 3.0 * e, x @ w_star + 0.1 * e)
+    loss, g = jax.value_and_grad(lambda v: jnp.mean((x @ v - y) ** 2))(v)
+    return v - 0.05 * g, loss
+
+  def evaluate(v):
+    err = (x_meta @ (v - w_star)) ** 2
+    return jax.ops.segment_sum(err, group, M) / 20, err.mean()
+  return agent.Environment(lambda key: 0.1 * jax.random.normal(key, (D,)), train, evaluate)
+
+
+def test_each_decision_reads_the_losses_their_change_the_mixture_in_force_and_progress():
+  """A rollout's recorded states are `state_features` of its own losses and mixtures: decision d
+  reads the losses after stretch d - 1, their change since decision d - 1, m * the mixture of
+  stretch d - 1 (uniform before the first) and d / D; scaled by the first mean held-out loss."""
+  policy = agent.mlp_policy(M, (4,))
+  params = policy.init(jax.random.key(0))
+  params[-1] = {'w': jax.random.normal(jax.random.key(1), params[-1]['w'].shape),
+                'b': jnp.zeros(M)}
+  env = _toy()
+  run = jax.jit(lambda p: agent.rollout(policy, p, env, jax.random.key(2), jax.random.key(3),
+                                        20, 5, 0.5))(params)
+  _, l0 = env.evaluate(env.init(jax.random.fold_in(jax.random.key(2), 0)))
+  losses, mixtures = np.asarray(run.losses), np.asarray(run.mixtures)
+  assert np.ptp(mixtures[:, 0]) > 0.01  # the mixture moves from decision to decision
+  for d in range(4):
+    previous = losses[max(d - 1, 0)]
+    in_force = mixtures[d - 1] if d else np.full(M, 1 / M)
+    np.testing.assert_allclose(run.features[d], np.concatenate(
+        [losses[d] / l0, (losses[d] - previous) / l0, M * in_force, [d / 4]]), rtol=1e-5,
+        atol=1e-6, err_msg=str(d))
+    np.testing.assert_allclose(mixtures[d], jax.nn.softmax(run.actions[d]), rtol=1e-5)
+  assert float(run.reward) == pytest.approx(-float(run.final_loss))
+
+
+def test_the_trained_policy_starves_the_pure_noise_source_and_the_reward_decides_it():
+  """40 RL updates of 16 trajectories. The deterministic policy then gives the noise source
+  almost no weight, less than each clean source; trained on the NEGATED reward (maximising
+  the held-out loss) the same loop piles onto the noise source: the direction comes from
+  the reward, not from the loop."""
+  policy = agent.mlp_policy(M, (16,))
+  adam = optax.adam(0.05)
+
+  @jax.jit
+  def learn(sign):
+    base = _toy()
+    env = base._replace(evaluate=lambda v: (lambda l: (l[0], sign * l[1]))(base.evaluate(v)))
+
+    def one(carry, key):
+      params, opt_state = carry
+      params, opt_state, runs, _ = agent.agent_step(policy, adam, params, opt_state, env, key,
+                                                    16, 20, 5, 0.5)
+      return (params, opt_state), runs.reward.mean()
+    params = policy.init(jax.random.key(0))
+    (params, _), rewards = jax.lax.scan(one, (params, adam.init(params)),
+                                        jax.random.split(jax.random.key(1), 40))
+    run = agent.rollout(policy, params, _toy(), jax.random.key(2), jax.random.key(3), 20, 5, 0.0)
+    return rewards, run.mixtures.mean(0), run.final_loss
+
+  rewards, w, loss = (np.asarray(a) for a in learn(1.0))
+  assert rewards[-5:].mean() > rewards[:5].mean()  # the held-out loss fell
+  assert w[NOISY] < 0.05 and w[NOISY] < w[0] and w[NOISY] < w[1], w
+  _, w_neg, loss_neg = (np.asarray(a) for a in learn(-1.0))
+  assert w_neg[NOISY] > 0.9, w_neg
+  assert loss < loss_neg
+
+
+# ----------------------------------------------------------------------------- the method
+
+
+def test_smoke_run_writes_the_mixture_trajectory_and_charges_the_agent(run_smoke, monkeypatch):
+  drawn = {}
+  real = sampler.mixture_indices
+
+  def recording(source, weights, batch_size, seed, step, members=None):
+    drawn.setdefault(int(step), []).append(np.asarray(weights, np.float64))
+    return real(source, weights, batch_size, seed, step, members)
+  monkeypatch.setattr(sampler, 'mixture_indices', recording)
+  applied, make_target = {}, method.make_target_method
+
+  def spy(config, task, dataset, policy, params):
+    applied.update(policy=policy, params=params, meta_source=dataset.meta.source)
+    return make_target(config, task, dataset, policy, params)
+  monkeypatch.setattr(method, 'make_target_method', spy)
+  summary, rows, workdir = run_smoke('mixing_agent')
+  config = load_config('mixing_agent')
+  m, n, b = config.method, config.num_steps, config.batch_size
+
+  # the trajectory: a decision at steps 0 and 3, every batch drawn from the mixture in force
+  traj = summary['source_weights_trajectory']
+  assert [s for s, _ in traj] == [0, 3]
+  w = np.asarray([v for _, v in traj])
+  assert w.shape == (2, 5) and np.all(w > 0)
+  np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-6)
+  np.testing.assert_allclose(summary['source_weights'], w[-1], atol=1e-7)
+  assert sorted(drawn) == list(range(n))
+  for t, weights in drawn.items():
+    for v in weights:
+      np.testing.assert_allclose(v, w[t // 3], rtol=1e-6, err_msg=str(t))
+  np.testing.assert_allclose(summary['source_weights_time_avg'], w.mean(0), atol=1e-6)
+  # each decision is the trained policy, unchanged and noise-free, on the model's own losses
+  policy, params = applied['policy'], applied['params']
+  assert np.abs(np.asarray(params[-1]['w'])).max() > 0  # the agent phase moved it from uniform
+  losses = np.asarray([v for _, v in summary['decision_meta_losses']])
+  share = np.bincount(applied['meta_source'], minlength=5) / len(applied['meta_source'])
+  scale = float(share @ losses[0])
+  for j, previous, in_force in ((0, losses[0], np.full(5, 0.2)), (1, losses[0], w[0])):
+    features = agent.state_features(losses[j], previous, in_force, 3 * j / n, scale)
+    np.testing.assert_allclose(w[j], agent.mixture_of(policy.apply(params, features)),
+                               rtol=1e-5, err_msg=str(j))
+  for plot in ('source_weights.png', 'agent_mixture.png'):
+    assert os.path.exists(os.path.join(workdir, 'plots', plot))
+  logged = [r['source_weights'] for r in rows if r['phase'] == 'train' and 'source_weights' in r]
+  assert logged and np.allclose(np.sum(logged, axis=1), 1.0, atol=1e-5)
+
+  # the agent's RL updates: a reward per update, logged; its compute is the method's
+  info = summary['mixing_agent']
+  assert len(info['agent_mean_reward']) == m.agent_steps and info['policy_parameters'] > 0
+  assert 'REINFORCE' in info['estimator']
+  rewards = [r['agent/reward'] for r in rows if r['phase'] == 'agent' and 'agent/reward' in r]
+  assert rewards and all(-10 < r < 0 for r in rewards)
+  phases, ledger = summary['phases'], summary['method_ledger']
+  agent_ledger = phases['agent']['ledger']
+  assert agent_ledger['steps'] == m.agent_steps
+  assert agent_ledger['gradient_evaluations'] == m.agent_steps * m.population * m.proxy_steps * b
+  for key in ('flops', 'steps', 'examples_processed', 'gradient_evaluations'):
+    assert ledger[key] == pytest.approx(agent_ledger[key] + phases['train']['ledger'][key])
+  assert agent_ledger['flops'] > phases['train']['ledger']['flops'] > 0
+  assert summary['result_phase'] == 'train'
+
+
+BAD = [('population', 1), ('agent_steps', 0), ('agent_learning_rate', 0.0),
+       ('proxy_steps', 0), ('proxy_decision_every', 3), ('decision_every', 0),
+       ('decision_every', 7), ('policy_hidden', (0,)), ('policy_hidden', 8),
+       ('policy_noise', 0.0), ('proxy_model.kwargs', {'width': 8})]
+
+
+@pytest.fixture(scope='module')
+def built():
+  config = load_config('mixing_agent')
+  dataset, task, _ = prepare(config)
+  return config, task, dataset
+
+
+@pytest.mark.parametrize('field,value', BAD)
+def test_a_bad_field_is_a_one_line_config_error_naming_it(built, field, value):
+  config, task, dataset = built
+  config = copy.deepcopy(config)
+  node, *rest = field.split('.')
+  if rest:
+    config.method[node][rest[0]] = value
+  else:
+    with config.unlocked():
+      del config.method[field]   # the field's type may change (no flag parsing here)
+      config.method[field] = value
+  with pytest.raises(ConfigError, match=f'config.method.{field}') as e:
+    method.make(config, task, dataset)
+  assert '\n' not in str(e.value)
