@@ -25,7 +25,10 @@ Method fields:
   method.proxy_model.kwargs  dict overriding config.model.kwargs for the
                           proxies (same model name), e.g. {'hidden': (64,)}
                           for a narrower MLP (the paper's proxies have 1M
-                          parameters); {} = the task's model. Set it in a
+                          parameters); {} = the task's model (default, but
+                          for the transformer: d_model 32, 1 layer, 2 heads,
+                          mlp_ratio 2, about 1/8 of the default target's
+                          FLOPs per step). Set it in a
                           config file or from Python (not a command-line flag:
                           ml_collections cannot add keys to an empty dict).
   method.same_init        bool: every proxy starts from the same initial
@@ -84,6 +87,12 @@ def get_config(arg=None):
   config.method.candidate_concentration = 1.0
   config.method.num_candidates = 100_000
   config.method.top_k = 128
+  if config.model.name == 'transformer' and not arg.smoke:
+    # RegMix's proxies are far smaller than its target (1M vs 1B parameters): on text the
+    # proxies are 1-layer transformers of width 32 (the smoke model), about 1/8 of the
+    # default target's FLOPs per step; the target model is config.model.
+    config.method.proxy_model.kwargs = {'d_model': 32, 'num_layers': 1, 'num_heads': 2,
+                                        'mlp_ratio': 2}
   if arg.smoke:
     config.method.num_proxies = 8
     config.method.proxy_steps = 4
