@@ -27,6 +27,8 @@ import os
 
 import numpy as np
 
+from experiments._runs import out_problem
+
 
 class CurateError(ValueError):
   """Bad input of `curate_corpus`; one line naming the flag or file (exit status 2)."""
@@ -45,13 +47,9 @@ def _input_format(path: str) -> str:
 
 
 def _check_out(out: str) -> None:
-  if os.path.isdir(out):
-    raise CurateError(f'--out={out} is a directory')
-  folder = os.path.dirname(out) or '.'
-  if not os.path.isdir(folder):
-    raise CurateError(f'--out={out}: no directory {folder}')
-  if not os.access(folder, os.W_OK):
-    raise CurateError(f'--out={out}: directory {folder} is not writable')
+  problem = out_problem(out)
+  if problem:
+    raise CurateError(problem)
 
 
 def _open(workdir: str, scores_path: str):

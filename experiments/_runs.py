@@ -85,6 +85,21 @@ def finish() -> None:
   os._exit(0)
 
 
+def out_problem(out: str, suffix: str = '', note: str = '') -> str | None:
+  """Why the file --out cannot be written as given (None: it can): not ending in `suffix`
+  (`note` says why it must), a directory, in no directory, or in one not writable."""
+  if suffix and not out.endswith(suffix):
+    return f'--out={out} must end with {suffix}{note}'
+  if os.path.isdir(out):
+    return f'--out={out} is a directory'
+  folder = os.path.dirname(out) or '.'
+  if not os.path.isdir(folder):
+    return f'--out={out}: no directory {folder}'
+  if not os.access(folder, os.W_OK):
+    return f'--out={out}: directory {folder} is not writable'
+  return None
+
+
 def fail(status: int, message) -> None:
   """Prints `error: <message>` as one line on stderr and exits with `status` (entry points)."""
   print('error: ' + ' '.join(str(message).split()), file=sys.stderr, flush=True)

@@ -33,7 +33,7 @@ import os
 import numpy as np
 from absl import app, flags, logging
 
-from experiments._runs import fail, old_direction, parse_flags
+from experiments._runs import fail, old_direction, out_problem, parse_flags
 
 
 class CurateError(ValueError):
@@ -90,15 +90,9 @@ def check_out(out: str) -> None:
   Raises:
     CurateError: naming --out.
   """
-  if not out.endswith('.npz'):
-    raise CurateError(f'--out={out} must end with .npz (numpy would add it)')
-  if os.path.isdir(out):
-    raise CurateError(f'--out={out} is a directory')
-  folder = os.path.dirname(out) or '.'
-  if not os.path.isdir(folder):
-    raise CurateError(f'--out={out}: no directory {folder}')
-  if not os.access(folder, os.W_OK):
-    raise CurateError(f'--out={out}: directory {folder} is not writable')
+  problem = out_problem(out, '.npz', ' (numpy would add it)')
+  if problem:
+    raise CurateError(problem)
 
 
 def load_run_data(config, workdir: str, data_sha256: str):

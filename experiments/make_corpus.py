@@ -29,7 +29,7 @@ import os
 import numpy as np
 from absl import app, flags
 
-from experiments._runs import fail, parse_flags
+from experiments._runs import fail, out_problem, parse_flags
 
 _OUT = flags.DEFINE_string('out', None, 'The corpus file to write (.jsonl).')
 _PACKAGES = flags.DEFINE_list('packages', ['numpy', 'scipy', 'sklearn', 'matplotlib', 'jax'],
@@ -83,11 +83,9 @@ def corrupt(text: str, noise: float, rng: np.random.Generator) -> str:
 def make_corpus(out: str, packages, rates, docs_per_source: int, noise: float,
                 seed: int) -> dict:
   """Writes the corpus; returns {package: (documents, corrupted)}."""
-  if not out.endswith('.jsonl'):
-    raise CorpusError(f'--out={out} must end with .jsonl')
-  folder = os.path.dirname(out) or '.'
-  if not os.path.isdir(folder):
-    raise CorpusError(f'--out={out}: no directory {folder}')
+  problem = out_problem(out, '.jsonl')
+  if problem:
+    raise CorpusError(problem)
   if len(rates) != len(packages):
     raise CorpusError(f'--rates has {len(rates)} values for {len(packages)} --packages')
   if any(not 0.0 <= r <= 1.0 for r in rates):

@@ -54,7 +54,7 @@ import os
 from absl import app, flags, logging
 
 from datarater.errors import ConfigError, DataError, WorkdirError
-from experiments._runs import fail, finish, parse_flags
+from experiments._runs import fail, finish, out_problem, parse_flags
 
 # --config.<field>=<value> arguments, taken out of the command line before absl parses it.
 _OVERRIDES = {}
@@ -98,15 +98,9 @@ def apply_overrides(config, overrides: dict, allowed: tuple):
 
 def check_out(out: str) -> None:
   """Refuses an --out that cannot be written (before anything is read)."""
-  if not out.endswith('.parquet'):
-    raise ConfigError(f'--out={out} must end with .parquet')
-  if os.path.isdir(out):
-    raise ConfigError(f'--out={out} is a directory')
-  folder = os.path.dirname(out) or '.'
-  if not os.path.isdir(folder):
-    raise ConfigError(f'--out={out}: no directory {folder}')
-  if not os.access(folder, os.W_OK):
-    raise ConfigError(f'--out={out}: directory {folder} is not writable')
+  problem = out_problem(out, '.parquet')
+  if problem:
+    raise ConfigError(problem)
 
 
 def setup(workdir: str, out: str, overrides: dict, shard_size: int, batch_size: int):

@@ -135,8 +135,17 @@ def check(config, dataset) -> None:
           'an int >= 1', m.num_candidates)
   require(_whole(m.top_k) and 1 <= m.top_k <= m.num_candidates, 'method.top_k',
           f'an int in [1, method.num_candidates={m.num_candidates}]', m.top_k)
-  kwargs = m.proxy_model.kwargs
-  for key, value in kwargs.items():
+  check_proxy_model(config)
+  present = int((np.bincount(dataset.train.source, minlength=dataset.info.num_sources) > 0).sum())
+  require(present >= 2, 'data.corruption_rates',
+          f'at least 2 sources with training rows to mix (the dataset has {present})',
+          tuple(config.data.corruption_rates))
+
+
+def check_proxy_model(config) -> None:
+  """ConfigError naming the field for a method.proxy_model.kwargs entry that is not a field of
+  config.model.kwargs or not a positive integer (or a tuple of them)."""
+  for key, value in config.method.proxy_model.kwargs.items():
     field = f'method.proxy_model.kwargs.{key}'
     require(key in config.model.kwargs, field,
             f'a field of config.model.kwargs ({sorted(config.model.kwargs)})', key)
@@ -144,10 +153,6 @@ def check(config, dataset) -> None:
         isinstance(value, (tuple, list)) and len(value) > 0
         and all(_whole(v) and v > 0 for v in value))
     require(ok, field, 'a positive integer or a tuple of them', value)
-  present = int((np.bincount(dataset.train.source, minlength=dataset.info.num_sources) > 0).sum())
-  require(present >= 2, 'data.corruption_rates',
-          f'at least 2 sources with training rows to mix (the dataset has {present})',
-          tuple(config.data.corruption_rates))
 
 
 def proxy_task(config, task):
