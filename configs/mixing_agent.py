@@ -2,6 +2,10 @@
 
 Command:
   python -m experiments.train --config=configs/mixing_agent.py:dataset=digits --workdir=runs/agent
+  # the trained policy, unchanged, on a wider model (no agent phase; its cost is charged):
+  python -m experiments.train --config=configs/mixing_agent.py:dataset=digits \
+      --config.method.policy_from=runs/agent --config.model.kwargs.hidden='(512,512)' \
+      --workdir=runs/agent_wide
 
 Arguments after ':' : dataset=digits|stdlib_text|mnist1d|tabular|npz|<tfds name>, model=<name>,
 smoke (shared keys, configs/common.py). Not measured yet (no README row); with the defaults
@@ -38,9 +42,13 @@ Method fields:
                           sees progress t / T, not the step).
   method.proxy_model.kwargs  dict overriding config.model.kwargs for the proxies
                           (same model name), e.g. {'hidden': (64,)} for a narrower
-                          MLP; {} = the task's model. Set it in a config file or
-                          from Python (not a command-line flag: ml_collections
-                          cannot add keys to an empty dict).
+                          MLP; {} = the task's model (default, but for the
+                          transformer: d_model 32, 1 layer, 2 heads, mlp_ratio 2,
+                          about 1/8 of the default target's FLOPs per step; the
+                          seed papers' proxies are far smaller than their
+                          targets). Set it in a config file or from Python (not a
+                          command-line flag: ml_collections cannot add keys to an
+                          empty dict).
   method.decision_every   int in [1, num_steps]: steps between the policy's decisions
                           in the result run ('train'; decisions at 0, d, 2d, ... < num_steps).
   method.policy_hidden    tuple of ints >= 1: the policy MLP's hidden widths (tanh);
@@ -51,11 +59,29 @@ Method fields:
                           output: one logit per source, the mixture their softmax.
   method.policy_noise     sigma > 0: the exploration noise of the RL policy, a
                           Gaussian on the logits (the result run uses the mean, no noise).
+  method.policy_from      '' (default: train the policy in this run's 'agent' phase)
+                          or the directory of a finished mixing_agent run: its saved
+                          policy (agent_policy.msgpack) is applied unchanged and the
+                          'agent' phase runs no step, so the fields above that shape
+                          the agent's training (population, agent_steps,
+                          agent_learning_rate, proxy_*, policy_noise) are not used.
+                          The target model, its size, the dataset and num_steps may
+                          differ from that run's (the policy reads scale-free
+                          state); the number of sources with training rows and
+                          method.policy_hidden must match (else a ConfigError).
+                          That run's agent-phase cost (FLOPs and gradient
+                          evaluations of its summary's phases.agent.ledger) is
+                          charged to this run's method compute (`method_ledger`),
+                          as DataRater's method.rater_from; summary.json's
+                          `mixing_agent` names the run (`policy_from`), the cost
+                          (`imported_agent_cost`) and that run's agent training.
+Every run writes the policy it applied to agent_policy.msgpack (flax msgpack) in its run
+directory: the file method.policy_from reads.
 Writes `source_weights` (last decided mixture), `source_weights_time_avg` (the mixture
 in force averaged over the train steps), `source_weights_trajectory` ([[step, mixture],
 ...]), `decision_meta_losses`, `mixing_agent` (estimator, reward, schedule, policy size,
 mean reward per RL update) to summary.json, plots/source_weights.png and
-plots/agent_mixture.png. Shared fields: configs/common.py.
+plots/agent_mixture.png (not with method.policy_from). Shared fields: configs/common.py.
 """
 
 import ml_collections
@@ -76,6 +102,13 @@ def get_config(arg=None):
   config.method.decision_every = 150
   config.method.policy_hidden = (32,)
   config.method.policy_noise = 0.5
+  config.method.policy_from = ''
+  if config.model.name == 'transformer' and not arg.smoke:
+    # The seed papers' proxies are far smaller than their targets: on text the proxies are
+    # 1-layer transformers of width 32 (the smoke model), about 1/8 of the default target's
+    # FLOPs per step; the target model is config.model.
+    config.method.proxy_model.kwargs = {'d_model': 32, 'num_layers': 1, 'num_heads': 2,
+                                        'mlp_ratio': 2}
   if arg.smoke:  # 2 RL updates of 3 four-step proxies (2 decisions), then 6 steps (2 decisions)
     config.method.population = 3
     config.method.agent_steps = 2

@@ -10,13 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from flax import serialization
 
-from conftest import load_config
+from conftest import check_run_dir, load_config
 from datarater.data import sampler
 from datarater.errors import ConfigError
 from datarater.methods import mixing_agent as method
 from datarater.mixing import agent
-from datarater.run import prepare
+from datarater.run import prepare, train_and_evaluate
 
 # ----------------------------------------------------------------------------- the estimator
 
@@ -186,21 +187,53 @@ def test_the_trained_policy_starves_the_pure_noise_source_and_the_reward_decides
 # ----------------------------------------------------------------------------- the method
 
 
-def test_smoke_run_writes_the_mixture_trajectory_and_charges_the_agent(run_smoke, monkeypatch):
-  drawn = {}
-  real = sampler.mixture_indices
+@pytest.fixture(scope='module')
+def smoke(tmp_path_factory):
+  """The smoke run (digits, 5 sources), recording every mixture the train phase draws from and
+  the policy it applies: (summary, rows, workdir, drawn {step: [weights]}, applied)."""
+  drawn, applied = {}, {}
+  real, make_target = sampler.mixture_indices, method.make_target_method
 
   def recording(source, weights, batch_size, seed, step, members=None):
     drawn.setdefault(int(step), []).append(np.asarray(weights, np.float64))
     return real(source, weights, batch_size, seed, step, members)
-  monkeypatch.setattr(sampler, 'mixture_indices', recording)
-  applied, make_target = {}, method.make_target_method
 
   def spy(config, task, dataset, policy, params):
     applied.update(policy=policy, params=params, meta_source=dataset.meta.source)
     return make_target(config, task, dataset, policy, params)
-  monkeypatch.setattr(method, 'make_target_method', spy)
-  summary, rows, workdir = run_smoke('mixing_agent')
+  workdir = str(tmp_path_factory.mktemp('mixing_agent') / 'run')
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(sampler, 'mixture_indices', recording)
+    patch.setattr(method, 'make_target_method', spy)
+    train_and_evaluate(load_config('mixing_agent'), workdir)
+  summary, rows = check_run_dir(workdir)
+  return summary, rows, workdir, drawn, applied
+
+
+def check_decisions(summary, policy, params, meta_source, n, every=3):
+  """Each decision of the train phase is `policy` with `params`, noise-free, on the losses the
+  run logged (`decision_meta_losses`): decision j reads them, their change since decision j - 1,
+  the mixture in force (uniform before the first) and progress every * j / n, scaled by the
+  first decision's mean meta loss."""
+  w = np.asarray([v for _, v in summary['source_weights_trajectory']])
+  losses = np.asarray([v for _, v in summary['decision_meta_losses']])
+  k = w.shape[1]
+  share = np.bincount(meta_source, minlength=k) / len(meta_source)
+  scale = float(share @ losses[0])
+  for j in range(len(w)):
+    previous, in_force = (losses[j - 1], w[j - 1]) if j else (losses[0], np.full(k, 1 / k))
+    features = agent.state_features(losses[j], previous, in_force, every * j / n, scale)
+    np.testing.assert_allclose(w[j], agent.mixture_of(policy.apply(params, features)),
+                               rtol=1e-5, err_msg=str(j))
+
+
+def read_policy(workdir, policy):
+  with open(os.path.join(workdir, method.POLICY_FILE), 'rb') as f:
+    return serialization.from_bytes(policy.init(jax.random.key(0)), f.read())
+
+
+def test_smoke_run_writes_the_mixture_trajectory_and_charges_the_agent(smoke):
+  summary, rows, workdir, drawn, applied = smoke
   config = load_config('mixing_agent')
   m, n, b = config.method, config.num_steps, config.batch_size
 
@@ -219,22 +252,20 @@ def test_smoke_run_writes_the_mixture_trajectory_and_charges_the_agent(run_smoke
   # each decision is the trained policy, unchanged and noise-free, on the model's own losses
   policy, params = applied['policy'], applied['params']
   assert np.abs(np.asarray(params[-1]['w'])).max() > 0  # the agent phase moved it from uniform
-  losses = np.asarray([v for _, v in summary['decision_meta_losses']])
-  share = np.bincount(applied['meta_source'], minlength=5) / len(applied['meta_source'])
-  scale = float(share @ losses[0])
-  for j, previous, in_force in ((0, losses[0], np.full(5, 0.2)), (1, losses[0], w[0])):
-    features = agent.state_features(losses[j], previous, in_force, 3 * j / n, scale)
-    np.testing.assert_allclose(w[j], agent.mixture_of(policy.apply(params, features)),
-                               rtol=1e-5, err_msg=str(j))
+  check_decisions(summary, policy, params, applied['meta_source'], n)
   for plot in ('source_weights.png', 'agent_mixture.png'):
     assert os.path.exists(os.path.join(workdir, 'plots', plot))
   logged = [r['source_weights'] for r in rows if r['phase'] == 'train' and 'source_weights' in r]
   assert logged and np.allclose(np.sum(logged, axis=1), 1.0, atol=1e-5)
+  # the trained policy is saved in the run directory (flax msgpack), written atomically
+  saved = read_policy(workdir, policy)
+  jax.tree.map(np.testing.assert_array_equal, saved, jax.device_get(params))
+  assert not os.path.exists(os.path.join(workdir, method.POLICY_FILE + '.tmp'))
 
   # the agent's RL updates: a reward per update, logged; its compute is the method's
   info = summary['mixing_agent']
   assert len(info['agent_mean_reward']) == m.agent_steps and info['policy_parameters'] > 0
-  assert 'REINFORCE' in info['estimator']
+  assert 'REINFORCE' in info['estimator'] and 'policy_from' not in info
   rewards = [r['agent/reward'] for r in rows if r['phase'] == 'agent' and 'agent/reward' in r]
   assert rewards and all(-10 < r < 0 for r in rewards)
   phases, ledger = summary['phases'], summary['method_ledger']
@@ -247,7 +278,78 @@ def test_smoke_run_writes_the_mixture_trajectory_and_charges_the_agent(run_smoke
   assert summary['result_phase'] == 'train'
 
 
-BAD = [('population', 1), ('agent_steps', 0), ('agent_learning_rate', 0.0),
+def test_a_saved_policy_drives_a_wider_model_unchanged_and_its_agent_cost_is_charged(
+    smoke, tmp_path):
+  """method.policy_from: no agent phase; the saved policy makes every decision of a run of a
+  wider, deeper MLP on the same 5 sources; the agent FLOPs and gradient evaluations of the run
+  that trained it are charged to this run's method and stated in summary.json."""
+  first, _, source_dir, _, applied = smoke
+  config = load_config('mixing_agent')
+  config.method.policy_from = source_dir
+  config.model.kwargs.hidden = (64, 64)
+  workdir = str(tmp_path / 'reused')
+  train_and_evaluate(config, workdir)
+  summary, rows = check_run_dir(workdir)
+
+  assert {r['phase'] for r in rows} == {'train'}  # the agent phase ran no step
+  policy = applied['policy']
+  params = read_policy(source_dir, policy)
+  assert np.abs(np.asarray(params[-1]['w'])).max() > 0
+  assert len(summary['source_weights_trajectory']) == 2
+  check_decisions(summary, policy, params, applied['meta_source'], config.num_steps)
+  # the run saves the policy it applied (so it can be reused in turn: its agent ledger is the cost)
+  jax.tree.map(np.testing.assert_array_equal, read_policy(workdir, policy), params)
+
+  imported = first['phases']['agent']['ledger']
+  phases, ledger = summary['phases'], summary['method_ledger']
+  assert phases['agent']['ledger']['steps'] == 0
+  for key in ('flops', 'gradient_evaluations'):
+    assert phases['agent']['ledger'][key] == pytest.approx(imported[key])
+    assert ledger[key] == pytest.approx(imported[key] + phases['train']['ledger'][key])
+  assert ledger['flops'] > imported['flops'] > 0
+  assert phases['train']['ledger']['flops'] > first['phases']['train']['ledger']['flops']
+  info = summary['mixing_agent']
+  assert info['policy_from'] == source_dir
+  assert info['imported_agent_cost'] == pytest.approx(
+      {k: imported[k] for k in ('flops', 'gradient_evaluations')})
+  assert info['agent_mean_reward'] == first['mixing_agent']['agent_mean_reward']
+  assert info['agent_steps'] == first['mixing_agent']['agent_steps']
+  assert not os.path.exists(os.path.join(workdir, 'plots', 'agent_mixture.png'))
+
+
+def test_a_policy_that_does_not_fit_or_is_missing_names_policy_from(smoke, built, tmp_path):
+  """Another policy_hidden, a run directory without the policy file, or no run at all: one
+  ConfigError naming method.policy_from, raised before anything is written."""
+  _, _, source_dir, _, _ = smoke
+  config, task, dataset = built
+  no_file = tmp_path / 'no_file'
+  no_file.mkdir()
+  with open(os.path.join(source_dir, 'summary.json')) as f:
+    (no_file / 'summary.json').write_text(f.read())
+  for run_dir, hidden in ((source_dir, (4,)), (source_dir, ()), (source_dir, (8, 8)),
+                          (str(no_file), (8,)), (str(tmp_path / 'no_run'), (8,))):
+    bad = copy.deepcopy(config)
+    bad.method.policy_from, bad.method.policy_hidden = run_dir, hidden
+    with pytest.raises(ConfigError, match='config.method.policy_from') as e:
+      method.make(bad, task, dataset)
+    assert '\n' not in str(e.value), e.value
+  bad = load_config('mixing_agent')
+  bad.method.policy_from, bad.method.policy_hidden = source_dir, (4,)
+  with pytest.raises(ConfigError, match='config.method.policy_from'):
+    train_and_evaluate(bad, str(tmp_path / 'r'))
+  assert not os.path.exists(tmp_path / 'r')
+
+
+def test_text_proxies_are_small_transformers_by_default():
+  config = load_config('mixing_agent', 'dataset=stdlib_text')
+  assert config.model.name == 'transformer'
+  assert dict(config.method.proxy_model.kwargs) == {'d_model': 32, 'num_layers': 1,
+                                                    'num_heads': 2, 'mlp_ratio': 2}
+  for arg in ('dataset=stdlib_text,smoke', 'dataset=digits'):  # the smoke model; not text
+    assert dict(load_config('mixing_agent', arg).method.proxy_model.kwargs) == {}, arg
+
+
+BAD = [('policy_from', 3), ('population', 1), ('agent_steps', 0), ('agent_learning_rate', 0.0),
        ('proxy_steps', 0), ('proxy_decision_every', 3), ('decision_every', 0),
        ('decision_every', 7), ('policy_hidden', (0,)), ('policy_hidden', 8),
        ('policy_noise', 0.0), ('proxy_model.kwargs', {'width': 8})]

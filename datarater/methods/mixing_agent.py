@@ -41,6 +41,16 @@ the mean held-out loss is their row-count-weighted mean (the meta rows of
 sources with training rows). A source without meta rows has loss 0 there.
 Sources without training rows take no part (weight 0).
 
+Re-use (`method.policy_from`, a finished mixing_agent run directory): every run
+writes the policy it applied to `POLICY_FILE` (agent_policy.msgpack, flax msgpack)
+in its run directory. With policy_from set, the 'agent' phase runs no step: the
+policy saved there is loaded (checked before anything runs: the number of sources
+with training rows and method.policy_hidden must match; the target model, its
+size, the dataset and num_steps may differ) and applied unchanged in 'train', and
+that run's agent-phase FLOPs and gradient evaluations (its summary's
+phases.agent.ledger) are this run's 'agent' ledger, charged to the method as
+DataRater's method.rater_from charges the imported meta-training.
+
 Compute: the agent phase's steps and FLOPs (every trajectory's proxy steps and
 meta evaluations and the policy update, counted from the compiled vmapped step)
 are charged to the method (Pipeline.extra_cost), so `method_ledger` = agent +
@@ -57,7 +67,8 @@ mixture], ...] of every decision), `decision_meta_losses` ([[step, per-source
 meta losses], ...]: what each decision read), `weight_corruption_spearman` (of
 the time average with the corruption rates, where known) and `mixing_agent`
 (estimator, reward, features, schedule, policy size, the agent's mean reward
-per RL update). Metrics: 'agent/reward', 'agent/reward_std',
+per RL update; with policy_from those of the run that trained the policy, plus
+`policy_from` and `imported_agent_cost`). Metrics: 'agent/reward', 'agent/reward_std',
 'agent/proxy_meta_loss', 'agent/proxy_train_loss', 'agent/grad_norm',
 'agent/mixture' (agent phase: the proxies' mean mixture), 'source_weights' (the
 mixture each train step drew from) and 'mixing_agent/meta_source_loss';
@@ -65,24 +76,27 @@ plots/source_weights.png (train phase) and plots/agent_mixture.png (agent phase)
 
 Config fields (configs/mixing_agent.py documents each): population,
 agent_steps, agent_learning_rate, proxy_steps, proxy_decision_every,
-proxy_model.kwargs, decision_every, policy_hidden, policy_noise.
+proxy_model.kwargs, decision_every, policy_hidden, policy_noise, policy_from.
 """
 
 from __future__ import annotations
 
+import json
 import numbers
+import os
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import serialization
 
 from datarater.data import sampler
-from datarater.errors import is_number, require
+from datarater.errors import ConfigError, is_number, require
 from datarater.methods import _per_example as per_example
 from datarater.methods.aioli import meta_source_losses
-from datarater.methods.regmix import proxy_task
+from datarater.methods.regmix import check_proxy_model, proxy_task
 from datarater.mixing import agent
 from datarater.report import detection
 from datarater.train.pipeline import Phase, Pipeline
@@ -95,6 +109,9 @@ AGENT, TRAIN = 'agent', 'train'
 POOL_STREAM = 0xA6E1  # seed stream (with config.seed and the step) of the proxies' row pools
 ESTIMATOR = 'REINFORCE with a leave-one-out baseline over the population'
 REWARD = 'minus the mean meta-split loss of the proxy after its last step'
+POLICY_FILE = 'agent_policy.msgpack'  # the trained policy's parameters (flax msgpack)
+IMPORTED_KEYS = ('population', 'agent_steps', 'proxy_steps', 'proxy_decision_every',
+                 'policy_noise', 'agent_mean_reward')  # the agent training a reused policy had
 
 
 def _whole(v) -> bool:
@@ -135,14 +152,11 @@ def check(config, dataset) -> None:
           'method.policy_hidden', 'a tuple of ints >= 1 (() = a linear policy)', h)
   require(is_number(m.policy_noise) and m.policy_noise > 0, 'method.policy_noise',
           'a number > 0', m.policy_noise)
-  for key, value in m.proxy_model.kwargs.items():
-    field = f'method.proxy_model.kwargs.{key}'
-    require(key in config.model.kwargs, field,
-            f'a field of config.model.kwargs ({sorted(config.model.kwargs)})', key)
-    ok = (_whole(value) and value > 0) or (
-        isinstance(value, (tuple, list)) and len(value) > 0
-        and all(_whole(v) and v > 0 for v in value))
-    require(ok, field, 'a positive integer or a tuple of them', value)
+  require(isinstance(m.policy_from, str), 'method.policy_from',
+          'a finished mixing_agent run directory or empty', m.policy_from)
+  if m.policy_from:
+    imported_agent_cost(m.policy_from)
+  check_proxy_model(config)
   present = len(present_sources(dataset))
   require(present >= 2, 'data.corruption_rates',
           f'at least 2 sources with training rows to mix (the dataset has {present})',
@@ -179,6 +193,83 @@ def pool_indices(members: list, present, proxy_steps: int, batch_size: int, seed
   for j, k in enumerate(present):
     out[:, j] = members[k][rng.integers(len(members[k]), size=(proxy_steps, batch_size))]
   return out.reshape(-1)
+
+
+def save_policy(ctx, params) -> None:
+  """Writes the policy's parameters to `POLICY_FILE` in the run directory (flax msgpack;
+  the primary process only; a temporary file then os.replace, so it is complete or absent)."""
+  if not ctx.run.primary:
+    return
+  path = ctx.run.file(POLICY_FILE)
+  tmp = f'{path}.tmp'
+  with open(tmp, 'wb') as f:
+    f.write(serialization.to_bytes(jax.device_get(params)))
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def load_policy(run_dir: str, template):
+  """The policy parameters a finished mixing_agent run saved (`POLICY_FILE` in `run_dir`).
+
+  Args:
+    run_dir: the run directory (method.policy_from).
+    template: this run's policy parameters (or their jax.eval_shape).
+
+  Returns:
+    The parameters, structured as `template`.
+
+  Raises:
+    ConfigError: naming method.policy_from when the file is missing or unreadable, or its
+      parameters do not fit this run's policy (the number of sources with training rows and
+      method.policy_hidden must match the run that trained it).
+  """
+  path = os.path.join(run_dir, POLICY_FILE)
+  require(os.path.isfile(path), 'method.policy_from',
+          f'a finished mixing_agent run directory holding {POLICY_FILE}', run_dir)
+  try:
+    with open(path, 'rb') as f:
+      raw = serialization.msgpack_restore(f.read())
+  except (OSError, ValueError) as e:
+    raise ConfigError(f'config.method.policy_from={run_dir!r}: {POLICY_FILE} is not readable '
+                      f'({type(e).__name__})') from None
+  shapes = lambda tree: jax.tree.map(lambda x: tuple(np.shape(x)), tree)  # noqa: E731
+  if not isinstance(raw, dict) or shapes(raw) != shapes(serialization.to_state_dict(template)):
+    raise ConfigError(f'config.method.policy_from={run_dir!r}: its policy does not fit this '
+                      'run\'s (the number of sources with training rows and method.policy_hidden '
+                      'must match the run that trained it)')
+  return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32),
+                      serialization.from_state_dict(template, raw))
+
+
+def _imported_summary(run_dir: str) -> dict:
+  path = os.path.join(run_dir, 'summary.json')
+  require(os.path.isfile(path), 'method.policy_from', 'a finished run directory (summary.json)',
+          run_dir)
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except ValueError:
+    raise ConfigError(f'config.method.policy_from={run_dir!r}: its summary.json is not valid '
+                      'JSON') from None
+
+
+def imported_agent_cost(run_dir: str) -> dict:
+  """The agent-phase compute of the run whose policy `method.policy_from` reuses (its summary's
+  phases.agent.ledger: FLOPs and gradient evaluations), charged to this run's method so the
+  compute comparisons stay honest (as DataRater's method.rater_from)."""
+  summary = _imported_summary(run_dir)
+  ledger = summary.get('phases', {}).get(AGENT, {}).get('ledger')
+  require(summary.get('method') == 'mixing_agent' and ledger is not None, 'method.policy_from',
+          'a mixing_agent run that trained its policy (summary.json phases.agent.ledger)',
+          run_dir)
+  return {k: float(ledger.get(k, 0.0)) for k in ('flops', 'gradient_evaluations')}
+
+
+def imported_agent_report(run_dir: str) -> dict:
+  """The agent training the reused policy had (`IMPORTED_KEYS` of its summary's mixing_agent)."""
+  info = _imported_summary(run_dir).get('mixing_agent') or {}
+  return {k: info.get(k) for k in IMPORTED_KEYS}
 
 
 class AgentState(NamedTuple):
@@ -277,6 +368,7 @@ def make_agent_phase(config, task, dataset, policy, report: dict) -> tuple:
     del train_state
     per_example.plot_source_curve(ctx, 'agent/mixture', 'agent_mixture.png',
                                   'Mixing Agent: mean proxy mixture per RL update (window mean)')
+    save_policy(ctx, state.params)
     rewards = np.asarray(jax.device_get(state.rewards), np.float64)
     report.clear()
     report.update(rewards=rewards.tolist(),
@@ -385,8 +477,42 @@ def make_target_method(config, task, dataset, policy, params) -> Method:
   return Method(init=init, step=step, train_batch_size=b, sample=sample, finalize=finalize)
 
 
+def import_phase(trainer: Method, config, policy, report: dict) -> Method:
+  """The 'agent' Method with method.policy_from: it runs no step (the phase has 0 steps);
+  its init holds the saved policy (loaded and checked now, before anything runs), its finalize
+  writes it to this run's `POLICY_FILE` and its ledger is the imported run's agent cost."""
+  run_dir = config.method.policy_from
+  loaded = load_policy(run_dir, jax.eval_shape(policy.init, jax.random.key(0)))
+  cost = imported_agent_cost(run_dir)
+  imported = imported_agent_report(run_dir)
+  optimizer = optax.adam(float(config.method.agent_learning_rate))
+
+  def init(key, train_state):
+    del key, train_state
+    return AgentState(loaded, optimizer.init(loaded), jnp.zeros((0,), jnp.float32))
+
+  def charge_import(ledger, state):
+    del state
+    return {**ledger, **{k: ledger[k] + v for k, v in cost.items()}}
+
+  def finalize(ctx, train_state, state):
+    del train_state
+    save_policy(ctx, state.params)
+    report.clear()
+    report.update(imported, policy_parameters=agent.num_parameters(state.params),
+                  policy_from=run_dir, imported_agent_cost=cost)
+    print(f'[mixing_agent] policy from {run_dir} (no agent phase; its agent cost, '
+          f'{cost["flops"]:.3g} FLOPs, charged to this run)', flush=True)
+    return {}
+
+  return trainer._replace(init=init, finalize=finalize, adjust_ledger=charge_import)
+
+
 def make(config, task, dataset) -> Pipeline:
   """agent (RL on vmapped proxy trajectories) -> train with the policy applied unchanged.
+
+  With method.policy_from the 'agent' phase runs no step: the policy a finished run saved is
+  applied, and that run's agent-phase cost is this phase's ledger (charged to the method).
 
   Args:
     config: the run config.
@@ -397,7 +523,8 @@ def make(config, task, dataset) -> Pipeline:
     The Pipeline (result 'train'; the agent phase charged as extra cost).
 
   Raises:
-    ConfigError: on a bad `config.method.*` field.
+    ConfigError: on a bad `config.method.*` field (method.policy_from: a missing run or
+      policy file, or a policy that does not fit this run's).
   """
   check(config, dataset)
   m = config.method
@@ -405,6 +532,8 @@ def make(config, task, dataset) -> Pipeline:
   policy = agent.mlp_policy(len(present), tuple(int(h) for h in m.policy_hidden))
   report = {}
   trainer, proxy = make_agent_phase(config, task, dataset, policy, report)
+  if m.policy_from:
+    trainer = import_phase(trainer, config, policy, report)
 
   def target(results):
     params = results[AGENT].method_state.params
@@ -413,19 +542,25 @@ def make(config, task, dataset) -> Pipeline:
 
     def with_report(ctx, train_state, state):
       out = finalize(ctx, train_state, state)
+      trained = {'population': int(m.population), 'agent_steps': int(m.agent_steps),
+                 'proxy_steps': int(m.proxy_steps),
+                 'proxy_decision_every': int(m.proxy_decision_every),
+                 'policy_noise': float(m.policy_noise), 'agent_mean_reward': report.get('rewards')}
+      if m.policy_from:  # the agent training of the run the policy comes from
+        trained = {**{k: report.get(k) for k in IMPORTED_KEYS},
+                   'policy_from': report.get('policy_from'),
+                   'imported_agent_cost': report.get('imported_agent_cost')}
       out['mixing_agent'] = {
           'estimator': ESTIMATOR, 'reward': REWARD, 'features': [
               *agent.FEATURES_PER_SOURCE, *agent.GLOBAL_FEATURES],
-          'population': int(m.population), 'agent_steps': int(m.agent_steps),
-          'proxy_steps': int(m.proxy_steps), 'proxy_decision_every': int(m.proxy_decision_every),
-          'decision_every': int(m.decision_every), 'policy_hidden': list(m.policy_hidden),
-          'policy_noise': float(m.policy_noise),
+          **trained, 'decision_every': int(m.decision_every),
+          'policy_hidden': list(m.policy_hidden),
           'policy_parameters': report.get('policy_parameters'),
-          'agent_mean_reward': report.get('rewards'),
-          'sources': present.tolist()}
+          'policy_file': POLICY_FILE, 'sources': present.tolist()}
       return out
     return method._replace(finalize=with_report)
 
-  phases = (Phase(AGENT, trainer, int(m.agent_steps), trains_model=False, task=proxy),
+  phases = (Phase(AGENT, trainer, 0 if m.policy_from else int(m.agent_steps),
+                  trains_model=False, task=proxy),
             Phase(TRAIN, target, config.num_steps))
   return Pipeline(phases, result=TRAIN, extra_cost=(AGENT,))
