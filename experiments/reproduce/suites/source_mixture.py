@@ -15,8 +15,8 @@ from experiments.reproduce.suites._common import (ACCURACY, FINAL_STEP, MWNET_PA
                                                   suite_methods)
 
 # Methods this suite's committed tables were made without (see suite_methods): the meta-learned
-# raters other than DataRater, and the Data Mixing Agent (issue 21), not yet run here.
-NOT_RUN = ('l2rw', 'mwn', 'storm', 'mixing_agent')
+# raters other than DataRater.
+NOT_RUN = ('l2rw', 'mwn', 'storm')
 
 # The DoReMi-style speed columns (speed_to_uniform_best).
 STEPS = 'steps to uniform\'s best valid loss (x uniform)'
@@ -83,7 +83,10 @@ def header(scale):
           'RegMix fits a regression from the mixtures of small proxy runs to their meta loss '
           'and trains on the predicted-best mixture (proxies charged to its FLOPs); end-of-'
           'training upsampling switches the last 20% of steps to a mixture proportional to '
-          'each source\'s DSIR similarity to the meta split. "' + STEPS + '": the result '
+          'each source\'s DSIR similarity to the meta split; the Data Mixing Agent trains a small '
+          'policy (per-source meta losses, their trends, the mixture -> the next mixture) by '
+          'REINFORCE on 8 x 30 proxy runs of 100 steps (charged to its FLOPs) and applies it '
+          'unchanged to the target run, deciding every 150 steps. "' + STEPS + '": the result '
           'model\'s first evaluation at or below the lowest validation loss uniform of the '
           'same seed reaches, over the step at which uniform first reaches it (DoReMi\'s '
           'measure; resolved to one evaluation interval, eval_every; empty when a seed never '
