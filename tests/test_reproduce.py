@@ -107,8 +107,9 @@ def _fake_metrics(workdir, run, seed):
   drop = np.random.default_rng(hash((run.method, seed)) % 2**32).integers(0, 4)
   with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
     for k in range(4):
-      f.write(json.dumps({'phase': 'uniform', 'step': 10 * (k + 1),
-                          'valid/loss': 0.0 if k >= drop else 2.0 - 0.1 * k}) + '\n')
+      loss = 0.0 if k >= drop else 2.0 - 0.1 * k
+      f.write(json.dumps({'phase': 'uniform', 'step': 10 * (k + 1), 'valid/loss': loss,
+                          'valid/source_loss': [loss] * 5}) + '\n')
 
 
 def _fake_summary(run, seed, config):
@@ -496,9 +497,11 @@ def test_cli_errors_exit_2_with_one_line_before_writing(tmp_path, flag, needle):
 
 
 def test_speed_to_uniform_best_is_the_first_step_at_uniforms_best_over_uniforms(tmp_path):
-  """DoReMi's measure in source_mixture, on hand-made curves: uniform is best (1.0) at step 20;
-  the method first reaches <= 1.0 at step 10 (0.5x the steps); its FLOPs add its other
-  phases (a 300-FLOP proxy) to 10 steps of its result phase at 4 FLOPs per step."""
+  """DoReMi's measure in source_mixture, on hand-made curves of the clean sources (rates 0:
+  sources 0 and 2, whose mean is the loss; the noisy source 1 is ignored): uniform is best
+  (1.0) at step 20; the method first reaches <= 1.0 at step 10 (0.5x the steps); its FLOPs
+  add its other phases (a 300-FLOP proxy) to 10 steps of its result phase at 4 FLOPs per
+  step."""
   from experiments.reproduce.suites.source_mixture import speed_to_uniform_best
   setting = tmp_path / 'runs' / 'digits'
 
@@ -507,9 +510,11 @@ def test_speed_to_uniform_best_is_the_first_step_at_uniforms_best_over_uniforms(
     d.mkdir(parents=True)
     with open(d / 'metrics.jsonl', 'w') as f:
       f.write(json.dumps({'phase': 'other', 'step': 10, 'valid/loss': 0.0}) + '\n')
-      for step, loss in curve:
-        f.write(json.dumps({'phase': phase, 'step': step, 'valid/loss': loss}) + '\n')
+      for step, loss in curve:  # sources 0 and 2 average to `loss`; source 1 is far below
+        f.write(json.dumps({'phase': phase, 'step': step, 'valid/loss': 0.0,
+                            'valid/source_loss': [loss - 0.1, -5.0, loss + 0.1]}) + '\n')
     summary = {'result_phase': phase, 'phases': {phase: {'ledger': ledger}},
+               'corruption_rates': [0.0, 0.5, 0.0],
                'method_ledger': {'flops': method_flops}}
     with open(d / 'summary.json', 'w') as f:
       json.dump(summary, f)

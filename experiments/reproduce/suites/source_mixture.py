@@ -19,8 +19,8 @@ from experiments.reproduce.suites._common import (ACCURACY, FINAL_STEP, MWNET_PA
 NOT_RUN = ('l2rw', 'mwn', 'storm')
 
 # The DoReMi-style speed columns (speed_to_uniform_best).
-STEPS = 'steps to uniform\'s best valid loss (x uniform)'
-FLOPS = 'FLOPs to uniform\'s best valid loss incl. proxies (x uniform)'
+STEPS = 'steps to uniform\'s best clean valid loss (x uniform)'
+FLOPS = 'FLOPs to uniform\'s best clean valid loss incl. proxies (x uniform)'
 
 
 def methods() -> list:
@@ -87,12 +87,14 @@ def header(scale):
           'policy (per-source meta losses, their trends, the mixture -> the next mixture) by '
           'REINFORCE on 8 x 30 proxy runs of 100 steps (charged to its FLOPs) and applies it '
           'unchanged to the target run, deciding every 150 steps. "' + STEPS + '": the result '
-          'model\'s first evaluation at or below the lowest validation loss uniform of the '
-          'same seed reaches, over the step at which uniform first reaches it (DoReMi\'s '
+          'model\'s first evaluation at or below the lowest clean validation loss uniform of '
+          'the same seed reaches, over the step at which uniform first reaches it (DoReMi\'s '
           'measure; resolved to one evaluation interval, eval_every; empty when a seed never '
-          'reaches it, and then no paired interval); the validation split is drawn like the '
-          'training rows, corrupted sources included (data.valid_mode=noisy), so a mixer that '
-          'drops the noisy sources is not favoured by it. "' + FLOPS + '": the same in FLOPs, '
+          'reaches it, and then no paired interval). Clean validation loss: that of the '
+          'validation rows of the 0%-corrupted source (the validation split is corrupted like '
+          'the training rows, and its loss over every source rewards fitting the noise); on '
+          'digits and MNIST-1D the sources are random partitions of one distribution, on text '
+          'it is one package. "' + FLOPS + '": the same in FLOPs, '
           'adding every other phase the method is charged for (proxy runs, reference model, '
           'bilevel or meta-training phase). ' + REFERENCES + ' ' + FINAL_STEP)
 
@@ -107,30 +109,39 @@ def _uniform_dir(workdir: str) -> str:
   return os.path.join(os.path.dirname(method_dir), 'uniform', os.path.basename(workdir))
 
 
-def _valid_curve(workdir: str, phase: str) -> list:
-  """[(step, validation loss)] of `phase` of the run in `workdir`, in step order."""
+def _valid_curve(workdir: str, phase: str, clean: list) -> list:
+  """[(step, validation loss of the clean sources)] of `phase` of the run in `workdir`, in step
+  order: the mean of `valid/source_loss` over the source indices `clean`."""
   from datarater.train.pipeline import eval_rows
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     rows = [json.loads(line) for line in f if line.strip()]
-  return [(r['step'], r['valid/loss']) for r in eval_rows(rows, phase)]
+  return [(r['step'], float(np.mean([r['valid/source_loss'][k] for k in clean])))
+          for r in eval_rows(rows, phase)]
 
 
 def speed_to_uniform_best(summary, workdir) -> dict | None:
-  """The result model's cost to reach uniform's best validation loss, relative to uniform's.
+  """The result model's cost to reach uniform's best clean validation loss, relative to uniform's.
 
-  Target: the lowest validation loss over uniform's evaluations (same seed), first reached
+  The loss: the validation loss of the sources whose corruption rate is 0 (the mean of their
+  `valid/source_loss`): the validation rows are corrupted like the training rows, so the
+  loss over all of them rewards fitting the noise (a model that ignores the noisy sources
+  has a higher one); the clean sources' rows are not corrupted. On digits and MNIST-1D the
+  sources are random partitions of one distribution, so it estimates the clean loss of the
+  whole task; on text it is that of the clean packages.
+  Target: the lowest such loss over uniform's evaluations (same seed), first reached
   at uniform's step s_u. The result phase of the run reaches it at its first evaluation at or
   below it, step s_m (None: never). Returns {'steps': s_m / s_u, 'flops': (s_m x the result
   phase's FLOPs per step + the method's other charged FLOPs: proxy, reference, bilevel or
   meta-training phases, i.e. summary method_ledger less the result phase) / (s_u x uniform's
   FLOPs per step)}; both resolved to one evaluation interval. None when the run has no
-  validation evaluations.
+  validation evaluations or no clean source.
   """
+  clean = [k for k, rate in enumerate(summary['corruption_rates']) if rate == 0]
   uniform = _uniform_dir(workdir)
   u_summary = read_summary(uniform)
-  base = _valid_curve(uniform, u_summary['result_phase'])
+  base = _valid_curve(uniform, u_summary['result_phase'], clean) if clean else []
   phase = summary['result_phase']
-  curve = _valid_curve(workdir, phase)
+  curve = _valid_curve(workdir, phase, clean) if clean else []
   if not base or not curve:
     return None
   s_u, target = min(base, key=lambda e: (e[1], e[0]))
