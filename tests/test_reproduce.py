@@ -382,7 +382,8 @@ def test_headline_settings_run_the_headline_seeds_and_no_other_does():
               'label_error_detection': {'digits clean meta', 'digits noisy meta'},
               'datarater_filtering': {f'text {p} discard {d}' for p in ('random bytes', 'mixed')
                                       for d in ('auto', '25%', '50%', '75%')}
-                                     | {'text random bytes, 4.9x larger model, discard 50%'}}
+                                     | {'text random bytes, 4.9x larger model, discard 50%'},
+              'source_mixture': {'stdlib_text 5 sources'}}
   for name, suite in SUITES.items():
     counts = setting_seeds(suite, 'cpu', 3, reproduce.DEFAULT_HEADLINE_SEEDS)
     assert counts.keys() == {r.setting for r in suite.runs('cpu')}, name
