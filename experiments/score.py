@@ -161,7 +161,31 @@ def main(argv):
   if result['written']:
     print(f'[score] wrote {f.out}: {result["documents"]} documents ({result["shards"]} shards)',
           flush=True)
+    report_ground_truth(f.out)
   finish()
+
+
+def report_ground_truth(out: str) -> None:
+  """With data.corrupted_field given: prints the documents' AUROC of "low score = corrupted"
+  (scored documents only) and the mean score of the clean and corrupted documents per source."""
+  import numpy as np
+  import pyarrow.parquet as pq
+  from datarater.report.detection import auroc
+  table = pq.read_table(out)
+  if 'corrupted' not in table.column_names:
+    return
+  score = table.column('score').to_numpy()
+  bad = table.column('corrupted').to_numpy(zero_copy_only=False).astype(bool)
+  source = table.column('source').to_numpy(zero_copy_only=False)
+  ok = np.isfinite(score)
+  value = auroc(bad[ok], score[ok])
+  print(f'[score] document AUROC (low score = corrupted, ground truth data.corrupted_field): '
+        f'{"n/a (one class)" if value is None else f"{value:.4f}"}', flush=True)
+  for name in sorted(set(source)):
+    cells = [f'{kind} {score[ok & (source == name) & flag].mean():.3f}'
+             for kind, flag in (('clean', ~bad), ('corrupted', bad))
+             if (ok & (source == name) & flag).any()]
+    print(f'[score] {name}: mean score ' + ', '.join(cells), flush=True)
 
 
 if __name__ == '__main__':

@@ -65,7 +65,7 @@ def test_cli_bad_rate_is_one_line_and_exit_2(tmp_path):
   assert not out.exists()
 
 
-def test_end_to_end_train_score_curate_on_a_corpus_never_seen(tmp_path):
+def test_end_to_end_train_score_curate_on_a_corpus_never_seen(tmp_path, capsys):
   """The README's three commands in small: DataRater (smoke) on the corpus, every document
   scored, the best half curated with every field and in order."""
   import pyarrow.parquet as pq
@@ -92,6 +92,17 @@ def test_end_to_end_train_score_curate_on_a_corpus_never_seen(tmp_path):
   docs = _read(corpus)
   assert table['id'] == [d['id'] for d in docs] and table['corrupted'] == [d['bad'] for d in docs]
   assert all(table['scored']) and np.isfinite(table['score']).all()
+  from datarater.report.detection import auroc
+  from experiments.score import report_ground_truth
+  capsys.readouterr()
+  report_ground_truth(scores)
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[0].endswith(f'{auroc(table["corrupted"], table["score"]):.4f}')
+  bad_optax = [s for s, b, src in zip(table['score'], table['corrupted'], table['source'])
+               if b and src == 'optax']
+  assert lines[1:] == [l for l in lines[1:] if l.split(':')[0] in ('[score] jax', '[score] numpy',
+                                                                    '[score] optax')]
+  assert lines[3].endswith(f'corrupted {np.mean(bad_optax):.3f}') and 'clean' not in lines[3]
   kept_path = str(tmp_path / 'kept.jsonl')
   stats = curate_corpus(workdir, scores, 0.5, kept_path)
   kept = _read(kept_path)
