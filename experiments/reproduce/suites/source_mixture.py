@@ -7,7 +7,8 @@ import os
 
 import numpy as np
 
-from experiments.reproduce.core import Metric, Run, Suite, read_summary, run_dir
+from experiments.reproduce.core import (Metric, Run, Suite, charged_ledger, read_summary,
+                                        run_dir)
 from experiments.reproduce.published import Published, published_rows
 from experiments.reproduce.report import pyplot
 from experiments.reproduce.suites._common import (ACCURACY, FINAL_STEP, MWNET_PAPER, REFERENCES,
@@ -132,7 +133,7 @@ def speed_to_uniform_best(summary, workdir) -> dict | None:
   at uniform's step s_u. The result phase of the run reaches it at its first evaluation at or
   below it, step s_m (None: never). Returns {'steps': s_m / s_u, 'flops': (s_m x the result
   phase's FLOPs per step + the method's other charged FLOPs: proxy, reference, bilevel or
-  meta-training phases, i.e. summary method_ledger less the result phase) / (s_u x uniform's
+  meta-training phases: core.charged_ledger less the result phase) / (s_u x uniform's
   FLOPs per step)}; both resolved to one evaluation interval. None when the run has no
   validation evaluations or no clean source.
   """
@@ -150,7 +151,7 @@ def speed_to_uniform_best(summary, workdir) -> dict | None:
     return {'steps': None, 'flops': None}
   ledger = summary['phases'][phase]['ledger']
   per_step = ledger['flops'] / max(ledger['steps'], 1)
-  other = summary['method_ledger']['flops'] - ledger['flops']
+  other = charged_ledger(summary)['flops'] - ledger['flops']
   u = u_summary['phases'][u_summary['result_phase']]['ledger']
   return {'steps': s_m / s_u,
           'flops': (s_m * per_step + other) / (s_u * u['flops'] / max(u['steps'], 1))}
