@@ -175,11 +175,10 @@ def _weights(s):
 
 
 def _weight_spearman(s, w, c):
-  from scipy import stats
-  weights = _weights(s)
-  if weights is None:
-    return None
-  return float(stats.spearmanr(weights, s['corruption_rates'])[0])
+  """Spearman of the learned per-source weight with the corruption rate; None without learned
+  weights or when they are constant (a fixed uniform mixture)."""
+  from datarater.report.detection import rate_spearman
+  return rate_spearman(_weights(s), s['corruption_rates'])
 
 
 def mixture_weights(runs: list, seeds: dict, folder: str) -> list:
