@@ -5,6 +5,7 @@
   python -m experiments.benchmark --peers ...                      # also the PyTorch peers
   python -m experiments.benchmark --sections=time_to_result        # one section; the others
                                                                    # kept from OUT/benchmark.json
+  python -m experiments.benchmark --sections=corpus                # corpus scoring (not in --quick)
 
 Writes DIR/benchmark.json (everything measured, the machine, the targets),
 DIR/benchmark.md (tables, each target with its figure and status, causes of
@@ -34,6 +35,10 @@ Sections, one module each:
   a warm compilation cache, against their floor (Python with jax, flax and
   optax imported plus the job's steps fused in one jitted scan per phase), and
   `experiments.train --help`.
+* `corpus` (issue 20; minutes, so not part of --quick): whole `experiments.score` processes
+  with a tiny DataRater text run on a ~12 MB and a 10x larger (~120 MB) corpus of the same
+  documents, 1 process each, and the large one with 2 processes: wall time, documents/s,
+  windows/s and each process's peak RSS; target: peak RSS large / small <= 1.2.
 * `torch_peer` (only with --peers, needs `requirements-bench.txt`; the only
   module that imports torch): the one-step L2RW meta-gradient in PyTorch
   `torch.func` vs ours at hidden 256 and 1024, and, in the time-to-result

@@ -18,9 +18,10 @@ _OUT = flags.DEFINE_string('out', 'results/benchmark', 'Folder for benchmark.jso
 _QUICK = flags.DEFINE_bool('quick', False, 'Tiny sizes, one repeat, no end-to-end peer run.')
 _PEERS = flags.DEFINE_bool('peers', False, 'Also run the PyTorch peers (imports torch; needs '
                            'pip install -r requirements-bench.txt).')
-_SECTIONS = flags.DEFINE_list('sections', list(core.SECTIONS),
+_SECTIONS = flags.DEFINE_list('sections', None,
                               'Sections to run; the others are kept from OUT/benchmark.json '
-                              f'when it has them. Any of {list(core.SECTIONS)}.')
+                              f'when it has them. Any of {list(core.SECTIONS)}; default: all, '
+                              f"with --quick all but 'corpus'.")
 
 NOTES_FILE = 'notes.md'  # hand-written causes of missed targets, kept beside the results
 
@@ -28,6 +29,8 @@ NOTES_FILE = 'notes.md'  # hand-written causes of missed targets, kept beside th
 def _check_flags() -> None:
   if _PEERS.value and not core.torch_installed():
     raise ValueError('--peers: PyTorch is not installed (pip install -r requirements-bench.txt)')
+  if _SECTIONS.value is None:
+    return
   unknown = [s for s in _SECTIONS.value if s not in core.SECTIONS]
   if unknown or not _SECTIONS.value:
     raise ValueError(f'--sections: {unknown or "(none)"} is not a list of {list(core.SECTIONS)}')
@@ -46,10 +49,11 @@ def main(argv):
   except (OSError, UnicodeDecodeError) as e:
     fail(2, f'{notes_path} is unreadable ({e})')
   previous = None
-  if set(_SECTIONS.value) != set(core.SECTIONS):
+  sections = _SECTIONS.value or core.default_sections(_QUICK.value)
+  if set(sections) != set(core.SECTIONS):
     previous = read_json(os.path.join(out, report.FILES[0]))
   result = core.run_benchmark(_QUICK.value, log=lambda line: print(line, flush=True), notes=notes,
-                              peers=_PEERS.value, sections=_SECTIONS.value, previous=previous)
+                              peers=_PEERS.value, sections=sections, previous=previous)
   print(targets.format_targets(result['targets']))
   report.write_report(result, out)
   print(f"wrote {out}/{', '.join(report.FILES)}")

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Optional
 import jax
 
 from datarater.meta import unroll
-from experiments.benchmark import methods, modes, targets, time_to_result
+from experiments.benchmark import corpus, methods, modes, targets, time_to_result
 
 PEERS_SKIPPED = ('PyTorch peers not asked for (--peers; they need pip install -r '
                  'requirements-bench.txt): peers skipped.')
@@ -44,14 +44,22 @@ def machine() -> Dict[str, Any]:
               load_average=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None)
 
 
-SECTIONS = ('modes', 'methods', 'scoring', 'time_to_result')
+SECTIONS = ('modes', 'methods', 'scoring', 'time_to_result', 'corpus')
+# What --quick runs by default: 'corpus' (minutes: a 100 MB corpus scored three times) is not.
+QUICK_SECTIONS = tuple(s for s in SECTIONS if s != 'corpus')
 # The result's fields each section writes ('peers' goes with 'modes': its step peer).
 SECTION_FIELDS = {'modes': ('modes', 'flops_check', 'peers'), 'methods': ('methods',),
-                  'scoring': ('scoring',), 'time_to_result': ('time_to_result',)}
+                  'scoring': ('scoring',), 'time_to_result': ('time_to_result',),
+                  'corpus': ('corpus',)}
+
+
+def default_sections(quick: bool) -> tuple:
+  """The sections run when none are named: QUICK_SECTIONS with --quick, else SECTIONS."""
+  return QUICK_SECTIONS if quick else SECTIONS
 
 
 def run_benchmark(quick: bool = False, log: Callable[[str], None] = lambda _: None,
-                  notes: str = '', peers: bool = False, sections=SECTIONS,
+                  notes: str = '', peers: bool = False, sections=None,
                   previous: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
   """Runs the chosen sections (see the package docstring).
 
@@ -62,7 +70,8 @@ def run_benchmark(quick: bool = False, log: Callable[[str], None] = lambda _: No
     notes: markdown explaining missed targets, copied into the result.
     peers: also run the PyTorch peers (needs torch: requirements-bench.txt);
       otherwise torch is never imported and the peers section says so.
-    sections: the sections to run (SECTIONS).
+    sections: the sections to run (of SECTIONS; default_sections(quick) when None). With
+      quick, 'corpus' runs at small sizes (a 2 MB corpus and a 20 MB one).
     previous: an earlier result (benchmark.json): the sections not run are
       taken from it, with its machine under `kept[<section>]`.
 
@@ -71,6 +80,7 @@ def run_benchmark(quick: bool = False, log: Callable[[str], None] = lambda _: No
     sections' fields (SECTION_FIELDS), targets, notes.
   """
   repeats = 1 if quick else 9
+  sections = tuple(default_sections(quick) if sections is None else sections)
   result = dict(machine=machine(), quick=quick, repeats=repeats, sections=list(sections),
                 kept={})
   if 'modes' in sections or 'scoring' in sections:
@@ -96,6 +106,8 @@ def run_benchmark(quick: bool = False, log: Callable[[str], None] = lambda _: No
   if 'time_to_result' in sections:
     result['time_to_result'] = time_to_result.bench_time_to_result(
         quick, 1 if quick else 3, log, peers=peers and not quick)
+  if 'corpus' in sections:
+    result['corpus'] = corpus.bench_corpus(small_mb=2.0 if quick else 12.0, log=log)
   for section in SECTIONS:
     if section not in sections and previous and all(f in previous
                                                     for f in SECTION_FIELDS[section]):

@@ -8,7 +8,7 @@ from typing import Any, Dict
 
 from datarater.train.rundir import write_atomic
 from experiments.benchmark import targets as targets_lib
-from experiments.benchmark.core import SECTIONS
+from experiments.benchmark.core import SECTIONS, default_sections
 
 FILES = ('benchmark.json', 'benchmark.md', 'modes_vs_T.png')
 
@@ -18,7 +18,7 @@ def format_markdown(result: Dict[str, Any]) -> str:
   m = result['machine']
   peers = result.get('peers', {})
   flags = (' --quick' if result['quick'] else '') + ('' if peers.get('skipped') else ' --peers')
-  if result.get('sections', SECTIONS) != list(SECTIONS):
+  if result.get('sections', SECTIONS) != list(default_sections(result['quick'])):
     flags += ' --sections=' + ','.join(result['sections'])
   lines = ['# Cost benchmark', '',
            f"`python -m experiments.benchmark{flags}` on "
@@ -46,6 +46,8 @@ def format_markdown(result: Dict[str, Any]) -> str:
               f"{s['ratio']:.1f}x."]
   if 'time_to_result' in result:
     lines += _time_to_result_lines(result['time_to_result'])
+  if 'corpus' in result:
+    lines += _corpus_lines(result['corpus'])
   for section, m in result.get('kept', {}).items():
     lines += ['', f"Section {section!r} is kept from an earlier run (not re-run by this "
               f"invocation's --sections), on {m['device']}, load average at its start "
@@ -99,6 +101,26 @@ def _time_to_result_lines(ttr) -> list:
     lines += [f"| {i + 1} | {r['ours_s']:.1f} | {r['torch_s']:.1f} | {r['speedup']:.2f} |"
               for i, r in enumerate(e2e['pairs'])]
   return lines
+
+
+def _corpus_lines(c) -> list:
+  """The corpus-scoring table: peak RSS and throughput of `experiments.score` processes."""
+  sizes = ', '.join(f"{name} {v['documents']} documents ({v['text_mb']:.0f} MB of text, "
+                    f"{v['file_mb']:.0f} MB .jsonl)" for name, v in c['corpora'].items())
+  lines = ['', '## Corpus scoring (`experiments.score`, issue #20)', '',
+           'Whole `python -m experiments.score` processes (default --shard_size=1024 and '
+           '--batch_size=256, 1 device per process) of a tiny DataRater text run (smoke config, '
+           f"data.seq_len={c['seq_len']}) on two corpora of the same documents ({c['base_documents']} "
+           'installed packages\' .py files cycled): ' + sizes + '. Wall time counts the whole '
+           'process (start, imports, reading the corpus into datasets\' Arrow cache, compiling, '
+           'scoring, writing the scores); peak RSS is each process\'s `ru_maxrss`, read by a '
+           f"wrapper process that runs only it. Peak RSS large / small: {c['rss_ratio']:.2f} "
+           f"(target <= {c['rss_target']}).", '',
+           '| corpus | processes | documents | windows | wall s | documents/s | windows/s | '
+           'peak RSS MiB (per process) |', '|---|---|---|---|---|---|---|---|']
+  return lines + [f"| {r['corpus']} | {r['processes']} | {r['documents']} | {r['windows']} | "
+                  f"{r['wall_s']:.1f} | {r['docs_per_s']:.0f} | {r['windows_per_s']:.0f} | "
+                  f"{', '.join(f'{x:.0f}' for x in r['peak_rss_mib'])} |" for r in c['rows']]
 
 
 def plot_modes(result: Dict[str, Any], path: str) -> None:

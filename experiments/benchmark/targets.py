@@ -1,8 +1,8 @@
-"""The benchmark's targets (issues 11 and 23) and their evaluation against a result.
+"""The benchmark's targets (issues 11, 20 and 23) and their evaluation against a result.
 
 Per-method step targets are `methods.method_target` (each method row carries
-its own); the meta-gradient, memory, compile-time, FLOPs-count, time-to-result
-and end-to-end targets are here. A section the result lacks has no targets.
+its own); the meta-gradient, memory, compile-time, FLOPs-count, time-to-result,
+end-to-end and corpus-scoring memory (issue 20) targets are here. A section the result lacks has no targets.
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ def evaluate_targets(result: Dict[str, Any]) -> List[Dict[str, Any]]:
     if e2e:
       add('L2RW npz job, torch.func process / ours (warm cache; median of pairs)',
           f"{e2e['median_speedup']:.2f}", f'>= {E2E_TARGET}', e2e['median_speedup'] >= E2E_TARGET)
+  c = result.get('corpus')
+  if c:
+    add('experiments.score peak RSS, 10x corpus / 1x (1 process)',
+        f"{c['rss_ratio']:.2f} ({c['rss_large_mib']:.0f} / {c['rss_small_mib']:.0f} MiB)",
+        f"<= {c['rss_target']}", c['rss_ratio'] <= c['rss_target'])
   return out
 
 
