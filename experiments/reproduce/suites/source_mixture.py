@@ -192,7 +192,7 @@ def mixture_weights(runs: list, seeds: dict, folder: str) -> list:
     if run.method == 'uniform':
       continue
     ws = [_weights(read_summary(run_dir(folder, run, k))) for k in range(seeds[run.setting])]
-    if None in ws:  # a reference row: no weights learned
+    if None in ws or all(np.ptp(w) == 0 for w in ws):  # a reference row or a fixed uniform mixture
       continue
     rates = run.make_config(0).data.corruption_rates
     simplex = declaration(run.config).source_weights
