@@ -55,6 +55,8 @@ plots/mixture_in_force.png.
 
 from __future__ import annotations
 
+import functools
+
 from typing import NamedTuple
 
 import jax
@@ -98,8 +100,7 @@ def plan(config, dataset) -> dict:
   n = int(config.num_steps)
   require(_is_int(m.rounds) and 1 <= m.rounds <= n, 'method.rounds',
           f'an int in [1, num_steps={n}]', m.rounds)
-  present = np.flatnonzero(np.bincount(dataset.train.source,
-                                       minlength=dataset.info.num_sources) > 0)
+  present = present_sources(dataset)
   k = len(present)
   require(k == 1 or (is_number(m.one_hot_factor) and 1.0 / k < m.one_hot_factor <= 1),
           'method.one_hot_factor', f'a number in (1/{k}, 1] ({k} sources)', m.one_hot_factor)
@@ -115,6 +116,22 @@ def plan(config, dataset) -> dict:
               learn_steps=aioli.learn_params_steps(k, m.sweeps, lp_steps), sweeps=int(m.sweeps),
               eta=float(m.eta), one_hot_factor=float(m.one_hot_factor),
               normalize=bool(m.normalize_a), ema=float(m.ema))
+
+
+def present_sources(dataset) -> np.ndarray:
+  """int [m] ids of the sources with training rows."""
+  counts = np.bincount(dataset.train.source, minlength=dataset.info.num_sources)
+  return np.flatnonzero(counts > 0)
+
+
+def expand_sources(v, present, k: int):
+  """[..., m] over the present sources -> [..., K], 0 on the others: jnp (float32) when
+  `present` is a jax array (inside jit), numpy (float64) when it is a numpy one."""
+  if isinstance(present, np.ndarray):
+    out = np.zeros(np.shape(v)[:-1] + (k,), np.float64)
+    out[..., present] = v
+    return out
+  return jnp.zeros(v.shape[:-1] + (k,), jnp.float32).at[..., present].set(v)
 
 
 def meta_source_losses(task, dataset, present, chunk: int):
@@ -164,16 +181,8 @@ def make(config, task, dataset) -> Method:
   losses_of = meta_source_losses(task, dataset, present, int(config.eval_batch_size))
   train, b, seed = dataset.train, config.batch_size, int(config.seed)
   members = sampler.source_members(train.source, k_all)  # once, not every step
-  present_j = jnp.asarray(present)
-
-  def expand(v):
-    """[m] over the present sources -> [K] (0 on the others)."""
-    return jnp.zeros(v.shape[:-1] + (k_all,), jnp.float32).at[..., present_j].set(v)
-
-  def expand_np(v):
-    out = np.zeros(np.shape(v)[:-1] + (k_all,), np.float64)
-    out[..., present] = v
-    return out
+  expand = functools.partial(expand_sources, present=jnp.asarray(present), k=k_all)
+  expand_np = functools.partial(expand_sources, present=present, k=k_all)
 
   def init(key, train_state):
     del key, train_state

@@ -81,6 +81,7 @@ proxy_model.kwargs, decision_every, policy_hidden, policy_noise, policy_from.
 
 from __future__ import annotations
 
+import functools
 import json
 import numbers
 import os
@@ -95,7 +96,7 @@ from flax import serialization
 from datarater.data import sampler
 from datarater.errors import ConfigError, is_number, require
 from datarater.methods import _per_example as per_example
-from datarater.methods.aioli import meta_source_losses
+from datarater.methods.aioli import expand_sources, meta_source_losses, present_sources
 from datarater.methods.regmix import check_proxy_model, proxy_task
 from datarater.mixing import agent
 from datarater.report import detection
@@ -116,12 +117,6 @@ IMPORTED_KEYS = ('population', 'agent_steps', 'proxy_steps', 'proxy_decision_eve
 
 def _whole(v) -> bool:
   return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def present_sources(dataset) -> np.ndarray:
-  """int [m] ids of the sources with training rows."""
-  counts = np.bincount(dataset.train.source, minlength=dataset.info.num_sources)
-  return np.flatnonzero(counts > 0)
 
 
 def check(config, dataset) -> None:
@@ -350,7 +345,7 @@ def make_agent_phase(config, task, dataset, policy, report: dict) -> tuple:
         policy, optimizer, state.params, state.opt_state, environment(pool), key, p, steps,
         every, noise)
     i = jnp.minimum(train_state.step, agent_steps - 1)
-    mixture = jnp.zeros((k_all,), jnp.float32).at[present_j].set(runs.mixtures.mean((0, 1)))
+    mixture = expand_sources(runs.mixtures.mean((0, 1)), present_j, k_all)
     metrics = {'agent/reward': runs.reward.mean(), 'agent/reward_std': runs.reward.std(),
                'agent/proxy_meta_loss': runs.final_loss.mean(),
                'agent/proxy_train_loss': runs.train_loss.mean(),
@@ -403,16 +398,9 @@ def make_target_method(config, task, dataset, policy, params) -> Method:
   num_decisions = -(-n // every)
   evaluate = held_out(task, dataset, present, int(config.eval_batch_size))
   members = sampler.source_members(dataset.train.source, k_all)
-  present_j = jnp.asarray(present)
   params = jax.tree.map(jnp.asarray, params)
-
-  def expand(v):
-    return jnp.zeros(v.shape[:-1] + (k_all,), jnp.float32).at[..., present_j].set(v)
-
-  def expand_np(v):
-    out = np.zeros(np.shape(v)[:-1] + (k_all,), np.float64)
-    out[..., present] = v
-    return out
+  expand = functools.partial(expand_sources, present=jnp.asarray(present), k=k_all)
+  expand_np = functools.partial(expand_sources, present=present, k=k_all)
 
   def decide(state, model_params, t):
     """state with the policy's mixture for the steps from t on (losses of `model_params`)."""
