@@ -33,6 +33,25 @@ def load_config(name: str, arg: str = 'dataset=digits,smoke'):
   return load(name, arg)
 
 
+def assert_bad_method_field(make, config, task, dataset, field: str, value) -> None:
+  """`make(config, task, dataset)` with config.method.<field> (or <node>.<key>) set to `value`
+  raises a one-line ConfigError naming the field (the field's type may change: it is replaced,
+  no flag parsing here)."""
+  import copy
+  from datarater.errors import ConfigError
+  config = copy.deepcopy(config)
+  node, *rest = field.split('.')
+  if rest:
+    config.method[node][rest[0]] = value
+  else:
+    with config.unlocked():
+      del config.method[field]
+      config.method[field] = value
+  with pytest.raises(ConfigError, match=f'config.method.{field}') as e:
+    make(config, task, dataset)
+  assert '\n' not in str(e.value)
+
+
 def check_run_dir(workdir, num_rows=None):
   """Asserts every file of the run-directory contract exists and is well formed."""
   for f in CONTRACT:

@@ -12,7 +12,7 @@ import optax
 import pytest
 from flax import serialization
 
-from conftest import check_run_dir, load_config
+from conftest import assert_bad_method_field, check_run_dir, load_config
 from datarater.data import sampler
 from datarater.errors import ConfigError
 from datarater.methods import mixing_agent as method
@@ -364,15 +364,4 @@ def built():
 
 @pytest.mark.parametrize('field,value', BAD)
 def test_a_bad_field_is_a_one_line_config_error_naming_it(built, field, value):
-  config, task, dataset = built
-  config = copy.deepcopy(config)
-  node, *rest = field.split('.')
-  if rest:
-    config.method[node][rest[0]] = value
-  else:
-    with config.unlocked():
-      del config.method[field]   # the field's type may change (no flag parsing here)
-      config.method[field] = value
-  with pytest.raises(ConfigError, match=f'config.method.{field}') as e:
-    method.make(config, task, dataset)
-  assert '\n' not in str(e.value)
+  assert_bad_method_field(method.make, *built, field, value)

@@ -2,13 +2,12 @@
 (datarater.methods.regmix) in the loop: summary, ledger, the final phase's batches, and a
 5-source digits case whose pure-noise source must lose its weight."""
 
-import copy
 
 import jax
 import numpy as np
 import pytest
 
-from conftest import load_config
+from conftest import assert_bad_method_field, load_config
 from datarater.data import sampler
 from datarater.errors import ConfigError
 from datarater.methods import regmix as method
@@ -209,16 +208,7 @@ def built():
 
 @pytest.mark.parametrize('field,value', BAD)
 def test_a_bad_field_is_a_one_line_config_error_naming_it(built, field, value):
-  config, task, dataset = built
-  config = copy.deepcopy(config)
-  node, *rest = field.split('.')
-  if rest:
-    config.method[node][rest[0]] = value
-  else:
-    config.method[field] = value
-  with pytest.raises(ConfigError, match=f'config.method.{field}') as e:
-    method.make(config, task, dataset)
-  assert '\n' not in str(e.value)
+  assert_bad_method_field(method.make, *built, field, value)
 
 
 def test_one_source_is_refused_naming_the_field():

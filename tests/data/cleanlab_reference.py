@@ -24,6 +24,12 @@ for method in ('self_confidence', 'normalized_margin'):
   for adjust in (False, True):
     out[f'{method}_adjust{int(adjust)}'] = rank.get_label_quality_scores(
         labels, probs, method=method, adjust_pred_probs=adjust)
+# What the test relies on: every array is finite, of the inputs' length, and the scores are
+# label-quality scores in [0, 1] (a failed or changed cleanlab call would show here first).
+assert out['confident_thresholds'].shape == (5,) and np.isfinite(out['confident_thresholds']).all()
+for name, values in out.items():
+  if name.endswith(('_adjust0', '_adjust1')):
+    assert values.shape == (200,) and np.all((0 <= values) & (values <= 1)), name
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'cleanlab_reference.npz')
 np.savez(path, cleanlab_version=np.asarray(cleanlab.__version__), **out)
 print(f'wrote {path} (cleanlab {cleanlab.__version__})')
