@@ -171,9 +171,9 @@ def report_ground_truth(out: str) -> None:
   import numpy as np
   import pyarrow.parquet as pq
   from datarater.report.detection import auroc
-  table = pq.read_table(out)
-  if 'corrupted' not in table.column_names:
+  if 'corrupted' not in pq.read_schema(out).names:
     return
+  table = pq.read_table(out, columns=['score', 'corrupted', 'source'])
   score = table.column('score').to_numpy()
   bad = table.column('corrupted').to_numpy(zero_copy_only=False).astype(bool)
   source = table.column('source').to_numpy(zero_copy_only=False)
