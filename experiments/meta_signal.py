@@ -15,8 +15,15 @@ before any clean one; 0.5: no signal; below 0.5: it asks to up-weight the corrup
   CE, its corrupted   its corrupted rows only
   CE, trimmed 50%     the noisy meta split's cross-entropy over its half of lower-loss rows
                       (method.outer_loss='trimmed_ce', method.outer_trim=0.5)
+  CE, trimmed 50% and lowest 12.5%   two-sided: also without the lowest-loss 12.5% of rows
+                      (method.outer_trim_low=0.125)
   MAE, noisy meta     mean of 1 - p_y (method.outer_loss='mae') on the noisy meta split
   CE, clean meta      cross-entropy on a clean meta split (data.meta_mode='clean')
+
+With a corruption kind per source (data.corruption='mixed'), a second table follows: by age,
+each kind's median position in the sampled rows' loss ranking (0 = lowest loss, 1 = highest),
+which is what a loss-trimmed meta loss (method.outer_trim, method.outer_trim_low) keeps or
+leaves out.
 
 It is the one-step, SGD-direction view of the meta-gradient (DataRater unrolls T Adam steps
 of a population); it shows what the meta loss rewards, not what a rater learns.
@@ -72,6 +79,8 @@ def meta_losses(task, noisy, clean) -> dict:
   if len(bad):
     out['CE, its corrupted'] = ce(noisy, bad)
   out['CE, trimmed 50%'] = lambda p: trimmed_mean(task.per_example_loss(p, every), 0.5)
+  out['CE, trimmed 50% and lowest 12.5%'] = lambda p: trimmed_mean(
+      task.per_example_loss(p, every), 0.5, 0.125)
   out['MAE, noisy meta'] = lambda p: mae_loss(task.logits(p, every['x']), every['y']).mean()
   out['CE, clean meta'] = ce(clean, np.arange(clean.size))
   return out
@@ -117,6 +126,11 @@ def main(argv):
   names = list(losses)
   print('| age | ' + ' | '.join(names) + ' |')
   print('|---' * (len(names) + 1) + '|')
+  kinds = np.asarray(data.info.source_corruption or ('',) * data.info.num_sources)
+  kind = np.where(data.train.corrupted[rows], kinds[data.train.source[rows]], 'clean')
+  present = [k for k in dict.fromkeys(('clean',) + tuple(kinds)) if k and (kind == k).any()]
+  loss_of = jax.jit(task.per_example_loss)
+  positions = []
   step = 0
   for age in ages:
     for step in range(step, age):
@@ -129,6 +143,16 @@ def main(argv):
     scores = {k: np.concatenate([np.asarray(c[k]) for c in chunks]) for k in names}
     cells = [f'{auroc(data.train.corrupted[rows], scores[k]):.3f}' for k in names]
     print(f'| {age} | ' + ' | '.join(cells) + ' |', flush=True)
+    losses = np.concatenate([np.asarray(loss_of(params, sampler.gather(data.train, rows[i:i + 64])))
+                             for i in range(0, len(rows), 64)])
+    rank = np.argsort(np.argsort(losses, kind='stable'), kind='stable') / max(len(rows) - 1, 1)
+    positions.append([np.median(rank[kind == k]) for k in present])
+  if len(present) > 2:
+    print('\nMedian position of each kind in the rows\' loss ranking (0 = lowest loss):')
+    print('| age | ' + ' | '.join(present) + ' |')
+    print('|---' * (len(present) + 1) + '|')
+    for age, row in zip(ages, positions):
+      print(f'| {age} | ' + ' | '.join(f'{v:.2f}' for v in row) + ' |')
 
 
 if __name__ == '__main__':

@@ -72,8 +72,9 @@ def check_run_dir(workdir, num_rows=None):
 
 @pytest.fixture
 def run_smoke(tmp_path):
-  """run_smoke(config_name, arg='dataset=digits,smoke', **overrides) -> (summary, rows, workdir)."""
-  def run(name, arg='dataset=digits,smoke', scores=False, **overrides):
+  """run_smoke(config_name, arg='dataset=digits,smoke', **overrides) -> (summary, rows, workdir);
+  `tag` names a second workdir of the same config (tmp_path / (config_name + tag))."""
+  def run(name, arg='dataset=digits,smoke', scores=False, tag='', **overrides):
     config = load_config(name, arg)
     for key, value in overrides.items():
       node = config
@@ -81,7 +82,7 @@ def run_smoke(tmp_path):
       for p in parents:
         node = node[p]
       node[leaf] = value
-    workdir = str(tmp_path / name)
+    workdir = str(tmp_path / (name + tag))
     train_and_evaluate(config, workdir)
     from datarater.data import load_dataset
     n = load_dataset(config.data, config.seed).info.num_rows if scores else None

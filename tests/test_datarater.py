@@ -1,6 +1,8 @@
 """DataRater method: pipeline contract, filtering, population resets, devices."""
 
 import os
+import subprocess
+import sys
 
 import jax
 from jax.flatten_util import ravel_pytree
@@ -8,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import check_run_dir, load_config
+from conftest import ROOT, check_run_dir, load_config
 from datarater.data import load_dataset, sampler
 from datarater.errors import ConfigError
 from datarater.meta import datarater_features
@@ -319,6 +321,38 @@ def test_trimmed_mean_keeps_the_lowest_losses():
   assert datarater_features.trimmed_mean(losses, 0.9) == pytest.approx(1.0)  # at least one row
   grad = jax.grad(lambda l: datarater_features.trimmed_mean(l, 0.5))(losses)
   np.testing.assert_allclose(grad, [0.5, 0.0, 0.5, 0.0])
+  # Two-sided: the lowest quarter (1.0) and the highest quarter (10.0) left out.
+  assert datarater_features.trimmed_mean(losses, 0.25, 0.25) == pytest.approx(3.5)
+  np.testing.assert_array_equal(datarater_features.kept_rows(losses, 0.25, 0.25), [2, 1])
+
+
+def test_rated_trimmed_mean_weights_the_kept_rows_by_the_raters_softmax():
+  losses = jnp.array([1.0, 5.0, 2.0, 10.0])
+  scores = jnp.array([0.0, 9.0, jnp.log(3.0), -9.0])
+  # Rows 0 and 2 are kept (the lower-loss half); softmax of their scores: 1/4, 3/4.
+  assert datarater_features.rated_trimmed_mean(losses, scores, 0.5) == pytest.approx(
+      0.25 * 1.0 + 0.75 * 2.0)
+  # Equal scores: the trimmed mean; temperature divides the scores.
+  assert datarater_features.rated_trimmed_mean(losses, jnp.zeros(4), 0.5) == pytest.approx(1.5)
+  assert datarater_features.rated_trimmed_mean(losses, 2 * scores, 0.5, 0.0, 2.0) == pytest.approx(
+      1.75)
+  # The gradient flows through the kept losses with those weights, not through the scores.
+  grad_l, grad_s = jax.grad(lambda l, s: datarater_features.rated_trimmed_mean(l, s, 0.5),
+                            argnums=(0, 1))(losses, scores)
+  np.testing.assert_allclose(grad_l, [0.25, 0.0, 0.75, 0.0], rtol=1e-6)
+  np.testing.assert_array_equal(grad_s, 0.0)
+
+
+def test_rated_ce_meta_loss_follows_the_raters_scores_of_the_meta_rows(run_smoke):
+  """outer_loss='rated_ce' meta-trains end to end, and its meta loss differs from
+  trimmed_ce's (same data, init and trim) only through the rater's weights of the meta rows."""
+  rated, _, _ = run_smoke('datarater', data__meta_mode='noisy', method__outer_loss='rated_ce',
+                          method__discard_fraction=0.5, method__baseline=False)
+  trimmed, _, _ = run_smoke('datarater', tag='_trimmed', data__meta_mode='noisy',
+                            method__outer_loss='trimmed_ce',
+                            method__discard_fraction=0.5, method__baseline=False)
+  assert rated['outer_loss'] == 'rated_ce' and trimmed['outer_loss'] == 'trimmed_ce'
+  assert rated['score_auroc'] is not None and rated['score_auroc'] != trimmed['score_auroc']
 
 
 def test_rater_from_a_different_rater_names_the_field(tmp_path, run_smoke):
@@ -386,3 +420,21 @@ def test_meta_signal_alignment_is_the_meta_loss_slope_along_one_example(x64):
     step = lambda s: jax.tree.map(lambda p, d: p + s * d, params, g)  # noqa: E731
     slope = (meta_loss(step(eps)) - meta_loss(step(-eps))) / (2 * eps)
     assert float(aligned[i]) == pytest.approx(float(slope), rel=1e-5)
+
+
+def test_meta_signal_prints_each_corruption_kinds_loss_position():
+  """experiments/meta_signal.py on the mixed text preset: the alignment table has the two-sided
+  trimmed loss's column, and the second table places each corruption kind in the loss ranking
+  (positions in [0, 1])."""
+  out = subprocess.run(
+      [sys.executable, '-m', 'experiments.meta_signal',
+       '--config=configs/datarater.py:dataset=stdlib_text,smoke', '--config.data.corruption=mixed',
+       '--config.data.corruption_rates=(0.0,0.2,0.4,0.6,0.8)', '--ages=0,2', '--rows=48'],
+      capture_output=True, text=True, cwd=ROOT, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert 'CE, trimmed 50% and lowest 12.5%' in out.stdout
+  table = out.stdout.split("loss ranking (0 = lowest loss):")[1].strip().splitlines()
+  assert table[0] == '| age | clean | ocr | boilerplate | mojibake | random_bytes |'
+  rows = [[float(v) for v in line.strip('| ').split(' | ')] for line in table[2:]]
+  assert [r[0] for r in rows] == [0, 2]
+  assert all(0 <= v <= 1 for r in rows for v in r[1:])

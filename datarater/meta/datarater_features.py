@@ -104,18 +104,62 @@ def mae_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return (1.0 - p_y).reshape(p_y.shape[0], -1).mean(axis=1)
 
 
-def trimmed_mean(losses: jax.Array, trim: float) -> jax.Array:
-  """Mean of the k = max(1, round((1 - trim) * B)) smallest of B losses (the outer loss
-  'trimmed_ce'); which rows are kept is decided under `stop_gradient`, the gradient flows
-  through the kept losses.
+def kept_rows(losses: jax.Array, trim: float, trim_low: float = 0.0) -> jax.Array:
+  """Indices of the rows a trimmed meta loss keeps: the B losses ranked (under
+  `stop_gradient`), the round(trim_low * B) lowest and the round(trim * B) highest left out,
+  at least one row kept.
 
   Args:
     losses: [B] per-example losses (B static).
     trim: fraction of the highest losses left out, in [0, 1).
+    trim_low: fraction of the lowest losses left out, in [0, 1 - trim).
+
+  Returns:
+    [k] int indices, k = max(1, B - round(trim * B) - round(trim_low * B)).
+  """
+  b = losses.shape[0]
+  low = int(round(trim_low * b))
+  k = max(1, b - int(round(trim * b)) - low)
+  low = min(low, b - k)
+  return jnp.argsort(jax.lax.stop_gradient(losses), stable=True)[low:low + k]
+
+
+def trimmed_mean(losses: jax.Array, trim: float, trim_low: float = 0.0) -> jax.Array:
+  """Mean of the losses `kept_rows` keeps (the outer loss 'trimmed_ce'); the gradient flows
+  through the kept losses, not through the choice.
+
+  Args:
+    losses: [B] per-example losses (B static).
+    trim: fraction of the highest losses left out, in [0, 1).
+    trim_low: fraction of the lowest losses left out (0: one-sided).
 
   Returns:
     Scalar.
   """
-  k = max(1, int(round((1.0 - trim) * losses.shape[0])))
-  keep = jnp.argsort(jax.lax.stop_gradient(losses), stable=True)[:k]
-  return losses[keep].mean()
+  return losses[kept_rows(losses, trim, trim_low)].mean()
+
+
+def rated_trimmed_mean(losses: jax.Array, scores: jax.Array, trim: float, trim_low: float = 0.0,
+                       temperature: float = 1.0) -> jax.Array:
+  """The outer loss 'rated_ce': the losses of the rows `trimmed_mean` keeps, weighted by the
+  softmax of the rater's scores over those rows (the weights the rater would give them as an
+  inner batch), instead of equally.
+
+  The scores are data (the rater's current scores of the meta rows, computed before the
+  unroll); no gradient flows through them or through the choice of rows, so the
+  meta-gradient asks only which *training* rows lower the loss on the meta rows the rater
+  currently trusts.
+
+  Args:
+    losses: [B] per-example losses (B static).
+    scores: [B] rater scores of the same rows.
+    trim: fraction of the highest losses left out, in [0, 1).
+    trim_low: fraction of the lowest losses left out.
+    temperature: softmax temperature (method.temperature).
+
+  Returns:
+    Scalar.
+  """
+  keep = kept_rows(losses, trim, trim_low)
+  w = jax.nn.softmax(jax.lax.stop_gradient(scores[keep]) / temperature)
+  return jnp.sum(w * losses[keep])

@@ -89,6 +89,8 @@ def _check(config) -> None:
   require(m.outer_loss in OUTER_LOSSES, 'method.outer_loss', f'one of {OUTER_LOSSES}', m.outer_loss)
   require(is_number(m.outer_trim) and 0 <= m.outer_trim < 1, 'method.outer_trim', 'in [0, 1)',
           m.outer_trim)
+  require(is_number(m.outer_trim_low) and 0 <= m.outer_trim_low < 1 - m.outer_trim,
+          'method.outer_trim_low', 'in [0, 1 - method.outer_trim)', m.outer_trim_low)
   require(all(f in datarater_features.FEATURES for f in m.rater_features), 'method.rater_features',
           f'a tuple of names from {datarater_features.FEATURES}', m.rater_features)
   require(isinstance(m.rater_from, str), 'method.rater_from', 'a run directory or empty',
@@ -108,7 +110,7 @@ def _check(config) -> None:
           f'divisible by config.mesh.population={groups}', m.population)
 
 
-OUTER_LOSSES = ('auto', 'cross_entropy', 'mae', 'trimmed_ce')
+OUTER_LOSSES = ('auto', 'cross_entropy', 'mae', 'trimmed_ce', 'rated_ce')
 
 
 def outer_loss_name(config) -> str:
@@ -199,7 +201,10 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
       return datarater_features.mae_loss(task.logits(params, batch['x']), batch['y']).mean()
     losses = task.per_example_loss(params, batch)
     if loss_name == 'trimmed_ce':
-      return datarater_features.trimmed_mean(losses, m.outer_trim)
+      return datarater_features.trimmed_mean(losses, m.outer_trim, m.outer_trim_low)
+    if loss_name == 'rated_ce':
+      return datarater_features.rated_trimmed_mean(losses, batch['score'], m.outer_trim,
+                                                   m.outer_trim_low, m.temperature)
     return losses.mean()
 
   grad_fn = functools.partial(unroll.meta_loss_and_grad, inner_loss_fn=inner_loss,
@@ -245,6 +250,8 @@ def make_meta_trainer(config, task, dataset, rater) -> Method:
     train = {k: v.reshape((n, t, b) + v.shape[1:]) for k, v in train_part(batch).items()}
     meta = {k: v.reshape((n, bm) + v.shape[1:]) for k, v in batch['meta'].items()}
     # With config.mesh.population > 1, each group of devices trains its own models.
+    if loss_name == 'rated_ce':   # the current rater's scores of each model's meta rows
+      meta['score'] = jax.vmap(lambda p, b: rate(state.eta, b, params=p))(params, meta)
     params, opt, train, meta = sharding.population_split((params, opt, train, meta))
     losses, grads, (params, opt) = jax.vmap(grad_fn, in_axes=(None, 0, 0, 0, 0))(
         state.eta, params, opt, train, meta)
