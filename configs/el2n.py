@@ -11,8 +11,10 @@ Method fields (datarater/methods/el2n.py):
                            (vmapped; paper: 10 on CIFAR-10).
   method.score_steps       steps each model trains before scoring: early
                            training (paper: ~10% of training for EL2N, 0 for
-                           GraNd at initialisation). Set here to num_steps // 10;
-                           set it again when you change num_steps.
+                           GraNd at initialisation). Follows num_steps:
+                           num_steps // 10 of the run as launched (a
+                           --config.num_steps flag moves it too) unless set
+                           itself.
   method.discard_fraction    'auto' (default) or rho in [0, 1): the fraction of candidate
                              rows the filtered retraining discards, keeping the lowest EL2N
                              / GraNd (0 = score only; 'auto': chosen on the score
@@ -33,7 +35,7 @@ def get_config(arg=None):
   config.method.name = 'el2n'
   config.method.score = 'el2n'
   config.method.num_models = 4
-  config.method.score_steps = max(config.num_steps // 10, 1)
+  config.method.score_steps = config.get_ref('num_steps') // 10  # follows num_steps unless set
   config.method.discard_fraction = discard_fraction_field()
   config.method.filter_mode = 'per_batch'
   if arg.smoke:

@@ -190,7 +190,9 @@ def upgrade_recorded(old: dict) -> dict:
     corrupted its validation rows like the training rows, the 'noisy' of today;
   * score_filter's method.higher_is_better (removed when every score file
     became higher = keep): True kept the highest scores, as score_filter
-    does now, so it is dropped; False stays, and the run differs.
+    does now, so it is dropped; False stays, and the run differs;
+  * DataRater's method.outer_trim_low (added with the two-sided trimmed meta loss): a
+    recorded config without it trimmed the high-loss side only, the 0.0 of today.
 
   Args:
     old: a recorded config (fingerprint.json's 'config').
@@ -211,6 +213,8 @@ def upgrade_recorded(old: dict) -> dict:
     method['filter_mode'] = _filter.recorded_mode(method)
   if method.get('name') == 'score_filter' and method.get('higher_is_better') is True:
     del method['higher_is_better']
+  if method.get('name') == 'datarater' and 'outer_trim' in method:
+    method.setdefault('outer_trim_low', 0.0)
   return {**old, 'method': method}
 
 

@@ -1,5 +1,6 @@
 """DataRater method: pipeline contract, filtering, population resets, devices."""
 
+import json
 import os
 import subprocess
 import sys
@@ -438,3 +439,15 @@ def test_meta_signal_prints_each_corruption_kinds_loss_position():
   rows = [[float(v) for v in line.strip('| ').split(' | ')] for line in table[2:]]
   assert [r[0] for r in rows] == [0, 2]
   assert all(0 <= v <= 1 for r in rows for v in r[1:])
+
+
+def test_a_datarater_run_recorded_before_outer_trim_low_is_the_same_run():
+  """Suites reuse finished DataRater runs recorded before method.outer_trim_low existed
+  (their trim was one-sided, today's 0.0); a run with a two-sided trim is another run."""
+  from datarater.run import changed_fields
+  config = load_config('datarater')
+  old = json.loads(config.to_json_best_effort())
+  del old['method']['outer_trim_low']
+  assert changed_fields(old, config, ()) == []
+  config.method.outer_trim_low = 0.125
+  assert changed_fields(old, config, ()) == ['method']

@@ -161,3 +161,15 @@ def test_bad_fields_name_the_field(run_smoke):
     run_smoke('confident_learning', method__num_folds=1)
   with pytest.raises(ConfigError, match='config.data.name'):
     run_smoke('aum', 'dataset=stdlib_text,smoke')
+
+
+def test_el2n_score_steps_follow_num_steps_unless_set():
+  """EL2N scores after ~10% of the run as launched (REVIEW: it was fixed at config load, 150
+  steps, 25% of a 600-step suite run)."""
+  config = load_config('el2n', 'dataset=digits')
+  assert config.method.score_steps == config.num_steps // 10
+  config.num_steps = 600
+  assert config.method.score_steps == 60
+  config.method.score_steps = 7
+  config.num_steps = 300
+  assert config.method.score_steps == 7
