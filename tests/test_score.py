@@ -132,6 +132,35 @@ def test_scores_are_the_mean_of_the_raters_window_scores_in_corpus_order(run, sc
   np.testing.assert_allclose(cols['score'][train], means[train], rtol=1e-5, atol=1e-6)
 
 
+def _resident_kib(address: int) -> int:
+  """Rss of this process's mapping that starts at `address` (/proc/self/smaps), in KiB."""
+  lines = open('/proc/self/smaps').read().splitlines()
+  start = [i for i, line in enumerate(lines) if line.startswith(f'{address:x}-')]
+  assert len(start) == 1
+  rss = next(line for line in lines[start[0] + 1:] if line.startswith('Rss:'))
+  return int(rss.split()[1])
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/self/smaps'), reason='Linux /proc only')
+def test_decoding_a_shard_drops_the_corpus_pages_it_read(run):
+  """Pages of the corpus's memory-mapped Arrow cache stay resident once read (and count in peak
+  RSS) unless dropped: `text_rows` drops them, so scoring shard by shard is flat in corpus size."""
+  import ml_collections
+  from datarater.data import corpus
+  text = corpus.open_text(ml_collections.ConfigDict(
+      {'path': run.corpus, 'source_field': 'src', 'id_field': 'id', 'corrupted_field': 'bad',
+       'max_examples': 0}))
+  [mapping] = text.maps   # a pyarrow Buffer spanning the corpus's Arrow cache mapping
+  address = mapping.address
+  assert text.table.column('text').to_pylist() == [d['text'] for d in run.docs]
+  assert _resident_kib(address) > 0     # what was read stays resident...
+  rows = corpus.text_rows(text, SHARD, 2 * SHARD)
+  assert _resident_kib(address) == 0    # ...until text_rows drops it
+  assert rows.docs == [d['text'].encode('utf-8') for d in run.docs[SHARD:2 * SHARD]]
+  assert list(rows.ids) == [d['id'] for d in run.docs[SHARD:2 * SHARD]]
+  assert text.table.column('text').to_pylist() == [d['text'] for d in run.docs]   # read again
+
+
 KILLER = """
 import os, runpy, signal, sys
 import pyarrow.parquet as pq

@@ -6,7 +6,9 @@ This module reads and checks the files and assigns documents to splits; `datarat
 corruption, or with the classification recipe.
 `open_text` reads and checks a dataset=text corpus without decoding it (the `datasets` Arrow
 table, memory-mapped) and `text_rows` decodes any range of its documents, so a corpus larger than
-memory can be read shard by shard (`experiments.score`); `read_text` is both at once.
+memory can be read shard by shard (`experiments.score`); `read_text` is both at once. The mapped
+pages a range was decoded from are dropped from the process's memory afterwards (`_arrow`,
+`release_pages`), so reading shard by shard keeps the resident set flat in the corpus's size.
 
 Where the data comes from (config.data.path)
   A file, a glob (`**` recurses) or a directory: .jsonl / .json, .parquet, .csv, .txt (text
@@ -77,6 +79,7 @@ dataset=table: rows
 from __future__ import annotations
 
 import glob
+import mmap
 import os
 import re
 import tempfile
@@ -116,6 +119,7 @@ class TextTable(NamedTuple):
   id_field: str
   corrupted_field: str
   where: str              # the path, for messages
+  maps: tuple = ()        # pyarrow Buffers: the read-only mappings `table` lies in (`_arrow`)
 
 
 class Documents(NamedTuple):
@@ -223,10 +227,47 @@ def _one_line(e: BaseException) -> str:
 
 
 def _arrow(ds):
-  """A datasets.Dataset's rows as one pyarrow Table."""
+  """(A datasets.Dataset's rows as one pyarrow Table, the file mappings the table lies in).
+
+  The table is the Dataset's Arrow cache files, memory-mapped read-only and read zero-copy as
+  `datasets` reads them, but through mappings of our own, each kept as one pyarrow Buffer
+  spanning it, so that `release_pages` can drop the pages a reader has touched: a page of a file
+  mapping, once read, stays in the process's resident set (and in its peak RSS, ru_maxrss) until
+  it is unmapped or advised away, so decoding a corpus shard by shard through one long-lived
+  mapping would grow RSS by the corpus's size (all of its Arrow cache by the last shard).
+  Falls back to `datasets`' table (and no mappings) where the Dataset is not exactly its cache
+  files (in memory, an indices mapping, a cast schema) or the platform has no madvise.
+  """
   if not len(ds):
-    return ds.data.table.slice(0, 0)
-  return ds.with_format('arrow')[:]
+    return ds.data.table.slice(0, 0), ()
+  files = [f['filename'] for f in ds.cache_files]
+  if files and getattr(ds, '_indices', None) is None and hasattr(mmap, 'MADV_DONTNEED'):
+    import pyarrow as pa
+    tables, maps = [], []
+    for name in files:
+      with pa.memory_map(name) as f:   # closing the file keeps the mapping (while referenced)
+        tables.append(pa.ipc.open_stream(f).read_all())
+        f.seek(0)
+        maps.append(f.read_buffer())   # zero-copy: the whole mapping
+    table = pa.concat_tables(tables)
+    if table.num_rows == len(ds) and table.schema == ds.data.schema:
+      return table, tuple(maps)
+  return ds.with_format('arrow')[:], ()
+
+
+def release_pages(maps) -> None:
+  """Drops the resident pages of `_arrow`'s file mappings from this process (madvise
+  MADV_DONTNEED). Nothing is lost: the mappings are read-only, of files that do not change, so
+  their pages are the file's (in the kernel's page cache) and a later read faults them back in.
+  """
+  if not maps:
+    return
+  import ctypes
+  madvise = ctypes.CDLL(None, use_errno=True).madvise
+  madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+  for buffer in maps:   # a mapping starts on a page boundary, as madvise requires
+    if madvise(buffer.address, buffer.size, mmap.MADV_DONTNEED):
+      raise OSError(ctypes.get_errno(), 'madvise(MADV_DONTNEED) of the corpus mapping')
 
 
 def read_tables(path: str, dataset: str, formats: tuple, per_file: bool = False,
@@ -242,7 +283,8 @@ def read_tables(path: str, dataset: str, formats: tuple, per_file: bool = False,
 
   Returns:
     (pyarrow Table of every row, file of each row relative to the root (a list; the directory's
-    name for a save_to_disk directory), root, reader ('json', 'text', ..., or 'saved')).
+    name for a save_to_disk directory), root, reader ('json', 'text', ..., or 'saved'), the
+    read-only file mappings the table lies in (`_arrow`; `release_pages` drops their pages)).
   """
   files, root = resolve(path, dataset, formats)
   datasets = _hf()
@@ -258,9 +300,9 @@ def read_tables(path: str, dataset: str, formats: tuple, per_file: bool = False,
         raise DataError(f"config.data.path: {root!r} is a DatasetDict with splits {names}; "
                         "it needs a 'train' split (or a single split)")
       ds = ds['train' if 'train' in ds else names[0]]
-    table = _arrow(ds)
+    table, maps = _arrow(ds)
     name = os.path.basename(os.path.normpath(root))
-    return table, [name] * table.num_rows, root, 'saved'
+    return table, [name] * table.num_rows, root, 'saved', maps
   files = [f for f in files if os.path.getsize(f) > 0]
   if not files:
     raise DataError(f'config.data.path: {path!r}: every file is empty')
@@ -272,7 +314,7 @@ def read_tables(path: str, dataset: str, formats: tuple, per_file: bool = False,
   with tempfile.TemporaryDirectory(prefix='datarater-datasets-') as cache:
     try:
       dd = datasets.load_dataset(reader, data_files=data_files, cache_dir=cache, **reader_kwargs)
-      tables = [_arrow(dd[k]) for k in data_files]
+      tables, maps = zip(*[_arrow(dd[k]) for k in data_files])
     except Exception as e:  # noqa: BLE001 - a malformed file is one user-facing error
       where = files[0] if len(files) == 1 else path
       empty = re.search(r'Instruction "(\w+)" corresponds to no data', str(e.__cause__ or e))
@@ -292,7 +334,7 @@ def read_tables(path: str, dataset: str, formats: tuple, per_file: bool = False,
   else:
     table = tables[0]
     origin = rel if reader == 'text' and reader_kwargs.get('sample_by') == 'document' else None
-  return table, origin, root, reader
+  return table, origin, root, reader, sum(maps, ())
 
 
 def _concat(tables):
@@ -403,14 +445,16 @@ def open_text(cfg) -> TextTable:
         raise DataError(f'config.data.{name}={value!r}: .txt files have no fields (the source is '
                         'the file, or its directory under txt_unit=file); use .jsonl or .parquet')
     whole = unit == 'file'
-    table, origin, root, _ = read_tables(cfg.path, 'text', TEXT_FORMATS, per_file=not whole,
-                                         sample_by='document' if whole else 'line')
+    table, origin, root, _, maps = read_tables(cfg.path, 'text', TEXT_FORMATS,
+                                               per_file=not whole,
+                                               sample_by='document' if whole else 'line')
     if whole:   # a file is a document; its source is its directory
       top = os.path.basename(os.path.normpath(os.path.abspath(root)))
       origin = [os.path.dirname(o) or top for o in origin]
     text_field = 'text'
   else:
-    table, origin, _, _ = read_tables(cfg.path, 'text', TEXT_FORMATS, per_file=not source_field)
+    table, origin, _, _, maps = read_tables(cfg.path, 'text', TEXT_FORMATS,
+                                            per_file=not source_field)
   where = cfg.path
   table, origin = _cap(table, origin, cfg)
   if not table.num_rows:
@@ -426,12 +470,14 @@ def open_text(cfg) -> TextTable:
     column(table, id_field, 'id_field', where)
   if flag_field:
     flags(column(table, flag_field, 'corrupted_field', where), flag_field, where)
-  return TextTable(table, origin, text_field, source_field, id_field, flag_field, where)
+  return TextTable(table, origin, text_field, source_field, id_field, flag_field, where, maps)
 
 
 def text_rows(text: TextTable, start: int = 0, stop: int | None = None) -> TextCorpus:
   """Documents start..stop-1 of an opened corpus (`open_text`), decoded; ids are numbered from
-  0 over the whole corpus (document `start` is `start`)."""
+  0 over the whole corpus (document `start` is `start`). The pages of the corpus's mapping read
+  are dropped afterwards (`release_pages`): memory holds the decoded range, not what was read
+  before it."""
   stop = text.table.num_rows if stop is None else min(stop, text.table.num_rows)
   rows = text.table.slice(start, max(stop - start, 0))
   docs = [s.encode('utf-8') for s in rows.column(text.text_field).to_pylist()]
@@ -444,6 +490,7 @@ def text_rows(text: TextTable, start: int = 0, stop: int | None = None) -> TextC
          else np.arange(start, stop))
   corrupted = flags(rows.column(text.corrupted_field), text.corrupted_field,
                     text.where) if text.corrupted_field else None
+  release_pages(text.maps)
   return TextCorpus(docs, source, ids, corrupted, text.where)
 
 
@@ -551,7 +598,7 @@ def read_table(cfg) -> Table:
           'the name of the label column for dataset=table', label_field)
   source_field, id_field, flag_field = (_optional(cfg, n) for n in
                                         ('source_field', 'id_field', 'corrupted_field'))
-  table, _, _, _ = read_tables(cfg.path, 'table', TABLE_FORMATS)
+  table, _, _, _, _ = read_tables(cfg.path, 'table', TABLE_FORMATS)
   where = cfg.path
   table, _ = _cap(table, None, cfg)
   if not table.num_rows:
