@@ -88,6 +88,15 @@ data.text_field    str. 'text': the column holding each document (default 'text'
 data.txt_unit      'file' | 'line'. 'text' from .txt files: a document is a whole
                    file (default; its source is its directory) or one line
                    (its source is its file).
+data.tokenizer     str. 'text': '' (default) = byte-level (a document is its
+                   UTF-8 bytes, vocabulary 256), or the path of a local
+                   tokenizer file of the Hugging Face `tokenizers` library
+                   (tokenizer.json): a document is its token ids (no special
+                   tokens added), windows are data.seq_len + 1 tokens, the
+                   vocabulary (model and rater) is the tokenizer's, and row
+                   offsets count tokens (datarater/data/tokens.py). The
+                   synthetic corruptions act on bytes, so corruption_rates
+                   must be () with a tokenizer.
 data.source_field  str. 'text' / 'table': the column naming each row's source
                    (strings or integers, numbered 0..K-1 in sorted order of
                    their values, named by them in reports). '' (default):
@@ -420,6 +429,7 @@ def base_config(arg) -> ml_collections.ConfigDict:
     if dataset == 'text':
       c.data.text_field = 'text'
       c.data.txt_unit = 'file'
+      c.data.tokenizer = ''
     else:
       c.data.label_field = ''
       c.data.feature_fields = ()

@@ -188,6 +188,8 @@ def upgrade_recorded(old: dict) -> dict:
     without it generated MNIST-1D from the run's seed, the -1 of today;
   * data.valid_mode (added with clean validation rows): a recorded config without it
     corrupted its validation rows like the training rows, the 'noisy' of today;
+  * data.tokenizer of dataset=text (added with tokenizer files): without it a document was
+    its bytes, the '' of today;
   * score_filter's method.higher_is_better (removed when every score file
     became higher = keep): True kept the highest scores, as score_filter
     does now, so it is dropped; False stays, and the run differs;
@@ -202,7 +204,8 @@ def upgrade_recorded(old: dict) -> dict:
   """
   data = old.get('data')
   if isinstance(data, dict):
-    old = {**old, 'data': {'generator_seed': -1, 'valid_mode': 'noisy', **data}}
+    added = {'tokenizer': ''} if data.get('name') == 'text' else {}
+    old = {**old, 'data': {'generator_seed': -1, 'valid_mode': 'noisy', **added, **data}}
   method = old.get('method')
   if not isinstance(method, dict):
     return old

@@ -19,13 +19,14 @@
                            file / directory, as dataset=text assigns sources)
               score        float32, higher = keep (the direction of scores_train.npy): the mean
                            of the rater's scores of the document's windows; NaN for a document
-                           shorter than one window (data.seq_len + 1 bytes)
+                           shorter than one window (data.seq_len + 1 bytes or tokens)
               num_windows  how many windows the document was cut into
               scored       num_windows > 0 (False: score is NaN)
               corrupted    data.corrupted_field's value (only when it is given)
             Documents -> windows: a document's UTF-8 bytes b give n = len(b) // (seq_len + 1)
             non-overlapping windows from its first byte, as in training (the last
-            len(b) % (seq_len + 1) bytes are not scored); `experiments.curate --scores` reads
+            len(b) % (seq_len + 1) bytes are not scored; under the run's data.tokenizer, its
+            token ids in place of bytes); `experiments.curate --scores` reads
             this file. The schema's metadata records the run, corpus and config it is of.
 --shard_size  documents per shard. Shards are written, each complete, to <out>.shards/
             (shard-00000.parquet, ..., and manifest.json saying what they are scores of); a

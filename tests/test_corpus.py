@@ -216,6 +216,85 @@ def test_txt_files_one_document_per_file_or_per_line(tmp_path, capsys):
     np.testing.assert_array_equal(split.source, (doc >= 18).astype(int))
 
 
+def write_tokenizer(path, docs):
+  """A small byte-level BPE tokenizer trained on `docs` (Hugging Face tokenizers), saved to
+  `path`; returns the Tokenizer."""
+  from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+  tok = Tokenizer(models.BPE())
+  tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+  tok.decoder = decoders.ByteLevel()
+  tok.train_from_iterator([d['text'] for d in docs], trainer=trainers.BpeTrainer(
+      vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+  tok.save(str(path))
+  return tok
+
+
+def test_tokenizer_file_cuts_documents_into_token_windows(tmp_path):
+  """With data.tokenizer a document is its token ids: windows of seq_len + 1 tokens, offsets in
+  tokens, the vocabulary the tokenizer's; a train document's windows give back its tokens."""
+  docs = make_docs()
+  tok = write_tokenizer(tmp_path / 'tok.json', docs)
+  vocab = tok.get_vocab_size(with_added_tokens=True)
+  assert vocab > 256
+  cfg = text_cfg(write_jsonl(tmp_path / 'c.jsonl', docs), source_field='src', seq_len=4,
+                 tokenizer=str(tmp_path / 'tok.json'))
+  d, documents = load_text_documents(cfg, 0)
+  ids = [tok.encode(x['text'], add_special_tokens=False).ids for x in docs]
+  n = 5   # seq_len + 1
+  np.testing.assert_array_equal(documents.num_windows, [len(t) // n for t in ids])
+  assert d.info.num_classes == vocab and d.info.input_shape == (4,)
+  pieces = {}
+  for name, split in splits(d).items():
+    doc, offset = doc_of(name, split, documents)
+    for i in range(split.size):
+      w = list(np.append(split.x[i], split.y[i][-1]))
+      assert w == ids[doc[i]][offset[i]:offset[i] + n]
+      pieces.setdefault(doc[i], {})[offset[i]] = w
+  assert max(int(s.x.max()) for s in splits(d).values()) >= 256   # merged tokens, not bytes
+  for k in np.flatnonzero(documents.split == 'train'):
+    m = len(ids[k]) // n
+    assert sum((pieces[k][o] for o in sorted(pieces[k])), []) == ids[k][:m * n]
+    assert tok.decode(ids[k]) == docs[k]['text']
+
+
+def test_tokenizer_smoke_run_builds_the_model_and_rater_on_its_vocabulary(tmp_path, run_smoke):
+  docs = make_docs(90)
+  vocab = write_tokenizer(tmp_path / 'tok.json', docs).get_vocab_size(with_added_tokens=True)
+  path = write_jsonl(tmp_path / 'c.jsonl', docs)
+  summary, _, workdir = run_smoke('datarater', 'dataset=text,smoke', data__path=str(path),
+                                  data__source_field='src', data__seq_len=4, data__meta_size=12,
+                                  data__tokenizer=str(tmp_path / 'tok.json'),
+                                  method__discard_fraction=0.5, method__baseline=False)
+  assert summary['dataset'] == 'text' and np.isfinite(summary['test_loss'])
+  from datarater.methods.datarater import RATER_FILE
+  import flax.serialization
+  with open(os.path.join(workdir, RATER_FILE), 'rb') as f:
+    rater = flax.serialization.msgpack_restore(f.read())
+  embed = [v for k, v in flax.traverse_util.flatten_dict(rater).items() if 'embedding' in k]
+  assert vocab != 256 and embed and embed[0].shape[0] == vocab   # the tokenizer's vocabulary
+  # experiments.score cuts the documents into the same token windows and averages the rater's
+  # scores of them per document.
+  import io
+  import pyarrow.parquet as pq
+  from datarater.methods._corpus_rater import score_corpus
+  from datarater.models.rater import TransformerRater
+  from experiments.score import setup
+  config, plan = setup(workdir, str(tmp_path / 's.parquet'), {}, 16, 8)
+  score_corpus(config, workdir, str(tmp_path / 's.parquet'), plan, 8, stream=io.StringIO())
+  got = pq.read_table(tmp_path / 's.parquet').column('score').to_numpy(zero_copy_only=False)
+  from tokenizers import Tokenizer
+  tok = Tokenizer.from_file(str(tmp_path / 'tok.json'))
+  apply = TransformerRater(**config.method.rater.kwargs, max_len=4, vocab_size=vocab).apply
+  for k, d in enumerate(docs):
+    ids = np.array(tok.encode(d['text'], add_special_tokens=False).ids)
+    w = ids[:len(ids) // 5 * 5].reshape(-1, 5)
+    if not len(w):
+      assert np.isnan(got[k])
+      continue
+    want = np.mean(np.asarray(apply({'params': rater}, w[:, :-1], w[:, 1:])))
+    np.testing.assert_allclose(got[k], want, rtol=1e-5, atol=1e-6)
+
+
 def test_corpus_is_read_without_the_network(tmp_path, monkeypatch):
   def refuse(*args, **kwargs):
     raise OSError('network access in a corpus load')
@@ -398,6 +477,13 @@ TEXT_BAD = {
     'unknown txt unit': (lambda p: text_cfg(p, txt_unit='page'), 'config.data.txt_unit',
                          ConfigError),
     'no path': (lambda p: text_cfg(''), 'config.data.path: set it', DataError),
+    'tokenizer file missing': (lambda p: text_cfg(p, tokenizer=str(p.parent / 'none.json')),
+                               'config.data.tokenizer', DataError),
+    'tokenizer file does not load': (lambda p: text_cfg(p, tokenizer=str(p)),
+                                     'not a tokenizers file', DataError),
+    'tokenizer with byte corruption': (lambda p: text_cfg(p, tokenizer=str(p),
+                                                          corruption_rates=(0.5,) * 3),
+                                       'config.data.corruption_rates', DataError),
 }
 
 

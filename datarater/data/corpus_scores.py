@@ -4,8 +4,9 @@ The pieces of `experiments.score` (which scores every document of a dataset=text
 finished DataRater run's rater) and of `experiments.curate --scores` that are plain data:
 
 Documents <-> windows
-  `windows_of(docs, L)` cuts each document's UTF-8 bytes b into n = len(b) // L non-overlapping
-  windows of L = data.seq_len + 1 bytes from its first byte, exactly as dataset=text does
+  `windows_of(docs, L)` cuts each document's UTF-8 bytes b (or its token ids, under the run's
+  data.tokenizer) into n = len(b) // L non-overlapping
+  windows of L = data.seq_len + 1 units from its first one, exactly as dataset=text does
   (`datarater.data.loaders._windows`, per document): window j = b[j L:(j + 1) L]; the last
   len(b) % L bytes are not scored and a document shorter than L has no window.
   `document_scores(window_scores, counts)` averages each document's window scores
@@ -54,14 +55,16 @@ def windows_of(docs: list, length: int):
   """Every window of a list of documents, in order.
 
   Args:
-    docs: bytes of each document.
+    docs: each document's bytes, or its units (an int array: the token ids of a run with
+      data.tokenizer, `datarater.data.tokens.encode`).
     length: window length L = data.seq_len + 1.
 
   Returns:
-    (uint8 [W, L] windows, int64 [W] document (index into docs) of each window, int64 [len(docs)]
-    windows of each document).
+    ([W, L] windows (uint8 bytes, or the units' dtype), int64 [W] document (index into docs) of
+    each window, int64 [len(docs)] windows of each document).
   """
-  cut = [_windows(np.frombuffer(d, np.uint8), length) for d in docs]
+  cut = [_windows(d if isinstance(d, np.ndarray) else np.frombuffer(d, np.uint8), length)
+         for d in docs]
   counts = np.array([len(w) for w in cut], np.int64)
   if not counts.sum():
     return np.zeros((0, length), np.uint8), np.zeros(0, np.int64), counts

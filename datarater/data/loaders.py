@@ -17,7 +17,7 @@ import sysconfig
 
 import numpy as np
 
-from datarater.data import corpus, corruption
+from datarater.data import corpus, corruption, tokens
 from datarater.data.classification import (MAX_CLASSES, MAX_LABEL, MAX_SOURCES,
                                            classification_dataset)
 from datarater.data.core import (DataError, Dataset, DatasetInfo, Split, check_valid_mode,
@@ -25,7 +25,7 @@ from datarater.data.core import (DataError, Dataset, DatasetInfo, Split, check_v
 from datarater.data.mnist1d import load_mnist1d
 from datarater.data.tabular import load_tabular
 
-VOCAB = 256  # byte-level text
+VOCAB = tokens.BYTE_VOCAB  # byte-level text
 
 
 # ----------------------------------------------------------------------------- classification
@@ -283,12 +283,12 @@ def _lm_splits(parts: dict, cfg, rng) -> dict:
   return splits
 
 
-def _lm_info(name, names, cfg, splits: dict) -> DatasetInfo:
-  """DatasetInfo of a byte-level LM dataset whose sources are `names`."""
+def _lm_info(name, names, cfg, splits: dict, vocab: int = VOCAB) -> DatasetInfo:
+  """DatasetInfo of an LM dataset whose sources are `names` (byte-level, or `vocab` tokens)."""
   if cfg.meta_mode not in ('clean', 'noisy'):
     raise DataError(f"config.data.meta_mode={cfg.meta_mode!r} must be 'clean' or 'noisy'")
   rates = tuple(cfg.corruption_rates)
-  return DatasetInfo(name=name, task='lm', num_classes=VOCAB, input_shape=(cfg.seq_len,),
+  return DatasetInfo(name=name, task='lm', num_classes=vocab, input_shape=(cfg.seq_len,),
                      num_sources=len(names), source_names=tuple(names),
                      corruption=cfg.corruption if len(rates) else 'none',
                      corruption_rates=rates, meta_mode=cfg.meta_mode,
@@ -337,17 +337,23 @@ def load_text_documents(cfg, seed):
   Returns:
     (Dataset, corpus.Documents).
   """
+  unit = 'tokens' if cfg.get('tokenizer', '') else 'bytes'
+  if unit == 'tokens' and len(cfg.corruption_rates) and cfg.corruption != 'none':
+    raise DataError('config.data.corruption_rates: the synthetic text corruptions act on bytes; '
+                    'with config.data.tokenizer set them to () (config.data.corrupted_field '
+                    'still marks your own ground truth)')
+  vocab = tokens.vocab_size(cfg)   # loads the tokenizer before the corpus is read
   text = corpus.read_text(cfg)
   length = cfg.seq_len + 1
-  windows = [_windows(np.frombuffer(d, np.uint8), length) for d in text.docs]
+  windows = [_windows(u, length) for u in tokens.encode(text.docs, cfg)]
   counts = np.array([len(w) for w in windows], np.int64)
   if not counts.any():
     raise DataError(f'config.data.path: no document of {text.where!r} has data.seq_len + 1 = '
-                    f'{length} bytes; lower config.data.seq_len')
+                    f'{length} {unit}; lower config.data.seq_len')
   short = int((counts == 0).sum())
   if short:
     print(f'warning: {short} of {len(counts)} documents of {text.where} are shorter than '
-          f'data.seq_len + 1 = {length} bytes and give no sequence', file=sys.stderr, flush=True)
+          f'data.seq_len + 1 = {length} {unit} and give no sequence', file=sys.stderr, flush=True)
   has = counts > 0
   source = np.full(len(counts), -1, np.int32)
   source[has], names = corpus.number(text.source[has], 'config.data.source_field', text.where)
@@ -391,7 +397,7 @@ def load_text_documents(cfg, seed):
     if text.corrupted is not None:   # the user's ground truth, with the synthetic corruption's
       split = split._replace(corrupted=split.corrupted | text.corrupted[doc[i]])
     splits[name] = split._replace(row=row_of[i]) if name != 'test' else split
-  info = _lm_info('text', names, cfg, splits)
+  info = _lm_info('text', names, cfg, splits, vocab)
   rows = np.flatnonzero(row_of >= 0)
   split_names = np.array(corpus.SPLIT_NAMES + ('',))
   documents = corpus.Documents(

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from datarater.data import corpus, corpus_scores
+from datarater.data import corpus, corpus_scores, tokens
 from datarater.errors import ConfigError, WorkdirError
 from datarater.methods.datarater import RATER_FILE, load_rater, make_rate
 
@@ -105,6 +105,10 @@ def prepare(config, workdir: str, shard_size: int) -> Plan:
       'data': data, 'seq_len': int(config.data.seq_len),
       'corpus_files': corpus_scores.corpus_files(config.data.path),
       'num_documents': n, 'shard_size': int(shard_size)}
+  if config.data.get('tokenizer', ''):   # the run's tokenizer file, checked and recorded
+    tokens.load_tokenizer(config.data.tokenizer)
+    manifest['tokenizer_sha256'] = corpus_scores.file_sha256(
+        os.path.expanduser(config.data.tokenizer))
   return Plan(text, corpus_scores.shard_bounds(n, shard_size), manifest,
               int(config.data.seq_len) + 1)
 
@@ -115,7 +119,7 @@ def _sha256_json(value) -> str:
 
 
 class WindowScorer:
-  """scorer(windows uint8 [n, L]) -> float32 [n]: the run's rater on each window.
+  """scorer(windows [n, L], bytes or token ids) -> float32 [n]: the run's rater on each window.
 
   Attributes:
     batch_size: windows per jitted call (a multiple of the local devices).
@@ -127,10 +131,11 @@ class WindowScorer:
     import jax.numpy as jnp
     from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
     from datarater.data.core import DatasetInfo
-    from datarater.data.loaders import VOCAB
+    from datarater.data.tokens import vocab_size
     from datarater.models.rater import build_rater
     seq_len = int(config.data.seq_len)
-    info = DatasetInfo(name='text', task='lm', num_classes=VOCAB, input_shape=(seq_len,),
+    info = DatasetInfo(name='text', task='lm', num_classes=vocab_size(config.data),
+                       input_shape=(seq_len,),
                        num_sources=0, source_names=(), corruption='none', corruption_rates=(),
                        meta_mode=config.data.meta_mode, num_rows=0)
     rater = build_rater(config.method.rater, info)
@@ -167,7 +172,7 @@ class WindowScorer:
     for start in range(0, n, b):
       chunk = windows[start:start + b]
       if len(chunk) < b:    # the last batch: padded with zero windows, whose scores are dropped
-        chunk = np.concatenate([chunk, np.zeros((b - len(chunk), self.length), np.uint8)])
+        chunk = np.concatenate([chunk, np.zeros((b - len(chunk), self.length), chunk.dtype)])
       outs.append(self._score(self._eta, self._put(chunk, self._rows)))
     if not outs:
       return np.zeros(0, np.float32)
@@ -238,7 +243,8 @@ def score_corpus(config, workdir: str, out: str, plan: Plan, batch_size: int = 2
     corpus_scores.remove_leftovers(corpus_scores.shard_path(out, i))   # of a killed run
     start, stop = plan.bounds[i]
     rows = corpus.text_rows(plan.text, start, stop)
-    windows, _, counts = corpus_scores.windows_of(rows.docs, plan.length)
+    windows, _, counts = corpus_scores.windows_of(tokens.encode(rows.docs, config.data),
+                                                  plan.length)
     scores = corpus_scores.document_scores(scorer(windows), counts)
     corpus_scores.write_table(corpus_scores.shard_table(rows, scores, counts),
                               corpus_scores.shard_path(out, i))

@@ -84,7 +84,8 @@ class TransformerRater(nn.Module):
 RATERS = {
     'mlp': (MLPRater, 'classification', lambda info: dict(num_classes=info.num_classes)),
     'cnn': (CNNRater, 'classification', lambda info: dict(num_classes=info.num_classes)),
-    'transformer': (TransformerRater, 'lm', lambda info: dict(max_len=info.input_shape[0])),
+    'transformer': (TransformerRater, 'lm', lambda info: dict(max_len=info.input_shape[0],
+                                                              vocab_size=info.num_classes)),
 }
 
 
