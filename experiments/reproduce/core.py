@@ -201,7 +201,7 @@ def check_finished(config, workdir: str) -> None:
     raise ConfigError(f'{workdir} holds a finished run without fingerprint.json (or with an '
                       'unreadable one), so it cannot be checked against the suite\'s config; '
                       'delete it to re-run')
-  old = fingerprint['config']
+  old = same_rater_run(fingerprint['config'], config)
   changed = changed_fields(old, config, BOOKKEEPING_FIELDS)
   if changed:
     raise ConfigError(f'{workdir} holds a finished run made with a different config.{changed[0]} '
@@ -210,6 +210,20 @@ def check_finished(config, workdir: str) -> None:
   if fingerprint.get('data_sha256') != data_sha256(config):
     raise ConfigError(f'{workdir} holds a finished run on other data (same config, but the data '
                       'recipe changed since it ran: its data_sha256 differs); delete it to re-run')
+
+
+def same_rater_run(old: dict, config) -> dict:
+  """`old` with its method.rater_from set to `config`'s when both name the same run directory
+  (<setting>/<method>/seed<k>) of a suite's runs: a run records the absolute path of the
+  checkout it ran in, and a clone elsewhere must still reuse it."""
+  method = old.get('method')
+  now = config.get('method', {}).get('rater_from', '') if 'method' in config else ''
+  if not (isinstance(method, dict) and isinstance(method.get('rater_from'), str) and now):
+    return old
+  tail = lambda path: os.path.normpath(path).split(os.sep)[-3:]  # noqa: E731
+  if tail(method['rater_from']) != tail(now):
+    return old
+  return {**old, 'method': {**method, 'rater_from': now}}
 
 
 _DATA_SHA256 = {}  # (config.data, seed) -> hash, once per invocation
