@@ -488,9 +488,6 @@ def test_paired_arms_share_data_seed_and_init(name):
 KNOWN_STALE = {
     'noisy_labels': {'DataRater': 'made with the DataRater defaults before #19 (population 4, '
                                   "outer_clip 1.0, outer_loss 'cross_entropy')"},
-    'discard_auto': {f'DataRater, {arm}': 'made with the DataRater defaults before #19'
-                     for arm in ('discard 10%', 'discard 25%', 'discard 50%', 'discard 75%',
-                                 'auto')},
 }
 
 
