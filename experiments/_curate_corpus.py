@@ -18,6 +18,13 @@ files -> .jsonl with the fields "text" (the document) and "source" (its source: 
 under txt_unit=file, the file under txt_unit=line). --out's extension must be that format; it is
 written to a temporary file, then renamed. data.max_examples of the scoring applies: documents
 past it were not scored and are not written.
+
+The corpus is read and written a chunk at a time, and the pages of its memory-mapped Arrow
+cache that a chunk read are dropped after it (`corpus.release_pages`, as `experiments.score`
+does), so memory stays flat in the corpus's size: .jsonl and .csv chunks are CHUNK documents of
+the corpus; a .parquet chunk is one row group of ROW_GROUP kept documents (the corpus rows
+holding them, read at once), so the file does not depend on CHUNK. A corpus of at most ROW_GROUP
+documents gives one row group, as writing every kept row at once would.
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ class CurateError(ValueError):
 # The input format (extension of the corpus files, or 'saved') -> the extensions --out may have.
 OUTPUTS = {'.jsonl': ('.jsonl',), '.json': ('.jsonl',), '.parquet': ('.parquet',),
            '.csv': ('.csv',), '.txt': ('.jsonl',), 'saved': ('.parquet', '.jsonl')}
-CHUNK = 1024  # rows written at a time
+CHUNK = 1024       # corpus rows read and written at a time (.jsonl, .csv)
+ROW_GROUP = 1024   # kept rows per row group of a .parquet --out (not CHUNK: see above)
 
 
 def _input_format(path: str) -> str:
@@ -83,11 +91,16 @@ def _open(workdir: str, scores_path: str):
 
 def _write(text, mask: np.ndarray, fmt: str, out: str, txt: bool) -> None:
   """Writes the rows of text.table where mask holds, in order, as `fmt` ('.jsonl' / '.parquet'
-  / '.csv'), chunk by chunk; `txt`: the corpus is .txt files (a "source" field is added)."""
+  / '.csv'), chunk by chunk (module docstring), dropping the corpus pages each chunk read; `txt`:
+  the corpus is .txt files (a "source" field is added)."""
   import pyarrow as pa
-  table = text.table
-  if txt:
-    table = table.append_column('source', pa.array(np.asarray(text.origin, str)))
+  from datarater.data import corpus
+  table, n = text.table, text.table.num_rows
+  if fmt == '.parquet':   # a chunk ends after every ROW_GROUP-th kept row
+    ends = np.flatnonzero(mask)[ROW_GROUP - 1::ROW_GROUP] + 1
+  else:
+    ends = np.arange(CHUNK, n, CHUNK)
+  bounds = [0, *ends[ends < n].tolist(), n]
   tmp = f'{out}.tmp-{os.getpid()}'
   writer = None
   try:
@@ -98,13 +111,17 @@ def _write(text, mask: np.ndarray, fmt: str, out: str, txt: bool) -> None:
       elif fmt == '.csv':
         import pyarrow.csv as pcsv
         writer = pcsv.CSVWriter(f, table.schema)
-      for start in range(0, table.num_rows, CHUNK):
-        rows = table.slice(start, CHUNK).filter(pa.array(mask[start:start + CHUNK]))
+      for start, stop in zip(bounds[:-1], bounds[1:]):
+        rows = table.slice(start, stop - start)
+        if txt:
+          rows = rows.append_column('source', pa.array(text.origin[start:stop], pa.string()))
+        rows = rows.filter(pa.array(mask[start:stop]))
         if fmt == '.jsonl':
           for row in rows.to_pylist():
             f.write((json.dumps(row, ensure_ascii=False, default=str) + '\n').encode('utf-8'))
         elif rows.num_rows:
           writer.write_table(rows)
+        corpus.release_pages(text.maps)
       if writer is not None:
         writer.close()
         writer = None

@@ -459,3 +459,71 @@ def test_curate_entry_exits_2_with_one_line(run, tmp_path):
   assert proc.returncode == 2 and proc.stderr.startswith('error: '), proc.stderr[-2000:]
   assert proc.stderr.strip().count('\n') == 0 and 'none.parquet' in proc.stderr
   assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- curate, streamed
+
+
+@pytest.mark.parametrize('fmt', ['jsonl', 'parquet', 'csv'])
+def test_curate_chunk_by_chunk_writes_the_bytes_of_one_chunk(run, scored, tmp_path, monkeypatch,
+                                                            fmt):
+  """Curation streams the corpus: CHUNK rows at a time (.jsonl, .csv), ROW_GROUP kept rows at a
+  time (.parquet, a row group each). Chunks smaller than the corpus (7 rows, the last of 4) write
+  the bytes of a chunk holding it all; smaller row groups, the same rows in more row groups."""
+  import experiments._curate_corpus as curate
+  if fmt == 'jsonl':
+    scores = scored[0]
+  else:
+    scores = tmp_path / 'scores.parquet'
+    score(run, scores, {'data.path': str(_write_format(tmp_path, run.docs, fmt))})
+  written = {}
+  for chunk in (10**9, SHARD):
+    monkeypatch.setattr(curate, 'CHUNK', chunk)
+    out = tmp_path / f'kept-{chunk}.{fmt}'
+    stats = curate.curate_corpus(run.workdir, str(scores), 0.6, str(out))
+    written[chunk] = out.read_bytes()
+  assert written[SHARD] == written[10**9] and stats['kept'] > 2 * SHARD
+  if fmt == 'parquet':
+    import pyarrow.parquet as pq
+    monkeypatch.setattr(curate, 'ROW_GROUP', 5)
+    out = tmp_path / 'kept-groups.parquet'
+    curate.curate_corpus(run.workdir, str(scores), 0.6, str(out))
+    meta = pq.ParquetFile(out).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sizes == [5] * (stats['kept'] // 5) + ([stats['kept'] % 5] if stats['kept'] % 5 else [])
+    assert pq.read_table(out).equals(pq.read_table(tmp_path / f'kept-{10**9}.parquet'))
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/self/smaps'), reason='Linux /proc only')
+def test_curate_drops_the_corpus_pages_after_each_chunk(run, scored, tmp_path, monkeypatch):
+  """As `text_rows` for scoring (test_decoding_a_shard_drops_the_corpus_pages_it_read): the pages
+  of the corpus's mapping a chunk read are dropped after it, so curating is flat in corpus size."""
+  import experiments._curate_corpus as curate
+  from datarater.data import corpus
+  opened, resident = [], []
+  open_text, release_pages = corpus.open_text, corpus.release_pages
+
+  def opening(cfg):
+    opened.append(open_text(cfg))
+    return opened[-1]
+
+  def releasing(maps):
+    [mapping] = maps
+    before = _resident_kib(mapping.address)
+    release_pages(maps)
+    resident.append((before, _resident_kib(mapping.address)))
+
+  monkeypatch.setattr(corpus, 'open_text', opening)
+  monkeypatch.setattr(corpus, 'release_pages', releasing)
+  monkeypatch.setattr(curate, 'CHUNK', SHARD)
+  out = tmp_path / 'kept.jsonl'
+  curate.curate_corpus(run.workdir, str(scored[0]), 0.6, str(out))
+  [text] = opened
+  [mapping] = text.maps
+  assert len(resident) == -(-60 // SHARD)            # one release per chunk of 7 documents...
+  assert all(b > 0 and a == 0 for b, a in resident)  # ...of the pages that chunk read
+  assert _resident_kib(mapping.address) == 0
+  kept = expected_kept(scored[1]['score'], ['all'] * 60, 0.6)
+  assert read_jsonl(out) == [run.docs[i] for i in kept]
+  assert text.table.column('text').to_pylist() == [d['text'] for d in run.docs]   # read again
+  assert _resident_kib(mapping.address) > 0
