@@ -482,13 +482,10 @@ def test_paired_arms_share_data_seed_and_init(name):
   assert not problems, report(problems)
 
 
-# Rows whose committed runs are known to be stale, by suite: {row label: why}. Each is stated in
-# the README section of its table; re-running it (delete its run directories, run the suite)
-# removes it from here. A stale row not listed, or a listed row that is no longer stale, fails.
-KNOWN_STALE = {
-    'noisy_labels': {'DataRater': 'made with the DataRater defaults before #19 (population 4, '
-                                  "outer_clip 1.0, outer_loss 'cross_entropy')"},
-}
+# Rows whose committed runs are known to be stale, by suite: {row label: why}. Each must be
+# stated in the README section of its table; re-running it (delete its run directories, run the
+# suite) removes it from here. A stale row not listed, or a listed row that is current, fails.
+KNOWN_STALE = {}
 
 
 @pytest.mark.parametrize('name', COMMITTED)
