@@ -40,4 +40,5 @@ def get_config(arg=None):
   config.method.filter_mode = 'per_batch'
   if arg.smoke:
     config.method.num_models = 2
+    config.method.score_steps = 1   # not 6 // 10 = 0 (scoring at initialisation, GraNd's)
   return config

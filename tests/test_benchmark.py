@@ -57,8 +57,9 @@ def result(quick_run):
 def test_every_field_present(result):
   assert json.loads(json.dumps(result)) == result  # JSON-serialisable as is
   assert set(result) == {'machine', 'quick', 'repeats', 'sections', 'kept', 'modes',
-                         'flops_check', 'methods', 'scoring', 'peers', 'time_to_result',
-                         'targets', 'notes'}
+                         'flops_check', 'methods', 'scoring', 'peers', 'peers_run',
+                         'time_to_result', 'targets', 'notes'}
+  assert result['peers_run'] is False
   # 'corpus' (minutes) is not part of --quick: tests/test_benchmark_corpus.py runs it tiny.
   assert result['sections'] == list(core.QUICK_SECTIONS) and result['kept'] == {}
   assert {'cpu_count', 'device', 'jax', 'platform', 'torch'} <= set(result['machine'])
@@ -202,6 +203,8 @@ def test_markdown_peers_section(result):
   with_peers['time_to_result']['peer'] = dict(
       steps=10, batch_size=64, hidden=256, median_speedup=2.0,
       pairs=[dict(ours_s=1.0, torch_s=2.0, speedup=2.0)])
+  assert '--peers' not in report.format_markdown(with_peers)   # kept peers, this run had none
+  with_peers['peers_run'] = True
   text = report.format_markdown(with_peers)
   assert '`python -m experiments.benchmark --quick --peers`' in text
   assert '| 16 | 8 | 1.00 | 3.00 | 3.00 |' in text and '| 1 | 1.0 | 2.0 | 2.00 |' in text

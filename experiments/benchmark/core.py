@@ -82,7 +82,7 @@ def run_benchmark(quick: bool = False, log: Callable[[str], None] = lambda _: No
   repeats = 1 if quick else 9
   sections = tuple(default_sections(quick) if sections is None else sections)
   result = dict(machine=machine(), quick=quick, repeats=repeats, sections=list(sections),
-                kept={})
+                peers_run=bool(peers), kept={})
   if 'modes' in sections or 'scoring' in sections:
     horizons = (2, 5) if quick else (1, 2, 4, 8, 16, 32)
     layers = (8, 16, 3) if quick else (64, 256, 256, 10)

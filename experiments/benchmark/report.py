@@ -17,7 +17,9 @@ def format_markdown(result: Dict[str, Any]) -> str:
   """benchmark.md: setup, targets, and one table per section."""
   m = result['machine']
   peers = result.get('peers', {})
-  flags = (' --quick' if result['quick'] else '') + ('' if peers.get('skipped') else ' --peers')
+  # This invocation's --peers (kept sections may hold an earlier invocation's peer results).
+  ran_peers = result.get('peers_run', not peers.get('skipped'))
+  flags = (' --quick' if result['quick'] else '') + (' --peers' if ran_peers else '')
   if result.get('sections', SECTIONS) != list(default_sections(result['quick'])):
     flags += ' --sections=' + ','.join(result['sections'])
   lines = ['# Cost benchmark', '',
