@@ -7,7 +7,7 @@ corruption, or with the classification recipe.
 `open_text` reads and checks a dataset=text corpus without decoding it (the `datasets` Arrow
 table, memory-mapped) and `text_rows` decodes any range of its documents, so a corpus larger than
 memory can be read shard by shard (`experiments.score`); `read_text` is both at once. The mapped
-pages a range was decoded from are dropped from the process's memory afterwards (`_arrow`,
+pages a range was decoded from are dropped from the process's memory afterwards (`arrow_table`,
 `release_pages`), so reading shard by shard keeps the resident set flat in the corpus's size.
 
 Where the data comes from (config.data.path)
@@ -79,7 +79,6 @@ dataset=table: rows
 from __future__ import annotations
 
 import glob
-import mmap
 import os
 import re
 import tempfile
@@ -88,6 +87,7 @@ from typing import NamedTuple
 import numpy as np
 
 from datarater.data.classification import MAX_LABEL, MAX_SOURCES
+from datarater.data.mapped import arrow_table, release_pages
 from datarater.data.core import DataError, is_fraction, valid_count
 from datarater.errors import require
 
@@ -119,7 +119,7 @@ class TextTable(NamedTuple):
   id_field: str
   corrupted_field: str
   where: str              # the path, for messages
-  maps: tuple = ()        # pyarrow Buffers: the read-only mappings `table` lies in (`_arrow`)
+  maps: tuple = ()        # pyarrow Buffers: the read-only mappings `table` lies in (`arrow_table`)
 
 
 class Documents(NamedTuple):
@@ -226,50 +226,6 @@ def _one_line(e: BaseException) -> str:
   return f'{type(cause).__name__}: {text[0][:200]}' if text else type(cause).__name__
 
 
-def _arrow(ds):
-  """(A datasets.Dataset's rows as one pyarrow Table, the file mappings the table lies in).
-
-  The table is the Dataset's Arrow cache files, memory-mapped read-only and read zero-copy as
-  `datasets` reads them, but through mappings of our own, each kept as one pyarrow Buffer
-  spanning it, so that `release_pages` can drop the pages a reader has touched: a page of a file
-  mapping, once read, stays in the process's resident set (and in its peak RSS, ru_maxrss) until
-  it is unmapped or advised away, so decoding a corpus shard by shard through one long-lived
-  mapping would grow RSS by the corpus's size (all of its Arrow cache by the last shard).
-  Falls back to `datasets`' table (and no mappings) where the Dataset is not exactly its cache
-  files (in memory, an indices mapping, a cast schema) or the platform has no madvise.
-  """
-  if not len(ds):
-    return ds.data.table.slice(0, 0), ()
-  files = [f['filename'] for f in ds.cache_files]
-  if files and getattr(ds, '_indices', None) is None and hasattr(mmap, 'MADV_DONTNEED'):
-    import pyarrow as pa
-    tables, maps = [], []
-    for name in files:
-      with pa.memory_map(name) as f:   # closing the file keeps the mapping (while referenced)
-        tables.append(pa.ipc.open_stream(f).read_all())
-        f.seek(0)
-        maps.append(f.read_buffer())   # zero-copy: the whole mapping
-    table = pa.concat_tables(tables)
-    if table.num_rows == len(ds) and table.schema == ds.data.schema:
-      return table, tuple(maps)
-  return ds.with_format('arrow')[:], ()
-
-
-def release_pages(maps) -> None:
-  """Drops the resident pages of `_arrow`'s file mappings from this process (madvise
-  MADV_DONTNEED). Nothing is lost: the mappings are read-only, of files that do not change, so
-  their pages are the file's (in the kernel's page cache) and a later read faults them back in.
-  """
-  if not maps:
-    return
-  import ctypes
-  madvise = ctypes.CDLL(None, use_errno=True).madvise
-  madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-  for buffer in maps:   # a mapping starts on a page boundary, as madvise requires
-    if madvise(buffer.address, buffer.size, mmap.MADV_DONTNEED):
-      raise OSError(ctypes.get_errno(), 'madvise(MADV_DONTNEED) of the corpus mapping')
-
-
 def read_tables(path: str, dataset: str, formats: tuple, per_file: bool = False,
                 **reader_kwargs):
   """Reads config.data.path with `datasets`.
@@ -284,7 +240,7 @@ def read_tables(path: str, dataset: str, formats: tuple, per_file: bool = False,
   Returns:
     (pyarrow Table of every row, file of each row relative to the root (a list; the directory's
     name for a save_to_disk directory), root, reader ('json', 'text', ..., or 'saved'), the
-    read-only file mappings the table lies in (`_arrow`; `release_pages` drops their pages)).
+    read-only file mappings the table lies in (`arrow_table`; `release_pages` drops their pages)).
   """
   files, root = resolve(path, dataset, formats)
   datasets = _hf()
@@ -300,7 +256,7 @@ def read_tables(path: str, dataset: str, formats: tuple, per_file: bool = False,
         raise DataError(f"config.data.path: {root!r} is a DatasetDict with splits {names}; "
                         "it needs a 'train' split (or a single split)")
       ds = ds['train' if 'train' in ds else names[0]]
-    table, maps = _arrow(ds)
+    table, maps = arrow_table(ds)
     name = os.path.basename(os.path.normpath(root))
     return table, [name] * table.num_rows, root, 'saved', maps
   files = [f for f in files if os.path.getsize(f) > 0]
@@ -314,7 +270,7 @@ def read_tables(path: str, dataset: str, formats: tuple, per_file: bool = False,
   with tempfile.TemporaryDirectory(prefix='datarater-datasets-') as cache:
     try:
       dd = datasets.load_dataset(reader, data_files=data_files, cache_dir=cache, **reader_kwargs)
-      tables, maps = zip(*[_arrow(dd[k]) for k in data_files])
+      tables, maps = zip(*[arrow_table(dd[k]) for k in data_files])
     except Exception as e:  # noqa: BLE001 - a malformed file is one user-facing error
       where = files[0] if len(files) == 1 else path
       empty = re.search(r'Instruction "(\w+)" corresponds to no data', str(e.__cause__ or e))

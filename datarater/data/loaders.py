@@ -342,10 +342,10 @@ def load_text_documents(cfg, seed):
     raise DataError('config.data.corruption_rates: the synthetic text corruptions act on bytes; '
                     'with config.data.tokenizer set them to () (config.data.corrupted_field '
                     'still marks your own ground truth)')
-  vocab = tokens.vocab_size(cfg)   # loads the tokenizer before the corpus is read
+  tokenizer = tokens.load(cfg)   # checked before the corpus is read
   text = corpus.read_text(cfg)
   length = cfg.seq_len + 1
-  windows = [_windows(u, length) for u in tokens.encode(text.docs, cfg)]
+  windows = [_windows(u, length) for u in tokens.encode(text.docs, tokenizer)]
   counts = np.array([len(w) for w in windows], np.int64)
   if not counts.any():
     raise DataError(f'config.data.path: no document of {text.where!r} has data.seq_len + 1 = '
@@ -397,7 +397,7 @@ def load_text_documents(cfg, seed):
     if text.corrupted is not None:   # the user's ground truth, with the synthetic corruption's
       split = split._replace(corrupted=split.corrupted | text.corrupted[doc[i]])
     splits[name] = split._replace(row=row_of[i]) if name != 'test' else split
-  info = _lm_info('text', names, cfg, splits, vocab)
+  info = _lm_info('text', names, cfg, splits, tokens.vocab_size(tokenizer))
   rows = np.flatnonzero(row_of >= 0)
   split_names = np.array(corpus.SPLIT_NAMES + ('',))
   documents = corpus.Documents(

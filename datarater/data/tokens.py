@@ -41,19 +41,22 @@ def load_tokenizer(path: str):
                     f'({message})') from None
 
 
-def vocab_size(cfg) -> int:
-  """The vocabulary of dataset=text under `cfg` (config.data): the tokenizer's, or 256 bytes."""
+def load(cfg):
+  """config.data.tokenizer's Tokenizer (`load_tokenizer`), or None for bytes."""
   name = cfg.get('tokenizer', '')
-  return load_tokenizer(name).get_vocab_size(with_added_tokens=True) if name else BYTE_VOCAB
+  return load_tokenizer(name) if name else None
 
 
-def encode(docs: Sequence[bytes], cfg) -> List[np.ndarray]:
-  """Each document (UTF-8 bytes) as its units: int32 token ids under config.data.tokenizer,
-  else its bytes (uint8), in order."""
-  name = cfg.get('tokenizer', '')
-  if not name:
+def vocab_size(tokenizer) -> int:
+  """The vocabulary of dataset=text: the tokenizer's (`load`), or 256 bytes for None."""
+  return tokenizer.get_vocab_size(with_added_tokens=True) if tokenizer else BYTE_VOCAB
+
+
+def encode(docs: Sequence[bytes], tokenizer) -> List[np.ndarray]:
+  """Each document (UTF-8 bytes) as its units: int32 token ids of `tokenizer` (`load`), or its
+  bytes (uint8) for None, in order."""
+  if tokenizer is None:
     return [np.frombuffer(d, np.uint8) for d in docs]
-  tokenizer = load_tokenizer(name)
   texts = [d.decode('utf-8', errors='replace') for d in docs]
   return [np.asarray(e.ids, np.int32)
           for e in tokenizer.encode_batch(texts, add_special_tokens=False)]

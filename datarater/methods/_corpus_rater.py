@@ -131,10 +131,10 @@ class WindowScorer:
     import jax.numpy as jnp
     from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
     from datarater.data.core import DatasetInfo
-    from datarater.data.tokens import vocab_size
     from datarater.models.rater import build_rater
     seq_len = int(config.data.seq_len)
-    info = DatasetInfo(name='text', task='lm', num_classes=vocab_size(config.data),
+    vocab = tokens.vocab_size(tokens.load(config.data))
+    info = DatasetInfo(name='text', task='lm', num_classes=vocab,
                        input_shape=(seq_len,),
                        num_sources=0, source_names=(), corruption='none', corruption_rates=(),
                        meta_mode=config.data.meta_mode, num_rows=0)
@@ -233,6 +233,7 @@ def score_corpus(config, workdir: str, out: str, plan: Plan, batch_size: int = 2
     ScoreTimeout: process 0 gave up waiting for other processes' shards.
   """
   scorer = WindowScorer(config, workdir, batch_size)
+  tokenizer = tokens.load(config.data)   # once, not per shard
   corpus_scores.check_manifest(out, plan.manifest)
   mine = [i for i in range(len(plan.bounds)) if i % process_count == process_index]
   todo = corpus_scores.missing_shards(out, mine)
@@ -243,7 +244,7 @@ def score_corpus(config, workdir: str, out: str, plan: Plan, batch_size: int = 2
     corpus_scores.remove_leftovers(corpus_scores.shard_path(out, i))   # of a killed run
     start, stop = plan.bounds[i]
     rows = corpus.text_rows(plan.text, start, stop)
-    windows, _, counts = corpus_scores.windows_of(tokens.encode(rows.docs, config.data),
+    windows, _, counts = corpus_scores.windows_of(tokens.encode(rows.docs, tokenizer),
                                                   plan.length)
     scores = corpus_scores.document_scores(scorer(windows), counts)
     corpus_scores.write_table(corpus_scores.shard_table(rows, scores, counts),
