@@ -97,6 +97,13 @@ data.tokenizer     str. 'text': '' (default) = byte-level (a document is its
                    offsets count tokens (datarater/data/tokens.py). The
                    synthetic corruptions act on bytes, so corruption_rates
                    must be () with a tokenizer.
+data.store         'memory' | 'disk'. 'text': where the windows live. 'memory'
+                   (default): numpy arrays. 'disk': cut document range by range
+                   into an unlinked file under TMPDIR (about the corpus's size)
+                   and the train split read from it by index a batch at a time,
+                   so a corpus larger than memory trains (the same arrays and
+                   data fingerprint as 'memory'; corruption_rates must be ();
+                   datarater/data/windows.py).
 data.source_field  str. 'text' / 'table': the column naming each row's source
                    (strings or integers, numbered 0..K-1 in sorted order of
                    their values, named by them in reports). '' (default):
@@ -430,6 +437,7 @@ def base_config(arg) -> ml_collections.ConfigDict:
       c.data.text_field = 'text'
       c.data.txt_unit = 'file'
       c.data.tokenizer = ''
+      c.data.store = 'memory'
     else:
       c.data.label_field = ''
       c.data.feature_fields = ()

@@ -45,12 +45,13 @@ def untrained_run(root) -> str:
 
 
 def test_corpus_section_on_tiny_corpora(tmp_path):
-  result = corpus.bench_corpus(small_mb=0.02, factor=3, processes=1, per_package=3,
-                               root=str(tmp_path), workdir=untrained_run(tmp_path))
+  result = corpus.bench_corpus(small_mb=0.2, factor=3, processes=1, per_package=8,
+                               root=str(tmp_path), workdir=untrained_run(tmp_path),
+                               train_steps=2, train_memory_row=False)
   assert json.loads(json.dumps(result)) == result
   assert set(result) == {'seq_len', 'shard_size', 'batch_size', 'base_documents', 'train_s',
                          'corpora', 'rows', 'rss_small_mib', 'rss_large_mib', 'rss_ratio',
-                         'rss_target'}
+                         'rss_target', 'train_steps', 'train_rows', 'train_rss_ratio'}
   small, large = result['corpora']['small'], result['corpora']['large']
   assert large['documents'] == 3 * small['documents'] and small['documents'] >= 1
   assert 2.5 < large['text_mb'] / small['text_mb'] < 3.5 and small['file_mb'] > small['text_mb']
@@ -68,11 +69,21 @@ def test_corpus_section_on_tiny_corpora(tmp_path):
   np.testing.assert_allclose(result['rss_ratio'],
                              result['rss_large_mib'] / result['rss_small_mib'])
   assert result['rss_target'] == corpus.RSS_TARGET and result['train_s'] is None
+  train = result['train_rows']
+  assert [(r['corpus'], r['store']) for r in train] == [('small', 'disk'), ('large', 'disk')]
+  for r in train:
+    assert set(r) == {'corpus', 'store', 'wall_s', 'peak_rss_mib'} and r['wall_s'] > 0
+    assert 50 < r['peak_rss_mib'] < 1e5
+  np.testing.assert_allclose(result['train_rss_ratio'],
+                             train[1]['peak_rss_mib'] / train[0]['peak_rss_mib'])
   assert os.listdir(tmp_path) == ['run'] or set(os.listdir(tmp_path)) == {
       'run', 'small.jsonl', 'large.jsonl'}   # the scores were removed
   wrapped = {'machine': {}, 'corpus': result}
-  [target] = targets.evaluate_targets(wrapped)
+  target, train_target = targets.evaluate_targets(wrapped)
   assert target['name'].startswith('experiments.score peak RSS') and \
       target['met'] == (result['rss_ratio'] <= corpus.RSS_TARGET)
+  assert train_target['name'].startswith('experiments.train') and \
+      train_target['met'] == (result['train_rss_ratio'] <= corpus.RSS_TARGET)
   text = '\n'.join(report._corpus_lines(result))   # noqa: SLF001
   assert f"{result['rss_ratio']:.2f}" in text and text.count('\n| small | 1 |') == 1
+  assert f"{result['train_rss_ratio']:.2f}" in text and text.count('\n| large | disk |') == 1

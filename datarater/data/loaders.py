@@ -17,13 +17,14 @@ import sysconfig
 
 import numpy as np
 
-from datarater.data import corpus, corruption, tokens
+from datarater.data import corpus, corruption, tokens, windows
 from datarater.data.classification import (MAX_CLASSES, MAX_LABEL, MAX_SOURCES,
                                            classification_dataset)
 from datarater.data.core import (DataError, Dataset, DatasetInfo, Split, check_valid_mode,
                                  check_valid_size, is_fraction, make_split, valid_count)
 from datarater.data.mnist1d import load_mnist1d
 from datarater.data.tabular import load_tabular
+from datarater.errors import require
 
 VOCAB = tokens.BYTE_VOCAB  # byte-level text
 
@@ -332,21 +333,36 @@ def load_text_documents(cfg, seed):
   Documents are read and dealt to document-disjoint splits by `datarater.data.corpus` (its
   module docstring states how documents map to sequences and back); each is cut by `_windows`
   and the splits are built and corrupted as on the stdlib preset (`_lm_splits`). The user's
-  `corrupted_field` flag is OR'ed into every split's `corrupted`.
+  `corrupted_field` flag is OR'ed into every split's `corrupted`. With config.data.store='disk'
+  the windows are cut into a file and the train split reads them by index
+  (`datarater.data.windows`); the arrays are the same.
 
   Returns:
     (Dataset, corpus.Documents).
   """
   unit = 'tokens' if cfg.get('tokenizer', '') else 'bytes'
-  if unit == 'tokens' and len(cfg.corruption_rates) and cfg.corruption != 'none':
+  store = cfg.get('store', 'memory')
+  require(store in windows.STORES, 'data.store', f'one of {windows.STORES}', store)
+  synthetic = len(cfg.corruption_rates) and cfg.corruption != 'none'
+  if unit == 'tokens' and synthetic:
     raise DataError('config.data.corruption_rates: the synthetic text corruptions act on bytes; '
                     'with config.data.tokenizer set them to () (config.data.corrupted_field '
                     'still marks your own ground truth)')
+  if store == 'disk' and synthetic:
+    raise DataError("config.data.corruption_rates: the synthetic text corruptions need every "
+                    "window in memory; with config.data.store='disk' set them to () "
+                    '(config.data.corrupted_field still marks your own ground truth)')
   tokenizer = tokens.load(cfg)   # checked before the corpus is read
-  text = corpus.read_text(cfg)
   length = cfg.seq_len + 1
-  windows = [_windows(u, length) for u in tokens.encode(text.docs, tokenizer)]
-  counts = np.array([len(w) for w in windows], np.int64)
+  if store == 'disk':
+    opened = corpus.open_text(cfg)
+    flat, counts, doc_source, ids, flags = windows.write(opened, tokenizer, length)
+    text = corpus.TextCorpus([], doc_source, ids, flags, opened.where)
+  else:
+    text = corpus.read_text(cfg)
+    cut = [_windows(u, length) for u in tokens.encode(text.docs, tokenizer)]
+    counts = np.array([len(w) for w in cut], np.int64)
+    flat = np.concatenate(cut) if counts.any() else None
   if not counts.any():
     raise DataError(f'config.data.path: no document of {text.where!r} has data.seq_len + 1 = '
                     f'{length} {unit}; lower config.data.seq_len')
@@ -364,46 +380,57 @@ def load_text_documents(cfg, seed):
                     'source, or ()')
   rng = np.random.default_rng([seed, 5])
   doc_split, keep = corpus.assign_documents(counts, source, len(names), cfg, rng)
-  # Every window of the corpus: its document, its position there, the window after it.
-  doc = np.repeat(np.arange(len(counts)), counts)
-  start = np.cumsum(counts) - counts
-  pos = np.arange(len(doc)) - start[doc]
-  following = start[doc] + (pos + 1) % counts[doc]
-  flat = np.concatenate([w for w in windows if len(w)])
-  split_of = doc_split[doc].astype(np.int64)
+  # Windows are numbered in corpus order (document, then position): document d's are
+  # start[d] .. end[d] - 1.
+  end = np.cumsum(counts)
+  start = end - counts
+
+  def windows_of(docs):   # the windows of documents `docs` (ascending), ascending
+    c = counts[docs]
+    return np.repeat(start[docs] - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))
+
+  def document(i):
+    return np.searchsorted(end, i, side='right')
+
+  members = {corpus.SPLIT_NAMES[corpus.TRAIN]: windows_of(np.flatnonzero(doc_split == corpus.TRAIN))}
   for code in (corpus.TEST, corpus.META, corpus.VALID):   # keep each split's target windows
+    kept = []
     for k in range(len(names)):
-      idx = np.flatnonzero((split_of == code) & (source[doc] == k))
-      if len(idx) > keep[k, code]:
-        kept = rng.choice(idx, keep[k, code], replace=False)
-        split_of[np.setdiff1d(idx, kept)] = corpus.UNUSED
+      idx = windows_of(np.flatnonzero((doc_split == code) & (source == k)))
+      kept.append(rng.choice(idx, keep[k, code], replace=False) if len(idx) > keep[k, code]
+                  else idx)
+    members[corpus.SPLIT_NAMES[code]] = np.sort(np.concatenate(kept))
   for code, hint in ((corpus.TEST, ''), (corpus.META, ''),
                      (corpus.VALID, ' or set data.valid_size=0')):
-    if not (split_of == code).any() and (code != corpus.VALID or cfg.valid_size):
+    if not len(members[corpus.SPLIT_NAMES[code]]) and (code != corpus.VALID or cfg.valid_size):
       raise DataError(f'config.data.path: {text.where!r} has too few documents for '
                       f'document-disjoint splits: none is left for {corpus.SPLIT_NAMES[code]} '
                       f'({int(has.sum())} documents with sequences in {len(names)} sources, each '
                       f'source keeps one for train); give more documents{hint}')
-  members = {name: np.flatnonzero(split_of == code)
-             for code, name in enumerate(corpus.SPLIT_NAMES)}
-  parts = {name: [(flat[i], flat[following[i]], source[doc[i]])] for name, i in members.items()}
-  splits = _lm_splits(parts, cfg, rng)
+  members = {name: members[name] for name in corpus.SPLIT_NAMES}   # the order _lm_splits draws in
+  if store == 'disk':   # as _lm_splits builds them (no corruption), read from the file by index
+    splits = {name: windows.split(flat, i, source[document(i)]) for name, i in members.items()}
+  else:
+    def following(i):   # the window after each window of its document (the first after the last)
+      d = document(i)
+      return start[d] + (i - start[d] + 1) % counts[d]
+    splits = _lm_splits({name: [(flat[i], flat[following(i)], source[document(i)])]
+                         for name, i in members.items()}, cfg, rng)
   # Rows of the training data: the train, meta and valid windows in corpus order.
-  in_rows = split_of[:, None] == np.array([corpus.TRAIN, corpus.META, corpus.VALID])
-  row_of = np.full(len(doc), -1, np.int64)
-  row_of[in_rows.any(1)] = np.arange(int(in_rows.sum()))
+  rows = np.sort(np.concatenate([members[k] for k in ('train', 'meta', 'valid')]))
   for name, i in members.items():
     split = splits[name]
     if text.corrupted is not None:   # the user's ground truth, with the synthetic corruption's
-      split = split._replace(corrupted=split.corrupted | text.corrupted[doc[i]])
-    splits[name] = split._replace(row=row_of[i]) if name != 'test' else split
+      split = split._replace(corrupted=split.corrupted | text.corrupted[document(i)])
+    splits[name] = split._replace(row=np.searchsorted(rows, i)) if name != 'test' else split
   info = _lm_info('text', names, cfg, splits, tokens.vocab_size(tokenizer))
-  rows = np.flatnonzero(row_of >= 0)
   split_names = np.array(corpus.SPLIT_NAMES + ('',))
+  row_document, test_document = document(rows), document(members['test'])
   documents = corpus.Documents(
       ids=text.ids, source=source, split=split_names[np.where(doc_split >= 0, doc_split, 4)],
-      num_windows=counts, row_document=doc[rows], row_offset=pos[rows] * length,
-      test_document=doc[members['test']], test_offset=pos[members['test']] * length)
+      num_windows=counts, row_document=row_document,
+      row_offset=(rows - start[row_document]) * length, test_document=test_document,
+      test_offset=(members['test'] - start[test_document]) * length)
   dataset = Dataset(splits['train'], splits['meta'], splits['valid'], splits['test'], info)
   return dataset, documents
 

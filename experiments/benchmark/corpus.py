@@ -17,7 +17,12 @@ times it, in one benchmark run:
   `ru_maxrss` of RUSAGE_CHILDREN read by a tiny Python wrapper (`RSS_WRAPPER`) that runs one
   scoring process and nothing else, so every measurement is fresh.
 
-The target: peak RSS of the large corpus / the small one <= RSS_TARGET (1 process).
+* trains on each corpus (`python -m experiments.train`, the uniform method on dataset=text with
+  data.store='disk', `train_steps` steps, small valid / test splits) as a whole process through
+  the same wrapper, and on the large one with data.store='memory' beside it: the training rows.
+
+The targets: peak RSS of the large corpus / the small one <= RSS_TARGET, for scoring (1 process)
+and for training on disk.
 """
 
 from __future__ import annotations
@@ -139,30 +144,57 @@ def score_run(workdir: str, corpus: str, out: str, processes: int = 1,
   else:
     commands = [base]
   with tempfile.TemporaryDirectory(prefix='corpus-bench-rss-') as tmp:
-    rss_files = [os.path.join(tmp, f'rss{i}') for i in range(len(commands))]
-    logs = [open(os.path.join(tmp, f'log{i}'), 'w+') for i in range(len(commands))]
     start = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, '-c', RSS_WRAPPER, rss, *cmd], cwd=ROOT,
-                              env=_env(), stdout=log, stderr=subprocess.STDOUT)
-             for rss, cmd, log in zip(rss_files, commands, logs)]
+    procs = [_wrapped(cmd, tmp, str(i)) for i, cmd in enumerate(commands)]
     codes = [p.wait(timeout=TIMEOUT) for p in procs]
     wall = time.perf_counter() - start
-    tails = []
-    for log in logs:
-      log.seek(0)
-      tails.append(log.read()[-3000:])
-      log.close()
     if any(codes):
+      tails = [open(os.path.join(tmp, f'log-{i}')).read()[-3000:] for i in range(len(procs))]
       raise RuntimeError(f'experiments.score exited {codes}: ' + '\n---\n'.join(tails))
-    rss = [int(open(f).read()) / 1024 for f in rss_files]   # ru_maxrss: KiB on Linux
+    rss = [int(open(os.path.join(tmp, f'rss-{i}')).read()) / 1024   # ru_maxrss: KiB on Linux
+           for i in range(len(procs))]
   import pyarrow.parquet as pq
   table = pq.read_table(out, columns=['num_windows'])
   return dict(processes=processes, wall_s=wall, peak_rss_mib=rss, documents=table.num_rows,
               windows=int(np.sum(table.column('num_windows').to_numpy())))
 
 
+def _wrapped(command: List[str], tmp: str, name: str) -> subprocess.Popen:
+  """`command` started through RSS_WRAPPER (its peak RSS to tmp/rss-name, output to tmp/log-name)."""
+  with open(os.path.join(tmp, f'log-{name}'), 'w') as log:   # the child keeps its own copy
+    return subprocess.Popen([sys.executable, '-c', RSS_WRAPPER, os.path.join(tmp, f'rss-{name}'),
+                             *command], cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+
+
+def train_run(corpus: str, store: str, steps: int, workdir: str) -> Dict[str, Any]:
+  """`experiments.train` (uniform, dataset=text, data.store=`store`) for `steps` steps on
+  `corpus` as a whole process: {'store', 'wall_s', 'peak_rss_mib'}.
+
+  Raises:
+    RuntimeError: the run failed (its output's tail in the message).
+  """
+  flags = {'config.data.path': corpus, 'config.data.source_field': 'src',
+           'config.data.store': store, 'config.num_steps': steps, 'config.eval_every': steps,
+           'config.log_every': steps, 'config.checkpoint_every': steps,
+           'config.data.meta_size': 64, 'config.data.valid_size': 64,
+           'config.data.test_fraction': 0.002}
+  command = [sys.executable, '-m', 'experiments.train', '--config=configs/uniform.py:dataset=text',
+             f'--workdir={workdir}', *(f'--{k}={v}' for k, v in flags.items())]
+  with tempfile.TemporaryDirectory(prefix='corpus-bench-train-') as tmp:
+    start = time.perf_counter()
+    code = _wrapped(command, tmp, 'train').wait(timeout=TIMEOUT)
+    wall = time.perf_counter() - start
+    if code:
+      raise RuntimeError(f'experiments.train exited {code}: '
+                         + open(os.path.join(tmp, 'log-train')).read()[-3000:])
+    rss = int(open(os.path.join(tmp, 'rss-train')).read()) / 1024
+  shutil.rmtree(workdir, ignore_errors=True)
+  return dict(store=store, wall_s=wall, peak_rss_mib=rss)
+
+
 def bench_corpus(small_mb: float = 12.0, factor: int = 10, processes: int = 2,
-                 per_package: int = 200, train_docs: int = 200,
+                 per_package: int = 200, train_docs: int = 200, train_steps: int = 20,
+                 train_memory_row: bool = True,
                  log: Callable[[str], None] = lambda _: None,
                  root: Optional[str] = None, workdir: Optional[str] = None) -> Dict[str, Any]:
   """The section (see the module docstring).
@@ -177,12 +209,16 @@ def bench_corpus(small_mb: float = 12.0, factor: int = 10, processes: int = 2,
     root: where the run and corpora go (a temporary folder, deleted at the end, by default).
     workdir: a finished DataRater text run to score with instead of training the tiny one
       (`train_s` is then None).
+    train_steps: steps of each training row.
+    train_memory_row: also train on the large corpus with data.store='memory'.
 
   Returns:
     {'seq_len', 'shard_size', 'batch_size', 'base_documents', 'train_s', 'corpora':
     {name: {'documents', 'text_mb', 'file_mb'}}, 'rows': [{'corpus', 'processes', 'documents',
     'windows', 'wall_s', 'docs_per_s', 'windows_per_s', 'peak_rss_mib' (per process),
-    'max_peak_rss_mib'}], 'rss_small_mib', 'rss_large_mib', 'rss_ratio', 'rss_target'}.
+    'max_peak_rss_mib'}], 'rss_small_mib', 'rss_large_mib', 'rss_ratio', 'rss_target',
+    'train_steps', 'train_rows': [{'corpus', 'store', 'wall_s', 'peak_rss_mib'}],
+    'train_rss_ratio' (large / small, data.store='disk')}.
   """
   owned = root is None
   root = root or tempfile.mkdtemp(prefix='corpus-bench-')
@@ -215,6 +251,14 @@ def bench_corpus(small_mb: float = 12.0, factor: int = 10, processes: int = 2,
                        max_peak_rss_mib=max(r['peak_rss_mib'])))
       log(f"[corpus] {name} x {procs} process(es): {r['wall_s']:.1f} s, "
           f"{rows[-1]['docs_per_s']:.0f} documents/s, peak RSS {r['peak_rss_mib']} MiB")
+    train_plan = [('small', 'disk'), ('large', 'disk')] + (
+        [('large', 'memory')] if train_memory_row else [])
+    train_rows = []
+    for name, store in train_plan:
+      r = train_run(corpora[name]['path'], store, train_steps, os.path.join(root, 'train-run'))
+      train_rows.append(dict(corpus=name, **r))
+      log(f"[corpus] training on {name} (data.store={store}): {r['wall_s']:.1f} s, "
+          f"peak RSS {r['peak_rss_mib']:.0f} MiB")
     config = json.load(open(os.path.join(workdir, 'config.json')))
     small = rows[0]['max_peak_rss_mib']
     large = rows[1]['max_peak_rss_mib']
@@ -223,7 +267,8 @@ def bench_corpus(small_mb: float = 12.0, factor: int = 10, processes: int = 2,
     return dict(seq_len=config['data']['seq_len'], shard_size=1024, batch_size=256,
                 base_documents=len(base), train_s=train_s, corpora=corpora, rows=rows,
                 rss_small_mib=small, rss_large_mib=large, rss_ratio=large / small,
-                rss_target=RSS_TARGET)
+                rss_target=RSS_TARGET, train_steps=train_steps, train_rows=train_rows,
+                train_rss_ratio=train_rows[1]['peak_rss_mib'] / train_rows[0]['peak_rss_mib'])
   finally:
     if owned:
       shutil.rmtree(root, ignore_errors=True)

@@ -122,7 +122,23 @@ def _corpus_lines(c) -> list:
            'peak RSS MiB (per process) |', '|---|---|---|---|---|---|---|---|']
   return lines + [f"| {r['corpus']} | {r['processes']} | {r['documents']} | {r['windows']} | "
                   f"{r['wall_s']:.1f} | {r['docs_per_s']:.0f} | {r['windows_per_s']:.0f} | "
-                  f"{', '.join(f'{x:.0f}' for x in r['peak_rss_mib'])} |" for r in c['rows']]
+                  f"{', '.join(f'{x:.0f}' for x in r['peak_rss_mib'])} |" for r in c['rows']
+                  ] + _corpus_train_lines(c)
+
+
+def _corpus_train_lines(c) -> list:
+  """The training rows of the corpus section (results from before them have none)."""
+  if 'train_rows' not in c:
+    return []
+  return ['', f"Training on the same corpora: whole `python -m experiments.train` processes "
+          f"(uniform, dataset=text, default model, {c['train_steps']} steps, small meta / valid "
+          "/ test splits), peak RSS as above. data.store='disk' cuts the windows into a file and "
+          "reads batches from it by index; 'memory' holds every window in numpy arrays. Wall times "
+          "include the persistent compilation cache's effect (the first row fills it). Peak RSS "
+          f"large / small on disk: {c['train_rss_ratio']:.2f} (target <= {c['rss_target']}).", '',
+          '| corpus | data.store | wall s | peak RSS MiB |', '|---|---|---|---|'] + [
+              f"| {r['corpus']} | {r['store']} | {r['wall_s']:.1f} | {r['peak_rss_mib']:.0f} |"
+              for r in c['train_rows']]
 
 
 def plot_modes(result: Dict[str, Any], path: str) -> None:

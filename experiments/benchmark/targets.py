@@ -53,6 +53,11 @@ def evaluate_targets(result: Dict[str, Any]) -> List[Dict[str, Any]]:
     add('experiments.score peak RSS, 10x corpus / 1x (1 process)',
         f"{c['rss_ratio']:.2f} ({c['rss_large_mib']:.0f} / {c['rss_small_mib']:.0f} MiB)",
         f"<= {c['rss_target']}", c['rss_ratio'] <= c['rss_target'])
+    if 'train_rows' in c:   # results from before the training rows have none
+      small, large = (r['peak_rss_mib'] for r in c['train_rows'][:2])
+      add("experiments.train (data.store='disk') peak RSS, 10x corpus / 1x",
+          f"{c['train_rss_ratio']:.2f} ({large:.0f} / {small:.0f} MiB)", f"<= {c['rss_target']}",
+          c['train_rss_ratio'] <= c['rss_target'])
   return out
 
 
