@@ -8,6 +8,7 @@ FAST_COMPILE = '--xla_backend_optimization_level=0'
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + FAST_COMPILE).strip()
 
 import json  # noqa: E402
+import tempfile  # noqa: E402
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -16,6 +17,16 @@ import pytest  # noqa: E402
 from datarater.run import train_and_evaluate  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# One JAX persistent compilation cache per test session, shared by the xdist workers (the
+# controller imports this file before it starts them, so they inherit the variable): the many
+# smoke runs of the same programs compile each once. Cached programs are the compiled ones, so
+# no number changes; tests of the cache itself run in child processes with their own.
+if 'DATARATER_TEST_JAX_CACHE' not in os.environ:
+  os.environ['DATARATER_TEST_JAX_CACHE'] = tempfile.mkdtemp(prefix='datarater-test-jax-cache-')
+jax.config.update('jax_compilation_cache_dir', os.environ['DATARATER_TEST_JAX_CACHE'])
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 CONTRACT = ('config.json', 'metrics.jsonl', 'summary.json', 'checkpoints', 'tensorboard',
             'plots/training_curves.png')
 

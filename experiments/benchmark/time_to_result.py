@@ -163,10 +163,11 @@ def bench_time_to_result(quick: bool, pairs: int, log: Callable[[str], None],
   npz = os.path.join(tmp, 'noisy_digits.npz')
   write_noisy_digits(npz)
   env = dict(os.environ, PYTHONPATH=_runs.ROOT)
+  repeats = 1 if quick else pairs + 2
   imports = [process_seconds([sys.executable, '-c', FLOOR_IMPORTS], env)
-             for _ in range(pairs + 2)]
+             for _ in range(repeats)]
   helps = [process_seconds([sys.executable, '-m', 'experiments.train', '--help'], env, (0, 1))
-           for _ in range(pairs + 2)]   # (absl's --help exits with status 1)
+           for _ in range(repeats)]   # (absl's --help exits with status 1)
   out = dict(pairs=pairs, import_s=statistics.median(imports),
              help_s=statistics.median(helps), jobs=[])
   log(f'time to result: python + {FLOOR_IMPORTS}: {out["import_s"]:.2f}s; '
