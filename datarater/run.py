@@ -153,21 +153,25 @@ def prepare(config):
 # steps are dispatched and placed (neither changes the results).
 RESUMABLE_FIELDS = ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', 'nonfinite',
                     'steps_per_dispatch', 'mesh', '_run')
+# Fields of config.data that say where the data lives, not what it is (the data fingerprint
+# checks that): data.store (a run may be resumed with the other store).
+RESUMABLE_DATA_FIELDS = ('store',)
 
 
-FINGERPRINT_ROWS = 65536
+FINGERPRINT_BYTES = 64 << 20
 
 
 def data_fingerprint(dataset) -> str:
   """SHA-256 of every array (values, dtype and shape) of the train, meta, valid and test splits,
-  read FINGERPRINT_ROWS rows at a time (a train split on disk, `datarater.data.windows.Rows`,
-  is never read whole; the hash is that of the whole array's bytes either way)."""
+  read about FINGERPRINT_BYTES at a time (a split on disk, `datarater.data.windows.Rows`, is
+  never read whole; the hash is that of the whole array's bytes either way)."""
   h = hashlib.sha256()
   for split in (dataset.train, dataset.meta, dataset.valid, dataset.test):
     for a in split:
       h.update(f'{a.dtype}{a.shape}'.encode())
-      for start in range(0, len(a), FINGERPRINT_ROWS):
-        h.update(np.ascontiguousarray(a[start:start + FINGERPRINT_ROWS]).data)
+      rows = max(1, FINGERPRINT_BYTES // max(1, a.dtype.itemsize * int(np.prod(a.shape[1:]))))
+      for start in range(0, len(a), rows):
+        h.update(np.ascontiguousarray(a[start:start + rows]).data)
   return h.hexdigest()
 
 
@@ -233,6 +237,8 @@ def changed_fields(old: dict, config, ignore) -> list:
   """
   old = upgrade_recorded(old)
   new = json.loads(config.to_json_best_effort())
+  old, new = ({**d, 'data': {k: v for k, v in d['data'].items() if k not in RESUMABLE_DATA_FIELDS}}
+              if isinstance(d.get('data'), dict) else d for d in (old, new))
   return sorted(k for k in set(old) | set(new) if k not in ignore and old.get(k) != new.get(k))
 
 

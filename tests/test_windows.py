@@ -2,6 +2,7 @@
 fingerprint as in memory, read by index from a file; a corpus whose in-memory arrays do not fit
 a memory cap loads and is read batch by batch under it; a smoke run trains the same."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,12 +10,14 @@ import sys
 import numpy as np
 import pytest
 
-from datarater.data import DataError, load_dataset, sampler
+from configs.common import base_config, parse_arg
+from datarater import run as run_lib
+from datarater.data import DataError, load_dataset, sampler, windows
 from datarater.data.loaders import load_text_documents
 from datarater.data.windows import Rows, WindowFile, file_dtype
 from datarater.errors import ConfigError
 from datarater.run import data_fingerprint
-from test_corpus import make_docs, text_cfg, write_jsonl, write_tokenizer
+from test_corpus import SEQ, make_docs, text_cfg, write_jsonl, write_tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPLITS = ('train', 'meta', 'valid', 'test')
@@ -40,12 +43,48 @@ def assert_same(memory, disk):
   assert data_fingerprint(dm) == data_fingerprint(dd)
 
 
-def test_disk_store_gives_the_same_splits_documents_and_fingerprint(tmp_path):
+def test_disk_store_gives_the_same_splits_documents_and_fingerprint(tmp_path, monkeypatch):
   path = write_jsonl(tmp_path / 'c.jsonl', make_docs(90))
+  monkeypatch.setattr(windows, 'DOCS_PER_CHUNK', 7)       # the file written over many chunks
+  monkeypatch.setattr(windows, 'READ_BYTES', 3 * (SEQ + 1))   # a read of 4+ rows is split
   memory, disk = both(path, source_field='src', id_field='id', corrupted_field='bad')
   assert disk[0].train.x.file.dtype == np.uint8
   assert memory[0].train.corrupted.any()   # the user's flags are on the disk rows too
   assert_same(memory, disk)
+  fingerprint = data_fingerprint(memory[0])
+  monkeypatch.setattr(run_lib, 'FINGERPRINT_BYTES', 5)   # hashed a row at a time: same hash
+  assert data_fingerprint(memory[0]) == data_fingerprint(disk[0]) == fingerprint
+
+
+def test_zero_rates_are_allowed_on_disk(tmp_path):
+  path = write_jsonl(tmp_path / 'c.jsonl', make_docs(90))
+  assert_same(*both(path, source_field='src', corruption='shuffle', corruption_rates=(0.0,) * 3))
+
+
+def test_a_run_resumes_with_the_other_store():
+  """data.store says where the windows live, not what they are (the data fingerprint checks
+  that): a recorded config with the other store, or from before the field, is the same run."""
+  config = base_config(parse_arg('dataset=text,smoke'))
+  recorded = json.loads(config.to_json_best_effort())
+  config.data.store = 'disk'
+  assert run_lib.changed_fields(recorded, config, ()) == []
+  del recorded['data']['store']
+  assert run_lib.changed_fields(recorded, config, ()) == []
+  config.data.seq_len += 1
+  assert run_lib.changed_fields(recorded, config, ()) == ['data']
+
+
+def test_token_ids_beyond_the_vocabulary_are_refused(tmp_path):
+  """A tokenizer whose ids have gaps (ids >= get_vocab_size) would be clamped by the embedding
+  and wrap in a narrow file type: one DataError naming data.tokenizer, in both stores."""
+  from tokenizers import Tokenizer, models, pre_tokenizers
+  tok = Tokenizer(models.WordLevel({'alpha': 0, 'beta': 70000, '[UNK]': 1}, unk_token='[UNK]'))
+  tok.pre_tokenizer = pre_tokenizers.Whitespace()
+  tok.save(str(tmp_path / 'tok.json'))
+  path = write_jsonl(tmp_path / 'c.jsonl', make_docs(30))
+  for store in ('memory', 'disk'):
+    with pytest.raises(DataError, match='config.data.tokenizer: token id 70000 is not below'):
+      load_dataset(text_cfg(path, store=store, seq_len=2, tokenizer=str(tmp_path / 'tok.json')), 0)
 
 
 def test_disk_store_of_token_ids(tmp_path):
@@ -83,7 +122,10 @@ def test_disk_store_refuses_synthetic_corruption_and_unknown_stores(tmp_path):
   path = write_jsonl(tmp_path / 'c.jsonl', make_docs(30))
   with pytest.raises(DataError, match="corruption_rates.*store='disk'"):
     load_dataset(text_cfg(path, store='disk', source_field='src', corruption='shuffle',
-                          corruption_rates=(0.5, 0.5, 0.5)), 0)
+                          corruption_rates=(0.5, 0.0, 0.0)), 0)
+  with pytest.raises(DataError, match="config.data.corruption='bogus' is not one of"):
+    load_dataset(text_cfg(path, store='disk', source_field='src', corruption='bogus',
+                          corruption_rates=(0.0, 0.0, 0.0)), 0)
   with pytest.raises(ConfigError, match='config.data.store must be one of'):
     load_dataset(text_cfg(path, store='cloud'), 0)
 

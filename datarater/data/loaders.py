@@ -344,13 +344,16 @@ def load_text_documents(cfg, seed):
   store = cfg.get('store', 'memory')
   require(store in windows.STORES, 'data.store', f'one of {windows.STORES}', store)
   synthetic = len(cfg.corruption_rates) and cfg.corruption != 'none'
+  if synthetic and cfg.corruption not in corruption.TEXT_CORRUPTIONS:
+    raise DataError(f'config.data.corruption={cfg.corruption!r} is not one of '
+                    f'{corruption.TEXT_CORRUPTIONS}')
   if unit == 'tokens' and synthetic:
     raise DataError('config.data.corruption_rates: the synthetic text corruptions act on bytes; '
                     'with config.data.tokenizer set them to () (config.data.corrupted_field '
                     'still marks your own ground truth)')
-  if store == 'disk' and synthetic:
+  if store == 'disk' and synthetic and any(cfg.corruption_rates):
     raise DataError("config.data.corruption_rates: the synthetic text corruptions need every "
-                    "window in memory; with config.data.store='disk' set them to () "
+                    "window in memory; with config.data.store='disk' set them to 0 or () "
                     '(config.data.corrupted_field still marks your own ground truth)')
   tokenizer = tokens.load(cfg)   # checked before the corpus is read
   length = cfg.seq_len + 1

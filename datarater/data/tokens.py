@@ -58,5 +58,10 @@ def encode(docs: Sequence[bytes], tokenizer) -> List[np.ndarray]:
   if tokenizer is None:
     return [np.frombuffer(d, np.uint8) for d in docs]
   texts = [d.decode('utf-8', errors='replace') for d in docs]
-  return [np.asarray(e.ids, np.int32)
-          for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+  out = [np.asarray(e.ids, np.int32)
+         for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+  top, vocab = max((int(u.max()) for u in out if len(u)), default=-1), vocab_size(tokenizer)
+  if top >= vocab:
+    raise DataError(f'config.data.tokenizer: token id {top} is not below the vocabulary size '
+                    f'{vocab} (get_vocab_size); the model embeds ids 0..{vocab - 1}')
+  return out

@@ -15,7 +15,8 @@ valid and test splits: on a large corpus make them small (data.test_fraction, an
 data.valid_size as a count of windows).
 
 The file is created in the temporary directory (TMPDIR; it needs about the corpus's size free,
-twice that for uint16 token ids) and unlinked at once: it is never seen in a directory and is
+twice that for uint16 token ids, and should be on a disk: a TMPDIR on tmpfs holds it in memory)
+and unlinked at once: it is never seen in a directory and is
 gone when the process ends, however it ends. Rows are read with pread, not memory-mapped, so
 reading them adds nothing to the process's resident set (the kernel's page cache keeps what it
 can, outside it). Every process of a multi-process run writes its own file (each reads the
@@ -23,8 +24,8 @@ whole corpus once) and then reads only the rows of its share of each batch.
 
 The splits are the same arrays in both stores (`datarater.run.data_fingerprint` is equal, so a
 run can be resumed with the other store): only the synthetic corruptions
-(config.data.corruption_rates) need every window in memory, so 'disk' requires
-corruption_rates = () (config.data.corrupted_field still marks your own ground truth).
+(config.data.corruption_rates) need every window in memory, so 'disk' requires every rate to
+be 0 (config.data.corrupted_field still marks your own ground truth).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from datarater.data.core import Split
 STORES = ('memory', 'disk')
 DOCS_PER_CHUNK = 4096   # documents decoded and cut at a time
 PROGRESS_EVERY_S = 10.0
+READ_BYTES = 256 << 20   # the most one pread asks for
 
 
 class WindowFile:
@@ -71,19 +73,23 @@ class WindowFile:
       ordered = flat[order]
       breaks = np.flatnonzero(np.diff(ordered) != 1) + 1
       fd, got = self.handle.fileno(), np.empty_like(out)
+      per_read = max(1, READ_BYTES // self.row_bytes)
       for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(ordered)]):
-        size = int(hi - lo) * self.row_bytes
-        data = os.pread(fd, size, int(ordered[lo]) * self.row_bytes)
-        if len(data) != size:
-          raise OSError(f'short read of the windows file ({len(data)} of {size} bytes)')
-        got[lo:hi] = np.frombuffer(data, self.dtype).reshape(-1, self.width)
+        for a in range(int(lo), int(hi), per_read):   # one pread returns at most ~2 GiB
+          b = min(a + per_read, int(hi))
+          size = (b - a) * self.row_bytes
+          data = os.pread(fd, size, int(ordered[a]) * self.row_bytes)
+          if len(data) != size:
+            raise OSError(f'short read of the windows file ({len(data)} of {size} bytes)')
+          got[a:b] = np.frombuffer(data, self.dtype).reshape(-1, self.width)
       out[order] = got
     return out.reshape(rows.shape + (self.width,))
 
 
 class Rows:
-  """A train split's x or y on disk: rows[idx] is int32 [..., width - 1], the columns `cols`
-  (x: [:-1], y: [1:]) of file rows members[idx]; idx is anything that indexes a numpy array."""
+  """A split's x or y on disk: rows[idx] is int32 [..., width - 1], the columns `cols`
+  (x: [:-1], y: [1:]) of file rows members[idx]; idx indexes the first axis as it would a numpy
+  array's (an int, slice, integer array or mask; not a tuple)."""
 
   def __init__(self, file: WindowFile, members: np.ndarray, cols: slice):
     self.file, self.members, self.cols = file, members, cols
