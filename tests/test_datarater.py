@@ -64,7 +64,7 @@ def test_smoke_digits_writes_everything(run_smoke):
 def test_smoke_text(run_smoke):
   """The text rater's AUROC is the one its score file gives against the corrupted flags (one
   score per sequence of the user's data), not just present."""
-  # One filtered arm (the automatic fraction's three arms are test_smoke_digits_writes_everything's).
+  # One filtered arm ('auto''s three arms are test_smoke_digits_writes_everything's).
   summary, _, workdir = run_smoke('datarater', 'dataset=stdlib_text,smoke', scores=True,
                                   method__discard_fraction=0.5, method__baseline=False)
   assert summary['dataset'] == 'stdlib_text'

@@ -395,7 +395,7 @@ def load_text_documents(cfg, seed):
   def document(i):
     return np.searchsorted(end, i, side='right')
 
-  members = {corpus.SPLIT_NAMES[corpus.TRAIN]: windows_of(np.flatnonzero(doc_split == corpus.TRAIN))}
+  members = {'train': windows_of(np.flatnonzero(doc_split == corpus.TRAIN))}
   for code in (corpus.TEST, corpus.META, corpus.VALID):   # keep each split's target windows
     kept = []
     for k in range(len(names)):

@@ -160,7 +160,7 @@ def score_run(workdir: str, corpus: str, out: str, processes: int = 1,
 
 
 def _wrapped(command: List[str], tmp: str, name: str) -> subprocess.Popen:
-  """`command` started through RSS_WRAPPER (its peak RSS to tmp/rss-name, output to tmp/log-name)."""
+  """`command` started through RSS_WRAPPER (peak RSS to tmp/rss-name, output to tmp/log-name)."""
   with open(os.path.join(tmp, f'log-{name}'), 'w') as log:   # the child keeps its own copy
     return subprocess.Popen([sys.executable, '-c', RSS_WRAPPER, os.path.join(tmp, f'rss-{name}'),
                              *command], cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT)
