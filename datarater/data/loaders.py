@@ -411,24 +411,24 @@ def load_text_documents(cfg, seed):
                       f'({int(has.sum())} documents with sequences in {len(names)} sources, each '
                       f'source keeps one for train); give more documents{hint}')
   members = {name: members[name] for name in corpus.SPLIT_NAMES}   # the order _lm_splits draws in
+  docs = {name: document(i) for name, i in members.items()}   # each window's document
   if store == 'disk':   # as _lm_splits builds them (no corruption), read from the file by index
-    splits = {name: windows.split(flat, i, source[document(i)]) for name, i in members.items()}
+    splits = {name: windows.split(flat, i, source[docs[name]]) for name, i in members.items()}
   else:
-    def following(i):   # the window after each window of its document (the first after the last)
-      d = document(i)
-      return start[d] + (i - start[d] + 1) % counts[d]
-    splits = _lm_splits({name: [(flat[i], flat[following(i)], source[document(i)])]
-                         for name, i in members.items()}, cfg, rng)
+    def part(name):   # windows, the window after each in its document (the first after the last)
+      i, d = members[name], docs[name]
+      return [(flat[i], flat[start[d] + (i - start[d] + 1) % counts[d]], source[d])]
+    splits = _lm_splits({name: part(name) for name in members}, cfg, rng)
   # Rows of the training data: the train, meta and valid windows in corpus order.
   rows = np.sort(np.concatenate([members[k] for k in ('train', 'meta', 'valid')]))
   for name, i in members.items():
     split = splits[name]
     if text.corrupted is not None:   # the user's ground truth, with the synthetic corruption's
-      split = split._replace(corrupted=split.corrupted | text.corrupted[document(i)])
+      split = split._replace(corrupted=split.corrupted | text.corrupted[docs[name]])
     splits[name] = split._replace(row=np.searchsorted(rows, i)) if name != 'test' else split
   info = _lm_info('text', names, cfg, splits, tokens.vocab_size(tokenizer))
   split_names = np.array(corpus.SPLIT_NAMES + ('',))
-  row_document, test_document = document(rows), document(members['test'])
+  row_document, test_document = document(rows), docs['test']
   documents = corpus.Documents(
       ids=text.ids, source=source, split=split_names[np.where(doc_split >= 0, doc_split, 4)],
       num_windows=counts, row_document=row_document,

@@ -56,10 +56,6 @@ class WindowFile:
   def __len__(self) -> int:
     return self.count
 
-  @property
-  def shape(self) -> tuple:
-    return (self.count, self.width)
-
   def __getitem__(self, rows) -> np.ndarray:
     """The windows of file rows `rows` (an int or integer array), in that order; a run of
     consecutive rows is one read."""
