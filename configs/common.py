@@ -19,6 +19,10 @@ eval_batch_size    int. Batch for evaluation passes (multiple of device count).
 log_every          int. Log train metrics every this many steps.
 eval_every         int. Evaluate on `meta`, `valid` and `test` every this many
                    steps (and always at the last step).
+eval_test          'every' (default) | 'last'. Whether the `test` split is
+                   evaluated at every evaluation or only at each phase's last
+                   step (the test set looked at once; cheaper when it is large
+                   and evaluations are frequent). Changes no training.
 checkpoint_every   int. Save an orbax checkpoint every this many steps (and
                    always at the last step). Re-running resumes from the latest.
 steps_per_dispatch int >= 0. Up to this many steps run in one jitted lax.scan
@@ -364,6 +368,7 @@ def base_config(arg) -> ml_collections.ConfigDict:
   c.eval_batch_size = 256
   c.log_every = 50
   c.eval_every = 100
+  c.eval_test = 'every'
   c.checkpoint_every = 500
   c.paired_arms = True
   c.steps_per_dispatch = 0

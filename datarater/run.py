@@ -151,8 +151,8 @@ def prepare(config):
 # Fields a resumed run may change: how long it trains, how often it reports, what
 # it does on a non-finite value (a stopped run may go on with 'skip'), and how
 # steps are dispatched and placed (neither changes the results).
-RESUMABLE_FIELDS = ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', 'nonfinite',
-                    'steps_per_dispatch', 'mesh', '_run')
+RESUMABLE_FIELDS = ('num_steps', 'log_every', 'eval_every', 'eval_test', 'checkpoint_every',
+                    'nonfinite', 'steps_per_dispatch', 'mesh', '_run')
 # Fields of config.data that say where the data lives, not what it is (the data fingerprint
 # checks that): data.store (a run may be resumed with the other store).
 RESUMABLE_DATA_FIELDS = ('store',)
@@ -203,7 +203,9 @@ def upgrade_recorded(old: dict) -> dict:
     became higher = keep): True kept the highest scores, as score_filter
     does now, so it is dropped; False stays, and the run differs;
   * DataRater's method.outer_trim_low (added with the two-sided trimmed meta loss): a
-    recorded config without it trimmed the high-loss side only, the 0.0 of today.
+    recorded config without it trimmed the high-loss side only, the 0.0 of today;
+  * eval_test (added to evaluate the test split at the last step only): a recorded config
+    without it evaluated the test split at every evaluation, the 'every' of today.
 
   Args:
     old: a recorded config (fingerprint.json's 'config').
@@ -211,6 +213,7 @@ def upgrade_recorded(old: dict) -> dict:
   Returns:
     The upgraded dict (a copy where something changed).
   """
+  old = {'eval_test': 'every', **old}
   data = old.get('data')
   if isinstance(data, dict):
     added = {'tokenizer': ''} if data.get('name') == 'text' else {}

@@ -91,6 +91,22 @@ def test_valid_metrics_logged_and_early_stopped_reported(run_smoke):
   assert es['step'] == best['step'] and es['test_accuracy'] == best['test/accuracy']
 
 
+def test_eval_test_last_evaluates_the_test_split_once_and_trains_the_same(run_smoke):
+  """eval_test='last': validation at every evaluation, the test split at the last step only,
+  the same final metrics as 'every'; a bad value is one ConfigError naming the field."""
+  every, every_rows, _ = run_smoke('uniform', eval_every=2)
+  last, rows, _ = run_smoke('uniform', tag='last', eval_every=2, eval_test='last')
+  evals = [r for r in rows if 'valid/loss' in r]
+  assert len(evals) == len([r for r in every_rows if 'valid/loss' in r]) > 2
+  assert [r['step'] for r in rows if 'test/loss' in r] == [evals[-1]['step']]
+  assert [r['valid/loss'] for r in evals] == [r['valid/loss'] for r in every_rows
+                                              if 'valid/loss' in r]
+  assert last['test_accuracy'] == every['test_accuracy']
+  assert last['test_loss'] == every['test_loss']
+  with pytest.raises(ConfigError, match='eval_test'):
+    run_smoke('uniform', tag='bad', eval_test='never')
+
+
 def _rows(phase, points):
   """metrics rows of `phase`: (step, valid loss, valid accuracy, test accuracy), plus a
   train-only row that carries no evaluation."""

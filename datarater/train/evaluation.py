@@ -47,15 +47,16 @@ def make_eval_fn(task):
                                         task.per_example_correct(params, batch)))
 
 
-def evaluate(task, params, ctx: Context, eval_fn=None) -> dict:
-  """Loss, accuracy and per-source loss on the meta, valid (when not empty) and test splits.
+def evaluate(task, params, ctx: Context, eval_fn=None, test: bool = True) -> dict:
+  """Loss, accuracy and per-source loss on the meta, valid (when not empty) and test splits
+  (the test split only with `test`: config.eval_test='last' leaves it to the last step).
 
   `<split>/source_loss` is None when the split's rows carry no real source
   (NO_SOURCE: the test rows of presets whose sources are random partitions).
   """
   eval_fn = eval_fn or make_eval_fn(task)
   out = {}
-  for name in ('meta', 'valid', 'test'):
+  for name in ('meta', 'valid', 'test') if test else ('meta', 'valid'):
     split = getattr(ctx.dataset, name)
     if not split.size:
       continue

@@ -476,7 +476,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
       row.update(_mean_metrics(window))
       window = []
     if evaluate_now:
-      evaluation = evaluate(task, train_state.params, ctx, eval_fn)
+      evaluation = evaluate(task, train_state.params, ctx, eval_fn,
+                            test=last or cfg.get('eval_test', 'every') == 'every')
       row.update(evaluation)
     if probe_now:
       row.update(probe(ctx, method_state))

@@ -108,8 +108,9 @@ def early_stopped(rows, phase: str) -> dict | None:
     phase: the phase.
 
   Returns:
-    {'step', 'valid_accuracy', 'valid_loss', 'test_accuracy', 'test_loss'}, or None
-    when the phase has no validation evaluation (no validation split, or a phase that
+    {'step', 'valid_accuracy', 'valid_loss', 'test_accuracy', 'test_loss'} (the test
+    metrics None when the test split was not evaluated at that step: config.eval_test='last'),
+    or None when the phase has no validation evaluation (no validation split, or a phase that
     trains no model).
   """
   evals = eval_rows(rows, phase)

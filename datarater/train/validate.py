@@ -115,6 +115,8 @@ def validate_shared(config) -> None:
           'a number >= 1 (1 = balanced)', config.data.imbalance)
   require(is_number(config.data.test_fraction) and 0 < config.data.test_fraction < 1,
           'data.test_fraction', 'in (0, 1)', config.data.test_fraction)
+  require(config.get('eval_test', 'every') in ('every', 'last'), 'eval_test',
+          "'every' or 'last'", config.get('eval_test'))
   require(config.get('nonfinite', 'stop') in NONFINITE_POLICIES, 'nonfinite',
           f'one of {NONFINITE_POLICIES}', config.get('nonfinite'))
   check_module_kwargs(MODELS, config.model, 'model')
