@@ -75,6 +75,22 @@ Method fields:
                           as DataRater's method.rater_from; summary.json's
                           `mixing_agent` names the run (`policy_from`), the cost
                           (`imported_agent_cost`) and that run's agent training.
+  method.pretrain_sources  () (default: the model trains from scratch) or a tuple of source
+                          ids, the "source field" of continual pre-training (the paper's
+                          setting; datarater/methods/_continual.py): the task's model is
+                          first pre-trained for method.pretrain_steps steps on uniform
+                          batches of those sources' training rows, then continued for
+                          num_steps steps on the mixture the agent decides over every
+                          source; the other sources are the "target field". The proxies
+                          continue a proxy pre-trained the same way (charged to the
+                          method), the reward and the policy's mean loss average the two
+                          fields' meta losses, and two reference arms continue the same
+                          pre-trained model: on the target field only ('target_only') and
+                          on every training row ('all_sources', the paired baseline).
+                          summary.json's `continual` gives each field's test and validation
+                          loss for the pre-trained model and each arm.
+  method.pretrain_steps   int >= 1 with method.pretrain_sources: the pre-training steps
+                          (config.optimizer, its schedule over these steps).
 Every run writes the policy it applied to agent_policy.msgpack (flax msgpack) in its run
 directory: the file method.policy_from reads.
 Writes `source_weights` (last decided mixture), `source_weights_time_avg` (the mixture
@@ -103,6 +119,8 @@ def get_config(arg=None):
   config.method.policy_hidden = (32,)
   config.method.policy_noise = 0.5
   config.method.policy_from = ''
+  config.method.pretrain_sources = ()
+  config.method.pretrain_steps = 0
   if config.model.name == 'transformer' and not arg.smoke:
     # The seed papers' proxies are far smaller than their targets: on text the proxies are
     # 1-layer transformers of width 32 (the smoke model), about 1/8 of the default target's

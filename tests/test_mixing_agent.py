@@ -198,9 +198,9 @@ def smoke(tmp_path_factory):
     drawn.setdefault(int(step), []).append(np.asarray(weights, np.float64))
     return real(source, weights, batch_size, seed, step, members)
 
-  def spy(config, task, dataset, policy, params):
+  def spy(config, task, dataset, policy, params, field_of=None):
     applied.update(policy=policy, params=params, meta_source=dataset.meta.source)
-    return make_target(config, task, dataset, policy, params)
+    return make_target(config, task, dataset, policy, params, field_of)
   workdir = str(tmp_path_factory.mktemp('mixing_agent') / 'run')
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(sampler, 'mixture_indices', recording)
@@ -365,3 +365,65 @@ def built():
 @pytest.mark.parametrize('field,value', BAD)
 def test_a_bad_field_is_a_one_line_config_error_naming_it(built, field, value):
   assert_bad_method_field(method.make, *built, field, value)
+
+
+# ------------------------------------------------------------ continual pre-training
+
+
+def test_field_weights_average_the_two_fields_row_count_weighted_means():
+  from datarater.methods._continual import field_weights
+  w = field_weights([2, 6, 1, 3], [0, 0, 1, 1])
+  np.testing.assert_allclose(w, [0.125, 0.375, 0.125, 0.375])
+  losses = np.array([1.0, 2.0, 3.0, 5.0])
+  assert w @ losses == pytest.approx(((2 + 12) / 8 + (3 + 15) / 4) / 2)
+  np.testing.assert_allclose(field_weights([2, 6, 0], [0, 0, 0]), [0.25, 0.75, 0.0])
+  np.testing.assert_allclose(field_weights([0, 0, 4], [0, 0, 1]), [0.25, 0.25, 0.5])
+
+
+@pytest.mark.parametrize('value', [(7,), (0, 0), (0, 1, 2, 3, 4), ('a',), (True,)])
+def test_bad_pretrain_sources_name_the_field(built, value):
+  assert_bad_method_field(method.make, *built, 'pretrain_sources', value)
+
+
+def test_pretrain_steps_is_checked_with_pretrain_sources(built):
+  config, task, dataset = built
+  config = copy.deepcopy(config)
+  config.method.pretrain_sources = (0, 1)
+  assert_bad_method_field(method.make, config, task, dataset, 'pretrain_steps', 0)
+
+
+def test_continual_pretraining_pretrains_on_the_source_field_and_continues_every_arm(tmp_path):
+  """pretrain_sources=(0, 1, 2): 'pretrain' and 'proxy_pretrain' draw source-field rows only,
+  'target_only' target-field rows only; the agent's first decision reads the pre-trained
+  model's meta losses (the result continues it); the proxy pre-training is charged to the
+  method and the field-balanced losses are reported for every arm."""
+  config = load_config('mixing_agent')
+  config.method.pretrain_sources, config.method.pretrain_steps = (0, 1, 2), 4
+  dataset, task, pipeline = prepare(config)
+  names = [p.name for p in pipeline.phases]
+  assert names == ['pretrain', 'proxy_pretrain', 'agent', 'train', 'target_only', 'all_sources']
+  assert [p.start_from for p in pipeline.phases[3:]] == ['pretrain'] * 3
+  source = dataset.train.source
+  for phase, field in (('pretrain', {0, 1, 2}), ('proxy_pretrain', {0, 1, 2}),
+                       ('target_only', {3, 4})):
+    method_ = next(p for p in pipeline.phases if p.name == phase).method
+    drawn = np.concatenate([method_.sample(step, None) for step in range(20)])
+    assert set(source[drawn].tolist()) == field, phase
+
+  workdir = str(tmp_path / 'cpt')
+  summary = train_and_evaluate(config, workdir)
+  _, rows = check_run_dir(workdir)
+  pretrained = [r for r in rows if r['phase'] == 'pretrain' and r.get('meta/source_loss')][-1]
+  np.testing.assert_allclose(summary['decision_meta_losses'][0][1],
+                             pretrained['meta/source_loss'], rtol=1e-4)
+  phases, ledger = summary['phases'], summary['method_ledger']
+  assert ledger['steps'] == sum(phases[p]['ledger']['steps']
+                                for p in ('proxy_pretrain', 'agent', 'train'))
+  assert phases['pretrain']['ledger']['steps'] == 4
+  report = summary['continual']
+  assert report['source_field'] == [0, 1, 2] and report['target_field'] == [3, 4]
+  for arm in ('pretrain', 'train', 'target_only', 'all_sources'):
+    assert report[arm]['test'] is None  # digits' test rows carry no source
+    valid = report[arm]['valid']
+    assert valid['mean'] == pytest.approx((valid['source_field'] + valid['target_field']) / 2)
+  assert summary['mixing_agent']['reward'].startswith('minus the mean over the source and')

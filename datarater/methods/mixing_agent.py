@@ -41,6 +41,11 @@ the mean held-out loss is their row-count-weighted mean (the meta rows of
 sources with training rows). A source without meta rows has loss 0 there.
 Sources without training rows take no part (weight 0).
 
+Continual pre-training (`method.pretrain_sources`, the paper's setting): the model is
+pre-trained on a source field of sources and continued on the mixture the policy decides;
+the phases, the field-balanced reward and the reference arms are in
+datarater/methods/_continual.py.
+
 Re-use (`method.policy_from`, a finished mixing_agent run directory): every run
 writes the policy it applied to `POLICY_FILE` (agent_policy.msgpack, flax msgpack)
 in its run directory. With policy_from set, the 'agent' phase runs no step: the
@@ -76,7 +81,8 @@ plots/source_weights.png (train phase) and plots/agent_mixture.png (agent phase)
 
 Config fields (configs/mixing_agent.py documents each): population,
 agent_steps, agent_learning_rate, proxy_steps, proxy_decision_every,
-proxy_model.kwargs, decision_every, policy_hidden, policy_noise, policy_from.
+proxy_model.kwargs, decision_every, policy_hidden, policy_noise, policy_from,
+pretrain_sources, pretrain_steps.
 """
 
 from __future__ import annotations
@@ -95,6 +101,7 @@ from flax import serialization
 
 from datarater.data import sampler
 from datarater.errors import ConfigError, is_number, require
+from datarater.methods import _continual
 from datarater.methods import _per_example as per_example
 from datarater.methods.aioli import expand_sources, meta_source_losses, present_sources
 from datarater.methods.regmix import check_proxy_model, proxy_task
@@ -161,18 +168,22 @@ def check(config, dataset) -> None:
           config.data.get('meta_size'))
 
 
-def held_out(task, dataset, present, chunk: int):
-  """params -> (per-source meta losses [m], their row-count-weighted mean)."""
+def held_out(task, dataset, present, chunk: int, field_of=None):
+  """params -> (per-source meta losses [m], their row-count-weighted mean); with `field_of`
+  ([m] field ids, continual pre-training) the mean over the fields of each field's
+  row-count-weighted mean (`_continual.field_weights`)."""
   per_source = meta_source_losses(task, dataset, present, chunk)
   local = np.full(dataset.info.num_sources, -1)
   local[present] = np.arange(len(present))
   counts = np.bincount(local[dataset.meta.source][local[dataset.meta.source] >= 0],
-                       minlength=len(present)).astype(np.float32)
-  counts = jnp.asarray(counts / max(counts.sum(), 1.0))
+                       minlength=len(present))
+  one_field = np.zeros(len(present), int)
+  weights = jnp.asarray(_continual.field_weights(counts, one_field if field_of is None
+                                                 else field_of), jnp.float32)
 
   def fn(params):
     losses = per_source(params)
-    return losses, jnp.sum(counts * losses)
+    return losses, jnp.sum(weights * losses)
   return fn
 
 
@@ -289,7 +300,8 @@ class TargetState(NamedTuple):
   decision_losses: jax.Array
 
 
-def make_agent_phase(config, task, dataset, policy, report: dict) -> tuple:
+def make_agent_phase(config, task, dataset, policy, report: dict, field_of=None,
+                     proxy_init=None) -> tuple:
   """The 'agent' Method (RL updates on proxy trajectories) and its Task (the proxy's).
 
   Args:
@@ -298,6 +310,9 @@ def make_agent_phase(config, task, dataset, policy, report: dict) -> tuple:
     dataset: the Dataset.
     policy: the agent.Policy.
     report: a dict the finalize fills with the training record (read by phase 'train').
+    field_of: continual pre-training's [m] field ids (field-balanced reward), or None.
+    proxy_init: the pre-trained proxy parameters every trajectory continues from (continual
+      pre-training), or None (a fresh proxy per update).
 
   Returns:
     (Method, proxy Task).
@@ -308,7 +323,7 @@ def make_agent_phase(config, task, dataset, policy, report: dict) -> tuple:
   p, steps, every = int(m_cfg.population), int(m_cfg.proxy_steps), int(m_cfg.proxy_decision_every)
   noise, agent_steps = float(m_cfg.policy_noise), int(m_cfg.agent_steps)
   proxy = proxy_task(config, task)
-  evaluate = held_out(proxy, dataset, present, int(config.eval_batch_size))
+  evaluate = held_out(proxy, dataset, present, int(config.eval_batch_size), field_of)
   optimizer = optax.adam(float(m_cfg.agent_learning_rate))
   members = sampler.source_members(dataset.train.source, dataset.info.num_sources)
   decisions = steps // every
@@ -317,7 +332,7 @@ def make_agent_phase(config, task, dataset, policy, report: dict) -> tuple:
 
   def environment(pool):
     def init(key):
-      params = proxy.init_params(key)
+      params = proxy.init_params(key) if proxy_init is None else proxy_init
       return params, proxy.optimizer.init(params)
 
     def train(state, mixture, t, key):
@@ -379,7 +394,7 @@ def make_agent_phase(config, task, dataset, policy, report: dict) -> tuple:
   return method, proxy
 
 
-def make_target_method(config, task, dataset, policy, params) -> Method:
+def make_target_method(config, task, dataset, policy, params, field_of=None) -> Method:
   """The 'train' Method: the task's model on the mixture the policy decides (phase 2).
 
   Args:
@@ -388,6 +403,7 @@ def make_target_method(config, task, dataset, policy, params) -> Method:
     dataset: the Dataset.
     policy: the agent.Policy.
     params: its trained parameters (applied unchanged, deterministic).
+    field_of: continual pre-training's [m] field ids (field-balanced mean loss), or None.
 
   Returns:
     Method drawing its own batches (`sample`), with `finalize`.
@@ -396,7 +412,7 @@ def make_target_method(config, task, dataset, policy, params) -> Method:
   m, k_all, b, seed = len(present), dataset.info.num_sources, config.batch_size, int(config.seed)
   n, every = int(config.num_steps), int(config.method.decision_every)
   num_decisions = -(-n // every)
-  evaluate = held_out(task, dataset, present, int(config.eval_batch_size))
+  evaluate = held_out(task, dataset, present, int(config.eval_batch_size), field_of)
   members = sampler.source_members(dataset.train.source, k_all)
   params = jax.tree.map(jnp.asarray, params)
   expand = functools.partial(expand_sources, present=jnp.asarray(present), k=k_all)
@@ -517,15 +533,20 @@ def make(config, task, dataset) -> Pipeline:
   check(config, dataset)
   m = config.method
   present = present_sources(dataset)
+  field_of = _continual.fields(config, present)
   policy = agent.mlp_policy(len(present), tuple(int(h) for h in m.policy_hidden))
   report = {}
-  trainer, proxy = make_agent_phase(config, task, dataset, policy, report)
+  trainer, proxy = make_agent_phase(config, task, dataset, policy, report, field_of)
   if m.policy_from:
     trainer = import_phase(trainer, config, policy, report)
+  elif field_of is not None:  # every trajectory continues the pre-trained proxy
+    def trainer(results):
+      return make_agent_phase(config, task, dataset, policy, report, field_of,
+                              results[_continual.PROXY_PRETRAIN].train_state.params)[0]
 
   def target(results):
     params = results[AGENT].method_state.params
-    method = make_target_method(config, task, dataset, policy, params)
+    method = make_target_method(config, task, dataset, policy, params, field_of)
     finalize = method.finalize
 
     def with_report(ctx, train_state, state):
@@ -539,7 +560,8 @@ def make(config, task, dataset) -> Pipeline:
                    'policy_from': report.get('policy_from'),
                    'imported_agent_cost': report.get('imported_agent_cost')}
       out['mixing_agent'] = {
-          'estimator': ESTIMATOR, 'reward': REWARD, 'features': [
+          'estimator': ESTIMATOR,
+          'reward': REWARD if field_of is None else _continual.REWARD, 'features': [
               *agent.FEATURES_PER_SOURCE, *agent.GLOBAL_FEATURES],
           **trained, 'decision_every': int(m.decision_every),
           'policy_hidden': list(m.policy_hidden),
@@ -548,7 +570,16 @@ def make(config, task, dataset) -> Pipeline:
       return out
     return method._replace(finalize=with_report)
 
-  phases = (Phase(AGENT, trainer, 0 if m.policy_from else int(m.agent_steps),
-                  trains_model=False, task=proxy),
-            Phase(TRAIN, target, config.num_steps))
-  return Pipeline(phases, result=TRAIN, extra_cost=(AGENT,))
+  agent_phase = Phase(AGENT, trainer, 0 if m.policy_from else int(m.agent_steps),
+                      trains_model=False, task=proxy)
+  if field_of is None:
+    return Pipeline((agent_phase, Phase(TRAIN, target, config.num_steps)), result=TRAIN,
+                    extra_cost=(AGENT,))
+  pretrain = _continual.pretrain_phases(config, task, proxy, dataset, present, field_of,
+                                        with_proxy=not m.policy_from)
+  phases = (*pretrain, agent_phase,
+            Phase(TRAIN, target, config.num_steps, start_from=_continual.PRETRAIN),
+            *_continual.arm_phases(config, task, dataset, present, field_of))
+  return Pipeline(phases, result=TRAIN, baseline='all_sources',
+                  report=_continual.report(dataset, present, field_of),
+                  extra_cost=(AGENT,) + tuple(p.name for p in pretrain[1:]))
