@@ -17,12 +17,14 @@ batch_size         int. Global training batch (split across devices; must be a
                    multiple of the device count).
 eval_batch_size    int. Batch for evaluation passes (multiple of device count).
 log_every          int. Log train metrics every this many steps.
-eval_every         int. Evaluate on `meta`, `valid` and `test` every this many
-                   steps (and always at the last step).
+eval_every         int. Evaluate on `meta`, `valid` and `test` (see eval_test)
+                   every this many steps (and always at the last step).
 eval_test          'every' (default) | 'last'. Whether the `test` split is
                    evaluated at every evaluation or only at each phase's last
                    step (the test set looked at once; cheaper when it is large
-                   and evaluations are frequent). Changes no training.
+                   and evaluations are frequent). Changes no training; with
+                   'last' a phase's early-stopped test metrics are null unless
+                   its best validation step is the last one.
 checkpoint_every   int. Save an orbax checkpoint every this many steps (and
                    always at the last step). Re-running resumes from the latest.
 steps_per_dispatch int >= 0. Up to this many steps run in one jitted lax.scan

@@ -89,8 +89,9 @@ Method fields:
                           on every training row ('all_sources', the paired baseline).
                           summary.json's `continual` gives each field's test and validation
                           loss for the pre-trained model and each arm.
-  method.pretrain_steps   int >= 1 with method.pretrain_sources: the pre-training steps
-                          (config.optimizer, its schedule over these steps).
+  method.pretrain_steps   int >= 1 with method.pretrain_sources (0 without): the
+                          pre-training steps (config.optimizer, its schedule over them).
+                          Each field needs rows in the meta split (else a ConfigError).
 Every run writes the policy it applied to agent_policy.msgpack (flax msgpack) in its run
 directory: the file method.policy_from reads.
 Writes `source_weights` (last decided mixture), `source_weights_time_avg` (the mixture

@@ -205,7 +205,9 @@ def upgrade_recorded(old: dict) -> dict:
   * DataRater's method.outer_trim_low (added with the two-sided trimmed meta loss): a
     recorded config without it trimmed the high-loss side only, the 0.0 of today;
   * eval_test (added to evaluate the test split at the last step only): a recorded config
-    without it evaluated the test split at every evaluation, the 'every' of today.
+    without it evaluated the test split at every evaluation, the 'every' of today;
+  * the Mixing Agent's method.pretrain_sources / pretrain_steps (added with continual
+    pre-training): a recorded config without them trained from scratch, the () and 0 of today.
 
   Args:
     old: a recorded config (fingerprint.json's 'config').
@@ -230,6 +232,9 @@ def upgrade_recorded(old: dict) -> dict:
     del method['higher_is_better']
   if method.get('name') == 'datarater' and 'outer_trim' in method:
     method.setdefault('outer_trim_low', 0.0)
+  if method.get('name') == 'mixing_agent':
+    method.setdefault('pretrain_sources', [])
+    method.setdefault('pretrain_steps', 0)
   return {**old, 'method': method}
 
 

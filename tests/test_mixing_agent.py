@@ -3,6 +3,7 @@ bandits, the RL loop on a toy problem with a pure-noise source, and the method
 (datarater.methods.mixing_agent) in the loop on digits: summary, trajectory, ledger, errors."""
 
 import copy
+import json
 import os
 
 import jax
@@ -380,16 +381,39 @@ def test_field_weights_average_the_two_fields_row_count_weighted_means():
   np.testing.assert_allclose(field_weights([0, 0, 4], [0, 0, 1]), [0.25, 0.25, 0.5])
 
 
-@pytest.mark.parametrize('value', [(7,), (0, 0), (0, 1, 2, 3, 4), ('a',), (True,)])
+@pytest.mark.parametrize('value', [(7,), (-1,), (0, 0), (0, 1, 2, 3, 4), ('a',), (True,), None,
+                                   '', 2])
 def test_bad_pretrain_sources_name_the_field(built, value):
-  assert_bad_method_field(method.make, *built, 'pretrain_sources', value)
-
-
-def test_pretrain_steps_is_checked_with_pretrain_sources(built):
   config, task, dataset = built
+  config = copy.deepcopy(config)
+  config.method.pretrain_steps = 3
+  assert_bad_method_field(method.make, config, task, dataset, 'pretrain_sources', value)
+
+
+def test_pretrain_steps_is_checked_with_and_without_pretrain_sources(built):
+  config, task, dataset = built
+  assert_bad_method_field(method.make, config, task, dataset, 'pretrain_steps', 5)  # no sources
   config = copy.deepcopy(config)
   config.method.pretrain_sources = (0, 1)
   assert_bad_method_field(method.make, config, task, dataset, 'pretrain_steps', 0)
+
+
+def test_a_field_without_meta_rows_is_refused(built):
+  """The reward averages the two fields' meta losses: a field with no meta rows is refused."""
+  config, task, dataset = built
+  config = copy.deepcopy(config)
+  config.method.pretrain_steps = 3
+  meta = dataset.meta._replace(source=np.where(dataset.meta.source >= 3, 0, dataset.meta.source))
+  no_target_meta = dataset._replace(meta=meta)
+  assert_bad_method_field(method.make, config, task, no_target_meta, 'pretrain_sources', (0, 1, 2))
+  method.make(config_with(config, pretrain_sources=(0, 1, 2)), task, dataset)  # with meta: fine
+
+
+def config_with(config, **fields):
+  config = copy.deepcopy(config)
+  for k, v in fields.items():
+    config.method[k] = v
+  return config
 
 
 def test_continual_pretraining_pretrains_on_the_source_field_and_continues_every_arm(tmp_path):
@@ -427,3 +451,14 @@ def test_continual_pretraining_pretrains_on_the_source_field_and_continues_every
     valid = report[arm]['valid']
     assert valid['mean'] == pytest.approx((valid['source_field'] + valid['target_field']) / 2)
   assert summary['mixing_agent']['reward'].startswith('minus the mean over the source and')
+
+
+def test_a_reused_continual_policy_charges_its_proxy_pretraining_too(tmp_path):
+  ledger = lambda f, g: {'ledger': {'flops': f, 'gradient_evaluations': g}}  # noqa: E731
+  summary = {'method': 'mixing_agent', 'phases': {'agent': ledger(10.0, 4.0),
+                                                  'proxy_pretrain': ledger(3.0, 2.0)}}
+  (tmp_path / 'summary.json').write_text(json.dumps(summary))
+  assert method.imported_agent_cost(str(tmp_path)) == {'flops': 13.0, 'gradient_evaluations': 6.0}
+  del summary['phases']['proxy_pretrain']
+  (tmp_path / 'summary.json').write_text(json.dumps(summary))
+  assert method.imported_agent_cost(str(tmp_path)) == {'flops': 10.0, 'gradient_evaluations': 4.0}

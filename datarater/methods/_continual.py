@@ -30,6 +30,7 @@ pre-trained model, each field's test and validation loss and their mean.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import numpy as np
 
@@ -45,27 +46,40 @@ REWARD = ('minus the mean over the source and target fields of each field\'s mea
           'loss of the proxy after its last step')
 
 
-def fields(config, present) -> np.ndarray | None:
+def fields(config, present, meta_source) -> np.ndarray | None:
   """int [m] field of each present source (0: source field, 1: target field), or None when
   method.pretrain_sources is empty (no continual pre-training).
 
+  Args:
+    config: the run config.
+    present: int [m] ids of the sources with training rows.
+    meta_source: int [M] the meta split's source ids (each field needs meta rows: the
+      reward averages the two fields' meta losses).
+
   Raises:
-    ConfigError: naming method.pretrain_sources (not distinct source ids with training rows,
-      or leaving no target field) or method.pretrain_steps (not an int >= 1).
+    ConfigError: naming method.pretrain_sources (not a tuple of distinct ids of sources with
+      training rows and meta rows, or leaving no such source for the target field) or
+      method.pretrain_steps (not an int >= 1 with pretrain_sources, not 0 without).
   """
   m = config.method
-  given = tuple(m.get('pretrain_sources', ()))
+  given, steps = m.pretrain_sources, m.pretrain_steps
+  whole = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)  # noqa: E731
+  require(isinstance(given, (tuple, list)) and all(whole(k) for k in given)
+          and len(set(given)) == len(given), 'method.pretrain_sources',
+          'a tuple of distinct source ids (() = no continual pre-training)', given)
   if not given:
+    require(whole(steps) and steps == 0, 'method.pretrain_steps',
+            '0 without method.pretrain_sources', steps)
     return None
-  require(all(isinstance(k, int) and not isinstance(k, bool) for k in given)
-          and len(set(given)) == len(given) and set(given) <= set(present.tolist())
-          and len(given) < len(present), 'method.pretrain_sources',
-          f'distinct ids of sources with training rows ({present.tolist()}), leaving at least '
-          'one for the target field', given)
-  steps = m.get('pretrain_steps', 0)
-  require(isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1,
-          'method.pretrain_steps', 'an int >= 1 with method.pretrain_sources', steps)
-  return np.where(np.isin(present, given), 0, 1)
+  require(whole(steps) and steps >= 1, 'method.pretrain_steps',
+          'an int >= 1 with method.pretrain_sources', steps)
+  field_of = np.where(np.isin(present, np.asarray(given, np.int64)), 0, 1)
+  with_meta = np.isin(present, meta_source)
+  require(set(int(k) for k in given) <= set(present.tolist())
+          and all(with_meta[field_of == f].any() for f in (0, 1)), 'method.pretrain_sources',
+          f'ids of sources with training rows ({present.tolist()}), leaving at least one for '
+          'the target field, each field with meta rows', tuple(given))
+  return field_of
 
 
 def field_weights(counts, field_of) -> np.ndarray:

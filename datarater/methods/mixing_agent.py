@@ -262,14 +262,19 @@ def _imported_summary(run_dir: str) -> dict:
 
 def imported_agent_cost(run_dir: str) -> dict:
   """The agent-phase compute of the run whose policy `method.policy_from` reuses (its summary's
-  phases.agent.ledger: FLOPs and gradient evaluations), charged to this run's method so the
-  compute comparisons stay honest (as DataRater's method.rater_from)."""
+  phases.agent.ledger, plus phases.proxy_pretrain.ledger of a continual run: FLOPs and
+  gradient evaluations), charged to this run's method so the compute comparisons stay honest
+  (as DataRater's method.rater_from)."""
   summary = _imported_summary(run_dir)
-  ledger = summary.get('phases', {}).get(AGENT, {}).get('ledger')
+  phases = summary.get('phases', {})
+  ledger = phases.get(AGENT, {}).get('ledger')
   require(summary.get('method') == 'mixing_agent' and ledger is not None, 'method.policy_from',
           'a mixing_agent run that trained its policy (summary.json phases.agent.ledger)',
           run_dir)
-  return {k: float(ledger.get(k, 0.0)) for k in ('flops', 'gradient_evaluations')}
+  # a continual run's proxies continued a pre-trained proxy, charged with the agent
+  proxy = phases.get(_continual.PROXY_PRETRAIN, {}).get('ledger') or {}
+  return {k: float(ledger.get(k, 0.0)) + float(proxy.get(k, 0.0))
+          for k in ('flops', 'gradient_evaluations')}
 
 
 def imported_agent_report(run_dir: str) -> dict:
@@ -533,7 +538,7 @@ def make(config, task, dataset) -> Pipeline:
   check(config, dataset)
   m = config.method
   present = present_sources(dataset)
-  field_of = _continual.fields(config, present)
+  field_of = _continual.fields(config, present, dataset.meta.source)
   policy = agent.mlp_policy(len(present), tuple(int(h) for h in m.policy_hidden))
   report = {}
   trainer, proxy = make_agent_phase(config, task, dataset, policy, report, field_of)
