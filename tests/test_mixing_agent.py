@@ -451,6 +451,14 @@ def test_continual_pretraining_pretrains_on_the_source_field_and_continues_every
     valid = report[arm]['valid']
     assert valid['mean'] == pytest.approx((valid['source_field'] + valid['target_field']) / 2)
   assert summary['mixing_agent']['reward'].startswith('minus the mean over the source and')
+  # the report over runs (here the one run twice: a zero-width paired interval)
+  from experiments import continual_report
+  lines = continual_report.table([summary, summary])
+  assert lines[0].startswith('Valid loss over 2 runs; source field = sources [0, 1, 2]')
+  agent_row = next(line for line in lines if line.startswith('| Mixing Agent'))
+  diff = report['train']['valid']['mean'] - report['all_sources']['valid']['mean']
+  assert f'{diff:+.4f} [{diff:+.4f}, {diff:+.4f}]' in agent_row
+  assert continual_report.main(['x', str(tmp_path / 'missing')]) == 2
 
 
 def test_a_reused_continual_policy_charges_its_proxy_pretraining_too(tmp_path):
