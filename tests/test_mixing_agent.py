@@ -459,6 +459,11 @@ def test_continual_pretraining_pretrains_on_the_source_field_and_continues_every
   diff = report['train']['valid']['mean'] - report['all_sources']['valid']['mean']
   assert f'{diff:+.4f} [{diff:+.4f}, {diff:+.4f}]' in agent_row
   assert continual_report.main(['x', str(tmp_path / 'missing')]) == 2
+  png = tmp_path / 'continual.png'
+  (tmp_path / 'again').mkdir()
+  (tmp_path / 'again' / 'summary.json').write_text(json.dumps(summary))
+  assert continual_report.main(['x', f'--plot={png}', workdir, str(tmp_path / 'again')]) == 0
+  assert png.stat().st_size > 0
 
 
 def test_a_reused_continual_policy_charges_its_proxy_pretraining_too(tmp_path):
@@ -470,3 +475,19 @@ def test_a_reused_continual_policy_charges_its_proxy_pretraining_too(tmp_path):
   del summary['phases']['proxy_pretrain']
   (tmp_path / 'summary.json').write_text(json.dumps(summary))
   assert method.imported_agent_cost(str(tmp_path)) == {'flops': 10.0, 'gradient_evaluations': 4.0}
+
+
+@pytest.mark.parametrize('setting', ['base', 'larger_model', 'new_data'])
+def test_the_readme_continual_tables_are_the_committed_runs(setting):
+  """README.md's continual pre-training tables are what continual_report prints for the
+  committed runs (results/mixing_agent_continual/<setting>/seed0..2)."""
+  from experiments import continual_report
+  from experiments._runs import ROOT
+  runs = [os.path.join(ROOT, 'results', 'mixing_agent_continual', setting, f'seed{s}')
+          for s in range(3)]
+  lines = continual_report.table([continual_report.read(d) for d in runs])
+  with open(os.path.join(ROOT, 'README.md')) as f:
+    readme = f.read()
+  for line in lines:
+    if line.startswith('| ') or line.startswith("The agent's"):
+      assert line.replace("The agent's", '') in readme, line
