@@ -279,9 +279,9 @@ def check_dispatch(config) -> None:
 
 def check_batch_sizes(method: Method, dataset, trains_model: bool = True) -> None:
   """Raises DataError unless a model-training phase's batches are distinct rows of the split
-  it trains on (method.split; per-example tables take each row once per step). A meta batch, and the batches of a
-  phase that trains something else (DataRater's rater: population x inner-step batches), may
-  repeat rows of a small split."""
+  it trains on (method.split; per-example tables take each row once per step). A meta batch,
+  and the batches of a phase that trains something else (DataRater's rater: population x
+  inner-step batches), may repeat rows of a small split."""
   if trains_model and method.sample is None:
     sampler.check_batch_size(getattr(dataset, method.split).size, method.train_batch_size,
                              f'the {method.split} split')
@@ -470,7 +470,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     probe_now = probe is not None and (done % cfg.eval_every == 0 or last)
     if policy == 'stop' and (log or evaluate_now) and int(guard.bad_step) >= 0:
       state = {'train_state': train_state, 'method_state': method_state}
-      _diverged(ctx, phase, guard, names, done, checkpoints, state, ledger, (examples, grad_evals, flops))
+      _diverged(ctx, phase, guard, names, done, checkpoints, state, ledger,
+                (examples, grad_evals, flops))
     row = {}
     if log:
       row.update(_mean_metrics(window))

@@ -205,8 +205,8 @@ def run_pipeline(ctx: Context, task, pipeline: Pipeline) -> dict:
 
   Summary: the result phase's final test metrics at the top level (the
   result phase is `pipeline.result`, or what `pipeline.choose` picks), every
-  phase's metrics, ledger and early-stopped evaluation under `phases`, the summed `ledger`, the extras
-  of every Method's `finalize` and of `pipeline.report`, and, with a
+  phase's metrics, ledger and early-stopped evaluation under `phases`, the summed `ledger`, the
+  extras of every Method's `finalize` and of `pipeline.report`, and, with a
   baseline, the paired accuracy gain and net compute gain. `method_ledger`
   sums the ledgers of the phases that made the result (the result phase and
   `extra_cost`), i.e. `ledger` less a paired arm: the compute the reproduction
