@@ -541,13 +541,16 @@ def make(config, task, dataset) -> Pipeline:
   field_of = _continual.fields(config, present, dataset.meta.source)
   policy = agent.mlp_policy(len(present), tuple(int(h) for h in m.policy_hidden))
   report = {}
-  trainer, proxy = make_agent_phase(config, task, dataset, policy, report, field_of)
-  if m.policy_from:
-    trainer = import_phase(trainer, config, policy, report)
-  elif field_of is not None:  # every trajectory continues the pre-trained proxy
+  if field_of is not None and not m.policy_from:  # trajectories continue the pre-trained proxy
+    proxy = proxy_task(config, task)
+
     def trainer(results):
       return make_agent_phase(config, task, dataset, policy, report, field_of,
                               results[_continual.PROXY_PRETRAIN].train_state.params)[0]
+  else:
+    trainer, proxy = make_agent_phase(config, task, dataset, policy, report, field_of)
+    if m.policy_from:
+      trainer = import_phase(trainer, config, policy, report)
 
   def target(results):
     params = results[AGENT].method_state.params
