@@ -87,3 +87,21 @@ def test_automatic_dispatch_equals_one_step_dispatch(tmp_path, monkeypatch):
   assert la == lb
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_dispatch_batches_stack_each_dispatchs_steps():
+  """The pipeline yields, per (first step, steps) span, make_batch of each of its steps
+  stacked on a leading axis (one step: the batch itself), in order."""
+  from datarater.data import pipeline
+  make = lambda s: {'x': np.full((3, 2), s, np.float32), 'meta': {'i': np.arange(3) + 10 * s}}
+  spans = loop._spans(4, 11, 3, (5,))   # cut at 5 and 10, at most 3 steps each
+  assert spans == [(4, 1), (5, 3), (8, 2), (10, 1)]
+  got = list(pipeline.dispatch_batches(make, spans))
+  assert len(got) == len(spans)
+  for (step, n), batch in zip(spans, got):
+    if n == 1:
+      np.testing.assert_array_equal(batch['x'], make(step)['x'])
+    else:
+      for i in range(n):
+        np.testing.assert_array_equal(batch['x'][i], make(step + i)['x'])
+        np.testing.assert_array_equal(batch['meta']['i'][i], make(step + i)['meta']['i'])

@@ -275,3 +275,23 @@ def test_clean_valid_mode_takes_the_same_rows_uncorrupted(arg, data):
   assert differ.all()
   with pytest.raises(DataError, match='config.data.valid_mode'):
     _data(arg, valid_mode='trusted', **data)
+
+
+def test_map_split_over_more_batches_than_in_flight_equals_the_rows_one_by_one(tmp_path):
+  """map_split pads, dispatches and fetches in order: more batches than IN_FLIGHT (some
+  fetched while later ones are dispatched) give each row's value, in row order."""
+  import jax
+  from datarater.train import evaluation
+  from datarater.train.context import Context
+  from datarater.train.rundir import RunDir
+  from datarater.train.sharding import make_mesh
+  config = load_config('uniform', 'dataset=digits,smoke')
+  dataset = load_dataset(config.data, config.seed)
+  ctx = Context(config, dataset, RunDir(str(tmp_path)), make_mesh())
+  split = dataset.meta
+  bs = 5
+  assert -(-split.size // bs) > evaluation.IN_FLIGHT
+  fn = jax.jit(lambda b: {'sum': b['x'].reshape(b['x'].shape[0], -1).sum(-1), 'i': b['index']})
+  out = evaluation.map_split(fn, split, ctx, batch_size=bs)
+  np.testing.assert_array_equal(out['i'], np.arange(split.size))
+  np.testing.assert_allclose(out['sum'], split.x.reshape(split.size, -1).sum(-1), rtol=1e-6)

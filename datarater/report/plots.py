@@ -87,7 +87,8 @@ def histograms(groups: dict, path, title, xlabel='score', bins=40):
     edges = np.histogram_bin_edges(np.concatenate(values), bins=bins)
     for name, v in groups.items():
       if len(v):
-        ax.hist(np.asarray(v), bins=edges, alpha=0.5, density=True, label=f'{name} (n={len(v)})')
+        ax.hist(np.asarray(v), bins=edges, alpha=0.5, density=True, histtype='stepfilled',
+                label=f'{name} (n={len(v)})')
     ax.legend(fontsize=8)
   ax.set_title(title)
   ax.set_xlabel(xlabel)

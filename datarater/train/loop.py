@@ -10,14 +10,19 @@ config.eval_every steps (datarater.train.evaluation), and the compute ledger
 records the device count of each stretch of steps.
 
 Dispatch: batches come from a grain pipeline (datarater.data.pipeline) that
-computes them on a background thread, and each batch is placed on the devices
-before the step that needs it is dispatched. `config.steps_per_dispatch=k`
+computes each dispatch's batches on a background thread, and they are placed
+on the devices before the dispatch that needs them. `config.steps_per_dispatch=k`
 runs up to k steps in one jitted `lax.scan` over k stacked batches; a
 dispatch is cut short at every logging, evaluation and checkpoint step and at
 the end of the phase, so those fall on the same steps, and the metrics and
 checkpoints equal those of k=1. A method that samples its own batches from
 its state (`Method.sample`) runs one step per dispatch, its batch drawn after
-the previous step.
+the previous step. The devices are kept busy across logging and evaluation: a
+boundary's evaluation is dispatched at once (the next dispatch donates the
+parameters it reads), and its host side (the divergence check, the logged
+window's mean, the evaluation's results, the row and its console line: `report`)
+runs once the next dispatch is on the devices. A checkpoint boundary, and one of
+a method that samples from its state, reports before it goes on.
 
 Multi-process runs: every process runs this loop on the same global arrays;
 each gathers only its rows of each batch, all take part in the checkpoints,
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import functools
 import math
 import os
 import shutil
@@ -43,7 +49,7 @@ from datarater.data import pipeline as data_pipeline, sampler
 from datarater.errors import Diverged, WorkdirError, require
 from datarater.train import sharding
 from datarater.train.context import Context, phase_key
-from datarater.train.evaluation import evaluate, make_eval_fn
+from datarater.train.evaluation import evaluate, evaluate_async, make_eval_fn
 from datarater.train.flops import compiled_flops
 from datarater.train.guard import SKIPPED, Guard, guard_step
 from datarater.train.state import Method, TrainState, init_train_state
@@ -293,6 +299,15 @@ def _span(done: int, num_steps: int, k: int, everies: tuple) -> int:
   return min(k, num_steps - done, *(every - done % every for every in everies))
 
 
+def _spans(start: int, num_steps: int, k: int, everies: tuple) -> list:
+  """(first step, steps) of each dispatch from `start` to the end of the phase."""
+  spans = []
+  while start < num_steps:
+    spans.append((start, _span(start, num_steps, k, everies)))
+    start += spans[-1][1]
+  return spans
+
+
 def _one(guarded):
   """One guarded step; step t uses fold_in(key, t), folded inside the program."""
   def one_step(train_state, method_state, guard, batch, key, step):
@@ -388,7 +403,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   state = sharding.put_replicated({'train_state': train_state, 'method_state': method_state}, mesh)
 
   checkpoints = _Checkpoints(ctx, phase)
-  start, restored, ledger, position = _restore(ctx, phase, checkpoints, state)
+  start, restored, ledger, _ = _restore(ctx, phase, checkpoints, state)  # data position = start
   if start:
     state = sharding.put_replicated(restored, mesh)
     print(f'[{phase}] resumed from step {start}', flush=True)
@@ -431,10 +446,10 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
                              start, _span(start, num_steps, k, everies))
     with concurrent.futures.ThreadPoolExecutor(len(lowered)) as pool:
       compiling = {n: pool.submit(program.compile) for n, program in lowered.items()}
-      # Batches that depend only on the step come from grain, ahead of the step (its
-      # iterator is made while XLA compiles).
+      # Batches that depend only on the step come from grain, a dispatch's stacked batches
+      # ahead of the dispatch (its iterator is made while XLA compiles).
       if method.sample is None:
-        batches = data_pipeline.step_batches(host_batch, num_steps, position)
+        batches = data_pipeline.dispatch_batches(host_batch, _spans(start, num_steps, k, everies))
       programs = {n: future.result() for n, future in compiling.items()}
     flops = step_flops(programs[1])
 
@@ -443,14 +458,36 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     if step >= num_steps:
       return None
     n = _span(step, num_steps, k, everies)
-    if batches is None:
-      return n, sharding.put_batch(host_batch(step, method_state), mesh)
-    host = [next(batches) for _ in range(n)]
-    if n == 1:
-      return n, sharding.put_batch(host[0], mesh)
-    return n, sharding.put_batch(jax.tree.map(lambda *xs: np.stack(xs), *host), mesh, stacked=True)
+    host = host_batch(step, method_state) if batches is None else next(batches)
+    return n, sharding.put_batch(host, mesh, stacked=n > 1)
 
   evaluation = {}
+  per_step = (examples, grad_evals, flops)
+
+  def report(at: int, logged: list, bound_guard: Guard, fetch_eval, probed: dict):
+    """The host side of the boundary after step `at`: the divergence check, the mean of the
+    logged window, the evaluation's metrics, the row and its console line. A boundary
+    without a checkpoint or probe runs it once the next dispatch is on the devices."""
+    nonlocal evaluation, t_last, s_last
+    if policy == 'stop' and int(bound_guard.bad_step) >= 0:
+      # Every step after the bad one was a no-op, so the current states are the last good ones.
+      _diverged(ctx, phase, bound_guard, names, at, checkpoints,
+                {'train_state': train_state, 'method_state': method_state}, ledger, per_step)
+    row = _mean_metrics(logged) if logged else {}
+    if fetch_eval is not None:
+      evaluation = fetch_eval()
+      row.update(evaluation)
+    row.update(probed)
+    now = time.time()
+    rate = (at - s_last) / max(now - t_last, 1e-9)
+    eta = (num_steps - at) / max(rate, 1e-9)
+    ledger['wall_seconds'] = now - t_phase
+    ctx.run.log(phase, at, row)
+    print(f'[{phase}] step {at}/{num_steps} {rate:.1f} steps/s ETA {eta:.0f}s {_fmt(row)}',
+          flush=True)
+    t_last, s_last = now, at
+
+  pending = None  # the last boundary's report, run while the next dispatch computes
   done, upcoming = start, place(start)
   while upcoming is not None:
     step, (n, batch) = done, upcoming
@@ -458,39 +495,33 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     if n not in programs:  # a shorter dispatch of a fixed steps_per_dispatch
       programs[n] = _lower(guarded, mesh, n, args).compile()
     train_state, method_state, guard, metrics = programs[n](*args)
-    lazy.start()  # late imports run while the main thread waits for the devices
+    if pending is not None:
+      pending()
+      pending = None
     window.append((metrics, n))
     done = step + n
     upcoming = place(done) if batches is not None else None  # on the devices before it is due
-    _count_steps(ledger, n, examples, grad_evals, flops)
+    lazy.start()  # late imports run while the main thread waits for the devices
+    _count_steps(ledger, n, *per_step)
     last = done == num_steps
     checkpoint = done % cfg.checkpoint_every == 0 or last
     log = done % cfg.log_every == 0 or checkpoint  # windows restart at checkpoints: exact resume
     evaluate_now = evaluate_model and (done % cfg.eval_every == 0 or last)
     probe_now = probe is not None and (done % cfg.eval_every == 0 or last)
-    if policy == 'stop' and (log or evaluate_now) and int(guard.bad_step) >= 0:
-      state = {'train_state': train_state, 'method_state': method_state}
-      _diverged(ctx, phase, guard, names, done, checkpoints, state, ledger,
-                (examples, grad_evals, flops))
-    row = {}
-    if log:
-      row.update(_mean_metrics(window))
-      window = []
-    if evaluate_now:
-      evaluation = evaluate(task, train_state.params, ctx, eval_fn,
-                            test=last or cfg.get('eval_test', 'every') == 'every')
-      row.update(evaluation)
-    if probe_now:
-      row.update(probe(ctx, method_state))
-    if row:
-      now = time.time()
-      rate = (done - s_last) / max(now - t_last, 1e-9)
-      eta = (num_steps - done) / max(rate, 1e-9)
-      ledger['wall_seconds'] = now - t_phase
-      ctx.run.log(phase, done, row)
-      print(f'[{phase}] step {done}/{num_steps} {rate:.1f} steps/s ETA {eta:.0f}s {_fmt(row)}',
-            flush=True)
-      t_last, s_last = now, done
+    if log or evaluate_now or probe_now:
+      # The evaluation is dispatched now: the next dispatch donates these parameters.
+      fetch_eval = evaluate_async(task, train_state.params, ctx, eval_fn,
+                                  test=last or cfg.get('eval_test', 'every') == 'every'
+                                  ) if evaluate_now else None
+      pending = functools.partial(report, done, window if log else [], guard, fetch_eval,
+                                  probe(ctx, method_state) if probe_now else {})
+      if log:
+        window = []
+      # Before a checkpoint, and before a method samples its next batch from its state (which
+      # waits for the step anyway), the boundary reports at once.
+      if checkpoint or probe_now or batches is None:
+        pending()
+        pending = None
     if checkpoint:
       ledger['wall_seconds'] = time.time() - t_phase
       ledger['skipped_steps'] = float(guard.skipped)

@@ -175,14 +175,18 @@ def bench_time_to_result(quick: bool, pairs: int, log: Callable[[str], None],
   for job in (QUICK_JOBS if quick else JOBS):
     name, arg, overrides = job_overrides(job, npz, quick)
     fused = fused_seconds(_runs.override(_runs.load_config(name, arg), overrides), 3)
-    cold, warm = [], []
+    cold, warm, floor_imports = [], [], []
     for i in range(pairs):
+      # The floor's imports are timed in each pair too: a job timed minutes after the section's
+      # start (the DataRater job runs first, for minutes) meets the machine they meet.
+      floor_imports.append(process_seconds([sys.executable, '-c', FLOOR_IMPORTS], env))
       cache = os.path.join(tmp, f'cache_{len(out["jobs"])}_{i}')
       for times, run in ((cold, 'cold'), (warm, 'warm')):
         workdir = os.path.join(tmp, f'run_{len(out["jobs"])}_{i}_{run}')
         times.append(process_seconds(train_command(job, npz, workdir, cache, quick), env))
-    floor = out['import_s'] + fused
+    floor = statistics.median(floor_imports) + fused
     row = dict(job=job, command=' '.join(train_command(job, 'NPZ', 'DIR', 'CACHE', quick)[1:]),
+               import_s=statistics.median(floor_imports), import_all=floor_imports,
                fused_s=fused, floor_s=floor, cold_s=statistics.median(cold),
                warm_s=statistics.median(warm), cold_all=cold, warm_all=warm)
     row.update(cold_ratio=row['cold_s'] / floor, warm_ratio=row['warm_s'] / floor)
