@@ -478,6 +478,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
       evaluation = fetch_eval()
       row.update(evaluation)
     row.update(probed)
+    if not row:  # a probe that reported nothing
+      return
     now = time.time()
     rate = (at - s_last) / max(now - t_last, 1e-9)
     eta = (num_steps - at) / max(rate, 1e-9)
