@@ -184,9 +184,10 @@ def bench_time_to_result(quick: bool, pairs: int, log: Callable[[str], None],
       for times, run in ((cold, 'cold'), (warm, 'warm')):
         workdir = os.path.join(tmp, f'run_{len(out["jobs"])}_{i}_{run}')
         times.append(process_seconds(train_command(job, npz, workdir, cache, quick), env))
-    floor = statistics.median(floor_imports) + fused
+    job_imports = statistics.median(floor_imports)
+    floor = job_imports + fused
     row = dict(job=job, command=' '.join(train_command(job, 'NPZ', 'DIR', 'CACHE', quick)[1:]),
-               import_s=statistics.median(floor_imports), import_all=floor_imports,
+               import_s=job_imports, import_all=floor_imports,
                fused_s=fused, floor_s=floor, cold_s=statistics.median(cold),
                warm_s=statistics.median(warm), cold_all=cold, warm_all=warm)
     row.update(cold_ratio=row['cold_s'] / floor, warm_ratio=row['warm_s'] / floor)
