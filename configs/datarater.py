@@ -20,7 +20,12 @@ Method fields (all under config.method; shared fields in configs/common.py):
   inner_batch_size   examples per inner update (paper: 128; 64 here, 16 on text,
                      for this machine's cost).
   meta_batch_size    meta-split examples per inner model per outer step (paper:
-                     128; as inner_batch_size here).
+                     128; as inner_batch_size here). On the mixed text preset a
+                     larger meta sample lifts the rater: meta batch 64 from a
+                     meta split of 1,000 windows, with outer_trim_low=0.125 and
+                     100 meta-steps, gave rater AUROC 0.941 +- 0.009 over seeds
+                     0-4 against 0.885 +- 0.027 (the datarater_filtering suite
+                     sets them for that preset; README, DataRater section).
   population         N inner models trained in parallel (paper: 8, the default); each model's
                      meta-gradient takes a step of its own outer AdamW and the N
                      proposed rater parameters are averaged.

@@ -181,6 +181,8 @@ def test_table_from_finished_runs(tmp_path, name):
     assert 'n/a' not in ''.join(l for l in table.splitlines() if l.startswith('|')
                                 and 'early-stopped' not in l)
     assert 'The Pile, discard 75%, 1B model' in block
+    # Per preset: each kind's mean ± sd over seeds and the rater's AUROC on each seed, in order.
+    assert '| digits | 2 | label_symmetric 0.550 ± 0.071 | 0.500, 0.600 |' in text
   if name == 'label_error_detection':  # every scorer measured on the same rows
     for setting in {r.setting for r in runs}:
       for seed in range(2):
