@@ -27,8 +27,6 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from datarater.errors import ConfigError, DataError, Diverged, WorkdirError
-from datarater.run import train_and_evaluate
-from datarater.train.sharding import initialize
 from experiments._runs import (define_compilation_cache_flag, fail, finish, parse_flags,
                                use_compilation_cache)
 
@@ -71,6 +69,9 @@ def main(argv):
   del argv  # parse_flags refuses extra arguments
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep library INFO logs off the progress lines
+  # jax and the project load here, not at import: `--help` and flag errors stay fast.
+  from datarater.run import train_and_evaluate  # pylint: disable=import-outside-toplevel
+  from datarater.train.sharding import initialize  # pylint: disable=import-outside-toplevel
   use_compilation_cache(_CACHE.value)  # before anything compiles (JAX checks it once)
   initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
   try:
