@@ -32,6 +32,11 @@ def test_paired_pvalue_matches_scipy_and_the_closed_form():
   assert p == pytest.approx(stats.ttest_rel([3.0, 5.0, 7.0], [1.0, 2.0, 3.0]).pvalue)
   assert paired_pvalue([0.7], [0.5]) is None                 # one pair: no test
   assert paired_pvalue([1.0, 2.0], [1.0, 2.0]) == 1.0        # equal on every seed
+  # The same nonzero difference on every seed (zero spread, t undefined): the exact sign-flip
+  # test, 2 of the 2**n sign patterns as extreme; scipy's t-test would give p ~ 0 here.
+  assert paired_pvalue([4.65 + s for s in range(5)], list(range(5))) == pytest.approx(2 / 32)
+  assert paired_pvalue([90.0, 90.0], [0.0, 0.0]) == 0.5
+  assert paired_pvalue([-0.95, -0.95, -0.95], [0.0, 0.0, 0.0]) == 0.25
 
 
 def test_holm_on_a_hand_case():

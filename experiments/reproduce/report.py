@@ -205,7 +205,9 @@ def write_outputs(name: str, scale: str, results: dict, folder: str, wall: float
            'ledger, less a paired uniform arm the run trains itself) over that of uniform of the '
            'same seed (the setting\'s uniform run, or the run\'s own uniform arm), mean over '
            'seeds. Holm p: the paired t-test\'s '
-           'two-sided p-value, Holm-corrected over every paired comparison of this table in '
+           'two-sided p-value (where every seed gives the same nonzero difference, the t-test '
+           'is undefined and the exact sign-flip test\'s 2 / 2^seeds is used: 0.0625 with 5 '
+           'seeds, 0.5 with 2), Holm-corrected over every paired comparison of this table in '
            f'that column ({_family_sizes(suite, rows)}); * = the difference survives at '
            f'{HOLM_LEVEL} (family-wise).', '',
            '| ' + ' | '.join(h for h, _ in cols) + ' |', '|' + '---|' * len(cols)]
