@@ -39,12 +39,18 @@ def test_k_steps_per_dispatch_equal_one(tmp_path, name):
     train_and_evaluate(config, str(tmp_path / str(k)))
     runs[k] = str(tmp_path / str(k))
   assert _rows(runs[1]) == _rows(runs[8])
+  flops = {}
   for step in (3, 6):
     (a, la, da), (b, lb, db) = (_checkpoint(runs[k], 'train', step) for k in (1, 8))
     assert la == lb and da == db == {'next_index': step}
+    flops[step] = la['flops']
+    assert la['segments'][-1]['flops'] == la['flops']
     assert jax.tree.structure(a) == jax.tree.structure(b)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
       np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  # Every step is counted at the one-step program's FLOPs, also the steps run before that
+  # program finished compiling in the background (loop._StepFlops).
+  assert 2 * flops[3] == flops[6] > 0
 
 
 def test_steps_per_dispatch_must_be_a_count_or_auto(tmp_path):

@@ -101,10 +101,39 @@ def _count_steps(ledger: dict, steps: int, examples: int, grad_evals: int, flops
   ledger['steps'] += steps
   ledger['examples_processed'] += steps * examples
   ledger['gradient_evaluations'] += steps * grad_evals
-  ledger['flops'] += steps * flops
-  segment = ledger['segments'][-1]
-  segment['to_step'] += steps
-  segment['flops'] += steps * flops
+  ledger['segments'][-1]['to_step'] += steps
+  _add_flops(ledger, steps * flops)
+
+
+def _add_flops(ledger: dict, flops: float):
+  """Adds `flops` to the ledger and its current segment."""
+  ledger['flops'] += flops
+  ledger['segments'][-1]['flops'] += flops
+
+
+class _StepFlops:
+  """A step's FLOPs for the ledger, from XLA's cost analysis of the compiled one-step program
+  (the same whatever the dispatch), which compiles on a background thread after the first
+  dispatch's program, while the first dispatches run. `count` counts steps in the ledger;
+  the FLOPs of those counted before the program compiled are added by `settle`, which runs
+  before the ledger is saved or returned."""
+
+  def __init__(self, program: concurrent.futures.Future | None):
+    self.program, self.uncounted = program, 0
+    self.value = None if program else 0.0  # no program: a phase with no steps left
+
+  def count(self, ledger: dict, steps: int, examples: int, grad_evals: int):
+    """Adds `steps` steps (negative: removes them) to the ledger."""
+    _count_steps(ledger, steps, examples, grad_evals, self.value or 0.0)
+    if self.value is None:
+      self.uncounted += steps
+
+  def settle(self, ledger: dict):
+    """Waits for the one-step program and adds the FLOPs of the steps counted before it."""
+    if self.value is None:
+      self.value = step_flops(self.program.result())
+      _add_flops(ledger, self.uncounted * self.value)
+      self.uncounted = 0
 
 
 def _open_segment(ledger: dict, phase: str, start: int):
@@ -232,7 +261,8 @@ def _fmt(metrics: dict, limit: int = 4) -> str:
 
 
 def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int,
-              checkpoints: _Checkpoints, state: dict, ledger: dict, per_step: tuple):
+              checkpoints: _Checkpoints, state: dict, ledger: dict, flops: _StepFlops,
+              per_step: tuple):
   """Stops a run whose update `guard.bad_step` was non-finite (policy 'stop').
 
   The states are still those before that update (the guarded step froze
@@ -240,7 +270,8 @@ def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int,
   diverged.json (a re-run says the same at once), and Diverged is raised.
   """
   bad, code = (int(v) for v in jax.device_get((guard.bad_step, guard.bad_code)))
-  _count_steps(ledger, bad - done, *per_step)
+  flops.settle(ledger)
+  flops.count(ledger, bad - done, *per_step)
   if bad > (checkpoints.manager.latest_step() or 0):
     _save(checkpoints, bad, state, ledger)
   checkpoints.manager.wait_until_finished()
@@ -266,7 +297,7 @@ def dispatch_steps(config, steps: int, everies: tuple, batch_bytes: int = 0) -> 
   the largest k <= AUTO_MAX_STEPS, with k batches within AUTO_MAX_BYTES, that
   divides every reporting interval (`everies`: log, evaluation, checkpoint) and
   the steps left, so every dispatch has the same length and one scanned program
-  serves the phase (compiled beside the one-step program: `lower_programs`).
+  serves the phase (`lower_programs`).
   """
   k = int(config.get('steps_per_dispatch', AUTO))
   if k != AUTO:
@@ -342,11 +373,13 @@ def lower_programs(guarded, mesh, states: tuple, spec, key, start: int, n: int) 
   """{1: the one-step program} and, for n > 1, {n: the n-step scanned program of the first
   dispatch}, lowered.
 
-  `spec` is one step's batch (ShapeDtypeStructs). `train_phase` compiles them at once, on
-  two threads: XLA releases the interpreter while it compiles, and a scanned program takes
-  about as long to compile as the one-step one (cold cache, one after the other: uniform
-  digits 0.65 s and 0.71 s, L2RW 1.85 s and 1.82 s, DataRater 6.3 s and 6.5 s), so scanning
-  costs a phase little compile time however short it is.
+  `spec` is one step's batch (ShapeDtypeStructs). `train_phase` compiles them on a
+  background thread, the first dispatch's program first and the one-step program (for the
+  ledger's FLOPs: `_StepFlops`) while the first dispatches run. A scanned program takes about
+  as long to compile as the one-step one (cold cache, one after the other: uniform digits
+  0.65 s and 0.71 s, L2RW 1.85 s and 1.82 s, DataRater 6.3 s and 6.5 s). Compiling the two at
+  once on two threads made whole cold runs slower on a 2-core machine (uniform digits 6.1 s
+  against 5.8 s, L2RW 8.7 s against 8.3 s, medians of 3 and 2 alternating runs).
   """
   lowered = {1: _lower(guarded, mesh, 1, (*states, spec, key, np.int32(start)))}
   if n > 1:
@@ -432,7 +465,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   t_phase = time.time() - ledger['wall_seconds']
   everies = (cfg.log_every, cfg.checkpoint_every) + (
       (cfg.eval_every,) if evaluate_model or probe else ())
-  flops, k, batches = 0, 1, None
+  flops, k, batches = _StepFlops(None), 1, None
   if start < num_steps:
     spec = sharding.batch_spec(host_batch(start, method_state), mesh)
     if method.sample is None:  # batches that depend only on the step can be stacked
@@ -440,18 +473,20 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
                          sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(spec)))
     if k > 1 and cfg.get('steps_per_dispatch', AUTO) == AUTO:
       print(f'[{phase}] {k} steps per dispatch (chosen: config.steps_per_dispatch=0)', flush=True)
-    # Compiled before the first step, on two threads: the one-step program (XLA's cost
-    # analysis of it gives the step's FLOPs, whatever the dispatch) and the first dispatch's.
+    # Compiled on a background thread: the first dispatch's program, then, while the first
+    # dispatches run, the one-step program (its cost analysis gives the step's FLOPs).
+    first = _span(start, num_steps, k, everies)
     lowered = lower_programs(guarded, mesh, (train_state, method_state, guard), spec, step_key,
-                             start, _span(start, num_steps, k, everies))
-    with concurrent.futures.ThreadPoolExecutor(len(lowered)) as pool:
-      compiling = {n: pool.submit(program.compile) for n, program in lowered.items()}
-      # Batches that depend only on the step come from grain, a dispatch's stacked batches
-      # ahead of the dispatch (its iterator is made while XLA compiles).
-      if method.sample is None:
-        batches = data_pipeline.dispatch_batches(host_batch, _spans(start, num_steps, k, everies))
-      programs = {n: future.result() for n, future in compiling.items()}
-    flops = step_flops(programs[1])
+                             start, first)
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='compile')
+    compiling = {n: pool.submit(lowered[n].compile) for n in sorted(lowered, key=lambda n: n == 1)}
+    pool.shutdown(wait=False)
+    # Batches that depend only on the step come from grain, a dispatch's stacked batches
+    # ahead of the dispatch (its iterator is made while XLA compiles).
+    if method.sample is None:
+      batches = data_pipeline.dispatch_batches(host_batch, _spans(start, num_steps, k, everies))
+    programs = {first: compiling[first].result()}
+    flops = _StepFlops(compiling[1])
 
   def place(step):
     """(steps, device batch) of the dispatch starting at `step` (None at the end)."""
@@ -462,7 +497,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     return n, sharding.put_batch(host, mesh, stacked=n > 1)
 
   evaluation = {}
-  per_step = (examples, grad_evals, flops)
+  per_step = (examples, grad_evals)
 
   def report(at: int, logged: list, bound_guard: Guard, fetch_eval, probed: dict):
     """The host side of the boundary after step `at`: the divergence check, the mean of the
@@ -472,7 +507,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     if policy == 'stop' and int(bound_guard.bad_step) >= 0:
       # Every step after the bad one was a no-op, so the current states are the last good ones.
       _diverged(ctx, phase, bound_guard, names, at, checkpoints,
-                {'train_state': train_state, 'method_state': method_state}, ledger, per_step)
+                {'train_state': train_state, 'method_state': method_state}, ledger, flops,
+                per_step)
     row = _mean_metrics(logged) if logged else {}
     if fetch_eval is not None:
       evaluation = fetch_eval()
@@ -495,7 +531,8 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     step, (n, batch) = done, upcoming
     args = (train_state, method_state, guard, batch, step_key, np.int32(step))
     if n not in programs:  # a shorter dispatch of a fixed steps_per_dispatch
-      programs[n] = _lower(guarded, mesh, n, args).compile()
+      programs[n] = (flops.program.result() if n == 1 else
+                     _lower(guarded, mesh, n, args).compile())
     train_state, method_state, guard, metrics = programs[n](*args)
     if pending is not None:
       pending()
@@ -504,7 +541,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     done = step + n
     upcoming = place(done) if batches is not None else None  # on the devices before it is due
     lazy.start()  # late imports run while the main thread waits for the devices
-    _count_steps(ledger, n, *per_step)
+    flops.count(ledger, n, *per_step)
     last = done == num_steps
     checkpoint = done % cfg.checkpoint_every == 0 or last
     log = done % cfg.log_every == 0 or checkpoint  # windows restart at checkpoints: exact resume
@@ -525,12 +562,14 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
         pending()
         pending = None
     if checkpoint:
+      flops.settle(ledger)
       ledger['wall_seconds'] = time.time() - t_phase
       ledger['skipped_steps'] = float(guard.skipped)
       _save(checkpoints, done, {'train_state': train_state, 'method_state': method_state}, ledger)
     if batches is None:
       upcoming = place(done)
   checkpoints.close()
+  flops.settle(ledger)
   if evaluate_model and not evaluation:  # phase was already complete: evaluate restored params
     evaluation = evaluate(task, train_state.params, ctx, eval_fn)
   if method.adjust_ledger is not None:
