@@ -49,7 +49,7 @@ def test_k_steps_per_dispatch_equal_one(tmp_path, name):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
       np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   # Every step is counted at the one-step program's FLOPs, also the steps run before that
-  # program finished compiling in the background (loop._StepFlops).
+  # program finished compiling in the background (loop._StepCost).
   assert 2 * flops[3] == flops[6] > 0
 
 

@@ -111,20 +111,22 @@ def _add_flops(ledger: dict, flops: float):
   ledger['segments'][-1]['flops'] += flops
 
 
-class _StepFlops:
-  """A step's FLOPs for the ledger, from XLA's cost analysis of the compiled one-step program
-  (the same whatever the dispatch), which compiles on a background thread after the first
-  dispatch's program, while the first dispatches run. `count` counts steps in the ledger;
-  the FLOPs of those counted before the program compiled are added by `settle`, which runs
-  before the ledger is saved or returned."""
+class _StepCost:
+  """What a step adds to the ledger: its examples, gradient evaluations and FLOPs. The FLOPs
+  come from XLA's cost analysis of the compiled one-step program (the same whatever the
+  dispatch), which compiles on a background thread after the first dispatch's program, while
+  the first dispatches run; the FLOPs of the steps counted before it compiled are added by
+  `settle`, which runs before the ledger is saved or returned."""
 
-  def __init__(self, program: concurrent.futures.Future | None):
-    self.program, self.uncounted = program, 0
+  def __init__(self, examples: int, grad_evals: int,
+               program: concurrent.futures.Future | None):
+    self.examples, self.grad_evals, self.program = examples, grad_evals, program
+    self.uncounted = 0  # steps counted before the one-step program compiled
     self.value = None if program else 0.0  # no program: a phase with no steps left
 
-  def count(self, ledger: dict, steps: int, examples: int, grad_evals: int):
+  def count(self, ledger: dict, steps: int):
     """Adds `steps` steps (negative: removes them) to the ledger."""
-    _count_steps(ledger, steps, examples, grad_evals, self.value or 0.0)
+    _count_steps(ledger, steps, self.examples, self.grad_evals, self.value or 0.0)
     if self.value is None:
       self.uncounted += steps
 
@@ -261,8 +263,7 @@ def _fmt(metrics: dict, limit: int = 4) -> str:
 
 
 def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int,
-              checkpoints: _Checkpoints, state: dict, ledger: dict, flops: _StepFlops,
-              per_step: tuple):
+              checkpoints: _Checkpoints, state: dict, ledger: dict, cost: _StepCost):
   """Stops a run whose update `guard.bad_step` was non-finite (policy 'stop').
 
   The states are still those before that update (the guarded step froze
@@ -270,8 +271,8 @@ def _diverged(ctx: Context, phase: str, guard: Guard, names: list, done: int,
   diverged.json (a re-run says the same at once), and Diverged is raised.
   """
   bad, code = (int(v) for v in jax.device_get((guard.bad_step, guard.bad_code)))
-  flops.settle(ledger)
-  flops.count(ledger, bad - done, *per_step)
+  cost.settle(ledger)
+  cost.count(ledger, bad - done)
   if bad > (checkpoints.manager.latest_step() or 0):
     _save(checkpoints, bad, state, ledger)
   checkpoints.manager.wait_until_finished()
@@ -375,7 +376,7 @@ def lower_programs(guarded, mesh, states: tuple, spec, key, start: int, n: int) 
 
   `spec` is one step's batch (ShapeDtypeStructs). `train_phase` compiles them on a
   background thread, the first dispatch's program first and the one-step program (for the
-  ledger's FLOPs: `_StepFlops`) while the first dispatches run. A scanned program takes about
+  ledger's FLOPs: `_StepCost`) while the first dispatches run. A scanned program takes about
   as long to compile as the one-step one (cold cache, one after the other: uniform digits
   0.65 s and 0.71 s, L2RW 1.85 s and 1.82 s, DataRater 6.3 s and 6.5 s). Compiling the two at
   once on two threads made whole cold runs slower on a 2-core machine (uniform digits 6.1 s
@@ -465,7 +466,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
   t_phase = time.time() - ledger['wall_seconds']
   everies = (cfg.log_every, cfg.checkpoint_every) + (
       (cfg.eval_every,) if evaluate_model or probe else ())
-  flops, k, batches = _StepFlops(None), 1, None
+  cost, k, batches = _StepCost(examples, grad_evals, None), 1, None
   if start < num_steps:
     spec = sharding.batch_spec(host_batch(start, method_state), mesh)
     if method.sample is None:  # batches that depend only on the step can be stacked
@@ -479,14 +480,15 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     lowered = lower_programs(guarded, mesh, (train_state, method_state, guard), spec, step_key,
                              start, first)
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='compile')
-    compiling = {n: pool.submit(lowered[n].compile) for n in sorted(lowered, key=lambda n: n == 1)}
+    compiling = pool.submit(lowered[first].compile)
+    one_step = compiling if first == 1 else pool.submit(lowered[1].compile)
     pool.shutdown(wait=False)
     # Batches that depend only on the step come from grain, a dispatch's stacked batches
     # ahead of the dispatch (its iterator is made while XLA compiles).
     if method.sample is None:
       batches = data_pipeline.dispatch_batches(host_batch, _spans(start, num_steps, k, everies))
-    programs = {first: compiling[first].result()}
-    flops = _StepFlops(compiling[1])
+    programs = {first: compiling.result()}
+    cost = _StepCost(examples, grad_evals, one_step)
 
   def place(step):
     """(steps, device batch) of the dispatch starting at `step` (None at the end)."""
@@ -497,7 +499,6 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     return n, sharding.put_batch(host, mesh, stacked=n > 1)
 
   evaluation = {}
-  per_step = (examples, grad_evals)
 
   def report(at: int, logged: list, bound_guard: Guard, fetch_eval, probed: dict):
     """The host side of the boundary after step `at`: the divergence check, the mean of the
@@ -507,8 +508,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     if policy == 'stop' and int(bound_guard.bad_step) >= 0:
       # Every step after the bad one was a no-op, so the current states are the last good ones.
       _diverged(ctx, phase, bound_guard, names, at, checkpoints,
-                {'train_state': train_state, 'method_state': method_state}, ledger, flops,
-                per_step)
+                {'train_state': train_state, 'method_state': method_state}, ledger, cost)
     row = _mean_metrics(logged) if logged else {}
     if fetch_eval is not None:
       evaluation = fetch_eval()
@@ -531,7 +531,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     step, (n, batch) = done, upcoming
     args = (train_state, method_state, guard, batch, step_key, np.int32(step))
     if n not in programs:  # a shorter dispatch of a fixed steps_per_dispatch
-      programs[n] = (flops.program.result() if n == 1 else
+      programs[n] = (cost.program.result() if n == 1 else
                      _lower(guarded, mesh, n, args).compile())
     train_state, method_state, guard, metrics = programs[n](*args)
     if pending is not None:
@@ -541,7 +541,7 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
     done = step + n
     upcoming = place(done) if batches is not None else None  # on the devices before it is due
     lazy.start()  # late imports run while the main thread waits for the devices
-    flops.count(ledger, n, *per_step)
+    cost.count(ledger, n)
     last = done == num_steps
     checkpoint = done % cfg.checkpoint_every == 0 or last
     log = done % cfg.log_every == 0 or checkpoint  # windows restart at checkpoints: exact resume
@@ -562,14 +562,14 @@ def train_phase(ctx: Context, phase: str, method: Method, task, num_steps: int,
         pending()
         pending = None
     if checkpoint:
-      flops.settle(ledger)
+      cost.settle(ledger)
       ledger['wall_seconds'] = time.time() - t_phase
       ledger['skipped_steps'] = float(guard.skipped)
       _save(checkpoints, done, {'train_state': train_state, 'method_state': method_state}, ledger)
     if batches is None:
       upcoming = place(done)
   checkpoints.close()
-  flops.settle(ledger)
+  cost.settle(ledger)
   if evaluate_model and not evaluation:  # phase was already complete: evaluate restored params
     evaluation = evaluate(task, train_state.params, ctx, eval_fn)
   if method.adjust_ledger is not None:
